@@ -1,0 +1,32 @@
+# Every target builds its own virtual environment first, so a fresh machine needs only Python 3.10+.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test bench scenarios typecheck clean
+
+$(BIN)/switchboard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: set up, then run the main job (until `switchboard serve` lands: the dispatch benchmark, quick mode)
+run: $(BIN)/switchboard
+	$(BIN)/python load/bench_dispatch.py --quick
+
+## test: set up, then run the whole test suite (entity tests on both runtimes, scenarios, properties)
+test: $(BIN)/switchboard
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/switchboard
+	$(BIN)/python load/bench_dispatch.py
+
+scenarios: $(BIN)/switchboard
+	$(BIN)/switchboard scenario --runtime local ../shared/scenarios/*.yaml tests/scenarios/*.yaml
+
+typecheck: $(BIN)/switchboard
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

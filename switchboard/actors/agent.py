@@ -1,0 +1,326 @@
+"""The Agent entity: one human agent's presence, saturation and active conversations.
+
+Theory of operation
+-------------------
+States are the agent's presence: ONLINE gets assignments, AWAY keeps its
+conversations and gets none, OFFLINE keeps them for ``offline_grace_s`` and
+then sends each one back to the front of its queue (``Requeue``).
+
+The agent is the authority on its own load; each skill-group queue only keeps
+a *view* of it, refreshed by ``AgentStatus`` (or the status riding on ``Pull``
+and ``PullResult``). Work reaches an agent in two ways, and the agent always
+has the last word:
+
+* queue-driven: a visitor is enqueued, the queue picks the member with the
+  lowest load ratio in its view and sends an unsolicited ``Candidates``;
+* agent-driven: a slot frees (close, transfer away), the agent comes online,
+  its saturation rises or it joins a group. The agent starts a *round*: it
+  sends ``Pull(free)`` to every group it belongs to, each queue reserves up to
+  ``free`` of its best visitors for it and answers ``Candidates``; when every
+  group has answered, the agent takes the best ``free`` of all candidates in
+  serving order (front-of-queue first, then priority, then request time) and
+  gives the rest back in ``PullResult``. That is how an agent in several
+  groups serves the longest waiter across them without a global lock: the
+  reservations are the only coordination, and a queue never reserves one
+  visitor twice.
+
+Unsolicited candidates that arrive during a round join the round's pool. A
+conversation that is no longer waiting when ``Assign`` reaches it (the visitor
+left, another agent invited it) answers ``Release``, which frees the slot.
+Invites and accepted transfers may go beyond saturation; nothing else does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import errors
+from .address import Address, UserRef
+from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from .events import TransferRequested
+from .messages import (
+    AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
+    JoinGroup, LeaveGroup, MemberLeft, Pull, PullResult, Release, Requeue, SetPresence,
+    SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable,
+)
+from ..settings import DispatchSettings
+
+__all__ = ["Presence", "Agent", "valid_saturation"]
+
+GRACE_TIMER = "offline_grace"
+
+
+class Presence(enum.Enum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+def valid_saturation(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(slots=True)
+class _Round:
+    awaiting: set[str]
+    pool: list[Candidate] = field(default_factory=list)
+    rerun: bool = False
+
+
+@dataclass(slots=True)
+class _PendingTransfer:
+    visitor: str
+    group: str | None
+    from_agent: str
+
+
+Handler = Callable[["Agent", Any, float], list[Effect]]
+
+
+class Agent:
+    """One agent; ``handle(message, now)`` returns the effects to carry out."""
+
+    def __init__(self, agent_id: str, msg: CreateAgent, now: float, settings: DispatchSettings) -> None:
+        self.id = agent_id
+        self.name = msg.name or agent_id
+        self.saturation = msg.saturation
+        self.groups: list[str] = list(dict.fromkeys(msg.groups))
+        self.presence = Presence.OFFLINE
+        self.active: dict[str, str | None] = {}  # conversation -> group
+        self.last_assigned_at: float | None = None
+        self.first_online_at: float | None = None
+        self.online_since: float | None = None
+        self.online_before_s = 0.0
+        self.pending_transfers: dict[str, _PendingTransfer] = {}
+        self._round: _Round | None = None
+        self._settings = settings
+
+    @staticmethod
+    def validate_creation(msg: CreateAgent) -> Rejected | None:
+        if not valid_saturation(msg.saturation):
+            return Rejected(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {msg.saturation!r}")
+        if not isinstance(msg.groups, (tuple, list)) or not all(isinstance(g, str) for g in msg.groups):
+            return Rejected(errors.INVALID_ARGUMENT, "groups must be a list of group ids")
+        return None
+
+    def created(self, now: float) -> list[Effect]:
+        """Effects of creation: tell each group about the new member."""
+        return self._broadcast()
+
+    # --- the message table ----------------------------------------------------------
+
+    def handle(self, msg: Any, now: float) -> list[Effect]:
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            return [Rejected(errors.UNKNOWN_MESSAGE, f"agent cannot handle {type(msg).__name__}")]
+        return handler(self, msg, now)
+
+    # --- derived values --------------------------------------------------------------
+
+    @property
+    def load(self) -> int:
+        return len(self.active)
+
+    @property
+    def free(self) -> int:
+        if self.presence is not Presence.ONLINE:
+            return 0
+        return max(0, self.saturation - self.load)
+
+    def online_time(self, now: float) -> float:
+        running = now - self.online_since if self.online_since is not None else 0.0
+        return self.online_before_s + running
+
+    def status(self) -> AgentStatus:
+        idle = self.last_assigned_at if self.last_assigned_at is not None else self.first_online_at
+        return AgentStatus(self.id, self.presence.value, self.load, self.saturation, idle)
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id, "presence": self.presence.value, "saturation": self.saturation,
+            "groups": list(self.groups), "active": list(self.active), "load": self.load,
+            "last_assigned_at": self.last_assigned_at,
+            "online_time_s": self.online_time(now) if now is not None else self.online_before_s,
+            "pending_transfers": list(self.pending_transfers),
+        }
+
+    # --- commands ----------------------------------------------------------------------
+
+    def _on_create(self, msg: CreateAgent, now: float) -> list[Effect]:
+        return [Rejected(errors.ALREADY_EXISTS, f"agent {self.id} already exists")]
+
+    def _on_presence(self, msg: SetPresence, now: float) -> list[Effect]:
+        try:
+            new = Presence(msg.presence)
+        except ValueError:
+            return [Rejected(errors.INVALID_PRESENCE, f"presence must be online, away or offline, got {msg.presence!r}")]
+        old, self.presence = self.presence, new
+        if old is new:
+            return []
+        effects: list[Effect] = []
+        if new is Presence.ONLINE:
+            self.online_since = now
+            if self.first_online_at is None:
+                self.first_online_at = now
+        elif old is Presence.ONLINE and self.online_since is not None:
+            self.online_before_s += now - self.online_since
+            self.online_since = None
+        if new is Presence.OFFLINE:
+            if self.active:
+                effects.append(SetTimer(GRACE_TIMER, now + self._settings.offline_grace_s))
+        elif old is Presence.OFFLINE:
+            effects.append(CancelTimer(GRACE_TIMER))
+        return effects + self._broadcast() + self._start_round()
+
+    def _on_saturation(self, msg: SetSaturation, now: float) -> list[Effect]:
+        if not valid_saturation(msg.saturation):
+            return [Rejected(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {msg.saturation!r}")]
+        raised = msg.saturation > self.saturation
+        self.saturation = msg.saturation
+        return self._broadcast() + (self._start_round() if raised else [])
+
+    def _on_join(self, msg: JoinGroup, now: float) -> list[Effect]:
+        if not isinstance(msg.group, str):
+            return [Rejected(errors.INVALID_ARGUMENT, "group must be a string")]
+        if msg.group in self.groups:
+            return []
+        self.groups.append(msg.group)
+        return [SendTo(Address.queue(msg.group), self.status())] + self._start_round()
+
+    def _on_leave(self, msg: LeaveGroup, now: float) -> list[Effect]:
+        if msg.group not in self.groups:
+            return [Rejected(errors.NOT_IN_GROUP, f"agent {self.id} is not in group {msg.group!r}")]
+        self.groups.remove(msg.group)
+        if self._round is not None:
+            self._round.awaiting.discard(msg.group)
+        return [SendTo(Address.queue(msg.group), MemberLeft(self.id))] + self._finish_round_if_done(now)
+
+    def _on_answer_transfer(self, msg: AnswerTransfer, now: float) -> list[Effect]:
+        pending = self.pending_transfers.pop(msg.conversation, None)
+        if pending is None:
+            return [Rejected(errors.NO_TRANSFER_PENDING, f"no transfer of {msg.conversation!r} waits for {self.id}")]
+        if not msg.accept:
+            return [SendTo(Address.conversation(msg.conversation), TransferRefused(self.id, "declined"))]
+        return self._take_transfer(msg.conversation, pending.group, now)
+
+    # --- dispatch protocol ------------------------------------------------------------------
+
+    def _on_candidates(self, msg: Candidates, now: float) -> list[Effect]:
+        rnd = self._round
+        if rnd is None:
+            return self._settle(list(msg.candidates), {msg.group}, now)
+        rnd.pool.extend(msg.candidates)
+        if msg.solicited:
+            rnd.awaiting.discard(msg.group)
+        return self._finish_round_if_done(now)
+
+    def _on_invite_granted(self, msg: InviteGranted, now: float) -> list[Effect]:
+        self.active[msg.conversation] = msg.group
+        self.last_assigned_at = now
+        return [SendTo(Address.conversation(msg.conversation), Assign(self.id, "invite"))] + self._broadcast()
+
+    def _on_release(self, msg: Release, now: float) -> list[Effect]:
+        if self.active.pop(msg.conversation, _MISSING) is _MISSING:
+            return []
+        effects: list[Effect] = []
+        if not self.active:
+            effects.append(CancelTimer(GRACE_TIMER))
+        return effects + self._broadcast() + self._start_round()
+
+    def _on_transfer_offer(self, msg: TransferOffer, now: float) -> list[Effect]:
+        conv = Address.conversation(msg.conversation)
+        if self.presence is Presence.OFFLINE:
+            return [SendTo(conv, TransferRefused(self.id, errors.AGENT_OFFLINE))]
+        if self.free > 0:
+            return self._take_transfer(msg.conversation, msg.group, now)
+        self.pending_transfers[msg.conversation] = _PendingTransfer(msg.visitor, msg.group, msg.from_agent)
+        return [Deliver(UserRef.agent(self.id), TransferRequested(msg.conversation, msg.from_agent))]
+
+    def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
+        if msg.key != GRACE_TIMER or self.presence is not Presence.OFFLINE:
+            return []
+        effects: list[Effect] = [SendTo(Address.conversation(c), Requeue(self.id)) for c in self.active]
+        self.active.clear()
+        return effects + self._broadcast()
+
+    def _on_undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
+        group = msg.to.id
+        if group not in self.groups:
+            return []
+        self.groups.remove(group)
+        effects: list[Effect] = [Rejected(errors.UNKNOWN_GROUP, f"no skill group {group!r}; agent {self.id} is not in it")]
+        if self._round is not None:
+            self._round.awaiting.discard(group)
+        return effects + self._finish_round_if_done(now)
+
+    # --- rounds -----------------------------------------------------------------------------
+
+    def _start_round(self) -> list[Effect]:
+        if self.free <= 0 or not self.groups:
+            return []
+        if self._round is not None:
+            self._round.rerun = True
+            return []
+        self._round = _Round(awaiting=set(self.groups))
+        pull = Pull(self.status(), self.free)
+        return [SendTo(Address.queue(g), pull) for g in self.groups]
+
+    def _finish_round_if_done(self, now: float) -> list[Effect]:
+        rnd = self._round
+        if rnd is None or rnd.awaiting:
+            return []
+        self._round = None
+        effects = self._settle(rnd.pool, set(self.groups) | {c.group for c in rnd.pool}, now)
+        if rnd.rerun:
+            effects += self._start_round()
+        return effects
+
+    def _settle(self, pool: list[Candidate], answer: set[str], now: float) -> list[Effect]:
+        """Take the best of `pool` that fits; answer every group in `answer`, tell the others our new load."""
+        pool.sort(key=Candidate.serving_key)
+        taken, returned = pool[: self.free], pool[self.free:]
+        effects: list[Effect] = []
+        for cand in taken:
+            self.active[cand.conversation] = cand.group
+            self.last_assigned_at = now
+            effects.append(SendTo(Address.conversation(cand.conversation), Assign(self.id, "auto")))
+        status = self.status()
+        for group in sorted(answer):
+            result = PullResult(
+                status,
+                tuple(c.conversation for c in taken if c.group == group),
+                tuple(c.conversation for c in returned if c.group == group),
+            )
+            effects.append(SendTo(Address.queue(group), result))
+        if taken:
+            effects += [SendTo(Address.queue(g), status) for g in self.groups if g not in answer]
+        return effects
+
+    def _take_transfer(self, conversation: str, group: str | None, now: float) -> list[Effect]:
+        self.active[conversation] = group
+        self.last_assigned_at = now
+        return [SendTo(Address.conversation(conversation), TransferAccepted(self.id))] + self._broadcast()
+
+    def _broadcast(self) -> list[Effect]:
+        status = self.status()
+        return [SendTo(Address.queue(g), status) for g in self.groups]
+
+
+_MISSING = object()
+
+_HANDLERS: dict[type, Handler] = {
+    CreateAgent: Agent._on_create,
+    SetPresence: Agent._on_presence,
+    SetSaturation: Agent._on_saturation,
+    JoinGroup: Agent._on_join,
+    LeaveGroup: Agent._on_leave,
+    AnswerTransfer: Agent._on_answer_transfer,
+    Candidates: Agent._on_candidates,
+    InviteGranted: Agent._on_invite_granted,
+    Release: Agent._on_release,
+    TransferOffer: Agent._on_transfer_offer,
+    TimerFired: Agent._on_timer,
+    Undeliverable: Agent._on_undeliverable,
+}

@@ -1,0 +1,382 @@
+"""The Conversation entity: one visitor's conversation from the bot phase to its end.
+
+Theory of operation
+-------------------
+Phases: BOT -> QUEUED -> ASSIGNED -> CLOSED, with ABANDONED for a visitor who
+leaves the queue. The conversation is the authority on its own phase; the
+queue is the authority on order, the agent on its load.
+
+* ``RequestHuman`` sends ``Enqueue`` to the group's queue and moves to QUEUED
+  at once. The queue may answer ``EnqueueRefused`` (full: the visitor is told
+  ``queue_full`` and stays with the bot; another reason: the request is
+  refused) or the host may answer ``Undeliverable`` (no such group): either
+  way the phase goes back to BOT.
+* ``Assign`` from an agent moves QUEUED to ASSIGNED. If it arrives when the
+  conversation no longer waits (the visitor left, a colleague invited it
+  first), the conversation answers ``Release`` so the agent frees the slot.
+  That single rule resolves every race between offers, invites and leaving.
+* Timers: ``wait`` (a queued visitor is asked to keep waiting or leave, again
+  every ``wait_timeout_s``), ``idle`` (after the agent's last message with no
+  visitor reply, close), ``no_reply`` (an assigned conversation whose agent has
+  not written goes back to the front of the queue, avoiding that agent).
+* A transfer to an agent waits for the target's ``TransferAccepted`` before it
+  changes anything; a transfer to a group moves to QUEUED at once but keeps the
+  old agent counted until the queue confirms (``Enqueued``), so an unknown
+  group puts everything back as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import errors
+from .address import Address, UserRef
+from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from .events import (
+    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, QueueFull,
+    Reassigned, Requeued, TransferDeclined, WaitTimeout,
+)
+from .messages import (
+    AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
+    KeepWaiting, LeaveQueue, OpenConversation, Release, RequestHuman, Requeue, TimerFired,
+    TransferAccepted, TransferOffer, TransferRefused, TransferToAgent, TransferToGroup,
+    Undeliverable, VisitorWrote,
+)
+from ..settings import DispatchSettings
+
+__all__ = ["Phase", "Conversation", "TRANSITIONS"]
+
+
+class Phase(enum.Enum):
+    BOT = "bot"
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+    ABANDONED = "abandoned"
+
+
+B, Q, A, C, X = Phase.BOT, Phase.QUEUED, Phase.ASSIGNED, Phase.CLOSED, Phase.ABANDONED
+
+# (phase, message type) -> handler name. Anything missing is refused and changes nothing.
+TRANSITIONS: dict[tuple[Phase, type], str] = {
+    (B, RequestHuman): "_request", (B, VisitorWrote): "_ignore", (B, Close): "_close",
+    (B, EnqueueRefused): "_ignore", (B, Undeliverable): "_undeliverable", (B, Assign): "_void",
+    (Q, Assign): "_assign", (Q, LeaveQueue): "_leave", (Q, KeepWaiting): "_keep_waiting",
+    (Q, Invite): "_invite", (Q, Close): "_close", (Q, VisitorWrote): "_ignore",
+    (Q, EnqueueRefused): "_enqueue_refused", (Q, Enqueued): "_enqueued",
+    (Q, Undeliverable): "_undeliverable", (Q, TimerFired): "_timer", (Q, TransferRefused): "_ignore",
+    (A, AgentWrote): "_agent_wrote", (A, VisitorWrote): "_visitor_wrote", (A, Close): "_close",
+    (A, TransferToAgent): "_transfer_to_agent", (A, TransferToGroup): "_transfer_to_group",
+    (A, TransferAccepted): "_transfer_accepted", (A, TransferRefused): "_transfer_refused",
+    (A, Requeue): "_requeue", (A, Assign): "_void", (A, TimerFired): "_timer",
+    (A, Undeliverable): "_undeliverable", (A, Enqueued): "_ignore",
+    (C, Assign): "_void", (X, Assign): "_void", (C, TimerFired): "_ignore", (X, TimerFired): "_ignore",
+    (C, TransferAccepted): "_give_back", (X, TransferAccepted): "_give_back",
+    (Q, TransferAccepted): "_give_back", (B, TransferAccepted): "_give_back",
+}
+
+# What a refusal says when a message is not legal in the current phase.
+_REFUSAL: dict[type, str] = {Invite: errors.NOT_QUEUED, LeaveQueue: errors.NOT_QUEUED, KeepWaiting: errors.NOT_QUEUED,
+                              RequestHuman: errors.ALREADY_REQUESTED, TransferToAgent: errors.NOT_ASSIGNED,
+                              TransferToGroup: errors.NOT_ASSIGNED, AgentWrote: errors.NOT_ASSIGNED}
+
+
+@dataclass(slots=True)
+class Transfer:
+    at: float
+    from_agent: str | None
+    to_agent: str | None
+    to_group: str | None
+
+
+Handler = Callable[["Conversation", Any, float], list[Effect]]
+
+
+class Conversation:
+    """One conversation; ``handle(message, now)`` returns the effects to carry out."""
+
+    def __init__(self, conversation_id: str, msg: OpenConversation, now: float, settings: DispatchSettings) -> None:
+        self.id = conversation_id
+        self.visitor = msg.visitor
+        self.channel = msg.channel
+        self.phase = Phase.BOT
+        self.group: str | None = None
+        self.priority = 0
+        self.agent: str | None = None
+        self.participants: list[str] = []
+        self.transfers: list[Transfer] = []
+        self.created_at = now
+        self.queued_at: float | None = None
+        self.assigned_at: float | None = None
+        self.first_agent_reply_at: float | None = None
+        self.closed_at: float | None = None
+        self.close_reason: str | None = None
+        self.agent_wrote_since_assign = False
+        self._pending_transfer: str | None = None
+        self._previous: tuple[Phase, str | None, str | None] | None = None  # before a group transfer
+        self._settings = settings
+
+    @staticmethod
+    def validate_creation(msg: OpenConversation) -> Rejected | None:
+        if not isinstance(msg.visitor, str) or not msg.visitor:
+            return Rejected(errors.INVALID_ARGUMENT, "visitor must be a non-empty string")
+        return None
+
+    def created(self, now: float) -> list[Effect]:
+        return []
+
+    def handle(self, msg: Any, now: float) -> list[Effect]:
+        name = TRANSITIONS.get((self.phase, type(msg)))
+        if name is None:
+            return [self._refusal(msg)]
+        handler: Handler = getattr(Conversation, name)
+        return handler(self, msg, now)
+
+    def _refusal(self, msg: Any) -> Rejected:
+        if isinstance(msg, OpenConversation):
+            return Rejected(errors.ALREADY_EXISTS, f"conversation {self.id} already exists")
+        if self.phase in (C, X):
+            return Rejected(errors.CONVERSATION_ENDED, f"conversation {self.id} is {self.phase.value}")
+        code = _REFUSAL.get(type(msg), errors.ILLEGAL_IN_STATE)
+        return Rejected(code, f"{type(msg).__name__} is not allowed while conversation {self.id} is {self.phase.value}")
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id, "visitor": self.visitor, "phase": self.phase.value, "group": self.group,
+            "agent": self.agent, "participants": list(self.participants), "priority": self.priority,
+            "transfers": [(t.at, t.from_agent, t.to_agent, t.to_group) for t in self.transfers],
+            "created_at": self.created_at, "queued_at": self.queued_at, "assigned_at": self.assigned_at,
+            "first_agent_reply_at": self.first_agent_reply_at, "closed_at": self.closed_at,
+            "close_reason": self.close_reason,
+        }
+
+    @property
+    def _me(self) -> UserRef:
+        return UserRef.visitor(self.visitor)
+
+    # --- bot and queue ---------------------------------------------------------------------
+
+    def _ignore(self, msg: Any, now: float) -> list[Effect]:
+        return []
+
+    def _request(self, msg: RequestHuman, now: float) -> list[Effect]:
+        if not isinstance(msg.group, str) or not msg.group:
+            return [Rejected(errors.INVALID_ARGUMENT, "group must be a non-empty string")]
+        if isinstance(msg.priority, bool) or not isinstance(msg.priority, int):
+            return [Rejected(errors.INVALID_ARGUMENT, f"priority must be an integer, got {msg.priority!r}")]
+        for name in ("agent", "last_agent"):
+            if getattr(msg, name) is not None and not isinstance(getattr(msg, name), str):
+                return [Rejected(errors.INVALID_ARGUMENT, f"{name} must be an agent id")]
+        self.phase, self.group, self.priority = Q, msg.group, msg.priority
+        self.queued_at = now
+        enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
+        return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now)]
+
+    def _enqueue_refused(self, msg: EnqueueRefused, now: float) -> list[Effect]:
+        if self._previous is not None:  # a group transfer the new queue refused
+            return self._restore_after_group_transfer(msg.code, msg.detail)
+        self.phase, self.group = B, None
+        effects: list[Effect] = [CancelTimer("wait")]
+        if msg.code == errors.QUEUE_FULL:
+            return effects + [Deliver(self._me, QueueFull(self.id, msg.group))]
+        return effects + [Rejected(msg.code, msg.detail)]
+
+    def _enqueued(self, msg: Enqueued, now: float) -> list[Effect]:
+        return self._finish_group_transfer()
+
+    def _undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
+        if isinstance(msg.message, Enqueue):
+            detail = f"no skill group {msg.to.id!r}"
+            if self._previous is not None:
+                return self._restore_after_group_transfer(errors.UNKNOWN_GROUP, detail)
+            if self.phase is Q:
+                self.phase, self.group = B, None
+                return [CancelTimer("wait"), Rejected(errors.UNKNOWN_GROUP, detail)]
+        if isinstance(msg.message, TransferOffer) and self._pending_transfer == msg.to.id:
+            self._pending_transfer = None
+            return [Rejected(errors.UNKNOWN_AGENT, f"no agent {msg.to.id!r}")]
+        return []
+
+    def _leave(self, msg: LeaveQueue, now: float) -> list[Effect]:
+        return self._abandon(now)
+
+    def _abandon(self, now: float) -> list[Effect]:
+        self.phase, self.closed_at, self.close_reason = X, now, "left_queue"
+        effects: list[Effect] = [CancelTimer("wait"), Deliver(self._me, Abandoned(self.id))]
+        if self.group is not None:
+            effects.insert(0, SendTo(Address.queue(self.group), Dequeue(self.id)))
+        if self._previous is not None:  # left during a group transfer: the old agent stops counting it
+            effects += self._finish_group_transfer()
+        return effects
+
+    def _keep_waiting(self, msg: KeepWaiting, now: float) -> list[Effect]:
+        return [self._wait_timer(now)]
+
+    def _invite(self, msg: Invite, now: float) -> list[Effect]:
+        if not isinstance(msg.agent, str):
+            return [Rejected(errors.INVALID_ARGUMENT, "agent must be an agent id")]
+        assert self.group is not None
+        return [SendTo(Address.queue(self.group), InviteTake(self.id, msg.agent))]
+
+    def _assign(self, msg: Assign, now: float) -> list[Effect]:
+        previous = self._previous
+        self.phase, self.agent = A, msg.agent
+        if self.assigned_at is None:
+            self.assigned_at = now
+        if msg.agent not in self.participants:
+            self.participants.append(msg.agent)
+        self.agent_wrote_since_assign = False
+        effects: list[Effect] = [CancelTimer("wait")]
+        if previous is not None:  # assigned from the new group before its queue confirmed
+            effects += self._finish_group_transfer(previous)
+        effects += [
+            Deliver(self._me, Assigned(self.id, msg.agent)),
+            Deliver(UserRef.agent(msg.agent), ConversationAssigned(self.id, self.visitor, self.group, msg.via)),
+        ]
+        if self._settings.no_reply_reassign_s:
+            effects.append(SetTimer("no_reply", now + self._settings.no_reply_reassign_s))
+        return effects
+
+    def _void(self, msg: Assign, now: float) -> list[Effect]:
+        if msg.agent == self.agent:
+            return []
+        return [SendTo(Address.agent(msg.agent), Release(self.id, "void"))]
+
+    def _give_back(self, msg: TransferAccepted, now: float) -> list[Effect]:
+        return [SendTo(Address.agent(msg.agent), Release(self.id, "void"))]
+
+    # --- assigned ---------------------------------------------------------------------------
+
+    def _agent_wrote(self, msg: AgentWrote, now: float) -> list[Effect]:
+        if msg.agent is not None and msg.agent != self.agent:
+            return [Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} is served by another agent")]
+        if self.first_agent_reply_at is None:
+            self.first_agent_reply_at = now
+        self.agent_wrote_since_assign = True
+        return [CancelTimer("no_reply"), SetTimer("idle", now + self._settings.session_idle_timeout_s)]
+
+    def _visitor_wrote(self, msg: VisitorWrote, now: float) -> list[Effect]:
+        return [CancelTimer("idle")]
+
+    def _close(self, msg: Close, now: float) -> list[Effect]:
+        if msg.by not in ("agent", "visitor", "system"):
+            return [Rejected(errors.INVALID_ARGUMENT, f"by must be agent, visitor or system, got {msg.by!r}")]
+        if msg.by == "agent":
+            if self.phase is not A:
+                return [Rejected(errors.NOT_ASSIGNED, f"conversation {self.id} has no agent to close it")]
+            if msg.agent is not None and msg.agent != self.agent:
+                return [Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} is served by another agent")]
+        if self.phase is Q:
+            return self._abandon(now)
+        return self._end(now, msg.by)
+
+    def _end(self, now: float, reason: str) -> list[Effect]:
+        agent = self.agent
+        self.phase, self.closed_at, self.close_reason = C, now, reason
+        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason))]
+        if agent is not None:
+            effects += [SendTo(Address.agent(agent), Release(self.id, "closed")),
+                        Deliver(UserRef.agent(agent), Closed(self.id, reason))]
+        return effects
+
+    def _transfer_to_agent(self, msg: TransferToAgent, now: float) -> list[Effect]:
+        if not isinstance(msg.to_agent, str) or not msg.to_agent:
+            return [Rejected(errors.INVALID_ARGUMENT, "to_agent must be an agent id")]
+        if msg.to_agent == self.agent:
+            return [Rejected(errors.SAME_AGENT, f"conversation {self.id} is already with {msg.to_agent}")]
+        if self._pending_transfer is not None:
+            return [Rejected(errors.TRANSFER_PENDING, f"a transfer to {self._pending_transfer} awaits an answer")]
+        self._pending_transfer = msg.to_agent
+        assert self.agent is not None
+        return [SendTo(Address.agent(msg.to_agent), TransferOffer(self.id, self.visitor, self.group, self.agent))]
+
+    def _transfer_accepted(self, msg: TransferAccepted, now: float) -> list[Effect]:
+        if msg.agent != self._pending_transfer:
+            return self._give_back(msg, now)
+        old, self.agent, self._pending_transfer = self.agent, msg.agent, None
+        self.transfers.append(Transfer(now, old, msg.agent, None))
+        if msg.agent not in self.participants:
+            self.participants.append(msg.agent)
+        self.agent_wrote_since_assign = False
+        effects: list[Effect] = []
+        if old is not None:
+            effects += [SendTo(Address.agent(old), Release(self.id, "transferred")),
+                        Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
+        effects += [Deliver(self._me, Assigned(self.id, msg.agent)),
+                    Deliver(UserRef.agent(msg.agent), ConversationAssigned(self.id, self.visitor, self.group, "transfer"))]
+        if self._settings.no_reply_reassign_s:
+            effects.append(SetTimer("no_reply", now + self._settings.no_reply_reassign_s))
+        return effects
+
+    def _transfer_refused(self, msg: TransferRefused, now: float) -> list[Effect]:
+        if msg.agent != self._pending_transfer:
+            return []
+        self._pending_transfer = None
+        if msg.code == "declined":
+            assert self.agent is not None
+            return [Deliver(UserRef.agent(self.agent), TransferDeclined(self.id, msg.agent))]
+        return [Rejected(msg.code, f"agent {msg.agent} cannot take the transfer ({msg.code})")]
+
+    def _transfer_to_group(self, msg: TransferToGroup, now: float) -> list[Effect]:
+        if not isinstance(msg.group, str) or not msg.group:
+            return [Rejected(errors.INVALID_ARGUMENT, "group must be a non-empty string")]
+        self._previous = (self.phase, self.agent, self.group)
+        self.transfers.append(Transfer(now, self.agent, None, msg.group))
+        self.phase, self.group, self.agent = Q, msg.group, None
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at or now, front=True, confirm=True)
+        return [SendTo(Address.queue(msg.group), enqueue), CancelTimer("idle"), CancelTimer("no_reply")]
+
+    def _finish_group_transfer(self, previous: tuple[Phase, str | None, str | None] | None = None) -> list[Effect]:
+        previous = previous or self._previous
+        self._previous = None
+        if previous is None or previous[1] is None:
+            return []
+        old = previous[1]
+        effects: list[Effect] = [SendTo(Address.agent(old), Release(self.id, "transferred")),
+                                 Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
+        if self.phase is Q:
+            effects.append(self._wait_timer(self.transfers[-1].at))
+        return effects
+
+    def _restore_after_group_transfer(self, code: str, detail: str) -> list[Effect]:
+        assert self._previous is not None
+        self.phase, self.agent, self.group = self._previous
+        self._previous = None
+        self.transfers.pop()
+        return [Rejected(code, detail)]
+
+    def _requeue(self, msg: Requeue, now: float) -> list[Effect]:
+        if msg.agent != self.agent or self.group is None:
+            return []
+        return self._back_to_front(now, Requeued(self.id, self.group), avoid=None, reason="requeued")
+
+    def _back_to_front(self, now: float, notice: Any, avoid: str | None, reason: str) -> list[Effect]:
+        agent, group = self.agent, self.group
+        assert group is not None
+        self.phase, self.agent = Q, None
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at or now, front=True, avoid=avoid)
+        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
+                                 Deliver(self._me, notice), self._wait_timer(now)]
+        if agent is not None:
+            effects.append(Deliver(UserRef.agent(agent), ConversationRemoved(self.id, reason)))
+        return effects
+
+    # --- timers ---------------------------------------------------------------------------------
+
+    def _wait_timer(self, now: float) -> SetTimer:
+        return SetTimer("wait", now + self._settings.wait_timeout_s)
+
+    def _timer(self, msg: TimerFired, now: float) -> list[Effect]:
+        if msg.key == "wait" and self.phase is Q:
+            waited = now - (self.queued_at if self.queued_at is not None else now)
+            return [Deliver(self._me, WaitTimeout(self.id, waited)), self._wait_timer(now)]
+        if msg.key == "idle" and self.phase is A:
+            return self._end(now, "idle_timeout")
+        if msg.key == "no_reply" and self.phase is A and not self.agent_wrote_since_assign and self.group is not None:
+            agent = self.agent
+            effects = self._back_to_front(now, Reassigned(self.id, self.group), avoid=agent, reason="no_reply")
+            assert agent is not None
+            return [SendTo(Address.agent(agent), Release(self.id, "no_reply"))] + effects
+        return []

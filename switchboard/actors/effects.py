@@ -1,0 +1,57 @@
+"""Effects: the orders an entity gives its host after handling one message.
+
+An entity never does I/O; it returns a list of these and the host's shared
+effect runner (:mod:`switchboard.actors.hostcore`) carries them out in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .address import Address, UserRef
+
+__all__ = ["SendTo", "Deliver", "SetTimer", "CancelTimer", "Rejected", "Effect"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    """Send `message` to another entity (or to itself) through the hosts."""
+
+    to: Address
+    message: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand `event` to a person's sockets, outside the engine."""
+
+    to: UserRef
+    event: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire ``TimerFired(key)`` at this entity at simulated or wall time `at`; replaces a timer of the same key."""
+
+    key: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The message was refused and nothing changed; the host reports it to whoever caused it.
+
+    `code` is one of the documented error codes in :mod:`switchboard.actors.errors`.
+    """
+
+    code: str
+    detail: str
+
+
+Effect = Union[SendTo, Deliver, SetTimer, CancelTimer, Rejected]

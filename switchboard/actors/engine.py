@@ -1,0 +1,147 @@
+"""The engine's public API: start it on a runtime, send it messages, receive its deliveries.
+
+    engine = start_engine("local", on_delivery=print)
+    engine.send(Address.queue("sales"), CreateGroup())
+    engine.send(Address.agent("ann"), CreateAgent(saturation=5, groups=("sales",)))
+    engine.send(Address.agent("ann"), SetPresence("online"), ref="req-1")
+    ...
+    engine.stop()
+
+`send` never blocks: it hands the message to the owning host and returns.
+Whatever the engine has to say comes back as :class:`Delivery` values through
+`on_delivery`, called from the runtime's threads (use :class:`AsyncDeliveries`
+to consume them in an asyncio loop). A refused command comes back as a
+delivery whose event is :class:`~switchboard.actors.events.Refused` with the
+`ref` it was sent with.
+
+Time: with the default :class:`WallClock` the engine stamps messages with the
+wall time and fires timers on its own. With a :class:`ManualClock` the caller
+owns time: messages carry the clock's reading and timers fire only inside
+`advance_to`, in time order, each on a quiet engine; that is what the scenario
+runner and the tests use, on both runtimes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+from .address import Address
+from .hostcore import Delivery
+from ..settings import DispatchSettings
+
+__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "start_engine", "DeliveryCallback"]
+
+DeliveryCallback = Callable[[Delivery], None]
+
+
+class Clock(Protocol):
+    manual: bool
+
+    def now(self) -> float: ...
+
+
+class WallClock:
+    manual = False
+
+    def now(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that moves only when told; the engine's timers follow it in `advance_to`."""
+
+    manual = True
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._now
+
+    def reset(self, t: float = 0.0) -> None:
+        with self._lock:
+            self._now = t
+
+    def set(self, t: float) -> None:
+        with self._lock:
+            if t < self._now:
+                raise ValueError(f"the clock never goes back: {t} < {self._now}")
+            self._now = t
+
+
+class Engine(Protocol):
+    """What every runtime offers."""
+
+    clock: Clock
+    runtime: str
+    hosts: int
+
+    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+        """Hand `message` to the entity at `to`; never blocks."""
+
+    def wait_quiet(self, timeout: float = 30.0) -> bool:
+        """Block until no message is in flight; False if `timeout` passed first. Not for the event loop."""
+
+    def advance_to(self, t: float) -> None:
+        """Manual clock only: fire every timer due up to `t` in time order, each on a quiet engine."""
+
+    def inspect(self, to: Address) -> dict[str, Any] | None:
+        """A snapshot of one entity's state (blocking; use asyncio.to_thread from a loop)."""
+
+    def reset(self, settings: DispatchSettings) -> None:
+        """Forget every entity and timer, take new settings, and (manual clock) go back to 0: a fresh world."""
+
+    def stop(self) -> None:
+        """Stop the hosts; messages still in flight are dropped."""
+
+
+class AsyncDeliveries:
+    """Deliveries as an async iterator: pass `push` as the engine's `on_delivery`.
+
+    The engine calls `push` from its own threads; it only schedules a put on the
+    loop, so the loop is never blocked by the engine and vice versa.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    def push(self, delivery: Delivery) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, delivery)
+
+    async def get(self) -> Delivery:
+        return await self._queue.get()
+
+    def __aiter__(self) -> AsyncDeliveries:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        return await self._queue.get()
+
+
+def start_engine(
+    runtime: str = "local",
+    *,
+    hosts: int | None = None,
+    settings: DispatchSettings | None = None,
+    clock: Clock | None = None,
+    on_delivery: DeliveryCallback | None = None,
+    ray_address: str | None = None,
+) -> Engine:
+    """Start an engine on `runtime` ("local": Pykka hosts in this process; "ray": Ray actor hosts)."""
+    settings = settings or DispatchSettings()
+    clock = clock or WallClock()
+    sink = on_delivery or (lambda delivery: None)
+    if runtime == "local":
+        from .local_runtime import LocalEngine
+
+        return LocalEngine(hosts or 2, settings, clock, sink)
+    if runtime == "ray":
+        from .ray_runtime import RayEngine
+
+        return RayEngine(hosts or 4, settings, clock, sink, address=ray_address)
+    raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")

@@ -1,0 +1,140 @@
+"""Events: what the engine tells people (visitors and agents), outside the engine.
+
+Each is a frozen dataclass with a `kind` class attribute; the scenario format's
+`told` expectation and the websocket protocol use that kind string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
+    "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
+    "TransferRequested", "TransferDeclined", "Refused",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePosition:
+    kind: ClassVar[str] = "queue_position"
+    conversation: str
+    group: str
+    position: int
+    eta_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    """To the visitor: a person now serves this conversation."""
+
+    kind: ClassVar[str] = "assigned"
+    conversation: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitTimeout:
+    """To the visitor: you have waited a while; keep waiting or leave?"""
+
+    kind: ClassVar[str] = "wait_timeout"
+    conversation: str
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFull:
+    """To the visitor: the queue is full; you may leave a message."""
+
+    kind: ClassVar[str] = "queue_full"
+    conversation: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """To the visitor: your agent went offline; you are back at the front of the queue."""
+
+    kind: ClassVar[str] = "requeued"
+    conversation: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reassigned:
+    """To the visitor: your agent did not answer, another one will."""
+
+    kind: ClassVar[str] = "reassigned"
+    conversation: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """To both sides: the conversation ended; reason is agent, visitor, idle_timeout or system."""
+
+    kind: ClassVar[str] = "closed"
+    conversation: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """To the visitor: you left the queue."""
+
+    kind: ClassVar[str] = "abandoned"
+    conversation: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationAssigned:
+    """To an agent: this conversation is now yours (by auto-assignment, invite or transfer)."""
+
+    kind: ClassVar[str] = "conversation_assigned"
+    conversation: str
+    visitor: str
+    group: str | None
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRemoved:
+    """To an agent: this conversation left you (requeued, reassigned, transferred away)."""
+
+    kind: ClassVar[str] = "conversation_removed"
+    conversation: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """To the target agent: a colleague wants to hand you a conversation beyond your saturation."""
+
+    kind: ClassVar[str] = "transfer_requested"
+    conversation: str
+    from_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDeclined:
+    """To the transferring agent: the target said no."""
+
+    kind: ClassVar[str] = "transfer_declined"
+    conversation: str
+    to_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """To whoever sent a command: it was refused and nothing changed.
+
+    `ref` is the correlation id the command was sent with; `code` is documented in
+    :mod:`switchboard.actors.errors`.
+    """
+
+    kind: ClassVar[str] = "error"
+    ref: str | None
+    code: str
+    detail: str
+    entity: str

@@ -1,0 +1,212 @@
+"""The part of a host that both runtimes share: entities, the effect runner and timers.
+
+A host owns the entities whose addresses hash to its partition. `HostCore`
+takes envelopes, calls each entity's ``handle(message, now)`` and carries out
+the effects: messages for entities of this partition are handled at once, in
+order, from a local run queue; the rest come back as *outbound* envelopes for
+the runtime to carry (a Pykka tell, a batched Ray call); deliveries come back
+for the runtime to hand to whoever listens. There is no clock here: time
+arrives with each envelope, and timers fire when the runtime says how late it
+is, each with its own due time as ``now``.
+
+Nothing escapes: an exception inside an entity is a broken invariant, logged
+with the entity's address, and that entity is replaced by a tombstone that
+refuses every later message with ``entity_error``; the mailbox keeps running.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import errors
+from .address import Address, Kind, UserRef, host_for
+from .agent import Agent
+from .conversation import Conversation
+from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from .events import Refused
+from .messages import CREATION, TimerFired, Undeliverable
+from .queue import SkillQueue
+from ..settings import DispatchSettings
+
+__all__ = ["Envelope", "Delivery", "HostCore", "Entity"]
+
+log = logging.getLogger("switchboard.host")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message on its way to an entity.
+
+    `ref` is the correlation id of the command that started the chain (kept by
+    every message the chain causes, so a refusal anywhere reaches the sender);
+    `sender` is the entity that sent it, told if the target does not exist.
+    """
+
+    to: Address
+    message: Any
+    now: float
+    ref: str | None = None
+    sender: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event for a person. `to` is None for a refusal, which goes to whoever sent `ref`."""
+
+    to: UserRef | None
+    event: Any
+    ref: str | None
+    at: float
+
+
+class Entity(Protocol):
+    def handle(self, msg: Any, now: float) -> list[Effect]: ...
+    def snapshot(self, now: float | None = None) -> dict[str, Any]: ...
+
+
+_CLASSES: dict[Kind, Any] = {Kind.AGENT: Agent, Kind.QUEUE: SkillQueue, Kind.CONVERSATION: Conversation}
+_UNKNOWN: dict[Kind, str] = {Kind.AGENT: errors.UNKNOWN_AGENT, Kind.QUEUE: errors.UNKNOWN_GROUP,
+                             Kind.CONVERSATION: errors.UNKNOWN_CONVERSATION}
+
+
+class _Tombstone:
+    """What is left of an entity that raised: it refuses everything."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+
+    def handle(self, msg: Any, now: float) -> list[Effect]:
+        return [Rejected(errors.ENTITY_ERROR, f"{self.address} failed earlier and refuses messages")]
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        return {"id": self.address.id, "error": True}
+
+
+@dataclass(slots=True)
+class Output:
+    """What one call into the core produced for the runtime to carry out."""
+
+    outbound: list[Envelope] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    handled: int = 0
+
+
+class HostCore:
+    """Entities of one partition (`index` of `hosts`), their timers and the effect runner."""
+
+    def __init__(self, index: int, hosts: int, settings: DispatchSettings) -> None:
+        self.index, self.hosts, self.settings = index, hosts, settings
+        self.entities: dict[Address, Entity] = {}
+        self._timers: list[tuple[float, int, Address, str]] = []
+        self._live: dict[tuple[Address, str], int] = {}
+        self._token = 0
+
+    def reset(self, settings: DispatchSettings) -> None:
+        """Forget every entity and timer and take new settings (a fresh world for a scenario or test)."""
+        self.settings = settings
+        self.entities.clear()
+        self._timers.clear()
+        self._live.clear()
+
+    def owns(self, address: Address) -> bool:
+        return self.hosts == 1 or host_for(address, self.hosts) == self.index
+
+    # --- running messages ---------------------------------------------------------------
+
+    def run(self, envelopes: list[Envelope], out: Output | None = None) -> Output:
+        """Handle `envelopes` and everything they cause inside this partition."""
+        out = out or Output()
+        work = deque(envelopes)
+        while work:
+            env = work.popleft()
+            self._handle(env, work, out)
+        return out
+
+    def fire_due(self, upto: float, out: Output | None = None) -> Output:
+        """Fire every timer due at or before `upto`, in time order."""
+        out = out or Output()
+        while self._timers and self._timers[0][0] <= upto:
+            at, token, address, key = heapq.heappop(self._timers)
+            if self._live.get((address, key)) != token:
+                continue
+            del self._live[(address, key)]
+            self.run([Envelope(address, TimerFired(key), at)], out)
+        return out
+
+    def next_timer(self) -> float | None:
+        while self._timers:
+            at, token, address, key = self._timers[0]
+            if self._live.get((address, key)) == token:
+                return at
+            heapq.heappop(self._timers)
+        return None
+
+    def inspect(self, address: Address, now: float | None = None) -> dict[str, Any] | None:
+        entity = self.entities.get(address)
+        return None if entity is None else entity.snapshot(now)
+
+    # --- one envelope ---------------------------------------------------------------------
+
+    def _handle(self, env: Envelope, work: deque[Envelope], out: Output) -> None:
+        out.handled += 1
+        entity = self.entities.get(env.to)
+        if entity is None:
+            effects = self._create_or_bounce(env, work, out)
+        else:
+            try:
+                effects = entity.handle(env.message, env.now)
+            except Exception:
+                log.exception("entity %s failed on %s; it now refuses messages", env.to, type(env.message).__name__)
+                self.entities[env.to] = _Tombstone(env.to)
+                effects = [Rejected(errors.ENTITY_ERROR, f"{env.to} failed on {type(env.message).__name__}")]
+        if effects:
+            self._apply(env, effects, work, out)
+
+    def _create_or_bounce(self, env: Envelope, work: deque[Envelope], out: Output) -> list[Effect]:
+        kind = env.to.kind
+        if type(env.message) is CREATION[kind.value]:
+            cls = _CLASSES[kind]
+            refusal = cls.validate_creation(env.message)
+            if refusal is not None:
+                return [refusal]
+            entity = cls(env.to.id, env.message, env.now, self.settings)
+            self.entities[env.to] = entity
+            created: list[Effect] = entity.created(env.now)
+            return created
+        if isinstance(env.message, Undeliverable):
+            return []
+        if env.sender is not None:
+            work.append(Envelope(env.sender, Undeliverable(env.to, env.message), env.now, env.ref))
+            self._route_last(work, out)
+            return []
+        return [Rejected(_UNKNOWN[kind], f"no {kind.value} {env.to.id!r}")]
+
+    def _apply(self, env: Envelope, effects: list[Effect], work: deque[Envelope], out: Output) -> None:
+        for effect in effects:
+            if isinstance(effect, SendTo):
+                work.append(Envelope(effect.to, effect.message, env.now, env.ref, env.to))
+                self._route_last(work, out)
+            elif isinstance(effect, Deliver):
+                out.deliveries.append(Delivery(effect.to, effect.event, env.ref, env.now))
+            elif isinstance(effect, SetTimer):
+                self._token += 1
+                self._live[(env.to, effect.key)] = self._token
+                heapq.heappush(self._timers, (effect.at, self._token, env.to, effect.key))
+            elif isinstance(effect, CancelTimer):
+                self._live.pop((env.to, effect.key), None)
+            elif isinstance(effect, Rejected):
+                refused = Refused(env.ref, effect.code, effect.detail, str(env.to))
+                out.deliveries.append(Delivery(None, refused, env.ref, env.now))
+                if env.ref is None:
+                    log.info("refused without a sender to tell: %s %s (%s)", env.to, effect.code, effect.detail)
+            else:  # pragma: no cover - a new effect type without a runner
+                raise TypeError(f"unknown effect {effect!r}")
+
+    def _route_last(self, work: deque[Envelope], out: Output) -> None:
+        """Keep the envelope just appended if this partition owns its target; else send it out."""
+        if not self.owns(work[-1].to):
+            out.outbound.append(work.pop())

@@ -1,0 +1,172 @@
+"""The local runtime: hosts are Pykka actors inside this process.
+
+Each host is a Pykka ``ThreadingActor`` wrapping a :class:`HostCore`. Senders
+only ever ``tell`` (Pykka futures would block an asyncio loop); queries for
+the scenario runner and tests use ``ask`` from ordinary threads. An in-flight
+counter, raised before every tell and lowered after the host has handled the
+message and passed on everything it caused, tells when the engine is quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from .address import Address, host_for
+from .engine import Clock, DeliveryCallback, ManualClock
+from .hostcore import Envelope, HostCore, Output
+from ..settings import DispatchSettings
+
+__all__ = ["LocalEngine"]
+
+log = logging.getLogger("switchboard.local")
+
+
+@dataclass(frozen=True, slots=True)
+class _Fire:
+    upto: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    what: str
+    args: tuple[Any, ...] = ()
+
+
+class _InFlight:
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+
+    def add(self, n: int = 1) -> None:
+        with self._cond:
+            self._count += n
+
+    def done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count == 0:
+                self._cond.notify_all()
+
+    def wait_zero(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout)
+
+
+class _Host(pykka.ThreadingActor):  # type: ignore[misc]
+    def __init__(self, engine: LocalEngine, core: HostCore) -> None:
+        super().__init__()
+        self._engine = engine
+        self.core = core
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Ask):
+            return getattr(self.core, message.what)(*message.args)
+        try:
+            if isinstance(message, _Fire):
+                out = self.core.fire_due(message.upto)
+            else:
+                out = self.core.run(message if isinstance(message, list) else [message])
+            self._engine._carry(out)
+        except Exception:  # a bug outside any entity: log it, keep the mailbox running
+            log.exception("host %d failed on %r", self.core.index, type(message).__name__)
+        finally:
+            self._engine._inflight.done()
+        return None
+
+
+class LocalEngine:
+    """Pykka hosts in one process; see :mod:`switchboard.actors.engine` for the API."""
+
+    runtime = "local"
+
+    def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback) -> None:
+        if hosts < 1:
+            raise ValueError("hosts must be at least 1")
+        self.hosts, self.clock, self.settings = hosts, clock, settings
+        self._sink = sink
+        self._inflight = _InFlight()
+        self._refs = [_Host.start(self, HostCore(i, hosts, settings)) for i in range(hosts)]
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if not clock.manual:
+            self._ticker = threading.Thread(target=self._tick, name="switchboard-timers", daemon=True)
+            self._ticker.start()
+
+    # --- the API --------------------------------------------------------------------------
+
+    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+        self._tell(host_for(to, self.hosts), Envelope(to, message, self.clock.now(), ref))
+
+    def wait_quiet(self, timeout: float = 30.0) -> bool:
+        return self._inflight.wait_zero(timeout)
+
+    def advance_to(self, t: float) -> None:
+        if not self.clock.manual:
+            raise RuntimeError("advance_to needs a ManualClock")
+        while True:
+            self.wait_quiet()
+            due = [d for d in self._ask_all("next_timer") if d is not None]
+            nxt = min(due, default=None)
+            if nxt is None or nxt > t:
+                break
+            assert isinstance(self.clock, ManualClock)
+            self.clock.set(max(nxt, self.clock.now()))
+            for i in range(self.hosts):
+                self._tell(i, _Fire(nxt))
+        self.wait_quiet()
+        assert isinstance(self.clock, ManualClock)
+        self.clock.set(max(t, self.clock.now()))
+
+    def inspect(self, to: Address) -> dict[str, Any] | None:
+        ref = self._refs[host_for(to, self.hosts)]
+        result: dict[str, Any] | None = ref.ask(_Ask("inspect", (to, self.clock.now())))
+        return result
+
+    def reset(self, settings: DispatchSettings) -> None:
+        self.wait_quiet()
+        self.settings = settings
+        for ref in self._refs:
+            ref.ask(_Ask("reset", (settings,)))
+        if isinstance(self.clock, ManualClock):
+            self.clock.reset(0.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for ref in self._refs:
+            ref.stop()
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _tell(self, host: int, message: Any) -> None:
+        self._inflight.add()
+        try:
+            self._refs[host].tell(message)
+        except pykka.ActorDeadError:
+            self._inflight.done()
+
+    def _carry(self, out: Output) -> None:
+        if out.outbound:
+            batches: dict[int, list[Envelope]] = {}
+            for env in out.outbound:
+                batches.setdefault(host_for(env.to, self.hosts), []).append(env)
+            for host, batch in batches.items():
+                self._tell(host, batch)
+        for delivery in out.deliveries:
+            try:
+                self._sink(delivery)
+            except Exception:
+                log.exception("delivery callback failed")
+
+    def _ask_all(self, what: str) -> list[Any]:
+        return [ref.ask(_Ask(what)) for ref in self._refs]
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.05):
+            now = self.clock.now()
+            for i in range(self.hosts):
+                self._tell(i, _Fire(now))

@@ -1,0 +1,417 @@
+"""The SkillQueue entity: one skill group's waiting visitors and its view of member agents.
+
+Theory of operation
+-------------------
+A queue keeps every waiting visitor in serving order: visitors sent to the
+front (requeued after an agent's offline grace, transferred to the group)
+first, then higher priority, then earlier request. A visitor's position is
+1 + the number of visitors ahead of it, including those currently reserved
+for an agent; each unreserved visitor is told its position whenever it
+changes, with an estimated wait from the group's recent assignment rate.
+
+It also keeps a *view* of each member agent (presence, load, saturation,
+idle time), refreshed by the agents themselves. The view is only advisory:
+the agent decides. A visitor leaves the open list when it is *reserved* for
+one agent (an unsolicited offer on enqueue, or an answer to that agent's
+``Pull``); the agent answers with ``PullResult`` saying which it took and
+which it gives back. A queue never reserves one visitor for two agents.
+
+Choosing an agent (balanced policy): among members that are online and have
+a free slot in the view, the lowest load ratio ``(active + reserved) /
+saturation``, ties to the one idle longest, then by id. A lazy heap keeps
+that choice O(log n), so no decision scans every agent.
+
+Holds: under ``designated`` a visitor who names a member agent is offered
+only to that agent; under ``last_agent_first`` a returning visitor is held
+for their last agent for ``last_agent_wait_s`` (if that agent is a member and
+not offline), then becomes an ordinary waiter at its original place. Held
+visitors never block those behind them. A visitor reassigned for no reply
+*avoids* the silent agent for ``no_reply_reassign_s``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from sortedcontainers import SortedList
+
+from . import errors
+from .address import Address, UserRef
+from .effects import Deliver, Effect, Rejected, SendTo, SetTimer
+from .events import QueuePosition
+from .messages import (
+    AgentStatus, Candidate, Candidates, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
+    InviteGranted, InviteTake, MemberLeft, Pull, PullResult, Sweep, TimerFired,
+)
+from ..settings import DispatchSettings
+
+__all__ = ["SkillQueue", "POLICIES"]
+
+POLICIES = ("balanced", "last_agent_first", "designated")
+SWEEP_TIMER = "sweep"
+
+
+@dataclass(slots=True)
+class _Entry:
+    conversation: str
+    visitor: str
+    priority: int
+    queued_at: float
+    tier: int
+    seq: int
+    hold: str | None = None  # only this agent may take it while held
+    avoid: str | None = None  # this agent may not take it while avoided
+    reserved_by: str | None = None
+    told: int | None = None  # last position told
+
+    @property
+    def key(self) -> tuple[int, int, float, int]:
+        return (self.tier, -self.priority, self.queued_at, self.seq)
+
+    def candidate(self, group: str) -> Candidate:
+        return Candidate(self.conversation, self.visitor, group, self.priority, self.queued_at, self.tier)
+
+    def open_to(self, agent: str) -> bool:
+        return (self.hold is None or self.hold == agent) and self.avoid != agent
+
+
+@dataclass(slots=True)
+class _View:
+    presence: str
+    active: int
+    saturation: int
+    idle_since: float | None
+    reserved: int = 0
+    version: int = 0
+
+    @property
+    def eligible(self) -> bool:
+        return self.presence == "online" and self.active + self.reserved < self.saturation
+
+
+Handler = Callable[["SkillQueue", Any, float], list[Effect]]
+
+
+class SkillQueue:
+    """One skill group's queue; ``handle(message, now)`` returns the effects to carry out."""
+
+    def __init__(self, group_id: str, msg: CreateGroup, now: float, settings: DispatchSettings) -> None:
+        self.id = group_id
+        self.policy = msg.policy
+        self.max_queue = msg.max_queue
+        self.last_agent_wait_s = settings.last_agent_wait_s if msg.last_agent_wait_s is None else msg.last_agent_wait_s
+        self._settings = settings
+        self._entries: dict[str, _Entry] = {}
+        self._order: SortedList = SortedList()  # keys of every waiting visitor (positions)
+        self._open: SortedList = SortedList()  # keys of unreserved ones (who to offer next)
+        self._by_key: dict[tuple[int, int, float, int], _Entry] = {}
+        self._views: dict[str, _View] = {}
+        self._heap: list[tuple[float, float, str, int]] = []
+        self._recent: deque[float] = deque(maxlen=settings.eta_window)
+        self._seq = 0
+
+    @staticmethod
+    def validate_creation(msg: CreateGroup) -> Rejected | None:
+        if msg.policy not in POLICIES:
+            return Rejected(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {msg.policy!r}")
+        if msg.max_queue is not None and not (isinstance(msg.max_queue, int) and not isinstance(msg.max_queue, bool) and msg.max_queue > 0):
+            return Rejected(errors.INVALID_ARGUMENT, f"max_queue must be a positive integer, got {msg.max_queue!r}")
+        wait = msg.last_agent_wait_s
+        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
+            return Rejected(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
+        return None
+
+    def created(self, now: float) -> list[Effect]:
+        return self._arm_sweep(now)
+
+    def handle(self, msg: Any, now: float) -> list[Effect]:
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            return [Rejected(errors.UNKNOWN_MESSAGE, f"queue cannot handle {type(msg).__name__}")]
+        return handler(self, msg, now)
+
+    # --- inspection --------------------------------------------------------------------
+
+    def waiting(self) -> list[str]:
+        """Conversation ids in serving order."""
+        return [self._by_key[k].conversation for k in self._order]
+
+    def position(self, conversation: str) -> int | None:
+        entry = self._entries.get(conversation)
+        return None if entry is None else self._order.index(entry.key) + 1
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id, "policy": self.policy, "max_queue": self.max_queue,
+            "waiting": [
+                {"conversation": e.conversation, "visitor": e.visitor, "priority": e.priority,
+                 "queued_at": e.queued_at, "hold": e.hold, "reserved_by": e.reserved_by}
+                for e in (self._by_key[k] for k in self._order)
+            ],
+            "members": {a: {"presence": v.presence, "active": v.active, "saturation": v.saturation,
+                            "reserved": v.reserved} for a, v in self._views.items()},
+            "eta_rate_per_s": self._rate(),
+        }
+
+    # --- commands and protocol -----------------------------------------------------------
+
+    def _on_create(self, msg: CreateGroup, now: float) -> list[Effect]:
+        return [Rejected(errors.ALREADY_EXISTS, f"group {self.id} already exists")]
+
+    def _on_status(self, msg: AgentStatus, now: float) -> list[Effect]:
+        self._update_view(msg)
+        return []
+
+    def _on_member_left(self, msg: MemberLeft, now: float) -> list[Effect]:
+        self._views.pop(msg.agent, None)
+        for entry in self._entries.values():
+            if entry.hold == msg.agent:
+                entry.hold = None
+        return self._place(now)
+
+    def _on_enqueue(self, msg: Enqueue, now: float) -> list[Effect]:
+        conv = Address.conversation(msg.conversation)
+        if msg.conversation in self._entries:
+            return [SendTo(conv, EnqueueRefused(self.id, errors.ALREADY_REQUESTED, "already waiting in this queue"))]
+        if not msg.front and self.max_queue is not None and len(self._order) >= self.max_queue:
+            return [SendTo(conv, EnqueueRefused(self.id, errors.QUEUE_FULL, f"queue {self.id} is full"))]
+        hold, effects = self._hold_for(msg, now)
+        if hold is _REFUSED:
+            return effects
+        self._seq += 1
+        entry = _Entry(msg.conversation, msg.visitor, msg.priority, msg.queued_at,
+                       0 if msg.front else 1, self._seq, hold=hold if isinstance(hold, str) else None)
+        if msg.avoid is not None and self._settings.no_reply_reassign_s:
+            entry.avoid = msg.avoid
+            effects.append(SetTimer(f"avoid:{msg.conversation}", now + self._settings.no_reply_reassign_s))
+        if msg.confirm:
+            effects.append(SendTo(conv, Enqueued(self.id)))
+        self._insert(entry)
+        effects += self._place(now)
+        return effects + self._tell_from(self._order.index(entry.key), now)
+
+    def _hold_for(self, msg: Enqueue, now: float) -> tuple[object, list[Effect]]:
+        if self.policy == "designated" and msg.designated is not None:
+            if msg.designated not in self._views:
+                code, why = errors.NOT_IN_GROUP, f"agent {msg.designated!r} is not in group {self.id}"
+                return _REFUSED, [SendTo(Address.conversation(msg.conversation), EnqueueRefused(self.id, code, why))]
+            return msg.designated, []
+        if self.policy == "last_agent_first" and msg.last_agent is not None:
+            view = self._views.get(msg.last_agent)
+            if view is not None and view.presence != "offline":
+                return msg.last_agent, [SetTimer(f"hold:{msg.conversation}", now + self.last_agent_wait_s)]
+        return None, []
+
+    def _on_dequeue(self, msg: Dequeue, now: float) -> list[Effect]:
+        entry = self._entries.get(msg.conversation)
+        if entry is None:
+            return []
+        return self._remove(entry, now)
+
+    def _on_invite(self, msg: InviteTake, now: float) -> list[Effect]:
+        view = self._views.get(msg.agent)
+        if view is None:
+            return [Rejected(errors.NOT_IN_GROUP, f"agent {msg.agent!r} is not in group {self.id}")]
+        if view.presence == "offline":
+            return [Rejected(errors.AGENT_OFFLINE, f"agent {msg.agent!r} is offline")]
+        entry = self._entries.get(msg.conversation)
+        if entry is None:
+            return [Rejected(errors.NOT_QUEUED, f"{msg.conversation!r} is not waiting in {self.id}")]
+        self._recent.append(now)
+        effects: list[Effect] = [SendTo(Address.agent(msg.agent), InviteGranted(entry.conversation, entry.visitor, self.id))]
+        return effects + self._remove(entry, now)
+
+    def _on_pull(self, msg: Pull, now: float) -> list[Effect]:
+        agent = msg.status.agent
+        self._update_view(msg.status)
+        chosen: list[_Entry] = []
+        if msg.free > 0:
+            for key in self._open:
+                entry = self._by_key[key]
+                if entry.open_to(agent):
+                    chosen.append(entry)
+                    if len(chosen) == msg.free:
+                        break
+        picked = [self._reserve(entry, agent).candidate(self.id) for entry in chosen]
+        return [SendTo(Address.agent(agent), Candidates(self.id, tuple(picked), solicited=True))]
+
+    def _on_pull_result(self, msg: PullResult, now: float) -> list[Effect]:
+        agent = msg.status.agent
+        effects: list[Effect] = []
+        for conversation in msg.taken:
+            entry = self._entries.get(conversation)
+            if entry is not None and entry.reserved_by == agent:
+                self._recent.append(now)
+                effects += self._remove(entry, now)
+        returned = []
+        for conversation in msg.returned:
+            entry = self._entries.get(conversation)
+            if entry is not None and entry.reserved_by == agent:
+                self._unreserve(entry)
+                returned.append(entry)
+        if agent in self._views:  # a late answer from an agent who has left the group
+            self._update_view(msg.status)
+        effects += self._place(now)
+        for entry in returned:
+            if entry.reserved_by is None:
+                effects += self._tell(entry, now)
+        return effects
+
+    def _on_sweep(self, msg: Sweep, now: float) -> list[Effect]:
+        return self._place(now)
+
+    def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
+        if msg.key == SWEEP_TIMER:
+            return self._place(now) + self._arm_sweep(now)
+        kind, _, conversation = msg.key.partition(":")
+        entry = self._entries.get(conversation)
+        if entry is None:
+            return []
+        if kind == "hold" and self.policy == "last_agent_first":
+            entry.hold = None
+        elif kind == "avoid":
+            entry.avoid = None
+        return self._place(now)
+
+    # --- the waiting list ----------------------------------------------------------------------
+
+    def _insert(self, entry: _Entry) -> None:
+        self._entries[entry.conversation] = entry
+        self._by_key[entry.key] = entry
+        self._order.add(entry.key)
+        self._open.add(entry.key)
+
+    def _remove(self, entry: _Entry, now: float) -> list[Effect]:
+        index = self._order.index(entry.key)
+        if entry.reserved_by is None:
+            self._open.remove(entry.key)
+        else:
+            self._unreserve(entry, reopen=False)
+        self._order.remove(entry.key)
+        del self._by_key[entry.key]
+        del self._entries[entry.conversation]
+        return self._tell_from(index, now)
+
+    def _reserve(self, entry: _Entry, agent: str) -> _Entry:
+        self._open.remove(entry.key)
+        entry.reserved_by = agent
+        view = self._views.get(agent)
+        if view is not None:
+            view.reserved += 1
+            self._push(agent, view)
+        return entry
+
+    def _unreserve(self, entry: _Entry, reopen: bool = True) -> None:
+        agent, entry.reserved_by = entry.reserved_by, None
+        view = self._views.get(agent) if agent is not None else None
+        if view is not None and view.reserved > 0:
+            view.reserved -= 1
+            self._push(agent, view)  # type: ignore[arg-type]
+        if reopen:
+            self._open.add(entry.key)
+
+    def _place(self, now: float) -> list[Effect]:
+        """Offer open visitors, in serving order, to the best eligible agents, until none is left."""
+        effects: list[Effect] = []
+        for entry in self._open_entries():
+            if entry.hold is not None:
+                view = self._views.get(entry.hold)
+                agent = entry.hold if view is not None and view.eligible else None
+            else:
+                agent = self._best_agent(avoid=entry.avoid)
+                if agent is None and entry.avoid is None:
+                    break
+            if agent is not None:
+                self._reserve(entry, agent)
+                effects.append(SendTo(Address.agent(agent), Candidates(self.id, (entry.candidate(self.id),), solicited=False)))
+        return effects
+
+    def _open_entries(self) -> Iterator[_Entry]:
+        """Open entries in serving order, safe while the caller reserves the one it was given."""
+        it = iter(self._open)
+        while (key := next(it, None)) is not None:
+            yield self._by_key[key]
+            it = self._open.irange(minimum=key, inclusive=(False, True))
+
+    # --- positions --------------------------------------------------------------------------------
+
+    def _tell_from(self, index: int, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for key in self._order.islice(index):
+            effects += self._tell(self._by_key[key], now)
+        return effects
+
+    def _tell(self, entry: _Entry, now: float) -> list[Effect]:
+        if entry.reserved_by is not None:
+            return []
+        position = self._order.index(entry.key) + 1
+        if position == entry.told:
+            return []
+        entry.told = position
+        rate = self._rate()
+        eta = round(position / rate, 1) if rate else None
+        return [Deliver(UserRef.visitor(entry.visitor), QueuePosition(entry.conversation, self.id, position, eta))]
+
+    def _rate(self) -> float | None:
+        if len(self._recent) < 2 or self._recent[-1] <= self._recent[0]:
+            return None
+        return (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
+
+    # --- the agent views -----------------------------------------------------------------------------
+
+    def _update_view(self, status: AgentStatus) -> None:
+        view = self._views.get(status.agent)
+        if view is None:
+            view = self._views[status.agent] = _View(status.presence, status.active, status.saturation, status.idle_since)
+        else:
+            view.presence, view.active = status.presence, status.active
+            view.saturation, view.idle_since = status.saturation, status.idle_since
+        self._push(status.agent, view)
+
+    def _push(self, agent: str, view: _View) -> None:
+        view.version += 1
+        if view.eligible:
+            ratio = (view.active + view.reserved) / view.saturation
+            idle = view.idle_since if view.idle_since is not None else float("inf")
+            heapq.heappush(self._heap, (ratio, idle, agent, view.version))
+
+    def _best_agent(self, avoid: str | None) -> str | None:
+        skipped = []
+        found = None
+        while self._heap:
+            ratio, idle, agent, version = self._heap[0]
+            view = self._views.get(agent)
+            if view is None or view.version != version or not view.eligible:
+                heapq.heappop(self._heap)
+                continue
+            if agent == avoid:
+                skipped.append(heapq.heappop(self._heap))
+                continue
+            found = agent
+            break
+        for item in skipped:
+            heapq.heappush(self._heap, item)
+        return found
+
+    def _arm_sweep(self, now: float) -> list[Effect]:
+        interval = self._settings.sweep_interval_s
+        return [SetTimer(SWEEP_TIMER, now + interval)] if interval else []
+
+
+_REFUSED = object()
+
+_HANDLERS: dict[type, Handler] = {
+    CreateGroup: SkillQueue._on_create,
+    AgentStatus: SkillQueue._on_status,
+    MemberLeft: SkillQueue._on_member_left,
+    Enqueue: SkillQueue._on_enqueue,
+    Dequeue: SkillQueue._on_dequeue,
+    InviteTake: SkillQueue._on_invite,
+    Pull: SkillQueue._on_pull,
+    PullResult: SkillQueue._on_pull_result,
+    Sweep: SkillQueue._on_sweep,
+    TimerFired: SkillQueue._on_timer,
+}

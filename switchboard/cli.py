@@ -1,0 +1,30 @@
+"""The `switchboard` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard customer-service engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sc = sub.add_parser("scenario", help="run dispatch scenario files (see docs/scenarios.md)")
+    sc.add_argument("files", nargs="+", help="scenario YAML files")
+    sc.add_argument("--runtime", choices=("local", "ray"), default="local")
+    sc.add_argument("--hosts", type=int, default=None, help="number of hosts (default: 2 local, 4 ray)")
+    sc.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
+    sc.add_argument("-q", "--quiet", action="store_true", help="print failures only")
+    args = parser.parse_args(argv)
+    if args.command == "scenario":
+        from .scenarios.cli import run_files
+
+        return run_files(args.files, args.runtime, args.hosts, args.ray_address, args.quiet)
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Dispatch settings: defaults, a settings file, environment overrides, validated once at start-up.
+
+Every duration is in seconds. The same names are used by the scenario format
+(``settings:``), the settings file (``config/switchboard.yaml``, section
+``dispatch``) and the environment (``SWITCHBOARD_DISPATCH_<NAME>``, upper case).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+__all__ = ["DispatchSettings", "SettingsError", "load_dispatch_settings"]
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    wait_timeout_s: float = 60.0
+    session_idle_timeout_s: float = 180.0
+    offline_grace_s: float = 60.0
+    no_reply_reassign_s: float | None = None  # off by default
+    last_agent_wait_s: float = 30.0  # a group's default for last_agent_first
+    sweep_interval_s: float = 10.0  # safety-net sweep of every queue; 0 turns it off
+    eta_window: int = 20  # recent assignments a queue uses to estimate waits
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: DispatchSettings | None = None) -> DispatchSettings:
+        """Validate `values` (names as above) over `base`; raise SettingsError on the first bad one."""
+        known = {f.name for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise SettingsError(f"unknown dispatch setting {name!r}; known: {', '.join(sorted(known))}")
+            changes[name] = _validate(name, raw)
+        return replace(base or cls(), **changes)
+
+
+def _validate(name: str, raw: Any) -> Any:
+    if name == "no_reply_reassign_s" and (raw is None or str(raw).lower() in ("off", "none", "")):
+        return None
+    if name == "eta_window":
+        value = _number(name, raw)
+        if value != int(value) or value < 2:
+            raise SettingsError(f"{name} must be an integer of at least 2, got {raw!r}")
+        return int(value)
+    value = _number(name, raw)
+    if value < 0 or (value == 0 and name != "sweep_interval_s"):
+        raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _number(name: str, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise SettingsError(f"{name} must be a number, got {raw!r}")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> DispatchSettings:
+    """Defaults, then the file's ``dispatch`` section, then ``SWITCHBOARD_DISPATCH_*`` variables."""
+    environ = os.environ if environ is None else environ
+    settings = DispatchSettings()
+    path = path or environ.get("SWITCHBOARD_SETTINGS")
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("dispatch", {}), dict):
+            raise SettingsError(f"settings file {path}: expected a mapping with a 'dispatch' mapping")
+        settings = DispatchSettings.from_mapping(data.get("dispatch", {}), settings)
+    prefix = "SWITCHBOARD_DISPATCH_"
+    overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
+    return DispatchSettings.from_mapping(overrides, settings)
