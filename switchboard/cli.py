@@ -14,7 +14,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sc = sub.add_parser("scenario", help="run dispatch scenario files (see docs/scenarios.md)")
     sc.add_argument("files", nargs="+", help="scenario YAML files")
-    sc.add_argument("--runtime", choices=("local", "ray"), default="local")
+    sc.add_argument("--runtime", choices=("local", "ray", "inline"), default="local")
     sc.add_argument("--hosts", type=int, default=None, help="number of hosts (default: 2 local, 4 ray)")
     sc.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     sc.add_argument("-q", "--quiet", action="store_true", help="print failures only")

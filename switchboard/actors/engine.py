@@ -132,7 +132,12 @@ def start_engine(
     on_delivery: DeliveryCallback | None = None,
     ray_address: str | None = None,
 ) -> Engine:
-    """Start an engine on `runtime` ("local": Pykka hosts in this process; "ray": Ray actor hosts)."""
+    """Start an engine on `runtime`.
+
+    "local" (the default): Pykka hosts in this process; "ray": Ray actor hosts in a Ray
+    cluster (`ray_address`, or a local one); "inline": no hosts, every send handled to the
+    end on the caller's thread (tests and the benchmark baseline).
+    """
     settings = settings or DispatchSettings()
     clock = clock or WallClock()
     sink = on_delivery or (lambda delivery: None)
@@ -140,6 +145,10 @@ def start_engine(
         from .local_runtime import LocalEngine
 
         return LocalEngine(hosts or 2, settings, clock, sink)
+    if runtime == "inline":
+        from .inline import InlineEngine
+
+        return InlineEngine(settings, clock, sink)
     if runtime == "ray":
         from .ray_runtime import RayEngine
 

@@ -1,0 +1,60 @@
+"""An engine with no threads: every send is handled to the end before it returns.
+
+One :class:`HostCore` owns every entity, so a message and everything it causes
+run in one loop on the caller's thread. Tests use it to wire entities together
+in memory (as h11's tests pair two connections), and the benchmark uses it as
+the baseline: the entity classes with nothing around them. It offers the same
+API as the real runtimes, so the same scenarios and tests run on all three.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .address import Address
+from .engine import Clock, DeliveryCallback, ManualClock, WallClock
+from .hostcore import Envelope, HostCore
+from ..settings import DispatchSettings
+
+__all__ = ["InlineEngine"]
+
+
+class InlineEngine:
+    runtime = "inline"
+    hosts = 1
+
+    def __init__(self, settings: DispatchSettings | None = None, clock: Clock | None = None,
+                 on_delivery: DeliveryCallback | None = None) -> None:
+        self.settings = settings or DispatchSettings()
+        self.clock = clock or WallClock()
+        self._sink = on_delivery or (lambda delivery: None)
+        self.core = HostCore(0, 1, self.settings)
+
+    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+        out = self.core.run([Envelope(to, message, self.clock.now(), ref)])
+        for delivery in out.deliveries:
+            self._sink(delivery)
+
+    def wait_quiet(self, timeout: float = 30.0) -> bool:
+        return True
+
+    def advance_to(self, t: float) -> None:
+        if not isinstance(self.clock, ManualClock):
+            raise RuntimeError("advance_to needs a ManualClock")
+        while (nxt := self.core.next_timer()) is not None and nxt <= t:
+            self.clock.set(max(nxt, self.clock.now()))
+            for delivery in self.core.fire_due(nxt).deliveries:
+                self._sink(delivery)
+        self.clock.set(max(t, self.clock.now()))
+
+    def inspect(self, to: Address) -> dict[str, Any] | None:
+        return self.core.inspect(to, self.clock.now())
+
+    def reset(self, settings: DispatchSettings) -> None:
+        self.settings = settings
+        self.core.reset(settings)
+        if isinstance(self.clock, ManualClock):
+            self.clock.reset(0.0)
+
+    def stop(self) -> None:
+        pass
