@@ -1,0 +1,51 @@
+"""Fixtures: `engine_harness` runs a test on every runtime (inline, local Pykka, Ray).
+
+Engines are started once per test session and reset (fresh world, clock at 0)
+for every test; the Ray one starts a local Ray cluster the first time it is used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+
+from switchboard.actors.engine import ManualClock, start_engine
+from tests.harness import Harness, Recorder
+
+RUNTIMES = ["inline", "local", "ray"]
+_engines: dict[str, Harness] = {}
+
+
+def _harness(runtime: str) -> Harness:
+    if runtime not in _engines:
+        if runtime == "ray":
+            pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[dev]')")
+        recorder = Recorder()
+        engine = start_engine(runtime, clock=ManualClock(0.0), on_delivery=recorder)
+        _engines[runtime] = Harness(engine, recorder)
+    return _engines[runtime]
+
+
+@pytest.fixture(params=RUNTIMES)
+def engine_harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """A fresh world on each runtime in turn (default dispatch settings; call .fresh(settings) to change)."""
+    yield _harness(request.param).fresh()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_engines() -> Iterator[None]:
+    yield
+    for harness in _engines.values():
+        harness.engine.stop()
+    _engines.clear()
+    if "ray" in os.environ.get("SWITCHBOARD_KEEP_RAY", ""):
+        return
+    try:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    except ImportError:
+        pass
