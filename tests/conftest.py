@@ -18,6 +18,11 @@ RUNTIMES = ["inline", "local", "ray"]
 _engines: dict[str, Harness] = {}
 
 
+def harness_for(runtime: str) -> Harness:
+    """The session's engine for `runtime`, started on first use (for tests that need their own loop)."""
+    return _harness(runtime)
+
+
 def _harness(runtime: str) -> Harness:
     if runtime not in _engines:
         if runtime == "ray":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.engine import Engine, ManualClock
@@ -18,10 +18,13 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.deliveries: list[Delivery] = []
+        self.listener: Callable[[Delivery], None] | None = None  # e.g. a scenario Observer
 
     def __call__(self, delivery: Delivery) -> None:
         with self._lock:
             self.deliveries.append(delivery)
+        if self.listener is not None:
+            self.listener(delivery)
 
     def clear(self) -> None:
         with self._lock:

@@ -116,6 +116,7 @@ class Conversation:
         self.agent_wrote_since_assign = False
         self._pending_transfer: str | None = None
         self._previous: tuple[Phase, str | None, str | None] | None = None  # before a group transfer
+        self._before_request: tuple[float | None, int] = (None, 0)  # restored if the queue refuses
         self._settings = settings
 
     @staticmethod
@@ -169,6 +170,7 @@ class Conversation:
         for name in ("agent", "last_agent"):
             if getattr(msg, name) is not None and not isinstance(getattr(msg, name), str):
                 return [Rejected(errors.INVALID_ARGUMENT, f"{name} must be an agent id")]
+        self._before_request = (self.queued_at, self.priority)
         self.phase, self.group, self.priority = Q, msg.group, msg.priority
         self.queued_at = now
         enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
@@ -177,11 +179,15 @@ class Conversation:
     def _enqueue_refused(self, msg: EnqueueRefused, now: float) -> list[Effect]:
         if self._previous is not None:  # a group transfer the new queue refused
             return self._restore_after_group_transfer(msg.code, msg.detail)
-        self.phase, self.group = B, None
+        self._back_to_bot()
         effects: list[Effect] = [CancelTimer("wait")]
         if msg.code == errors.QUEUE_FULL:
             return effects + [Deliver(self._me, QueueFull(self.id, msg.group))]
         return effects + [Rejected(msg.code, msg.detail)]
+
+    def _back_to_bot(self) -> None:
+        self.phase, self.group = B, None
+        self.queued_at, self.priority = self._before_request
 
     def _enqueued(self, msg: Enqueued, now: float) -> list[Effect]:
         return self._finish_group_transfer()
@@ -192,7 +198,7 @@ class Conversation:
             if self._previous is not None:
                 return self._restore_after_group_transfer(errors.UNKNOWN_GROUP, detail)
             if self.phase is Q:
-                self.phase, self.group = B, None
+                self._back_to_bot()
                 return [CancelTimer("wait"), Rejected(errors.UNKNOWN_GROUP, detail)]
         if isinstance(msg.message, TransferOffer) and self._pending_transfer == msg.to.id:
             self._pending_transfer = None
@@ -326,7 +332,7 @@ class Conversation:
         self.transfers.append(Transfer(now, self.agent, None, msg.group))
         self.phase, self.group, self.agent = Q, msg.group, None
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at or now, front=True, confirm=True)
-        return [SendTo(Address.queue(msg.group), enqueue), CancelTimer("idle"), CancelTimer("no_reply")]
+        return [SendTo(Address.queue(msg.group), enqueue)]  # timers stay until the queue confirms
 
     def _finish_group_transfer(self, previous: tuple[Phase, str | None, str | None] | None = None) -> list[Effect]:
         previous = previous or self._previous
@@ -334,7 +340,8 @@ class Conversation:
         if previous is None or previous[1] is None:
             return []
         old = previous[1]
-        effects: list[Effect] = [SendTo(Address.agent(old), Release(self.id, "transferred")),
+        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"),
+                                 SendTo(Address.agent(old), Release(self.id, "transferred")),
                                  Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
         if self.phase is Q:
             effects.append(self._wait_timer(self.transfers[-1].at))

@@ -74,6 +74,7 @@ class _Run:
         self.result = ScenarioResult(scenario)
         self.conversations: dict[str, str] = {}  # visitor -> current conversation id
         self.opened: dict[str, int] = {}
+        self.last_agent: dict[str, str | None] = {}
         self.last_ref: str | None = None
         self.before_refusal: dict[str, Any] | None = None
 
@@ -85,6 +86,9 @@ class _Run:
             if step.do is not None:
                 upcoming = [s for s in (step, steps[i + 1] if i + 1 < len(steps) else None)
                             if s is not None and s.expect and "error" in s.expect]
+                if step.do == "request_human":  # the conversation exists (with the bot) before the request
+                    self._open_if_needed(step.fields["visitor"], f"step{step.index}")
+                    self.engine.wait_quiet()
                 self.before_refusal = self._world() if upcoming else None
                 self._apply(step)
                 self.engine.wait_quiet()
@@ -144,18 +148,20 @@ class _Run:
         elif do == "close":
             self._send(self._conv(f["visitor"]), Close(f["by"]), ref)
 
-    def _request(self, f: dict[str, Any], ref: str) -> None:
-        visitor = f["visitor"]
+    def _open_if_needed(self, visitor: str, ref: str) -> None:
+        """A visitor without an open conversation starts one, remembering who served the last."""
         current = self.conversations.get(visitor)
         snap = self.engine.inspect(Address.conversation(current)) if current else None
-        last_agent = None
         if snap is None or snap["phase"] in _ENDED:
-            last_agent = snap["participants"][-1] if snap and snap["participants"] else None
+            self.last_agent[visitor] = snap["participants"][-1] if snap and snap["participants"] else None
             n = self.opened[visitor] = self.opened.get(visitor, 0) + 1
             current = self.conversations[visitor] = f"{visitor}#{n}"
             self._send(Address.conversation(current), OpenConversation(visitor), ref)
-        msg = RequestHuman(f["group"], f.get("priority", 0), f.get("agent"), last_agent)
-        self._send(Address.conversation(current), msg, ref)
+
+    def _request(self, f: dict[str, Any], ref: str) -> None:
+        visitor = f["visitor"]
+        msg = RequestHuman(f["group"], f.get("priority", 0), f.get("agent"), self.last_agent.get(visitor))
+        self._send(self._conv(visitor), msg, ref)
 
     def _world(self) -> dict[str, Any]:
         world: dict[str, Any] = {}
