@@ -7,6 +7,7 @@ Every duration is in seconds. The same names are used by the scenario format
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -44,7 +45,8 @@ class DispatchSettings:
 
 
 def _validate(name: str, raw: Any) -> Any:
-    if name == "no_reply_reassign_s" and (raw is None or str(raw).lower() in ("off", "none", "")):
+    # YAML 1.1 reads a bare `off` as False: both mean the feature is off.
+    if name == "no_reply_reassign_s" and (raw is None or raw is False or str(raw).lower() in ("off", "none", "")):
         return None
     if name == "eta_window":
         value = _number(name, raw)
@@ -61,9 +63,12 @@ def _number(name: str, raw: Any) -> float:
     if isinstance(raw, bool):
         raise SettingsError(f"{name} must be a number, got {raw!r}")
     try:
-        return float(raw)
+        value = float(raw)
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -76,9 +81,10 @@ def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str,
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("dispatch", {}), dict):
+        section = data.get("dispatch") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(section or {}, dict):
             raise SettingsError(f"settings file {path}: expected a mapping with a 'dispatch' mapping")
-        settings = DispatchSettings.from_mapping(data.get("dispatch", {}), settings)
+        settings = DispatchSettings.from_mapping(section or {}, settings)
     prefix = "SWITCHBOARD_DISPATCH_"
     overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
     return DispatchSettings.from_mapping(overrides, settings)

@@ -190,6 +190,8 @@ class Agent:
         return [SendTo(Address.queue(msg.group), self.status())] + self._start_round()
 
     def _on_leave(self, msg: LeaveGroup, now: float) -> list[Effect]:
+        if not isinstance(msg.group, str):
+            return [Rejected(errors.INVALID_ARGUMENT, "group must be a string")]
         if msg.group not in self.groups:
             return [Rejected(errors.NOT_IN_GROUP, f"agent {self.id} is not in group {msg.group!r}")]
         self.groups.remove(msg.group)
@@ -198,6 +200,8 @@ class Agent:
         return [SendTo(Address.queue(msg.group), MemberLeft(self.id))] + self._finish_round_if_done(now)
 
     def _on_answer_transfer(self, msg: AnswerTransfer, now: float) -> list[Effect]:
+        if not isinstance(msg.conversation, str) or not isinstance(msg.accept, bool):
+            return [Rejected(errors.INVALID_ARGUMENT, "conversation must be an id and accept true or false")]
         pending = self.pending_transfers.pop(msg.conversation, None)
         if pending is None:
             return [Rejected(errors.NO_TRANSFER_PENDING, f"no transfer of {msg.conversation!r} waits for {self.id}")]

@@ -331,7 +331,7 @@ class Conversation:
         self._previous = (self.phase, self.agent, self.group)
         self.transfers.append(Transfer(now, self.agent, None, msg.group))
         self.phase, self.group, self.agent = Q, msg.group, None
-        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at or now, front=True, confirm=True)
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, confirm=True)
         return [SendTo(Address.queue(msg.group), enqueue)]  # timers stay until the queue confirms
 
     def _finish_group_transfer(self, previous: tuple[Phase, str | None, str | None] | None = None) -> list[Effect]:
@@ -363,7 +363,7 @@ class Conversation:
         agent, group = self.agent, self.group
         assert group is not None
         self.phase, self.agent = Q, None
-        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at or now, front=True, avoid=avoid)
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
         effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
                                  Deliver(self._me, notice), self._wait_timer(now)]
         if agent is not None:
