@@ -117,6 +117,7 @@ class Conversation:
         self._pending_transfer: str | None = None
         self._previous: tuple[Phase, str | None, str | None] | None = None  # before a group transfer
         self._before_request: tuple[float | None, int] = (None, 0)  # restored if the queue refuses
+        self._idle_due: float | None = None  # when the running idle timer fires
         self._settings = settings
 
     @staticmethod
@@ -261,10 +262,15 @@ class Conversation:
         if self.first_agent_reply_at is None:
             self.first_agent_reply_at = now
         self.agent_wrote_since_assign = True
-        return [CancelTimer("no_reply"), SetTimer("idle", now + self._settings.session_idle_timeout_s)]
+        self._idle_due = now + self._settings.session_idle_timeout_s
+        return [CancelTimer("no_reply"), SetTimer("idle", self._idle_due)]
 
     def _visitor_wrote(self, msg: VisitorWrote, now: float) -> list[Effect]:
-        return [CancelTimer("idle")]
+        return [self._cancel_idle()]
+
+    def _cancel_idle(self) -> CancelTimer:
+        self._idle_due = None
+        return CancelTimer("idle")
 
     def _close(self, msg: Close, now: float) -> list[Effect]:
         if msg.by not in ("agent", "visitor", "system"):
@@ -281,7 +287,7 @@ class Conversation:
     def _end(self, now: float, reason: str) -> list[Effect]:
         agent = self.agent
         self.phase, self.closed_at, self.close_reason = C, now, reason
-        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason))]
+        effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason))]
         if agent is not None:
             effects += [SendTo(Address.agent(agent), Release(self.id, "closed")),
                         Deliver(UserRef.agent(agent), Closed(self.id, reason))]
@@ -340,7 +346,7 @@ class Conversation:
         if previous is None or previous[1] is None:
             return []
         old = previous[1]
-        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"),
+        effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"),
                                  SendTo(Address.agent(old), Release(self.id, "transferred")),
                                  Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
         if self.phase is Q:
@@ -352,7 +358,10 @@ class Conversation:
         self.phase, self.agent, self.group = self._previous
         self._previous = None
         self.transfers.pop()
-        return [Rejected(code, detail)]
+        effects: list[Effect] = [Rejected(code, detail)]
+        if self._idle_due is not None:  # it may have fired, ignored, while the transfer waited; overdue fires at once
+            effects.append(SetTimer("idle", self._idle_due))
+        return effects
 
     def _requeue(self, msg: Requeue, now: float) -> list[Effect]:
         if msg.agent != self.agent or self.group is None:
@@ -364,7 +373,7 @@ class Conversation:
         assert group is not None
         self.phase, self.agent = Q, None
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
-        effects: list[Effect] = [CancelTimer("idle"), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
+        effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
                                  Deliver(self._me, notice), self._wait_timer(now)]
         if agent is not None:
             effects.append(Deliver(UserRef.agent(agent), ConversationRemoved(self.id, reason)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
@@ -57,7 +57,7 @@ class _InFlight:
             return self._cond.wait_for(lambda: self._count == 0, timeout)
 
 
-class _Host(pykka.ThreadingActor):  # type: ignore[misc]
+class _Host(pykka.ThreadingActor):
     def __init__(self, engine: LocalEngine, core: HostCore) -> None:
         super().__init__()
         self._engine = engine
@@ -124,8 +124,8 @@ class LocalEngine:
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         ref = self._refs[host_for(to, self.hosts)]
-        result: dict[str, Any] | None = ref.ask(_Ask("inspect", (to, self.clock.now())))
-        return result
+        result = ref.ask(_Ask("inspect", (to, self.clock.now())))
+        return cast("dict[str, Any] | None", result)
 
     def reset(self, settings: DispatchSettings) -> None:
         self.wait_quiet()

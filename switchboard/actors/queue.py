@@ -241,17 +241,16 @@ class SkillQueue:
     def _on_pull_result(self, msg: PullResult, now: float) -> list[Effect]:
         agent = msg.status.agent
         effects: list[Effect] = []
-        for conversation in msg.taken:
-            entry = self._entries.get(conversation)
-            if entry is not None and entry.reserved_by == agent:
+        taken = [e for c in msg.taken if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
+        if taken:  # remove them all, then tell those behind their new position once
+            first = min(self._order.index(e.key) for e in taken)
+            for entry in taken:
                 self._recent.append(now)
-                effects += self._remove(entry, now)
-        returned = []
-        for conversation in msg.returned:
-            entry = self._entries.get(conversation)
-            if entry is not None and entry.reserved_by == agent:
-                self._unreserve(entry)
-                returned.append(entry)
+                self._remove(entry, now, tell=False)
+            effects += self._tell_from(first, now)
+        returned = [e for c in msg.returned if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
+        for entry in returned:
+            self._unreserve(entry)
         if agent in self._views:  # a late answer from an agent who has left the group
             self._update_view(msg.status)
         effects += self._place(now)
@@ -284,7 +283,7 @@ class SkillQueue:
         self._order.add(entry.key)
         self._open.add(entry.key)
 
-    def _remove(self, entry: _Entry, now: float) -> list[Effect]:
+    def _remove(self, entry: _Entry, now: float, tell: bool = True) -> list[Effect]:
         index = self._order.index(entry.key)
         if entry.reserved_by is None:
             self._open.remove(entry.key)
@@ -293,7 +292,7 @@ class SkillQueue:
         self._order.remove(entry.key)
         del self._by_key[entry.key]
         del self._entries[entry.conversation]
-        return self._tell_from(index, now)
+        return self._tell_from(index, now) if tell else []
 
     def _reserve(self, entry: _Entry, agent: str) -> _Entry:
         self._open.remove(entry.key)

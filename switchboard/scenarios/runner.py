@@ -240,6 +240,6 @@ def run_scenario(scenario: Scenario, engine: Engine, observer: Observer) -> Scen
     """Run `scenario` on a reset `engine` whose deliveries go to `observer`."""
     if not isinstance(engine.clock, ManualClock):
         raise ValueError("scenarios need an engine started with a ManualClock")
-    engine.reset(scenario.settings)  # type: ignore[attr-defined]
+    engine.reset(scenario.settings)
     observer.reset()
     return _Run(scenario, engine, observer).run()

@@ -1,0 +1,203 @@
+"""Dispatch settings: defaults, then the settings file, then the environment; a bad value is named."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switchboard.settings import DispatchSettings, SettingsError, load_dispatch_settings
+
+SHIPPED = Path(__file__).resolve().parent.parent / "config" / "switchboard.yaml"
+
+
+def settings_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(text)
+    return path
+
+
+# --- defaults -------------------------------------------------------------------------------------------
+
+
+def test_the_defaults_are_the_documented_values() -> None:
+    assert dataclasses.asdict(DispatchSettings()) == {
+        "wait_timeout_s": 60.0, "session_idle_timeout_s": 180.0, "offline_grace_s": 60.0,
+        "no_reply_reassign_s": None, "last_agent_wait_s": 30.0, "sweep_interval_s": 10.0, "eta_window": 20,
+    }
+
+
+def test_with_no_file_and_no_environment_the_defaults_apply() -> None:
+    assert load_dispatch_settings(environ={}) == DispatchSettings()
+
+
+def test_the_shipped_settings_file_holds_the_defaults() -> None:
+    assert load_dispatch_settings(SHIPPED, environ={}) == DispatchSettings()
+
+
+def test_settings_cannot_be_changed_once_loaded() -> None:
+    settings = DispatchSettings()
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.wait_timeout_s = 5  # type: ignore[misc]
+
+
+# --- from a mapping --------------------------------------------------------------------------------------
+
+
+def test_a_mapping_changes_only_the_settings_it_names() -> None:
+    settings = DispatchSettings.from_mapping({"wait_timeout_s": "90", "eta_window": 30})
+
+    assert settings == dataclasses.replace(DispatchSettings(), wait_timeout_s=90.0, eta_window=30)
+    assert isinstance(settings.eta_window, int)
+
+
+def test_a_mapping_applies_over_the_base_it_is_given() -> None:
+    base = DispatchSettings(offline_grace_s=5.0)
+
+    assert DispatchSettings.from_mapping({"wait_timeout_s": 1}, base) == DispatchSettings(offline_grace_s=5.0,
+                                                                                          wait_timeout_s=1.0)
+
+
+@pytest.mark.parametrize("off", ["off", "OFF", "none", "", None])
+def test_no_reply_reassignment_can_be_turned_off(off: Any) -> None:
+    base = DispatchSettings(no_reply_reassign_s=45)
+
+    assert DispatchSettings.from_mapping({"no_reply_reassign_s": off}, base).no_reply_reassign_s is None
+
+
+def test_no_reply_reassignment_can_be_turned_on_with_a_number_of_seconds() -> None:
+    assert DispatchSettings.from_mapping({"no_reply_reassign_s": "45"}).no_reply_reassign_s == 45.0
+
+
+def test_a_sweep_interval_of_zero_turns_the_sweep_off() -> None:
+    assert DispatchSettings.from_mapping({"sweep_interval_s": 0}).sweep_interval_s == 0.0
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("wait_timeout_s", "soon"),
+    ("wait_timeout_s", 0),
+    ("wait_timeout_s", -5),
+    ("wait_timeout_s", True),
+    ("session_idle_timeout_s", None),
+    ("offline_grace_s", [60]),
+    ("last_agent_wait_s", "0"),
+    ("sweep_interval_s", -1),
+    ("no_reply_reassign_s", 0),
+    ("no_reply_reassign_s", "later"),
+    ("eta_window", 1),
+    ("eta_window", 2.5),
+    ("eta_window", "many"),
+    ("eta_window", False),
+])
+def test_a_bad_value_is_refused_with_a_message_naming_the_setting(name: str, value: Any) -> None:
+    with pytest.raises(SettingsError, match=name):
+        DispatchSettings.from_mapping({name: value})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("wait_timeout_s", "nan"),
+    ("offline_grace_s", float("nan")),
+    ("eta_window", "nan"),
+    ("eta_window", "inf"),
+])
+def test_a_value_that_is_not_a_finite_number_is_refused_with_a_message_naming_the_setting(name: str, value: Any) -> None:
+    with pytest.raises(SettingsError, match=name):
+        DispatchSettings.from_mapping({name: value})
+
+
+def test_an_unknown_setting_is_refused_with_its_name_and_the_known_ones() -> None:
+    with pytest.raises(SettingsError, match="'wait_timeout'") as caught:
+        DispatchSettings.from_mapping({"wait_timeout": 5})
+
+    assert "wait_timeout_s" in str(caught.value)
+
+
+def test_a_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)
+
+
+# --- the file and the environment ----------------------------------------------------------------------------
+
+
+def test_the_file_changes_the_settings_it_names(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dispatch:\n  wait_timeout_s: 90\n  no_reply_reassign_s: 45\n")
+
+    assert load_dispatch_settings(path, environ={}) == DispatchSettings(wait_timeout_s=90.0, no_reply_reassign_s=45.0)
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dispatch:\n  wait_timeout_s: 90\n  no_reply_reassign_s: 45\n")
+    environ = {"SWITCHBOARD_DISPATCH_WAIT_TIMEOUT_S": "120", "SWITCHBOARD_DISPATCH_ETA_WINDOW": "5", "HOME": "/x"}
+
+    settings = load_dispatch_settings(path, environ=environ)
+
+    assert settings == DispatchSettings(wait_timeout_s=120.0, no_reply_reassign_s=45.0, eta_window=5)
+
+
+def test_the_environment_can_turn_off_what_the_file_turned_on(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dispatch:\n  no_reply_reassign_s: 45\n")
+
+    settings = load_dispatch_settings(path, environ={"SWITCHBOARD_DISPATCH_NO_REPLY_REASSIGN_S": "off"})
+
+    assert settings.no_reply_reassign_s is None
+
+
+def test_the_environment_can_name_the_settings_file(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dispatch:\n  offline_grace_s: 15\n")
+
+    assert load_dispatch_settings(environ={"SWITCHBOARD_SETTINGS": str(path)}).offline_grace_s == 15.0
+
+
+def test_a_file_given_explicitly_wins_over_the_one_the_environment_names(tmp_path: Path) -> None:
+    named = settings_file(tmp_path, "dispatch:\n  offline_grace_s: 15\n")
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text("dispatch:\n  offline_grace_s: 25\n")
+
+    assert load_dispatch_settings(explicit, environ={"SWITCHBOARD_SETTINGS": str(named)}).offline_grace_s == 25.0
+
+
+def test_the_process_environment_is_read_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SWITCHBOARD_SETTINGS", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_DISPATCH_SESSION_IDLE_TIMEOUT_S", "240")
+
+    assert load_dispatch_settings().session_idle_timeout_s == 240.0
+
+
+@pytest.mark.parametrize("text", ["", "other: {}\n", "dispatch:\n"])
+def test_a_file_without_dispatch_settings_keeps_the_defaults(tmp_path: Path, text: str) -> None:
+    assert load_dispatch_settings(settings_file(tmp_path, text), environ={}) == DispatchSettings()
+
+
+def test_a_bad_value_in_the_file_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dispatch:\n  offline_grace_s: -3\n")
+
+    with pytest.raises(SettingsError, match="offline_grace_s"):
+        load_dispatch_settings(path, environ={})
+
+
+def test_a_bad_value_in_the_environment_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match="wait_timeout_s"):
+        load_dispatch_settings(environ={"SWITCHBOARD_DISPATCH_WAIT_TIMEOUT_S": "a minute"})
+
+
+def test_an_unknown_setting_in_the_environment_is_refused_naming_it() -> None:
+    with pytest.raises(SettingsError, match="'wait'"):
+        load_dispatch_settings(environ={"SWITCHBOARD_DISPATCH_WAIT": "5"})
+
+
+def test_a_settings_file_that_cannot_be_read_is_refused_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+
+    with pytest.raises(SettingsError, match="missing.yaml"):
+        load_dispatch_settings(missing, environ={})
+
+
+@pytest.mark.parametrize("text", ["dispatch: [unclosed\n", "- 1\n- 2\n", "dispatch: 5\n", "just words\n"])
+def test_a_settings_file_that_is_not_a_mapping_of_settings_is_refused_naming_the_file(tmp_path: Path, text: str) -> None:
+    path = settings_file(tmp_path, text)
+
+    with pytest.raises(SettingsError, match="switchboard.yaml"):
+        load_dispatch_settings(path, environ={})
