@@ -283,8 +283,7 @@ class Agent:
 
     def _settle(self, pool: list[Candidate], answer: set[str], now: float) -> list[Effect]:
         """Take the best of `pool` that fits; answer every group in `answer`, tell the others our new load."""
-        pool.sort(key=Candidate.serving_key)
-        taken, returned = pool[: self.free], pool[self.free:]
+        taken, returned = _merge_by_wait(pool, self.free)
         effects: list[Effect] = []
         for cand in taken:
             self.active[cand.conversation] = cand.group
@@ -310,6 +309,21 @@ class Agent:
     def _broadcast(self) -> list[Effect]:
         status = self.status()
         return [SendTo(Address.queue(g), status) for g in self.groups]
+
+
+def _merge_by_wait(pool: list[Candidate], n: int) -> tuple[list[Candidate], list[Candidate]]:
+    """Take `n` candidates: each group's in its own serving order, across groups the longest wait first."""
+    lanes: dict[str, list[Candidate]] = {}
+    for cand in sorted(pool, key=Candidate.serving_key, reverse=True):
+        lanes.setdefault(cand.group, []).append(cand)  # reversed, so each lane pops its best from the end
+    taken: list[Candidate] = []
+    while len(taken) < n and lanes:
+        group = min(lanes, key=lambda g: lanes[g][-1].waiting_key())
+        taken.append(lanes[group].pop())
+        if not lanes[group]:
+            del lanes[group]
+    returned = [c for lane in lanes.values() for c in lane]
+    return taken, returned
 
 
 _MISSING = object()

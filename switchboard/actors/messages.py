@@ -176,7 +176,12 @@ class Candidate:
     tier: int  # 0: sent to the front (requeue, transfer), 1: ordinary
 
     def serving_key(self) -> tuple[int, int, float, str]:
+        """Order within one group: front tier, then higher priority, then earlier request."""
         return (self.tier, -self.priority, self.queued_at, self.conversation)
+
+    def waiting_key(self) -> tuple[int, float, str]:
+        """Order across groups (rule 4): front tier, then the longest wait."""
+        return (self.tier, self.queued_at, self.conversation)
 
 
 @dataclass(frozen=True, slots=True)

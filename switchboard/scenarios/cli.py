@@ -32,11 +32,15 @@ def run_files(files: Sequence[str], runtime: str, hosts: int | None, ray_address
             if result.ok:
                 if not quiet:
                     print(f"PASS {path}: {scenario.name}")
+                    for line in result.notes:
+                        print(f"  note: {line}")
             else:
                 failed += 1
                 print(f"FAIL {path}: {scenario.name}")
                 for line in result.failures:
                     print(f"  {line}")
+                for line in result.notes:
+                    print(f"  note: {line}")
     finally:
         engine.stop()
     total = len(files)

@@ -92,6 +92,8 @@ class _Run:
                 self.before_refusal = self._world() if upcoming else None
                 self._apply(step)
                 self.engine.wait_quiet()
+                if not upcoming:
+                    self._note_refusals(step)
             if step.expect is not None:
                 self._check(step)
         return self.result
@@ -213,6 +215,12 @@ class _Run:
             self._check_error(step, expect["error"])
         for visitor in _visitors_in(expect):
             self.obs.told.pop(visitor, None)
+
+    def _note_refusals(self, step: Step) -> None:
+        """A refusal no expectation asked about is worth a line (a typo in an id?), not a failure."""
+        for refusal in self.obs.refused.get(self.last_ref or "", []):
+            self.result.notes.append(f"step {step.index} (t={step.t:g}) {step.do} was refused: "
+                                     f"{refusal.code} ({refusal.detail})")
 
     def _check_error(self, step: Step, code: Any) -> None:
         refusals = self.obs.refused.get(self.last_ref or "", [])
