@@ -94,6 +94,7 @@ class Agent:
         self.online_since: float | None = None
         self.online_before_s = 0.0
         self.pending_transfers: dict[str, _PendingTransfer] = {}
+        self._again: dict[str, int] = {}  # held again before the release of the earlier hold arrived
         self._round: _Round | None = None
         self._settings = settings
 
@@ -221,11 +222,16 @@ class Agent:
         return self._finish_round_if_done(now)
 
     def _on_invite_granted(self, msg: InviteGranted, now: float) -> list[Effect]:
-        self.active[msg.conversation] = msg.group
+        self._hold(msg.conversation, msg.group)
         self.last_assigned_at = now
         return [SendTo(Address.conversation(msg.conversation), Assign(self.id, "invite"))] + self._broadcast()
 
     def _on_release(self, msg: Release, now: float) -> list[Effect]:
+        again = self._again.pop(msg.conversation, 0)
+        if again:  # releases the earlier of two holds (e.g. transferred to a group and offered back to us)
+            if again > 1:
+                self._again[msg.conversation] = again - 1
+            return []
         if self.active.pop(msg.conversation, _MISSING) is _MISSING:
             return []
         effects: list[Effect] = []
@@ -247,6 +253,7 @@ class Agent:
             return []
         effects: list[Effect] = [SendTo(Address.conversation(c), Requeue(self.id)) for c in self.active]
         self.active.clear()
+        self._again.clear()
         return effects + self._broadcast()
 
     def _on_undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
@@ -286,7 +293,7 @@ class Agent:
         taken, returned = _merge_by_wait(pool, self.free)
         effects: list[Effect] = []
         for cand in taken:
-            self.active[cand.conversation] = cand.group
+            self._hold(cand.conversation, cand.group)
             self.last_assigned_at = now
             effects.append(SendTo(Address.conversation(cand.conversation), Assign(self.id, "auto")))
         status = self.status()
@@ -301,8 +308,14 @@ class Agent:
             effects += [SendTo(Address.queue(g), status) for g in self.groups if g not in answer]
         return effects
 
-    def _take_transfer(self, conversation: str, group: str | None, now: float) -> list[Effect]:
+    def _hold(self, conversation: str, group: str | None) -> None:
+        """Count a conversation; every hold is released exactly once (by Release)."""
+        if conversation in self.active:
+            self._again[conversation] = self._again.get(conversation, 0) + 1
         self.active[conversation] = group
+
+    def _take_transfer(self, conversation: str, group: str | None, now: float) -> list[Effect]:
+        self._hold(conversation, group)
         self.last_assigned_at = now
         return [SendTo(Address.conversation(conversation), TransferAccepted(self.id))] + self._broadcast()
 

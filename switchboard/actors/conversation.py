@@ -247,8 +247,7 @@ class Conversation:
         return effects
 
     def _void(self, msg: Assign, now: float) -> list[Effect]:
-        if msg.agent == self.agent:
-            return []
+        # Answered even to our own agent: every hold an agent takes is released exactly once.
         return [SendTo(Address.agent(msg.agent), Release(self.id, "void"))]
 
     def _give_back(self, msg: TransferAccepted, now: float) -> list[Effect]:
@@ -287,6 +286,7 @@ class Conversation:
     def _end(self, now: float, reason: str) -> list[Effect]:
         agent = self.agent
         self.phase, self.closed_at, self.close_reason = C, now, reason
+        self._pending_transfer = None
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason))]
         if agent is not None:
             effects += [SendTo(Address.agent(agent), Release(self.id, "closed")),
@@ -346,6 +346,7 @@ class Conversation:
         if previous is None or previous[1] is None:
             return []
         old = previous[1]
+        self._pending_transfer = None  # an offer made by the old agent dies with their hold
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"),
                                  SendTo(Address.agent(old), Release(self.id, "transferred")),
                                  Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
@@ -371,7 +372,7 @@ class Conversation:
     def _back_to_front(self, now: float, notice: Any, avoid: str | None, reason: str) -> list[Effect]:
         agent, group = self.agent, self.group
         assert group is not None
-        self.phase, self.agent = Q, None
+        self.phase, self.agent, self._pending_transfer = Q, None, None
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
                                  Deliver(self._me, notice), self._wait_timer(now)]

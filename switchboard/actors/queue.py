@@ -148,7 +148,8 @@ class SkillQueue:
             "id": self.id, "policy": self.policy, "max_queue": self.max_queue,
             "waiting": [
                 {"conversation": e.conversation, "visitor": e.visitor, "priority": e.priority,
-                 "queued_at": e.queued_at, "hold": e.hold, "reserved_by": e.reserved_by}
+                 "queued_at": e.queued_at, "front": e.tier == 0, "hold": e.hold, "avoid": e.avoid,
+                 "reserved_by": e.reserved_by}
                 for e in (self._by_key[k] for k in self._order)
             ],
             "members": {a: {"presence": v.presence, "active": v.active, "saturation": v.saturation,

@@ -147,7 +147,7 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
               Deliver(VISITOR, Requeued("c1", "sales")), WAIT_AGAIN,
               Deliver(ANN_USER, ConversationRemoved("c1", "requeued"))]),
     (ASSIGNED, Requeue("bob"), ASSIGNED, []),
-    (ASSIGNED, Assign("ann", "auto"), ASSIGNED, []),
+    (ASSIGNED, Assign("ann", "auto"), ASSIGNED, [SendTo(ANN, Release("c1", "void"))]),
     (ASSIGNED, Assign("bob", "auto"), ASSIGNED, VOID),
     (ASSIGNED, TimerFired("idle"), CLOSED, closed_by("idle_timeout")),
     (ASSIGNED, TimerFired("wait"), ASSIGNED, []),
