@@ -1,7 +1,9 @@
 """The local runtime: hosts are Pykka actors inside this process.
 
 Each host is a Pykka ``ThreadingActor`` wrapping a :class:`HostCore`. Senders
-only ever ``tell`` (Pykka futures would block an asyncio loop); queries for
+append to the host's inbox and wake it with one ``tell`` per burst, so a busy
+host drains everything waiting in one go and sends one list per destination
+host (the same adaptive batching as the Ray hosts). Senders only ever ``tell`` (Pykka futures would block an asyncio loop); queries for
 the scenario runner and tests use ``ask`` from ordinary threads. An in-flight
 counter, raised before every tell and lowered after the host has handled the
 message and passed on everything it caused, tells when the engine is quiet.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -46,9 +49,9 @@ class _InFlight:
         with self._cond:
             self._count += n
 
-    def done(self) -> None:
+    def done(self, n: int = 1) -> None:
         with self._cond:
-            self._count -= 1
+            self._count -= n
             if self._count == 0:
                 self._cond.notify_all()
 
@@ -57,25 +60,51 @@ class _InFlight:
             return self._cond.wait_for(lambda: self._count == 0, timeout)
 
 
+_WAKE = object()
+
+
+class _Box:
+    """A host's inbox beside Pykka's: senders append, and only the first of a burst tells the actor to wake."""
+
+    def __init__(self) -> None:
+        self.inbox: deque[Any] = deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+
 class _Host(pykka.ThreadingActor):
-    def __init__(self, engine: LocalEngine, core: HostCore) -> None:
+    def __init__(self, engine: LocalEngine, core: HostCore, box: _Box) -> None:
         super().__init__()
         self._engine = engine
         self.core = core
+        self.box = box
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Ask):
             return getattr(self.core, message.what)(*message.args)
+        box = self.box
+        with box.lock:
+            items = list(box.inbox)
+            box.inbox.clear()
+            box.scheduled = False
+        if not items:
+            return None
         try:
-            if isinstance(message, _Fire):
-                out = self.core.fire_due(message.upto)
-            else:
-                out = self.core.run(message if isinstance(message, list) else [message])
+            out = Output()
+            envelopes: list[Envelope] = []
+            for item in items:
+                if isinstance(item, _Fire):
+                    self.core.run(envelopes, out)
+                    envelopes = []
+                    self.core.fire_due(item.upto, out)
+                else:
+                    envelopes.append(item)
+            self.core.run(envelopes, out)
             self._engine._carry(out)
         except Exception:  # a bug outside any entity: log it, keep the mailbox running
-            log.exception("host %d failed on %r", self.core.index, type(message).__name__)
+            log.exception("host %d failed on a batch", self.core.index)
         finally:
-            self._engine._inflight.done()
+            self._engine._inflight.done(len(items))
         return None
 
 
@@ -90,7 +119,8 @@ class LocalEngine:
         self.hosts, self.clock, self.settings = hosts, clock, settings
         self._sink = sink
         self._inflight = _InFlight()
-        self._refs = [_Host.start(self, HostCore(i, hosts, settings)) for i in range(hosts)]
+        self._boxes = [_Box() for _ in range(hosts)]
+        self._refs = [_Host.start(self, HostCore(i, hosts, settings), self._boxes[i]) for i in range(hosts)]
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         if not clock.manual:
@@ -143,11 +173,18 @@ class LocalEngine:
     # --- plumbing --------------------------------------------------------------------------
 
     def _tell(self, host: int, message: Any) -> None:
-        self._inflight.add()
-        try:
-            self._refs[host].tell(message)
-        except pykka.ActorDeadError:
-            self._inflight.done()
+        items = message if isinstance(message, list) else [message]
+        box = self._boxes[host]
+        self._inflight.add(len(items))
+        with box.lock:
+            box.inbox.extend(items)
+            wake = not box.scheduled
+            box.scheduled = True
+        if wake:
+            try:
+                self._refs[host].tell(_WAKE)
+            except pykka.ActorDeadError:
+                self._inflight.done(len(items))
 
     def _carry(self, out: Output) -> None:
         if out.outbound:

@@ -192,7 +192,7 @@ class SkillQueue:
             effects.append(SendTo(conv, Enqueued(self.id)))
         self._insert(entry)
         effects += self._place(now)
-        return effects + self._tell_from(self._order.index(entry.key), now)
+        return effects + self._tell_from(entry.key, now, inclusive=True)
 
     def _hold_for(self, msg: Enqueue, now: float) -> tuple[object, list[Effect]]:
         if self.policy == "designated" and msg.designated is not None:
@@ -244,11 +244,11 @@ class SkillQueue:
         effects: list[Effect] = []
         taken = [e for c in msg.taken if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
         if taken:  # remove them all, then tell those behind their new position once
-            first = min(self._order.index(e.key) for e in taken)
+            first = min(e.key for e in taken)
             for entry in taken:
                 self._recent.append(now)
                 self._remove(entry, now, tell=False)
-            effects += self._tell_from(first, now)
+            effects += self._tell_from(first, now, inclusive=False)
         returned = [e for c in msg.returned if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
         for entry in returned:
             self._unreserve(entry)
@@ -285,7 +285,6 @@ class SkillQueue:
         self._open.add(entry.key)
 
     def _remove(self, entry: _Entry, now: float, tell: bool = True) -> list[Effect]:
-        index = self._order.index(entry.key)
         if entry.reserved_by is None:
             self._open.remove(entry.key)
         else:
@@ -293,7 +292,7 @@ class SkillQueue:
         self._order.remove(entry.key)
         del self._by_key[entry.key]
         del self._entries[entry.conversation]
-        return self._tell_from(index, now) if tell else []
+        return self._tell_from(entry.key, now, inclusive=False) if tell else []
 
     def _reserve(self, entry: _Entry, agent: str) -> _Entry:
         self._open.remove(entry.key)
@@ -338,10 +337,11 @@ class SkillQueue:
 
     # --- positions --------------------------------------------------------------------------------
 
-    def _tell_from(self, index: int, now: float) -> list[Effect]:
+    def _tell_from(self, key: tuple[int, int, float, int], now: float, inclusive: bool) -> list[Effect]:
+        """Tell the open visitors from `key` on their position; reserved ones are never told, so skip them."""
         effects: list[Effect] = []
-        for key in self._order.islice(index):
-            effects += self._tell(self._by_key[key], now)
+        for k in self._open.irange(minimum=key, inclusive=(inclusive, True)):
+            effects += self._tell(self._by_key[k], now)
         return effects
 
     def _tell(self, entry: _Entry, now: float) -> list[Effect]:
