@@ -21,8 +21,9 @@ Quiet. Each host counts the items it sent and the items it handled; the
 driver counts what it sent. The engine is quiet when two consecutive polls of
 every host see the same counts and everything sent has been handled.
 
-Deliveries wait in each host until the driver's poller collects them (every
-few milliseconds while busy) and hands them to ``on_delivery``.
+Deliveries wait in each host until the driver collects them: it keeps one
+long poll outstanding per host (answered as soon as deliveries wait, or after
+50 ms), and hands them to ``on_delivery`` in each host's drain order.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ log = logging.getLogger("switchboard.ray")
 
 _FLUSH_S = 0.002
 _FLUSH_SIZE = 256
+_COALESCE_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,13 @@ class RayHost:
         self._handled = 0
         self._wall_clock = wall_clock
         self._wake: asyncio.Event | None = None
+        self._news: asyncio.Event | None = None  # set when deliveries wait, for a long poll
+        self._drains = 0
 
     async def start(self, peers: list[Any]) -> bool:
         self.peers = peers
         self._wake = asyncio.Event()
+        self._news = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.create_task(self._pump())
         if self._wall_clock:
@@ -100,10 +105,21 @@ class RayHost:
         assert self._wake is not None
         self._wake.set()
 
-    async def poll(self) -> tuple[list[Delivery], int, int]:
-        """Hand over waiting deliveries with this host's (sent, handled) counts."""
+    async def poll(self, wait_s: float = 0.0) -> tuple[int, list[Delivery], int, int]:
+        """Hand over waiting deliveries, numbered, with this host's (sent, handled) counts.
+
+        With `wait_s`, wait up to that long for deliveries first (a long poll: the
+        driver keeps one outstanding per host instead of asking every few ms).
+        """
+        if wait_s and not self._deliveries and self._news is not None:
+            self._news.clear()
+            try:
+                await asyncio.wait_for(self._news.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
         deliveries, self._deliveries = self._deliveries, []
-        return deliveries, self._sent, self._handled
+        self._drains += 1
+        return self._drains, deliveries, self._sent, self._handled
 
     async def ask(self, what: str, *args: Any) -> Any:
         return getattr(self.core, what)(*args)
@@ -112,6 +128,7 @@ class RayHost:
         assert self._wake is not None
         while True:
             await self._wake.wait()
+            await asyncio.sleep(_COALESCE_S)  # let a trickle gather into one batch per destination
             self._wake.clear()
             while self._inbox:
                 items = list(self._inbox)
@@ -134,7 +151,10 @@ class RayHost:
             else:
                 envelopes.append(item)
         self.core.run(envelopes, out)
-        self._deliveries.extend(out.deliveries)
+        if out.deliveries:
+            self._deliveries.extend(out.deliveries)
+            assert self._news is not None
+            self._news.set()
         batches: dict[int, list[Envelope]] = {}
         for env in out.outbound:
             batches.setdefault(host_for(env.to, self.hosts), []).append(env)
@@ -179,8 +199,9 @@ class RayEngine:
         self._out_seq: dict[int, int] = {}
         self._sent = 0
         self._poll_lock = threading.Lock()
+        self._next_drain = [1] * hosts  # deliveries are handed on in each host's drain order
+        self._early: list[dict[int, list[Delivery]]] = [{} for _ in range(hosts)]
         self._stop = threading.Event()
-        self._busy = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="switchboard-ray-flush", daemon=True)
         self._poller = threading.Thread(target=self._poll_loop, name="switchboard-ray-poll", daemon=True)
         self._flusher.start()
@@ -248,7 +269,6 @@ class RayEngine:
             box = self._outbox.setdefault(host, [])
             box.append(item)
             full = len(box) >= _FLUSH_SIZE
-        self._busy.set()
         if full:
             self._flush()
 
@@ -267,32 +287,37 @@ class RayEngine:
             self._flush()
 
     def _poll_once(self) -> list[tuple[int, int]]:
-        """Collect deliveries and counts from every host; hand the deliveries on in host order."""
+        """Collect deliveries and counts from every host at once (for wait_quiet)."""
+        results = ray.get([a.poll.remote() for a in self._actors])
+        for host, (drain, deliveries, _, _) in enumerate(results):
+            self._hand_on(host, drain, deliveries)
+        return [(sent, handled) for _, _, sent, handled in results]
+
+    def _hand_on(self, host: int, drain: int, deliveries: list[Delivery]) -> None:
+        """Give deliveries to the sink in the order the host drained them, whichever poll fetched them."""
         with self._poll_lock:
-            results = ray.get([a.poll.remote() for a in self._actors])
-            for deliveries, _, _ in results:
-                for delivery in deliveries:
+            self._early[host][drain] = deliveries
+            while self._next_drain[host] in self._early[host]:
+                for delivery in self._early[host].pop(self._next_drain[host]):
                     try:
                         self._sink(delivery)
                     except Exception:
                         log.exception("delivery callback failed")
-            return [(sent, handled) for _, sent, handled in results]
+                self._next_drain[host] += 1
 
     def _poll_loop(self) -> None:
-        """Poll every few ms while there is traffic, slowly when idle."""
-        idle_since = time.monotonic()
+        """Keep one long poll outstanding per host; hand on what each returns."""
+        pending = {a.poll.remote(0.05): i for i, a in enumerate(self._actors)}
         while not self._stop.is_set():
-            busy = self._busy.is_set()
-            self._busy.clear()
             try:
-                counts = self._poll_once()
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                for ref in ready:
+                    host = pending.pop(ref)
+                    drain, deliveries, _, _ = ray.get(ref)
+                    self._hand_on(host, drain, deliveries)
+                    pending[self._actors[host].poll.remote(0.05)] = host
             except Exception:
                 if self._stop.is_set():
                     return
                 log.exception("polling the ray hosts failed")
                 time.sleep(0.1)
-                continue
-            if busy or self._sent + sum(s for s, _ in counts) != sum(h for _, h in counts):
-                idle_since = time.monotonic()
-            idle = time.monotonic() - idle_since > 0.5
-            self._stop.wait(0.05 if idle else 0.003)
