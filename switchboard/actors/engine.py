@@ -24,6 +24,7 @@ runner and the tests use, on both runtimes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from typing import Any, Callable, Protocol
@@ -32,7 +33,8 @@ from .address import Address
 from .hostcore import Delivery
 from ..settings import DispatchSettings
 
-__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "start_engine", "DeliveryCallback"]
+__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "start_engine", "DeliveryCallback",
+           "tune_garbage_collector"]
 
 DeliveryCallback = Callable[[Delivery], None]
 
@@ -131,13 +133,17 @@ def start_engine(
     clock: Clock | None = None,
     on_delivery: DeliveryCallback | None = None,
     ray_address: str | None = None,
+    tune_gc: bool = True,
 ) -> Engine:
     """Start an engine on `runtime`.
 
     "local" (the default): Pykka hosts in this process; "ray": Ray actor hosts in a Ray
     cluster (`ray_address`, or a local one); "inline": no hosts, every send handled to the
     end on the caller's thread (tests and the benchmark baseline).
+    `tune_gc` applies :func:`tune_garbage_collector` (see there).
     """
+    if tune_gc:
+        tune_garbage_collector()
     settings = settings or DispatchSettings()
     clock = clock or WallClock()
     sink = on_delivery or (lambda delivery: None)
@@ -154,3 +160,22 @@ def start_engine(
 
         return RayEngine(hosts or 4, settings, clock, sink, address=ray_address)
     raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")
+
+
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> bool:
+    """Collect the young generation every 50,000 allocations instead of CPython's 700.
+
+    An engine holds tens of thousands of small, long-lived entities and allocates
+    a few short-lived messages per assignment; with the default thresholds the
+    collector's passes grow with the heap and per-assignment cost grows with the
+    number of conversations (measured: 1.85x from 100 to 10,000 agents with the
+    defaults, 1.3-1.5x with these). Applied only while the thresholds are still
+    CPython's defaults, so an application's own choice wins. Returns whether it applied.
+    """
+    if gc.get_threshold() != (700, 10, 10):
+        return False
+    gc.set_threshold(*GC_THRESHOLDS)
+    return True
