@@ -32,7 +32,7 @@ from .messages import CREATION, TimerFired, Undeliverable
 from .queue import SkillQueue
 from ..settings import DispatchSettings
 
-__all__ = ["Envelope", "Delivery", "HostCore", "Entity"]
+__all__ = ["Envelope", "Fire", "Delivery", "HostCore", "Entity"]
 
 log = logging.getLogger("switchboard.host")
 
@@ -51,6 +51,13 @@ class Envelope:
     now: float
     ref: str | None = None
     sender: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """A mailbox item: fire every timer due at or before `upto` (the runtime's tick, or advance_to)."""
+
+    upto: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,20 @@ class HostCore:
         while work:
             env = work.popleft()
             self._handle(env, work, out)
+        return out
+
+    def run_mailbox(self, items: list[Envelope | Fire]) -> Output:
+        """Handle a drained mailbox: envelopes in order, each Fire at its place among them."""
+        out = Output()
+        envelopes: list[Envelope] = []
+        for item in items:
+            if isinstance(item, Fire):
+                self.run(envelopes, out)
+                envelopes = []
+                self.fire_due(item.upto, out)
+            else:
+                envelopes.append(item)
+        self.run(envelopes, out)
         return out
 
     def fire_due(self, upto: float, out: Output | None = None) -> Output:

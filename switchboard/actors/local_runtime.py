@@ -21,17 +21,12 @@ import pykka
 
 from .address import Address, host_for
 from .engine import Clock, DeliveryCallback, ManualClock
-from .hostcore import Envelope, HostCore, Output
+from .hostcore import Envelope, Fire, HostCore, Output
 from ..settings import DispatchSettings
 
 __all__ = ["LocalEngine"]
 
 log = logging.getLogger("switchboard.local")
-
-
-@dataclass(frozen=True, slots=True)
-class _Fire:
-    upto: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +85,7 @@ class _Host(pykka.ThreadingActor):
         if not items:
             return None
         try:
-            out = Output()
-            envelopes: list[Envelope] = []
-            for item in items:
-                if isinstance(item, _Fire):
-                    self.core.run(envelopes, out)
-                    envelopes = []
-                    self.core.fire_due(item.upto, out)
-                else:
-                    envelopes.append(item)
-            self.core.run(envelopes, out)
+            out = self.core.run_mailbox(items)
             self._engine._carry(out)
         except Exception:  # a bug outside any entity: log it, keep the mailbox running
             log.exception("host %d failed on a batch", self.core.index)
@@ -147,7 +133,7 @@ class LocalEngine:
             assert isinstance(self.clock, ManualClock)
             self.clock.set(max(nxt, self.clock.now()))
             for i in range(self.hosts):
-                self._tell(i, _Fire(nxt))
+                self._tell(i, Fire(nxt))
         self.wait_quiet()
         assert isinstance(self.clock, ManualClock)
         self.clock.set(max(t, self.clock.now()))
@@ -206,4 +192,4 @@ class LocalEngine:
         while not self._stop.wait(0.05):
             now = self.clock.now()
             for i in range(self.hosts):
-                self._tell(i, _Fire(now))
+                self._tell(i, Fire(now))

@@ -37,14 +37,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from .address import Address, host_for
 from .engine import Clock, DeliveryCallback, ManualClock
-from .hostcore import Delivery, Envelope, HostCore, Output
+from .hostcore import Delivery, Envelope, Fire, HostCore
 from ..settings import DispatchSettings
 
 __all__ = ["RayEngine", "RayHost"]
@@ -54,11 +53,6 @@ log = logging.getLogger("switchboard.ray")
 _FLUSH_S = 0.01
 _FLUSH_SIZE = 256
 _COALESCE_S = 0.01
-
-
-@dataclass(frozen=True, slots=True)
-class _Fire:
-    upto: float
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -144,16 +138,7 @@ class RayHost:
                 await asyncio.sleep(0)  # let more batches arrive, so the next drain is bigger
 
     def _run(self, items: list[Any]) -> None:
-        out = Output()
-        envelopes: list[Envelope] = []
-        for item in items:
-            if isinstance(item, _Fire):
-                self.core.run(envelopes, out)
-                envelopes = []
-                self.core.fire_due(item.upto, out)
-            else:
-                envelopes.append(item)
-        self.core.run(envelopes, out)
+        out = self.core.run_mailbox(items)
         if out.deliveries:
             self._deliveries.extend(out.deliveries)
             assert self._news is not None
@@ -173,7 +158,7 @@ class RayHost:
             await asyncio.sleep(0.05)
             due = self.core.next_timer()
             if due is not None and due <= time.time():
-                self._inbox.append(_Fire(time.time()))
+                self._inbox.append(Fire(time.time()))
                 self._sent += 1  # the host sends itself the tick, so the counts still balance
                 self._wake.set()
 
@@ -240,7 +225,7 @@ class RayEngine:
                 break
             self.clock.set(max(nxt, self.clock.now()))
             for i in range(self.hosts):
-                self._put(i, _Fire(nxt))
+                self._put(i, Fire(nxt))
         self.wait_quiet()
         self.clock.set(max(t, self.clock.now()))
 
