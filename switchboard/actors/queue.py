@@ -374,9 +374,16 @@ class SkillQueue:
     def _push(self, agent: str, view: _View) -> None:
         view.version += 1
         if view.eligible:
-            ratio = (view.active + view.reserved) / view.saturation
-            idle = view.idle_since if view.idle_since is not None else float("inf")
-            heapq.heappush(self._heap, (ratio, idle, agent, view.version))
+            heapq.heappush(self._heap, self._heap_item(agent, view))
+        if len(self._heap) > 4 * len(self._views) + 64:  # stale entries pile up: keep the heap O(members)
+            self._heap = [self._heap_item(a, v) for a, v in self._views.items() if v.eligible]
+            heapq.heapify(self._heap)
+
+    @staticmethod
+    def _heap_item(agent: str, view: _View) -> tuple[float, float, str, int]:
+        ratio = (view.active + view.reserved) / view.saturation
+        idle = view.idle_since if view.idle_since is not None else float("inf")
+        return (ratio, idle, agent, view.version)
 
     def _best_agent(self, avoid: str | None) -> str | None:
         skipped = []
