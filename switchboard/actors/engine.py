@@ -34,7 +34,7 @@ from .hostcore import Delivery
 from ..settings import DispatchSettings
 
 __all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "start_engine", "DeliveryCallback",
-           "tune_garbage_collector"]
+           "tune_garbage_collector", "advance_hosts"]
 
 DeliveryCallback = Callable[[Delivery], None]
 
@@ -160,6 +160,26 @@ def start_engine(
 
         return RayEngine(hosts or 4, settings, clock, sink, address=ray_address)
     raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")
+
+
+def advance_hosts(engine: Engine, t: float, next_timers: Callable[[], list[float | None]],
+                  fire: Callable[[float], None]) -> None:
+    """`advance_to` for a runtime with several hosts: fire each due time on a quiet engine, in order.
+
+    `next_timers` reads every host's earliest timer; `fire(at)` posts a tick for `at` to every host.
+    """
+    clock = engine.clock
+    if not isinstance(clock, ManualClock):
+        raise RuntimeError("advance_to needs a ManualClock")
+    while True:
+        engine.wait_quiet()
+        nxt = min((d for d in next_timers() if d is not None), default=None)
+        if nxt is None or nxt > t:
+            break
+        clock.set(max(nxt, clock.now()))
+        fire(nxt)
+    engine.wait_quiet()
+    clock.set(max(t, clock.now()))
 
 
 GC_THRESHOLDS = (50_000, 20, 100)

@@ -20,7 +20,7 @@ from typing import Any, cast
 import pykka
 
 from .address import Address, host_for
-from .engine import Clock, DeliveryCallback, ManualClock
+from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
 from .hostcore import Envelope, Fire, HostCore, Output
 from ..settings import DispatchSettings
 
@@ -122,21 +122,11 @@ class LocalEngine:
         return self._inflight.wait_zero(timeout)
 
     def advance_to(self, t: float) -> None:
-        if not self.clock.manual:
-            raise RuntimeError("advance_to needs a ManualClock")
-        while True:
-            self.wait_quiet()
-            due = [d for d in self._ask_all("next_timer") if d is not None]
-            nxt = min(due, default=None)
-            if nxt is None or nxt > t:
-                break
-            assert isinstance(self.clock, ManualClock)
-            self.clock.set(max(nxt, self.clock.now()))
-            for i in range(self.hosts):
-                self._tell(i, Fire(nxt))
-        self.wait_quiet()
-        assert isinstance(self.clock, ManualClock)
-        self.clock.set(max(t, self.clock.now()))
+        advance_hosts(self, t, lambda: self._ask_all("next_timer"), self._fire_all)
+
+    def _fire_all(self, at: float) -> None:
+        for i in range(self.hosts):
+            self._tell(i, Fire(at))
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         ref = self._refs[host_for(to, self.hosts)]

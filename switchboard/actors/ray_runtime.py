@@ -42,7 +42,7 @@ from typing import Any
 import ray
 
 from .address import Address, host_for
-from .engine import Clock, DeliveryCallback, ManualClock
+from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
 from .hostcore import Delivery, Envelope, Fire, HostCore
 from ..settings import DispatchSettings
 
@@ -215,19 +215,11 @@ class RayEngine:
         return False
 
     def advance_to(self, t: float) -> None:
-        if not isinstance(self.clock, ManualClock):
-            raise RuntimeError("advance_to needs a ManualClock")
-        while True:
-            self.wait_quiet()
-            due = [d for d in ray.get([a.ask.remote("next_timer") for a in self._actors]) if d is not None]
-            nxt = min(due, default=None)
-            if nxt is None or nxt > t:
-                break
-            self.clock.set(max(nxt, self.clock.now()))
-            for i in range(self.hosts):
-                self._put(i, Fire(nxt))
-        self.wait_quiet()
-        self.clock.set(max(t, self.clock.now()))
+        advance_hosts(self, t, lambda: ray.get([a.ask.remote("next_timer") for a in self._actors]), self._fire_all)
+
+    def _fire_all(self, at: float) -> None:
+        for i in range(self.hosts):
+            self._put(i, Fire(at))
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         actor = self._actors[host_for(to, self.hosts)]
