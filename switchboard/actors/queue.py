@@ -179,12 +179,13 @@ class SkillQueue:
             return [SendTo(conv, EnqueueRefused(self.id, errors.ALREADY_REQUESTED, "already waiting in this queue"))]
         if not msg.front and self.max_queue is not None and len(self._order) >= self.max_queue:
             return [SendTo(conv, EnqueueRefused(self.id, errors.QUEUE_FULL, f"queue {self.id} is full"))]
+        if self.policy == "designated" and msg.designated is not None and msg.designated not in self._views:
+            why = f"agent {msg.designated!r} is not in group {self.id}"
+            return [SendTo(conv, EnqueueRefused(self.id, errors.NOT_IN_GROUP, why))]
         hold, effects = self._hold_for(msg, now)
-        if hold is _REFUSED:
-            return effects
         self._seq += 1
         entry = _Entry(msg.conversation, msg.visitor, msg.priority, msg.queued_at,
-                       0 if msg.front else 1, self._seq, hold=hold if isinstance(hold, str) else None)
+                       0 if msg.front else 1, self._seq, hold=hold)
         if msg.avoid is not None and self._settings.no_reply_reassign_s:
             entry.avoid = msg.avoid
             effects.append(SetTimer(f"avoid:{msg.conversation}", now + self._settings.no_reply_reassign_s))
@@ -194,11 +195,9 @@ class SkillQueue:
         effects += self._place(now)
         return effects + self._tell_from(entry.key, now, inclusive=True)
 
-    def _hold_for(self, msg: Enqueue, now: float) -> tuple[object, list[Effect]]:
+    def _hold_for(self, msg: Enqueue, now: float) -> tuple[str | None, list[Effect]]:
+        """Who alone may take this visitor for now (designated or last agent), and the timer that ends it."""
         if self.policy == "designated" and msg.designated is not None:
-            if msg.designated not in self._views:
-                code, why = errors.NOT_IN_GROUP, f"agent {msg.designated!r} is not in group {self.id}"
-                return _REFUSED, [SendTo(Address.conversation(msg.conversation), EnqueueRefused(self.id, code, why))]
             return msg.designated, []
         if self.policy == "last_agent_first" and msg.last_agent is not None:
             view = self._views.get(msg.last_agent)
@@ -407,8 +406,6 @@ class SkillQueue:
         interval = self._settings.sweep_interval_s
         return [SetTimer(SWEEP_TIMER, now + interval)] if interval else []
 
-
-_REFUSED = object()
 
 _HANDLERS: dict[type, Handler] = {
     CreateGroup: SkillQueue._on_create,
