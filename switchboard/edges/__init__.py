@@ -1,0 +1,1 @@
+"""Network edges: the Starlette app, visitor and agent websockets, REST, Redis fan-out."""
