@@ -88,7 +88,7 @@ class Agent:
         self.saturation = msg.saturation
         self.groups: list[str] = list(dict.fromkeys(msg.groups))
         self.presence = Presence.OFFLINE
-        self.active: dict[str, str | None] = {}  # conversation -> group
+        self.active: dict[str, str | None] = dict(msg.active)  # conversation -> group
         self.last_assigned_at: float | None = None
         self.first_online_at: float | None = None
         self.online_since: float | None = None
@@ -104,11 +104,18 @@ class Agent:
             return Rejected(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {msg.saturation!r}")
         if not isinstance(msg.groups, (tuple, list)) or not all(isinstance(g, str) for g in msg.groups):
             return Rejected(errors.INVALID_ARGUMENT, "groups must be a list of group ids")
+        if not all(isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], str) for a in msg.active):
+            return Rejected(errors.INVALID_ARGUMENT, "active must be (conversation, group) pairs")
         return None
 
     def created(self, now: float) -> list[Effect]:
-        """Effects of creation: tell each group about the new member."""
-        return self._broadcast()
+        """Effects of creation: tell each group about the new member.
+
+        A restored agent (``active`` after a restart) is offline like any other, so
+        its conversations wait the offline grace period for it to reconnect.
+        """
+        grace: list[Effect] = [SetTimer(GRACE_TIMER, now + self._settings.offline_grace_s)] if self.active else []
+        return grace + self._broadcast()
 
     # --- the message table ----------------------------------------------------------
 

@@ -19,6 +19,14 @@ queue is the authority on order, the agent on its load.
   every ``wait_timeout_s``), ``idle`` (after the agent's last message with no
   visitor reply, close), ``no_reply`` (an assigned conversation whose agent has
   not written goes back to the front of the queue, avoiding that agent).
+* ``Post`` numbers a chat message (``seq``, one counter per conversation) and
+  hands it to the archive as a ``Posted`` record; the edges store it before
+  anyone is told. Only the visitor, the assigned agent (notes too), the bot and
+  the system may post; a client message id seen before is acked again, not
+  posted twice.
+* Every change of phase, agent, group or a timestamp also emits a
+  ``ConversationState`` record, which is what restart recovery rebuilds from
+  (``RestoreConversation``).
 * A transfer to an agent waits for the target's ``TransferAccepted`` before it
   changes anything; a transfer to a group moves to QUEUED at once but keeps the
   old agent counted until the queue confirms (``Enqueued``), so an unknown
@@ -33,16 +41,16 @@ from typing import Any, Callable
 
 from . import errors
 from .address import Address, UserRef
-from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from .effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from .events import (
-    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, QueueFull,
-    Reassigned, Requeued, TransferDeclined, WaitTimeout,
+    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, Posted,
+    QueueFull, Reassigned, Requeued, TransferDeclined, WaitTimeout,
 )
 from .messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
-    KeepWaiting, LeaveQueue, OpenConversation, Release, RequestHuman, Requeue, TimerFired,
-    TransferAccepted, TransferOffer, TransferRefused, TransferToAgent, TransferToGroup,
-    Undeliverable, VisitorWrote,
+    KeepWaiting, LeaveQueue, OpenConversation, Post, Release, RequestHuman, Requeue,
+    RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
+    TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
 )
 from ..settings import DispatchSettings
 
@@ -75,7 +83,13 @@ TRANSITIONS: dict[tuple[Phase, type], str] = {
     (C, Assign): "_void", (X, Assign): "_void", (C, TimerFired): "_ignore", (X, TimerFired): "_ignore",
     (C, TransferAccepted): "_give_back", (X, TransferAccepted): "_give_back",
     (Q, TransferAccepted): "_give_back", (B, TransferAccepted): "_give_back",
+    (B, Post): "_post", (Q, Post): "_post", (A, Post): "_post",
 }
+
+MAX_TEXT = 8000  # characters of one chat message
+MAX_CLIENT_ID = 64
+_CLIENT_IDS_KEPT = 256  # recent client message ids remembered per conversation (dedupe)
+_POST_KINDS = {"visitor": ("text",), "agent": ("text", "note"), "bot": ("text",), "system": ("system",)}
 
 # What a refusal says when a message is not legal in the current phase.
 _REFUSAL: dict[type, str] = {Invite: errors.NOT_QUEUED, LeaveQueue: errors.NOT_QUEUED, KeepWaiting: errors.NOT_QUEUED,
@@ -97,7 +111,8 @@ Handler = Callable[["Conversation", Any, float], list[Effect]]
 class Conversation:
     """One conversation; ``handle(message, now)`` returns the effects to carry out."""
 
-    def __init__(self, conversation_id: str, msg: OpenConversation, now: float, settings: DispatchSettings) -> None:
+    def __init__(self, conversation_id: str, msg: OpenConversation | RestoreConversation, now: float,
+                 settings: DispatchSettings) -> None:
         self.id = conversation_id
         self.visitor = msg.visitor
         self.channel = msg.channel
@@ -119,25 +134,69 @@ class Conversation:
         self._before_request: tuple[float | None, int] = (None, 0)  # restored if the queue refuses
         self._idle_due: float | None = None  # when the running idle timer fires
         self._settings = settings
+        self.front = False  # queued at the front (requeued, transferred): kept across a restart
+        self.last_seq = 0
+        self._client_ids: dict[tuple[str, str], int] = {}
+        if isinstance(msg, RestoreConversation):
+            self._restore(msg)
+
+    def _restore(self, msg: RestoreConversation) -> None:
+        self.phase = Phase(msg.phase)
+        self.group, self.priority, self.front, self.agent = msg.group, msg.priority, msg.front, msg.agent
+        self.participants = list(msg.participants)
+        self.created_at, self.queued_at, self.assigned_at = msg.created_at, msg.queued_at, msg.assigned_at
+        self.first_agent_reply_at, self.last_seq = msg.first_agent_reply_at, msg.last_seq
+        self._client_ids = {_split_client_key(k): seq for k, seq in msg.client_ids}
 
     @staticmethod
-    def validate_creation(msg: OpenConversation) -> Rejected | None:
+    def validate_creation(msg: OpenConversation | RestoreConversation) -> Rejected | None:
         if not isinstance(msg.visitor, str) or not msg.visitor:
             return Rejected(errors.INVALID_ARGUMENT, "visitor must be a non-empty string")
+        if isinstance(msg, RestoreConversation) and (
+                msg.phase not in (B.value, Q.value, A.value) or (msg.phase == Q.value and not msg.group)
+                or (msg.phase == A.value and not msg.agent)):
+            return Rejected(errors.INVALID_ARGUMENT, f"cannot restore a {msg.phase} conversation like this")
         return None
 
     def created(self, now: float) -> list[Effect]:
-        return []
+        """A new conversation is recorded; a restored queued one re-enters its queue in its old place."""
+        if self.phase is Q:
+            assert self.group is not None and self.queued_at is not None
+            enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front)
+            return [SendTo(Address.queue(self.group), enqueue), self._wait_timer(now)]
+        if self.phase is A and self._settings.no_reply_reassign_s and self.first_agent_reply_at is None:
+            return [SetTimer("no_reply", now + self._settings.no_reply_reassign_s)]
+        return [] if self.last_seq or self.phase is not B else [Record(ConversationState(self.state()))]
 
     def handle(self, msg: Any, now: float) -> list[Effect]:
         name = TRANSITIONS.get((self.phase, type(msg)))
         if name is None:
             return [self._refusal(msg)]
         handler: Handler = getattr(Conversation, name)
-        return handler(self, msg, now)
+        before = self._state_key()
+        effects = handler(self, msg, now)
+        if self._state_key() != before:
+            effects.append(Record(ConversationState(self.state())))
+        return effects
+
+    def _state_key(self) -> tuple[Any, ...]:
+        return (self.phase, self.agent, self.group, self.front, len(self.transfers), self.first_agent_reply_at)
+
+    def state(self) -> dict[str, Any]:
+        """The record the store keeps (the keys of :class:`switchboard.store.writer.StoreWriter`)."""
+        return {
+            "conversation": self.id, "visitor": self.visitor, "channel": self.channel, "phase": self.phase.value,
+            "group": self.group, "priority": self.priority, "tier": 0 if self.front else 1, "agent": self.agent,
+            "participants": list(self.participants),
+            "transfers": [{"at": t.at, "from_agent": t.from_agent, "to_agent": t.to_agent, "to_group": t.to_group}
+                          for t in self.transfers],
+            "created_at": self.created_at, "queued_at": self.queued_at, "assigned_at": self.assigned_at,
+            "first_agent_reply_at": self.first_agent_reply_at, "closed_at": self.closed_at,
+            "close_reason": self.close_reason,
+        }
 
     def _refusal(self, msg: Any) -> Rejected:
-        if isinstance(msg, OpenConversation):
+        if isinstance(msg, (OpenConversation, RestoreConversation)):
             return Rejected(errors.ALREADY_EXISTS, f"conversation {self.id} already exists")
         if self.phase in (C, X):
             return Rejected(errors.CONVERSATION_ENDED, f"conversation {self.id} is {self.phase.value}")
@@ -151,7 +210,7 @@ class Conversation:
             "transfers": [(t.at, t.from_agent, t.to_agent, t.to_group) for t in self.transfers],
             "created_at": self.created_at, "queued_at": self.queued_at, "assigned_at": self.assigned_at,
             "first_agent_reply_at": self.first_agent_reply_at, "closed_at": self.closed_at,
-            "close_reason": self.close_reason,
+            "close_reason": self.close_reason, "last_seq": self.last_seq,
         }
 
     @property
@@ -172,7 +231,7 @@ class Conversation:
             if getattr(msg, name) is not None and not isinstance(getattr(msg, name), str):
                 return [Rejected(errors.INVALID_ARGUMENT, f"{name} must be an agent id")]
         self._before_request = (self.queued_at, self.priority)
-        self.phase, self.group, self.priority = Q, msg.group, msg.priority
+        self.phase, self.group, self.priority, self.front = Q, msg.group, msg.priority, False
         self.queued_at = now
         enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
         return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now)]
@@ -336,7 +395,7 @@ class Conversation:
             return [Rejected(errors.INVALID_ARGUMENT, "group must be a non-empty string")]
         self._previous = (self.phase, self.agent, self.group)
         self.transfers.append(Transfer(now, self.agent, None, msg.group))
-        self.phase, self.group, self.agent = Q, msg.group, None
+        self.phase, self.group, self.agent, self.front = Q, msg.group, None, True
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, confirm=True)
         return [SendTo(Address.queue(msg.group), enqueue)]  # timers stay until the queue confirms
 
@@ -372,13 +431,56 @@ class Conversation:
     def _back_to_front(self, now: float, notice: Any, avoid: str | None, reason: str) -> list[Effect]:
         agent, group = self.agent, self.group
         assert group is not None
-        self.phase, self.agent, self._pending_transfer = Q, None, None
+        self.phase, self.agent, self._pending_transfer, self.front = Q, None, None, True
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
                                  Deliver(self._me, notice), self._wait_timer(now)]
         if agent is not None:
             effects.append(Deliver(UserRef.agent(agent), ConversationRemoved(self.id, reason)))
         return effects
+
+    # --- chat messages ------------------------------------------------------------------------
+
+    def _post(self, msg: Post, now: float) -> list[Effect]:
+        refusal = self._post_refusal(msg)
+        if refusal is not None:
+            return [refusal]
+        key = (f"{msg.role}:{msg.author}", msg.client_id) if msg.client_id else None
+        if key is not None and key in self._client_ids:
+            return [Record(self._posted(msg, self._client_ids[key], now, duplicate=True))]
+        self.last_seq += 1
+        if key is not None:
+            self._client_ids[key] = self.last_seq
+            if len(self._client_ids) > _CLIENT_IDS_KEPT:
+                del self._client_ids[next(iter(self._client_ids))]
+        effects: list[Effect] = [Record(self._posted(msg, self.last_seq, now))]
+        if self.phase is A and msg.role == "agent" and msg.kind == "text":
+            effects += self._agent_wrote(AgentWrote(msg.author), now)
+        elif self.phase is A and msg.role == "visitor":
+            effects += self._visitor_wrote(VisitorWrote(), now)
+        return effects
+
+    def _post_refusal(self, msg: Post) -> Rejected | None:
+        kinds = _POST_KINDS.get(msg.role) if isinstance(msg.role, str) else None
+        if kinds is None or not isinstance(msg.kind, str) or msg.kind not in kinds:
+            return Rejected(errors.INVALID_ARGUMENT, f"a {msg.role!r} cannot post a {msg.kind!r} message")
+        if not isinstance(msg.text, str) or not msg.text.strip() or len(msg.text) > MAX_TEXT:
+            return Rejected(errors.INVALID_ARGUMENT, f"text must be a non-empty string of at most {MAX_TEXT} characters")
+        if msg.client_id is not None and (not isinstance(msg.client_id, str) or not 0 < len(msg.client_id) <= MAX_CLIENT_ID):
+            return Rejected(errors.INVALID_ARGUMENT, f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters")
+        if msg.role == "visitor" and msg.author != self.visitor:
+            return Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} belongs to another visitor")
+        if msg.role == "agent" and self.phase is not A:
+            return Rejected(errors.NOT_ASSIGNED, f"conversation {self.id} has no agent yet")
+        if msg.role == "agent" and msg.author != self.agent:
+            return Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} is served by another agent")
+        return None
+
+    def _posted(self, msg: Post, seq: int, now: float, duplicate: bool = False) -> Posted:
+        to: tuple[UserRef, ...] = () if msg.kind == "note" else (self._me,)
+        if self.agent is not None:
+            to += (UserRef.agent(self.agent),)
+        return Posted(self.id, seq, msg.role, msg.author, msg.kind, msg.text, msg.client_id, now, to, duplicate)
 
     # --- timers ---------------------------------------------------------------------------------
 
@@ -397,3 +499,9 @@ class Conversation:
             assert agent is not None
             return [SendTo(Address.agent(agent), Release(self.id, "no_reply"))] + effects
         return []
+
+
+def _split_client_key(key: str) -> tuple[str, str]:
+    """Restore's flat ``"role:author|client_id"`` back into the dedupe key."""
+    author, _, client_id = key.rpartition("|")
+    return author, client_id

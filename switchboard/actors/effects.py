@@ -11,7 +11,7 @@ from typing import Any, Union
 
 from .address import Address, UserRef
 
-__all__ = ["SendTo", "Deliver", "SetTimer", "CancelTimer", "Rejected", "Effect"]
+__all__ = ["SendTo", "Deliver", "Record", "SetTimer", "CancelTimer", "Rejected", "Effect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,18 @@ class Deliver:
 
     to: UserRef
     event: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Hand `record` to the archive (the store), outside the engine.
+
+    Records are what must outlive the process: a chat message with its sequence
+    number (persisted before anyone is told of it) and a conversation's state at
+    each change (what restart recovery rebuilds the engine from).
+    """
+
+    record: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,4 +66,4 @@ class Rejected:
     detail: str
 
 
-Effect = Union[SendTo, Deliver, SetTimer, CancelTimer, Rejected]
+Effect = Union[SendTo, Deliver, Record, SetTimer, CancelTimer, Rejected]

@@ -7,12 +7,14 @@ Each is a frozen dataclass with a `kind` class attribute; the scenario format's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from .address import UserRef
 
 __all__ = [
     "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
     "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
-    "TransferRequested", "TransferDeclined", "Refused",
+    "TransferRequested", "TransferDeclined", "Refused", "Posted", "ConversationState",
 ]
 
 
@@ -138,3 +140,36 @@ class Refused:
     code: str
     detail: str
     entity: str
+
+
+# --- records: for the archive (see effects.Record), not for one person ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A chat message took sequence number `seq` in its conversation.
+
+    The archive stores it, then tells `recipients` (and acks `client_id` to the
+    author). `duplicate` marks a re-sent client message id: nothing new was
+    created, the author is acked again with the first `seq`.
+    """
+
+    kind: ClassVar[str] = "message"
+    conversation: str
+    seq: int
+    role: str  # visitor | agent | bot | system
+    author: str
+    message_kind: str  # text | system | note
+    text: str
+    client_id: str | None
+    at: float
+    recipients: tuple[UserRef, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """A conversation's state after a change of phase, agent, group or timestamps (for the store)."""
+
+    kind: ClassVar[str] = "conversation_state"
+    state: dict[str, Any]

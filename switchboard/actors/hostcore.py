@@ -26,7 +26,7 @@ from . import errors
 from .address import Address, Kind, UserRef, host_for
 from .agent import Agent
 from .conversation import Conversation
-from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from .effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from .events import Refused
 from .messages import CREATION, TimerFired, Undeliverable
 from .queue import SkillQueue
@@ -62,7 +62,11 @@ class Fire:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An event for a person. `to` is None for a refusal, which goes to whoever sent `ref`."""
+    """An event for a person.
+
+    `to` is None for a refusal (it goes to whoever sent `ref`) and for a record
+    for the archive (:class:`~switchboard.actors.effects.Record`).
+    """
 
     to: UserRef | None
     event: Any
@@ -189,7 +193,7 @@ class HostCore:
 
     def _create_or_bounce(self, env: Envelope, work: deque[Envelope], out: Output) -> list[Effect]:
         kind = env.to.kind
-        if type(env.message) is CREATION[kind.value]:
+        if type(env.message) in CREATION[kind.value]:
             cls = _CLASSES[kind]
             refusal = cls.validate_creation(env.message)
             if refusal is not None:
@@ -213,6 +217,8 @@ class HostCore:
                 self._route_last(work, out)
             elif isinstance(effect, Deliver):
                 out.deliveries.append(Delivery(effect.to, effect.event, env.ref, env.now))
+            elif isinstance(effect, Record):
+                out.deliveries.append(Delivery(None, effect.record, env.ref, env.now))
             elif isinstance(effect, SetTimer):
                 self._token += 1
                 self._live[(env.to, effect.key)] = self._token

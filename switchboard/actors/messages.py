@@ -22,7 +22,8 @@ __all__ = [
     "CreateGroup", "Sweep",
     # commands to a conversation
     "OpenConversation", "RequestHuman", "LeaveQueue", "KeepWaiting", "Invite",
-    "TransferToAgent", "TransferToGroup", "AgentWrote", "VisitorWrote", "Close",
+    "TransferToAgent", "TransferToGroup", "AgentWrote", "VisitorWrote", "Close", "Post",
+    "RestoreConversation",
     # between entities
     "AgentStatus", "Candidate", "Pull", "Candidates", "PullResult", "Enqueue", "Enqueued",
     "EnqueueRefused", "Dequeue", "InviteTake", "InviteGranted", "MemberLeft", "Assign",
@@ -35,9 +36,15 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CreateAgent:
+    """Create an agent, offline. `active` restores conversations after a restart (id, group):
+
+    the agent keeps them for the offline grace period, then they go back to their queues.
+    """
+
     saturation: int
     groups: tuple[str, ...] = ()
     name: str = ""
+    active: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +155,46 @@ class VisitorWrote:
 class Close:
     by: str  # "agent" | "visitor" | "system"
     agent: str | None = None  # when by == "agent": who closes (None: the assigned agent)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A chat message into the conversation; the conversation numbers it (``Posted`` record).
+
+    `role` is visitor, agent, bot or system; `author` the visitor's or agent's id.
+    `kind` is text, or note (agents only: never shown to the visitor), or system.
+    A `client_id` seen before is not posted twice: its first seq is acked again.
+    """
+
+    role: str
+    author: str
+    text: str
+    kind: str = "text"
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreConversation:
+    """Recreate a conversation from the store after a restart (phase bot, queued or assigned).
+
+    A queued one re-enters its queue with its original request time (and at the
+    front if it was there), so every queue comes back in its order.
+    """
+
+    visitor: str
+    channel: str
+    phase: str
+    group: str | None
+    priority: int
+    front: bool
+    agent: str | None
+    participants: tuple[str, ...]
+    created_at: float
+    queued_at: float | None
+    assigned_at: float | None
+    first_agent_reply_at: float | None
+    last_seq: int
+    client_ids: tuple[tuple[str, int], ...] = ()
 
 
 # --- between entities ------------------------------------------------------------------
@@ -313,9 +360,9 @@ class Undeliverable:
     message: Any
 
 
-# Which message creates a missing entity of each kind.
-CREATION: dict[str, type] = {
-    "agent": CreateAgent,
-    "queue": CreateGroup,
-    "conversation": OpenConversation,
+# Which messages create a missing entity of each kind.
+CREATION: dict[str, tuple[type, ...]] = {
+    "agent": (CreateAgent,),
+    "queue": (CreateGroup,),
+    "conversation": (OpenConversation, RestoreConversation),
 }

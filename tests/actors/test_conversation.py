@@ -15,12 +15,13 @@ import pytest
 from switchboard.actors import errors, messages
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import TRANSITIONS, Conversation, Phase
-from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import (
     Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, QueueFull, Reassigned,
     Requeued, TransferDeclined, WaitTimeout,
 )
 from switchboard.actors.messages import (
+    Post, RestoreConversation,
     AgentStatus, AgentWrote, AnswerTransfer, Assign, Candidate, Candidates, Close, CreateAgent, CreateGroup,
     Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteGranted, InviteTake, JoinGroup, KeepWaiting,
     LeaveGroup, LeaveQueue, MemberLeft, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
@@ -51,6 +52,11 @@ class _AnyText(str):
         return 0
 
 
+def handle(conv: Conversation, msg: Any, now: float) -> list[Effect]:
+    """The dispatch effects of one message; the archive's records are tested in test_transcript.py."""
+    return [e for e in conv.handle(msg, now) if not isinstance(e, Record)]
+
+
 def refused(code: str) -> Rejected:
     return Rejected(code, _AnyText())
 
@@ -60,16 +66,16 @@ def conversation_in(phase: Phase, settings: DispatchSettings = SETTINGS) -> Conv
     conv = Conversation("c1", OpenConversation("v1"), 0.0, settings)
     if phase is BOT:
         return conv
-    conv.handle(RequestHuman("sales"), QUEUED_AT)
+    handle(conv, RequestHuman("sales"), QUEUED_AT)
     if phase is QUEUED:
         return conv
     if phase is ABANDONED:
-        conv.handle(LeaveQueue(), 20.0)
+        handle(conv, LeaveQueue(), 20.0)
         return conv
-    conv.handle(Assign("ann", "auto"), 20.0)
+    handle(conv, Assign("ann", "auto"), 20.0)
     if phase is ASSIGNED:
         return conv
-    conv.handle(Close("visitor"), 30.0)
+    handle(conv, Close("visitor"), 30.0)
     assert conv.phase is CLOSED
     return conv
 
@@ -153,6 +159,14 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (ASSIGNED, TimerFired("wait"), ASSIGNED, []),
     (ASSIGNED, Undeliverable(BOB, TransferOffer("c1", "v1", "sales", "ann")), ASSIGNED, []),
     (ASSIGNED, Enqueued("sales"), ASSIGNED, []),
+    # chat messages (their records are tested in test_transcript.py)
+    (BOT, Post("visitor", "v1", "hello"), BOT, []),
+    (QUEUED, Post("visitor", "v1", "still there?"), QUEUED, []),
+    (ASSIGNED, Post("agent", "ann", "hi, I am Ann"), ASSIGNED,
+     [CancelTimer("no_reply"), SetTimer("idle", NOW + SETTINGS.session_idle_timeout_s)]),
+    (ASSIGNED, Post("agent", "bob", "not mine"), ASSIGNED, [refused(errors.NOT_YOUR_CONVERSATION)]),
+    (QUEUED, Post("agent", "ann", "too early"), QUEUED, [refused(errors.NOT_ASSIGNED)]),
+    (CLOSED, Post("visitor", "v1", "too late"), CLOSED, [refused(errors.CONVERSATION_ENDED)]),
     # ended
     (CLOSED, Assign("bob", "auto"), CLOSED, VOID),
     (CLOSED, TimerFired("idle"), CLOSED, []),
@@ -175,7 +189,7 @@ def test_each_simple_case_moves_to_the_expected_phase_with_the_expected_effects(
     conv = conversation_in(phase)
     before = conv.snapshot(NOW)
 
-    assert conv.handle(msg, NOW) == effects
+    assert handle(conv, msg, NOW) == effects
     assert conv.phase is after
     if effects and all(isinstance(e, Rejected) for e in effects):
         assert conv.snapshot(NOW) == before
@@ -203,7 +217,8 @@ SAMPLES: dict[type, Any] = {
     OpenConversation: OpenConversation("v1"), RequestHuman: RequestHuman("sales"), LeaveQueue: LeaveQueue(),
     KeepWaiting: KeepWaiting(), Invite: Invite("bob"), TransferToAgent: TransferToAgent("bob"),
     TransferToGroup: TransferToGroup("support"), AgentWrote: AgentWrote(), VisitorWrote: VisitorWrote(),
-    Close: Close("visitor"),
+    Close: Close("visitor"), Post: Post("visitor", "v1", "hello"),
+    RestoreConversation: RestoreConversation("v1", "widget", "bot", None, 0, False, None, (), 0.0, None, None, None, 0),
     AgentStatus: AgentStatus("bob", "online", 0, 2, 0.0), Candidate: Candidate("c1", "v1", "sales", 0, 0.0, 1),
     Pull: Pull(AgentStatus("bob", "online", 0, 2, 0.0), 2), Candidates: Candidates("sales", (), True),
     PullResult: PullResult(AgentStatus("bob", "online", 0, 2, 0.0), (), ()), Enqueue: Enqueue("c1", "v1", 0, 0.0),
@@ -224,7 +239,7 @@ _NOT_LEGAL_CODE: dict[type, str] = {
 
 
 def expected_refusal(phase: Phase, kind: type) -> str:
-    if kind is OpenConversation:
+    if kind in (OpenConversation, RestoreConversation):
         return errors.ALREADY_EXISTS
     if phase in (CLOSED, ABANDONED):
         return errors.CONVERSATION_ENDED
@@ -245,7 +260,7 @@ def test_a_message_not_legal_in_the_phase_is_refused_and_changes_nothing(phase: 
     conv = conversation_in(phase)
     before = conv.snapshot(NOW)
 
-    effects = conv.handle(SAMPLES[kind], NOW)
+    effects = handle(conv, SAMPLES[kind], NOW)
 
     assert effects == [refused(expected_refusal(phase, kind))]
     assert conv.phase is phase
@@ -265,7 +280,10 @@ def test_a_conversation_needs_a_visitor_id(visitor: Any) -> None:
 def test_a_new_conversation_starts_with_the_bot_and_does_nothing_yet() -> None:
     conv = Conversation("c1", OpenConversation("v1", channel="slack"), 5.0, SETTINGS)
 
-    assert conv.created(5.0) == []
+    created = conv.created(5.0)
+
+    assert [type(e) for e in created] == [Record]
+    assert isinstance(created[0], Record) and created[0].record.state["phase"] == "bot"
     assert conv.snapshot()["phase"] == "bot" and conv.snapshot()["created_at"] == 5.0
 
 
@@ -278,8 +296,8 @@ def test_a_refused_request_leaves_the_conversation_as_it_was_before_it(answer: A
     conv = conversation_in(BOT)
     before = conv.snapshot(NOW)
 
-    conv.handle(RequestHuman("sales", priority=3), NOW)
-    conv.handle(answer, NOW)
+    handle(conv, RequestHuman("sales", priority=3), NOW)
+    handle(conv, answer, NOW)
 
     assert conv.snapshot(NOW) == before
 
@@ -290,9 +308,9 @@ def test_a_refused_request_leaves_the_conversation_as_it_was_before_it(answer: A
 def test_a_waiting_visitor_is_asked_again_each_wait_timeout_from_when_they_last_chose_to_wait() -> None:
     conv = conversation_in(QUEUED)
 
-    first = conv.handle(TimerFired("wait"), 70.0)
-    keep = conv.handle(KeepWaiting(), 80.0)
-    second = conv.handle(TimerFired("wait"), 140.0)
+    first = handle(conv, TimerFired("wait"), 70.0)
+    keep = handle(conv, KeepWaiting(), 80.0)
+    second = handle(conv, TimerFired("wait"), 140.0)
 
     assert first == [Deliver(VISITOR, WaitTimeout("c1", 60.0)), SetTimer("wait", 130.0)]
     assert keep == [SetTimer("wait", 140.0)]
@@ -302,9 +320,9 @@ def test_a_waiting_visitor_is_asked_again_each_wait_timeout_from_when_they_last_
 def test_the_idle_timeout_runs_from_the_agents_last_message_until_the_visitor_answers() -> None:
     conv = conversation_in(ASSIGNED)
 
-    first = conv.handle(AgentWrote(), 30.0)
-    second = conv.handle(AgentWrote(), 50.0)
-    answer = conv.handle(VisitorWrote(), 60.0)
+    first = handle(conv, AgentWrote(), 30.0)
+    second = handle(conv, AgentWrote(), 50.0)
+    answer = handle(conv, VisitorWrote(), 60.0)
 
     idle = SETTINGS.session_idle_timeout_s
     assert first == [CancelTimer("no_reply"), SetTimer("idle", 30.0 + idle)]
@@ -317,8 +335,8 @@ def test_an_assigned_visitor_whose_agent_stays_silent_goes_back_to_the_front_avo
     settings = DispatchSettings(no_reply_reassign_s=30)
     conv = conversation_in(QUEUED, settings)
 
-    assigned = conv.handle(Assign("ann", "auto"), 20.0)
-    silent = conv.handle(TimerFired("no_reply"), 50.0)
+    assigned = handle(conv, Assign("ann", "auto"), 20.0)
+    silent = handle(conv, TimerFired("no_reply"), 50.0)
 
     assert assigned[-1] == SetTimer("no_reply", 50.0)
     assert silent == [
@@ -333,10 +351,10 @@ def test_an_assigned_visitor_whose_agent_stays_silent_goes_back_to_the_front_avo
 
 def test_an_agent_who_wrote_is_not_reassigned_for_no_reply() -> None:
     conv = conversation_in(QUEUED, DispatchSettings(no_reply_reassign_s=30))
-    conv.handle(Assign("ann", "auto"), 20.0)
-    conv.handle(AgentWrote(), 25.0)
+    handle(conv, Assign("ann", "auto"), 20.0)
+    handle(conv, AgentWrote(), 25.0)
 
-    assert conv.handle(TimerFired("no_reply"), 50.0) == []
+    assert handle(conv, TimerFired("no_reply"), 50.0) == []
     assert conv.agent == "ann"
 
 
@@ -345,10 +363,10 @@ def test_an_agent_who_wrote_is_not_reassigned_for_no_reply() -> None:
 
 def test_a_transfer_to_an_agent_changes_nothing_until_they_accept() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToAgent("bob"), 40.0)
     assert conv.agent == "ann"
 
-    effects = conv.handle(TransferAccepted("bob"), 41.0)
+    effects = handle(conv, TransferAccepted("bob"), 41.0)
 
     assert effects == [
         SendTo(ANN, Release("c1", "transferred")), Deliver(ANN_USER, ConversationRemoved("c1", "transferred")),
@@ -360,19 +378,19 @@ def test_a_transfer_to_an_agent_changes_nothing_until_they_accept() -> None:
 
 def test_a_second_transfer_while_one_waits_for_an_answer_is_refused() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToAgent("bob"), 40.0)
     before = conv.snapshot(41.0)
 
-    assert conv.handle(TransferToAgent("cid"), 41.0) == [refused(errors.TRANSFER_PENDING)]
+    assert handle(conv, TransferToAgent("cid"), 41.0) == [refused(errors.TRANSFER_PENDING)]
     assert conv.snapshot(41.0) == before
 
 
 def test_a_declined_transfer_tells_the_transferring_agent_and_allows_another() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToAgent("bob"), 40.0)
 
-    declined = conv.handle(TransferRefused("bob", "declined"), 41.0)
-    again = conv.handle(TransferToAgent("cid"), 42.0)
+    declined = handle(conv, TransferRefused("bob", "declined"), 41.0)
+    again = handle(conv, TransferToAgent("cid"), 42.0)
 
     assert declined == [Deliver(ANN_USER, TransferDeclined("c1", "bob"))]
     assert again == [SendTo(Address.agent("cid"), TransferOffer("c1", "v1", "sales", "ann"))]
@@ -381,28 +399,28 @@ def test_a_declined_transfer_tells_the_transferring_agent_and_allows_another() -
 
 def test_a_transfer_to_an_offline_agent_is_refused_to_the_sender() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToAgent("bob"), 40.0)
 
-    assert conv.handle(TransferRefused("bob", errors.AGENT_OFFLINE), 41.0) == [refused(errors.AGENT_OFFLINE)]
+    assert handle(conv, TransferRefused("bob", errors.AGENT_OFFLINE), 41.0) == [refused(errors.AGENT_OFFLINE)]
     assert conv.agent == "ann"
 
 
 def test_a_transfer_to_an_agent_that_does_not_exist_is_refused_and_allows_another() -> None:
     conv = conversation_in(ASSIGNED)
     offer = TransferOffer("c1", "v1", "sales", "ann")
-    conv.handle(TransferToAgent("ghost"), 40.0)
+    handle(conv, TransferToAgent("ghost"), 40.0)
 
-    bounced = conv.handle(Undeliverable(Address.agent("ghost"), offer), 40.0)
+    bounced = handle(conv, Undeliverable(Address.agent("ghost"), offer), 40.0)
 
     assert bounced == [refused(errors.UNKNOWN_AGENT)]
-    assert conv.handle(TransferToAgent("bob"), 41.0) == [SendTo(BOB, offer)]
+    assert handle(conv, TransferToAgent("bob"), 41.0) == [SendTo(BOB, offer)]
 
 
 def test_a_group_transfer_keeps_the_old_agent_until_the_new_queue_confirms() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToGroup("support"), 40.0)
+    handle(conv, TransferToGroup("support"), 40.0)
 
-    confirmed = conv.handle(Enqueued("support"), 41.0)
+    confirmed = handle(conv, Enqueued("support"), 41.0)
 
     assert confirmed == ENDED + [SendTo(ANN, Release("c1", "transferred")),
                                  Deliver(ANN_USER, ConversationRemoved("c1", "transferred")),
@@ -414,9 +432,9 @@ def test_a_group_transfer_to_a_group_that_does_not_exist_puts_everything_back() 
     conv = conversation_in(ASSIGNED)
     before = conv.snapshot(40.0)
     enqueue = Enqueue("c1", "v1", 0, QUEUED_AT, front=True, confirm=True)
-    conv.handle(TransferToGroup("ghost"), 40.0)
+    handle(conv, TransferToGroup("ghost"), 40.0)
 
-    effects = conv.handle(Undeliverable(Address.queue("ghost"), enqueue), 40.0)
+    effects = handle(conv, Undeliverable(Address.queue("ghost"), enqueue), 40.0)
 
     assert effects == [refused(errors.UNKNOWN_GROUP)]
     assert conv.snapshot(40.0) == before
@@ -425,9 +443,9 @@ def test_a_group_transfer_to_a_group_that_does_not_exist_puts_everything_back() 
 def test_a_group_transfer_to_a_full_queue_puts_everything_back() -> None:
     conv = conversation_in(ASSIGNED)
     before = conv.snapshot(40.0)
-    conv.handle(TransferToGroup("support"), 40.0)
+    handle(conv, TransferToGroup("support"), 40.0)
 
-    effects = conv.handle(EnqueueRefused("support", errors.ALREADY_REQUESTED, "already"), 40.0)
+    effects = handle(conv, EnqueueRefused("support", errors.ALREADY_REQUESTED, "already"), 40.0)
 
     assert effects == [refused(errors.ALREADY_REQUESTED)]
     assert conv.snapshot(40.0) == before
@@ -435,10 +453,10 @@ def test_a_group_transfer_to_a_full_queue_puts_everything_back() -> None:
 
 def test_a_group_transfer_answered_by_an_assignment_before_the_confirmation_releases_the_old_agent() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToGroup("support"), 40.0)
+    handle(conv, TransferToGroup("support"), 40.0)
 
-    assigned = conv.handle(Assign("bob", "auto"), 41.0)
-    late = conv.handle(Enqueued("support"), 41.0)
+    assigned = handle(conv, Assign("bob", "auto"), 41.0)
+    late = handle(conv, Enqueued("support"), 41.0)
 
     assert assigned == [
         CancelTimer("wait"), *ENDED,
@@ -451,9 +469,9 @@ def test_a_group_transfer_answered_by_an_assignment_before_the_confirmation_rele
 
 def test_a_visitor_leaving_during_a_group_transfer_releases_the_old_agent() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(TransferToGroup("support"), 40.0)
+    handle(conv, TransferToGroup("support"), 40.0)
 
-    assert conv.handle(LeaveQueue(), 41.0) == [
+    assert handle(conv, LeaveQueue(), 41.0) == [
         SendTo(SUPPORT, Dequeue("c1")), CancelTimer("wait"), Deliver(VISITOR, Abandoned("c1")), *ENDED,
         SendTo(ANN, Release("c1", "transferred")), Deliver(ANN_USER, ConversationRemoved("c1", "transferred")),
     ]
@@ -461,11 +479,11 @@ def test_a_visitor_leaving_during_a_group_transfer_releases_the_old_agent() -> N
 
 def test_a_refused_group_transfer_keeps_the_idle_timeout_the_agent_started() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(AgentWrote(), 30.0)  # idle timer due at 30 + 180
+    handle(conv, AgentWrote(), 30.0)  # idle timer due at 30 + 180
     enqueue = Enqueue("c1", "v1", 0, QUEUED_AT, front=True, confirm=True)
-    moved = conv.handle(TransferToGroup("ghost"), 40.0)
+    moved = handle(conv, TransferToGroup("ghost"), 40.0)
 
-    restored = conv.handle(Undeliverable(Address.queue("ghost"), enqueue), 40.0)
+    restored = handle(conv, Undeliverable(Address.queue("ghost"), enqueue), 40.0)
 
     cancelled = CancelTimer("idle") in moved
     rearmed = SetTimer("idle", 30.0 + SETTINGS.session_idle_timeout_s) in restored
@@ -474,13 +492,13 @@ def test_a_refused_group_transfer_keeps_the_idle_timeout_the_agent_started() -> 
 
 def test_an_idle_timeout_that_fell_due_while_a_group_transfer_waited_still_closes_after_the_refusal() -> None:
     conv = conversation_in(ASSIGNED)
-    conv.handle(AgentWrote(), 30.0)
+    handle(conv, AgentWrote(), 30.0)
     due = 30.0 + SETTINGS.session_idle_timeout_s
     enqueue = Enqueue("c1", "v1", 0, QUEUED_AT, front=True, confirm=True)
-    conv.handle(TransferToGroup("ghost"), due - 0.001)
+    handle(conv, TransferToGroup("ghost"), due - 0.001)
 
-    fired = conv.handle(TimerFired("idle"), due)  # the queue's answer is still on its way
-    restored = conv.handle(Undeliverable(Address.queue("ghost"), enqueue), due + 0.001)
+    fired = handle(conv, TimerFired("idle"), due)  # the queue's answer is still on its way
+    restored = handle(conv, Undeliverable(Address.queue("ghost"), enqueue), due + 0.001)
 
     assert fired == [] and conv.phase is ASSIGNED and conv.agent == "ann"
     assert SetTimer("idle", due) in restored, "the idle timeout was spent during the transfer and never re-armed"
