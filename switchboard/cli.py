@@ -18,7 +18,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc.add_argument("--hosts", type=int, default=None, help="number of hosts (default: 2 local, 4 ray)")
     sc.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     sc.add_argument("-q", "--quiet", action="store_true", help="print failures only")
+    from .serve import add_serve_parser, run_serve
+
+    add_serve_parser(sub)
+    from .edges.admin_cli import add_admin_parser, run_admin
+
+    add_admin_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return run_serve(args)
+    if args.command == "admin":
+        return run_admin(args)
     if args.command == "scenario":
         from .scenarios.cli import run_files
 

@@ -136,6 +136,7 @@ class Conversation:
         self._settings = settings
         self.front = False  # queued at the front (requeued, transferred): kept across a restart
         self.last_seq = 0
+        self.last_public_seq = 0  # the last seq a visitor can see (notes are not)
         self._client_ids: dict[tuple[str, str], int] = {}
         if isinstance(msg, RestoreConversation):
             self._restore(msg)
@@ -146,6 +147,7 @@ class Conversation:
         self.participants = list(msg.participants)
         self.created_at, self.queued_at, self.assigned_at = msg.created_at, msg.queued_at, msg.assigned_at
         self.first_agent_reply_at, self.last_seq = msg.first_agent_reply_at, msg.last_seq
+        self.last_public_seq = msg.last_seq  # a note at the very end would look like a gap once: harmless
         self._client_ids = {_split_client_key(k): seq for k, seq in msg.client_ids}
 
     @staticmethod
@@ -175,8 +177,8 @@ class Conversation:
         handler: Handler = getattr(Conversation, name)
         before = self._state_key()
         effects = handler(self, msg, now)
-        if self._state_key() != before:
-            effects.append(Record(ConversationState(self.state())))
+        if self._state_key() != before:  # first: the store and Redis know the state before anyone is told
+            effects.insert(0, Record(ConversationState(self.state())))
         return effects
 
     def _state_key(self) -> tuple[Any, ...]:
@@ -449,11 +451,14 @@ class Conversation:
         if key is not None and key in self._client_ids:
             return [Record(self._posted(msg, self._client_ids[key], now, duplicate=True))]
         self.last_seq += 1
+        prev = self.last_public_seq
+        if msg.kind != "note":
+            self.last_public_seq = self.last_seq
         if key is not None:
             self._client_ids[key] = self.last_seq
             if len(self._client_ids) > _CLIENT_IDS_KEPT:
                 del self._client_ids[next(iter(self._client_ids))]
-        effects: list[Effect] = [Record(self._posted(msg, self.last_seq, now))]
+        effects: list[Effect] = [Record(self._posted(msg, self.last_seq, now, prev=prev))]
         if self.phase is A and msg.role == "agent" and msg.kind == "text":
             effects += self._agent_wrote(AgentWrote(msg.author), now)
         elif self.phase is A and msg.role == "visitor":
@@ -476,11 +481,11 @@ class Conversation:
             return Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} is served by another agent")
         return None
 
-    def _posted(self, msg: Post, seq: int, now: float, duplicate: bool = False) -> Posted:
+    def _posted(self, msg: Post, seq: int, now: float, duplicate: bool = False, prev: int = 0) -> Posted:
         to: tuple[UserRef, ...] = () if msg.kind == "note" else (self._me,)
         if self.agent is not None:
             to += (UserRef.agent(self.agent),)
-        return Posted(self.id, seq, msg.role, msg.author, msg.kind, msg.text, msg.client_id, now, to, duplicate)
+        return Posted(self.id, seq, msg.role, msg.author, msg.kind, msg.text, msg.client_id, now, to, duplicate, prev)
 
     # --- timers ---------------------------------------------------------------------------------
 

@@ -165,6 +165,7 @@ class Posted:
     at: float
     recipients: tuple[UserRef, ...]
     duplicate: bool = False
+    prev: int = 0  # the seq of the message before this one that the visitor can see (notes skipped)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,191 @@
+"""``/ws/agent``: the workspace's socket.
+
+The hello carries the token from ``POST /api/auth/login`` (in the frame, never
+in the URL, so it stays out of access logs); it is checked like a REST call
+(signature, expiry, live session, password version). The welcome is a
+snapshot: the agent's presence and conversations, and the queues of their
+groups. Commands go to the engine with the agent's id as the actor, so the
+entities refuse what is not this agent's to do; transfer, whose message names
+no actor, and typing are checked here against the conversation's agent in
+Redis. When an agent's last socket anywhere closes, the agent goes offline
+(the offline grace period keeps their conversations for a reconnect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from ..actors import messages as m
+from ..actors.address import Address, UserRef
+from . import protocol as p
+from .auth import AuthError, check_session, decode_token
+from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
+from .services import Services
+from .sockets import Connection, TokenBucket
+from .visitor_ws import conversation_info
+from .wsbase import command, origin_allowed, read_hello, send_error, serve_frames
+
+__all__ = ["agent_endpoint", "authenticate_agent"]
+
+
+async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str]:
+    """(agent id, nickname, sid) for a valid agent token; raises AuthError."""
+    from ..store.documents import User
+
+    claims = decode_token(token, secret=services.secret)
+    user = await asyncio.to_thread(lambda: User.objects(id=claims.user_id).first())
+    if user is None:
+        raise AuthError("token_invalid", "the token names no user")
+    await check_session(services.redis, claims, user.token_version)
+    if user.role != "agent":
+        raise AuthError("not_an_agent", "only agents use the workspace socket")
+    return user.id, user.nickname or user.id, claims.sid
+
+
+async def agent_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    if not origin_allowed(ws, services.settings.allowed_origins):
+        await ws.close(CLOSE_POLICY)
+        return
+    await ws.accept()
+    hello = await read_hello(ws, services, parse_agent)
+    if hello is None:
+        return
+    try:
+        agent_id, nickname, sid = await authenticate_agent(services, hello.token)
+    except AuthError as exc:
+        await send_error(ws, exc.code, exc.message)
+        await ws.close(CLOSE_AUTH)
+        return
+    services.names.set_agent(agent_id, nickname)
+    bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
+    conn = Connection(ws, UserRef.agent(agent_id), services.next_conn_id(), bucket, sid=sid)
+    services.sockets.add(conn)
+    await services.hub.register(conn.user)
+    try:
+        session = AgentSession(services, conn)
+        await session.welcome(hello)
+        await serve_frames(conn, services, parse_agent, session.handle)
+    finally:
+        services.sockets.remove(conn)
+        if await services.hub.unregister(conn.user) == 0:
+            services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
+
+
+class AgentSession:
+    def __init__(self, services: Services, conn: Connection) -> None:
+        self.s, self.conn = services, conn
+        self.agent = conn.user.id
+
+    async def welcome(self, hello: p.AgentHello) -> None:
+        snapshot = await self.snapshot()
+        await self.conn.send(frame("welcome", v=p.VERSION, agent={"id": self.agent, "name": await self.s.names.display("agent", self.agent)},
+                                   **snapshot))
+        for conv in snapshot["conversations"]:
+            self.conn.last[conv["id"]] = conv["last_seq"]
+        for conv, last in hello.last_seq.items():
+            if await self.may_read(conv):
+                self.conn.last[conv] = last
+                await self.s.sockets.heal(self.conn, conv, last, None)
+
+    async def snapshot(self) -> dict[str, Any]:
+        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
+        if me is None:
+            return {"presence": "offline", "saturation": 0, "groups": [], "conversations": [], "queues": {}}
+        conversations = [c for c in [await conversation_info(self.s, conv) for conv in me.get("active", [])] if c]
+        return {"presence": me["presence"], "saturation": me["saturation"], "groups": me["groups"],
+                "conversations": conversations, "queues": await self.queues(me["groups"])}
+
+    async def queues(self, groups: list[str]) -> dict[str, list[dict[str, Any]]]:
+        now, result = time.time(), {}
+        for group in groups:
+            queue = await asyncio.to_thread(self.s.engine.inspect, Address.queue(group))
+            waiting = queue["waiting"] if queue else []
+            result[group] = [{"conversation": w["conversation"], "visitor": w["visitor"], "position": i + 1,
+                              "priority": w["priority"], "waited_s": round(now - w["queued_at"], 1)}
+                             for i, w in enumerate(waiting)]
+        return result
+
+    async def may_read(self, conv: str) -> bool:
+        raw = await self.s.redis.hmget(f"sb:conv:{conv}", ["agent", "participants"])
+        agent, participants = (v.decode() if isinstance(v, bytes) else v for v in raw)
+        return agent == self.agent or (participants is not None and f'"{self.agent}"' in participants)
+
+    async def is_mine(self, conv: str) -> bool:
+        agent = await self.s.redis.hget(f"sb:conv:{conv}", "agent")
+        if (agent.decode() if isinstance(agent, bytes) else agent) == self.agent:
+            return True
+        await self.conn.send(frame("error", code="not_your_conversation", message=f"conversation {conv[:64]!r} is not yours",
+                                   conversation=conv[:64]))
+        return False
+
+    async def handle(self, f: Any) -> None:
+        handler = _HANDLERS.get(type(f))
+        if handler is None:
+            await self.conn.send(frame("error", code="unknown_type", message=f"an agent cannot send {type(f).__name__}"))
+            return
+        await handler(self, f)
+
+    def _to(self, conv: str, msg: Any, frame_type: str, client_id: str | None = None) -> None:
+        command(self.s, self.conn, Address.conversation(conv), msg, frame_type, client_id)
+
+    async def _presence(self, f: p.Presence) -> None:
+        command(self.s, self.conn, Address.agent(self.agent), m.SetPresence(f.presence), "presence")
+        for conn in self.s.sockets.of(self.conn.user):
+            await conn.send(frame("presence", presence=f.presence))
+
+    async def _message(self, f: p.AgentMessage | p.Note) -> None:
+        kind = "note" if isinstance(f, p.Note) else "text"
+        self._to(f.conversation, m.Post("agent", self.agent, f.text, kind=kind, client_id=f.client_id),
+                 kind if kind == "note" else "message", f.client_id)
+
+    async def _typing(self, f: p.AgentTyping) -> None:
+        if await self.is_mine(f.conversation):
+            visitor = await self.s.redis.hget(f"sb:conv:{f.conversation}", "visitor")
+            if visitor:
+                vid = visitor.decode() if isinstance(visitor, bytes) else visitor
+                self.s.hub.to_user(UserRef.visitor(vid), frame("typing", conversation=f.conversation, sender="agent",
+                                                                typing=f.typing))
+
+    async def _invite(self, f: p.Invite) -> None:
+        self._to(f.conversation, m.Invite(self.agent), "invite")
+
+    async def _transfer(self, f: p.Transfer) -> None:
+        if (f.to_agent is None) == (f.to_group is None):
+            await self.conn.send(frame("error", code="invalid_frame", message="name exactly one of to_agent and to_group"))
+            return
+        if await self.is_mine(f.conversation):
+            msg = m.TransferToAgent(f.to_agent) if f.to_agent is not None else m.TransferToGroup(f.to_group or "")
+            self._to(f.conversation, msg, "transfer")
+
+    async def _answer_transfer(self, f: p.AnswerTransfer) -> None:
+        command(self.s, self.conn, Address.agent(self.agent), m.AnswerTransfer(f.conversation, f.accept), "answer_transfer")
+
+    async def _close(self, f: p.AgentClose) -> None:
+        self._to(f.conversation, m.Close("agent", agent=self.agent), "close")
+
+    async def _queues(self, f: p.Queues) -> None:
+        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
+        await self.conn.send(frame("queues", queues=await self.queues(me["groups"] if me else [])))
+
+    async def _sync(self, f: p.Sync) -> None:
+        if not await self.may_read(f.conversation):
+            await self.conn.send(frame("error", code="not_your_conversation", message="not a conversation of yours"))
+            return
+        self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
+        await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
+
+    async def _ping(self, f: p.Ping) -> None:
+        await self.conn.send(frame("pong", time=time.time()))
+
+
+_HANDLERS: dict[type, Any] = {
+    p.Presence: AgentSession._presence, p.AgentMessage: AgentSession._message, p.Note: AgentSession._message,
+    p.AgentTyping: AgentSession._typing, p.Invite: AgentSession._invite, p.Transfer: AgentSession._transfer,
+    p.AnswerTransfer: AgentSession._answer_transfer, p.AgentClose: AgentSession._close,
+    p.Queues: AgentSession._queues, p.Sync: AgentSession._sync, p.Ping: AgentSession._ping,
+}

@@ -1,0 +1,152 @@
+"""The Starlette app of one edge process: websockets, REST, and the start-up and shutdown around them.
+
+Start-up connects the store and Redis, starts the engine (local runtime by
+default; or attaches to a shared Ray engine) and, in the process that owns
+the engine, the relay and restart recovery. Shutdown runs in the reverse
+order and loses nothing acknowledged: sockets are told the server is going
+away (1001), the engine settles, the relay drains into the store writer, the
+writer flushes, then the connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from ..actors.engine import Engine, start_engine
+from ..settings import DispatchSettings, ServerSettings
+from ..store import connection
+from ..store.writer import StoreWriter
+from .agent_ws import agent_endpoint
+from .auth import load_or_create_secret
+from .fanout import Hub
+from .names import Names
+from .recovery import recover
+from .relay import Relay
+from .rest import rest_routes
+from .services import Services
+from .sockets import Sockets
+from .visitor_ws import visitor_endpoint
+
+__all__ = ["AppConfig", "create_app"]
+
+log = logging.getLogger("switchboard.app")
+
+
+@dataclass
+class AppConfig:
+    """How to build one edge: where Redis and the store are, and which engine to use."""
+
+    settings: ServerSettings
+    dispatch: DispatchSettings
+    redis_url: str
+    mongodb_uri: str
+    runtime: str = "local"
+    hosts: int | None = None
+    ray_address: str | None = None
+    attach: bool = False  # another process owns the engine (and the relay); this edge only sends
+    recover: bool = True
+    engine_factory: Callable[[Callable[[Any], None]], Engine] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(config: AppConfig) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await _start(config)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await _stop(services)
+
+    routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
+              Route("/healthz", _health), *rest_routes()]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _health(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    return JSONResponse({"ok": True, "edge": services.edge_id, "sockets": len(services.sockets)})
+
+
+async def _start(config: AppConfig) -> Services:
+    await asyncio.to_thread(connection.connect, config.mongodb_uri)
+    await asyncio.to_thread(connection.ensure_indexes)
+    redis = aioredis.from_url(config.redis_url)
+    await redis.ping()
+    writer = StoreWriter()
+    await writer.start()
+    hub = Hub(redis, _edge_id())
+    names = Names()
+    loop = asyncio.get_running_loop()
+    relay = None if config.attach else Relay(hub, writer, names, config.settings.history_cap)
+    engine = _engine(config, loop, relay)
+    services = Services(settings=config.settings, dispatch=config.dispatch, engine=engine, redis=redis,
+                        writer=writer, secret=load_or_create_secret(config.settings), hub=hub,
+                        sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id)
+    hub.start(services.sockets.receive, lambda data: _control(services, data))
+    await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
+    if relay is not None:
+        relay.start()
+        if config.recover:
+            counts = await recover(engine, redis)
+            services.__dict__["recovered"] = counts
+    return services
+
+
+def _edge_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:10]
+
+
+def _engine(config: AppConfig, loop: asyncio.AbstractEventLoop, relay: Relay | None) -> Engine:
+    def on_delivery(delivery: Any) -> None:  # called from the engine's threads
+        if relay is not None:
+            loop.call_soon_threadsafe(relay.push, delivery)
+
+    if config.engine_factory is not None:
+        return config.engine_factory(on_delivery)
+    if config.attach:
+        from ..actors.ray_runtime import attach_ray_engine
+
+        return attach_ray_engine(config.hosts or 4, config.ray_address)
+    return start_engine(config.runtime, hosts=config.hosts, settings=config.dispatch, on_delivery=on_delivery,
+                        ray_address=config.ray_address)
+
+
+async def _control(services: Services, data: dict[str, Any]) -> None:
+    """Broadcasts to every edge: sessions ended by logout or a password change close their sockets."""
+    if data.get("type") in ("sessions_ended", "session_ended"):
+        sid = data.get("sid")
+        for conn in list(services.sockets.of_key(f"agent:{data.get('user')}")):
+            if sid is None or conn.sid == sid:
+                await conn.send({"type": "error", "code": "session_ended", "message": "the session has ended; log in again"})
+                await conn.close(4001, "session ended")
+
+
+async def _stop(services: Services) -> None:
+    for conn in list(services.sockets.by_id.values()):
+        await conn.close(1001, "server shutting down")
+    if services.relay is not None:
+        await asyncio.to_thread(services.engine.wait_quiet, 5.0)
+        with contextlib.suppress(Exception):
+            await services.relay.stop()
+    await services.writer.close()
+    with contextlib.suppress(Exception):
+        await services.hub.stop()
+    with contextlib.suppress(Exception):
+        await services.hub.forget_edge()
+    services.engine.stop()
+    await services.redis.aclose()
+    await asyncio.to_thread(connection.disconnect)

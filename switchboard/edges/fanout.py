@@ -1,0 +1,173 @@
+"""Redis fan-out: which edge holds whose sockets, and carrying frames to them in batches.
+
+Every edge process subscribes to its own channel ``sb:edge:{edge_id}``; a hash
+``sb:reg:{role}:{id}`` maps each connected person to the edges holding their
+sockets (edge id -> socket count). Whoever has something to tell a person (the
+relay, another edge) stages it here; one flusher task sends everything staged
+since its last round in two round trips: one pipeline of registry lookups, one
+pipeline of staged writes followed by a single PUBLISH per edge carrying the
+whole batch. Staged writes run before the publishes in the same pipeline, so
+history a receiver may need to heal a gap is already in Redis when the frame
+arrives.
+
+Pub/sub is at most once: a frame can be lost (a slow or reconnecting
+subscriber). Message frames carry sequence numbers and :mod:`.sockets` heals
+any gap from the history; everything else is state that a reconnect's
+snapshot repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any, Awaitable, Callable
+
+import orjson
+import redis.asyncio as aioredis
+
+from ..actors.address import UserRef
+
+__all__ = ["Hub", "user_key", "CONTROL_CHANNEL"]
+
+log = logging.getLogger("switchboard.fanout")
+
+CONTROL_CHANNEL = "sb:control"
+Staged = Callable[[Any], None]  # adds commands to a pipeline
+Receiver = Callable[[list[Any]], Awaitable[None]]
+
+
+def user_key(user: UserRef) -> str:
+    return f"{user.role}:{user.id}"
+
+
+class Hub:
+    """One edge process's link to Redis: registry, batched publishing, its channel's subscriber."""
+
+    def __init__(self, redis: aioredis.Redis, edge_id: str) -> None:
+        self.redis, self.edge_id = redis, edge_id
+        self.channel = f"sb:edge:{edge_id}"
+        self._to_users: list[tuple[str, Any]] = []
+        self._to_edges: list[tuple[str, Any]] = []
+        self._writes: list[Staged] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.subscribed = asyncio.Event()
+        self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes
+        self.published = 0
+
+    # --- staging ------------------------------------------------------------------------------------
+
+    def to_user(self, user: UserRef, item: Any) -> None:
+        """Send `item` to every socket of `user`, on whichever edges hold them."""
+        self._to_users.append((user_key(user), item))
+        self._kick()
+
+    def to_edge(self, edge_id: str, item: Any) -> None:
+        self._to_edges.append((edge_id, item))
+        self._kick()
+
+    def write(self, staged: Staged) -> None:
+        """Run Redis commands in the next flush, before its publishes."""
+        self._writes.append(staged)
+        self._kick()
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def flushed(self) -> None:
+        """Wait until everything staged so far has been sent."""
+        await self._idle.wait()
+
+    # --- registry -----------------------------------------------------------------------------------
+
+    async def register(self, user: UserRef) -> None:
+        await self.redis.hincrby(f"sb:reg:{user_key(user)}", self.edge_id, 1)
+
+    async def unregister(self, user: UserRef) -> int:
+        """Forget one socket of `user` here; returns how many sockets the user still has anywhere."""
+        key = f"sb:reg:{user_key(user)}"
+        left = await self.redis.hincrby(key, self.edge_id, -1)
+        if left <= 0:
+            await self.redis.hdel(key, self.edge_id)
+        counts = await self.redis.hvals(key)
+        return sum(int(c) for c in counts)
+
+    async def forget_edge(self) -> None:
+        """On shutdown: this edge holds no sockets any more (scan only our own registrations)."""
+        async for key in self.redis.scan_iter(match="sb:reg:*", count=1000):
+            await self.redis.hdel(key, self.edge_id)
+
+    # --- running ------------------------------------------------------------------------------------
+
+    def start(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self._tasks = [asyncio.create_task(self._flusher(), name="hub-flusher"),
+                       asyncio.create_task(self._subscriber(receive, control), name="hub-subscriber")]
+
+    async def stop(self) -> None:
+        await asyncio.wait_for(self.flushed(), timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._flush_once()
+            except Exception:
+                log.exception("publishing to Redis failed; retrying")
+                await asyncio.sleep(0.2)
+                self._wake.set()
+                continue
+            if not (self._to_users or self._to_edges or self._writes):
+                self._idle.set()
+
+    async def _flush_once(self) -> None:
+        to_users, to_edges, writes = self._to_users, self._to_edges, self._writes
+        self._to_users, self._to_edges, self._writes = [], [], []
+        batches: dict[str, list[Any]] = defaultdict(list)
+        for edge, item in to_edges:
+            batches[edge].append(item)
+        if to_users:
+            users = list(dict.fromkeys(key for key, _ in to_users))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in users:
+                    pipe.hkeys(f"sb:reg:{key}")
+                edges_of = dict(zip(users, await pipe.execute()))
+            for key, item in to_users:
+                for edge in edges_of[key]:
+                    batches[edge.decode() if isinstance(edge, bytes) else edge].append(["u", key, item])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for staged in writes:
+                staged(pipe)
+            for edge, items in batches.items():
+                if self.drop_next_publish > 0:
+                    self.drop_next_publish -= 1
+                    continue
+                pipe.publish(f"sb:edge:{edge}", orjson.dumps(items))
+                self.published += 1
+            await pipe.execute()
+
+    async def _subscriber(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self.channel, CONTROL_CHANNEL)
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    data = orjson.loads(message["data"])
+                    channel = message["channel"]
+                    if (channel.decode() if isinstance(channel, bytes) else channel) == CONTROL_CHANNEL:
+                        await control(data)
+                    else:
+                        await receive(data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the Redis subscription failed; resubscribing")
+                await asyncio.sleep(0.5)

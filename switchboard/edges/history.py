@@ -1,0 +1,68 @@
+"""Recent messages per conversation in Redis, older ones from the store: what resume and gap healing read.
+
+The embedded store answers a sorted find by conversation a few dozen times a
+second, so the hot path never asks it: each conversation keeps its last
+``history_cap`` message frames in a Redis sorted set scored by seq
+(``sb:hist:{conversation}``), written by the relay in the same pipeline as the
+publish that announces them. Only a range older than that falls back to the
+store (a reconnect after a long absence, or after Redis lost its data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from .protocol import frame
+
+__all__ = ["stage_append", "fetch", "message_frame", "HISTORY_TTL_S"]
+
+HISTORY_TTL_S = 7 * 86400
+
+
+def message_frame(conversation: str, seq: int, prev: int, role: str, author: str, name: str, kind: str, text: str,
+                  client_id: str | None, at: float) -> dict[str, Any]:
+    """The ``message`` frame; `prev` is the seq of the previous message a visitor can see (notes skipped)."""
+    return frame("message", conversation=conversation, seq=seq, prev=prev,
+                 sender={"role": role, "id": author, "name": name}, kind=kind, text=text,
+                 client_id=client_id, time=at)
+
+
+def stage_append(pipe: Any, conversation: str, seq: int, message: dict[str, Any], cap: int) -> None:
+    key = f"sb:hist:{conversation}"
+    pipe.zadd(key, {orjson.dumps(message): seq})
+    pipe.zremrangebyrank(key, 0, -(cap + 1))
+    pipe.expire(key, HISTORY_TTL_S)
+
+
+async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
+                for_visitor: bool, limit: int = 500) -> list[dict[str, Any]]:
+    """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors."""
+    high: str | int = "+inf" if upto is None else upto
+    raw = await redis.zrangebyscore(f"sb:hist:{conversation}", f"({after}", high, start=0, num=limit)
+    recent: list[dict[str, Any]] = [orjson.loads(r) for r in raw]
+    first = recent[0]["seq"] if recent else None
+    if first is None or first > after + 1:
+        older_upto = (first - 1) if first is not None else upto
+        if older_upto is None or older_upto > after:
+            recent = await _from_store(conversation, after, older_upto, limit) + recent
+    if for_visitor:
+        recent = [m for m in recent if m.get("kind") != "note"]
+    return recent[:limit]
+
+
+async def _from_store(conversation: str, after: int, upto: int | None, limit: int) -> list[dict[str, Any]]:
+    from ..store import archive
+
+    rows = await asyncio.to_thread(archive.messages_between, conversation, after, upto, limit)
+    frames, prev = [], after
+    for row in rows:
+        frames.append(message_frame(conversation, row["seq"], prev, row["sender_role"], row["sender_id"],
+                                    row.get("sender_name") or row["sender_id"], row["kind"], row["text"],
+                                    row.get("client_id"), row["at"]))
+        if row["kind"] != "note":
+            prev = row["seq"]
+    return frames

@@ -1,0 +1,218 @@
+"""The websocket protocol, version 1: every client frame as a typed struct, and the one parser.
+
+A frame is a JSON object with a ``type``. Parsing is the only place wire bytes
+become values, so it is where bad input stops: a frame over the size limit,
+not JSON, not an object, of an unknown type, or with a field of the wrong type
+(an object such as ``{"$ne": null}`` where a string belongs) raises
+:class:`ProtocolError` with a documented code and nothing else happens.
+orjson reads the bytes; msgspec checks them against the structs below (strict:
+no coercion of ``"5"`` to ``5``, unknown fields ignored so newer clients work).
+Server frames are plain dicts made by :func:`frame` and written with orjson.
+The documentation of every frame is docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import msgspec
+import orjson
+
+__all__ = ["VERSION", "ProtocolError", "parse_visitor", "parse_agent", "frame", "encode",
+           "VisitorFrame", "AgentFrame", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_AUTH"]
+
+VERSION = 1
+
+# websocket close codes (RFC 6455 and the registered 4000-4999 private range)
+CLOSE_POLICY = 1008  # hello missing or malformed, origin not allowed
+CLOSE_TOO_BIG = 1009  # a frame over the size limit
+CLOSE_AUTH = 4001  # a bad, expired or ended token (log in again)
+
+
+class ProtocolError(Exception):
+    """A frame the server cannot take; `code` is documented in docs/protocol.md."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
+    pass
+
+
+# --- both roles ---------------------------------------------------------------------------------
+
+
+class Ping(_Frame, tag="ping"):
+    pass
+
+
+class Sync(_Frame, tag="sync"):
+    """Ask for the messages after `after` (a client that saw a gap, or a reload)."""
+
+    conversation: str
+    after: int = 0
+
+
+# --- visitor frames -----------------------------------------------------------------------------
+
+
+class VisitorHello(_Frame, tag="hello"):
+    v: int = VERSION
+    token: Union[str, None] = None
+    channel: Union[str, None] = None
+    page: Union[str, None] = None
+    email: Union[str, None] = None
+    name: Union[str, None] = None
+    last_seq: dict[str, int] = {}
+
+
+class VisitorMessage(_Frame, tag="message"):
+    client_id: str
+    text: str
+    conversation: Union[str, None] = None
+
+
+class VisitorTyping(_Frame, tag="typing"):
+    typing: bool
+    conversation: Union[str, None] = None
+
+
+class RequestHuman(_Frame, tag="request_human"):
+    group: Union[str, None] = None
+    agent: Union[str, None] = None  # a designated agent, for groups with that policy
+    conversation: Union[str, None] = None
+
+
+class LeaveQueue(_Frame, tag="leave_queue"):
+    conversation: Union[str, None] = None
+
+
+class KeepWaiting(_Frame, tag="keep_waiting"):
+    conversation: Union[str, None] = None
+
+
+class VisitorClose(_Frame, tag="close"):
+    conversation: Union[str, None] = None
+
+
+class Rate(_Frame, tag="rate"):
+    conversation: str
+    score: int
+    comment: str = ""
+
+
+# --- agent frames ---------------------------------------------------------------------------------
+
+
+class AgentHello(_Frame, tag="hello"):
+    token: str
+    v: int = VERSION
+    last_seq: dict[str, int] = {}
+
+
+class Presence(_Frame, tag="presence"):
+    presence: Literal["online", "away", "offline"]
+
+
+class AgentMessage(_Frame, tag="message"):
+    conversation: str
+    client_id: str
+    text: str
+
+
+class Note(_Frame, tag="note"):
+    conversation: str
+    client_id: str
+    text: str
+
+
+class AgentTyping(_Frame, tag="typing"):
+    conversation: str
+    typing: bool
+
+
+class Invite(_Frame, tag="invite"):
+    conversation: str
+
+
+class Transfer(_Frame, tag="transfer"):
+    conversation: str
+    to_agent: Union[str, None] = None
+    to_group: Union[str, None] = None
+
+
+class AnswerTransfer(_Frame, tag="answer_transfer"):
+    conversation: str
+    accept: bool
+
+
+class AgentClose(_Frame, tag="close"):
+    conversation: str
+
+
+class Queues(_Frame, tag="queues"):
+    """Ask for the current queues of the agent's groups."""
+
+
+VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, LeaveQueue, KeepWaiting,
+                     VisitorClose, Rate, Sync, Ping]
+AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
+                   AgentClose, Queues, Sync, Ping]
+
+_LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "group": 64, "agent": 64,
+                           "to_agent": 64, "to_group": 64, "token": 2048, "comment": 2000}
+
+
+def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes, got {size}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("invalid_json", "a frame must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json", "a frame must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("invalid_frame", "a frame needs a string 'type'")
+    try:
+        parsed = msgspec.convert(data, union, strict=True)
+    except msgspec.ValidationError as exc:
+        if "Invalid value" in str(exc) and "$.type" in str(exc):
+            raise ProtocolError("unknown_type", f"unknown frame type {kind[:40]!r}") from None
+        raise ProtocolError("invalid_frame", f"{kind[:40]}: {exc}") from None
+    _check_limits(parsed)
+    return parsed
+
+
+def _check_limits(parsed: Any) -> None:
+    for name, limit in _LIMITS.items():
+        value = getattr(parsed, name, None)
+        if isinstance(value, str) and len(value) > limit:
+            raise ProtocolError("invalid_frame", f"{name} is longer than {limit} characters")
+    for name in ("text", "client_id", "conversation"):
+        value = getattr(parsed, name, None)
+        if isinstance(value, str) and not value.strip() and name != "conversation":
+            raise ProtocolError("invalid_frame", f"{name} must not be empty")
+
+
+def parse_visitor(raw: str | bytes, max_bytes: int) -> VisitorFrame:
+    result: VisitorFrame = _parse(raw, max_bytes, VisitorFrame)
+    return result
+
+
+def parse_agent(raw: str | bytes, max_bytes: int) -> AgentFrame:
+    result: AgentFrame = _parse(raw, max_bytes, AgentFrame)
+    return result
+
+
+def frame(type_: str, /, **fields: Any) -> dict[str, Any]:
+    """A server frame: ``{"type": type_, **fields}``."""
+    return {"type": type_, **fields}
+
+
+def encode(obj: Any) -> bytes:
+    return orjson.dumps(obj)

@@ -1,0 +1,70 @@
+"""Restart recovery: rebuild the engine and the Redis views from the store.
+
+The store is the durable record; the engine's state is derived from it. On
+start-up every group and agent is created again (agents offline, holding
+their assigned conversations for the offline grace period), and every open
+conversation is restored: a queued one re-enters its queue with its original
+request time, so each queue comes back in its order. Redis' per-conversation
+views (owner, phase, agent, last seq) are rewritten from the same records,
+since an embedded Redis may have lost them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from ..actors import messages as m
+from ..actors.address import Address
+from ..actors.engine import Engine
+from ..store import archive
+
+__all__ = ["recover"]
+
+log = logging.getLogger("switchboard.recovery")
+
+
+async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
+    """Restore everything open; returns counts for the start-up banner."""
+    world = await asyncio.to_thread(archive.load_world)
+    for group in world.groups:
+        engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
+    active: dict[str, list[tuple[str, str | None]]] = {}
+    for state in world.conversations:
+        if state["phase"] == "assigned" and state["agent"]:
+            active.setdefault(state["agent"], []).append((state["conversation"], state["group"]))
+    for agent in world.agents:
+        engine.send(Address.agent(agent.id), m.CreateAgent(agent.saturation, tuple(agent.groups), agent.nickname,
+                                                            tuple(active.get(agent.id, ()))))
+    for state in world.conversations:
+        engine.send(Address.conversation(state["conversation"]), restore_message(state, world.client_ids))
+    await _rewrite_views(redis, world.conversations)
+    counts = {"groups": len(world.groups), "agents": len(world.agents), "conversations": len(world.conversations),
+              "queued": sum(1 for s in world.conversations if s["phase"] == "queued")}
+    log.info("recovered %s", counts)
+    return counts
+
+
+def restore_message(state: dict[str, Any], client_ids: dict[str, dict[str, int]]) -> m.RestoreConversation:
+    return m.RestoreConversation(
+        visitor=state["visitor"], channel=state.get("channel") or "widget", phase=state["phase"],
+        group=state["group"], priority=state.get("priority") or 0, front=state.get("tier") == 0,
+        agent=state["agent"], participants=tuple(state.get("participants") or ()),
+        created_at=state["created_at"] or 0.0, queued_at=state["queued_at"], assigned_at=state["assigned_at"],
+        first_agent_reply_at=state["first_agent_reply_at"], last_seq=state.get("last_seq") or 0,
+        client_ids=tuple(client_ids.get(state["conversation"], {}).items()))
+
+
+async def _rewrite_views(redis: aioredis.Redis, conversations: list[dict[str, Any]]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for s in conversations:
+            pipe.hset(f"sb:conv:{s['conversation']}", mapping={
+                "visitor": s["visitor"], "phase": s["phase"], "group": s["group"] or "", "agent": s["agent"] or "",
+                "participants": orjson.dumps(s.get("participants") or []), "channel": s.get("channel") or "widget",
+                "last_seq": s.get("last_seq") or 0})
+            pipe.hset(f"sb:visitor:{s['visitor']}", "conv", s["conversation"])
+        await pipe.execute()

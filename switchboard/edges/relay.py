@@ -1,0 +1,172 @@
+"""The relay: what the engine produces, made durable and carried to people.
+
+The engine hands out deliveries (events for a person, refusals for whoever
+sent a command) and records (a numbered chat message, a conversation's new
+state). The relay takes them in the engine's order and keeps that order on
+the way out: each one waits in one FIFO behind the store write it depends on,
+so a message is in MongoDB before its author is acked and before anyone sees
+it, and a ``closed`` never overtakes the last message before it. Store writes
+are group-committed by :class:`~switchboard.store.writer.StoreWriter`, so the
+FIFO rarely waits for more than one batch.
+
+Exactly one relay runs per engine (in the single server process, or in the
+engine process when several edges share a Ray engine); it reaches sockets on
+any edge through :class:`~.fanout.Hub`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any, Awaitable
+
+import orjson
+
+from ..actors.address import UserRef
+from ..actors.events import Assigned, ConversationAssigned, ConversationState, Posted, Refused
+from ..actors.hostcore import Delivery
+from .fanout import Hub
+from .history import message_frame, stage_append
+from .names import Names
+from .protocol import frame
+
+__all__ = ["Relay", "parse_ref", "make_ref"]
+
+log = logging.getLogger("switchboard.relay")
+
+
+def make_ref(edge_id: str, conn_id: str, frame_type: str, client_id: str | None) -> str:
+    """A command's correlation id: enough for any relay to route its refusal back to the socket."""
+    return f"{edge_id}/{conn_id}/{frame_type}/{client_id or ''}"
+
+
+def parse_ref(ref: str | None) -> tuple[str, str, str, str | None] | None:
+    parts = (ref or "").split("/", 3)
+    if len(parts) != 4:
+        return None
+    return parts[0], parts[1], parts[2], parts[3] or None
+
+
+class Relay:
+    def __init__(self, hub: Hub, writer: Any, names: Names, history_cap: int) -> None:
+        self.hub, self.writer, self.names, self.cap = hub, writer, names, history_cap
+        self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.failed_writes = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._drain(), name="relay")
+
+    def push(self, delivery: Delivery) -> None:
+        """Take one delivery (on the event loop, in the engine's order)."""
+        event = delivery.event
+        pending: Awaitable[Any] | None = None
+        if isinstance(event, Posted):
+            pending = asyncio.ensure_future(self.writer.add_message(self._stored(event)))
+        elif isinstance(event, ConversationState):
+            pending = asyncio.ensure_future(self.writer.save_conversation(event.state))
+        self._fifo.put_nowait((pending, delivery))
+
+    async def idle(self) -> None:
+        await self._fifo.join()
+        await self.hub.flushed()
+
+    async def stop(self) -> None:
+        await asyncio.wait_for(self.idle(), timeout=10)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        while True:
+            pending, delivery = await self._fifo.get()
+            try:
+                if pending is not None:
+                    await pending
+                await self._carry(delivery)
+            except Exception as exc:
+                self._failed(delivery, exc)
+            finally:
+                self._fifo.task_done()
+
+    def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        event = delivery.event
+        log.error("could not store %s: %s", type(event).__name__, exc)
+        self.failed_writes += 1
+        if isinstance(event, Posted) and event.role in ("visitor", "agent"):
+            # No ack: the client keeps the message and re-sends it with the same client id.
+            err = frame("error", code="store_unavailable", message="the message was not saved; send it again",
+                        client_id=event.client_id, conversation=event.conversation)
+            self.hub.to_user(UserRef(event.role, event.author), err)
+
+    # --- one delivery ---------------------------------------------------------------------------------
+
+    async def _carry(self, d: Delivery) -> None:
+        event = d.event
+        if isinstance(event, Posted):
+            await self._posted(event)
+        elif isinstance(event, ConversationState):
+            self._state(event.state)
+        elif isinstance(event, Refused):
+            self._refused(event)
+        elif d.to is not None:
+            self.hub.to_user(d.to, await self._event_frame(event))
+
+    async def _posted(self, p: Posted) -> None:
+        name = await self.names.display(p.role, p.author)
+        message = message_frame(p.conversation, p.seq, p.prev, p.role, p.author, name, p.message_kind, p.text,
+                                p.client_id, p.at)
+        author = UserRef(p.role, p.author) if p.role in ("visitor", "agent") else None
+        if not p.duplicate:
+            self.hub.write(lambda pipe: self._stage_message(pipe, p, message))
+            for user in p.recipients:
+                if user != author:
+                    self.hub.to_user(user, message)
+        if author is not None:
+            self.hub.to_user(author, {**message, "type": "ack"})
+
+    def _stage_message(self, pipe: Any, p: Posted, message: dict[str, Any]) -> None:
+        stage_append(pipe, p.conversation, p.seq, message, self.cap)
+        pipe.hset(f"sb:conv:{p.conversation}", "last_seq", p.seq)
+
+    def _state(self, state: dict[str, Any]) -> None:
+        conv, visitor = state["conversation"], state["visitor"]
+        mapping = {"visitor": visitor, "phase": state["phase"], "group": state["group"] or "",
+                   "agent": state["agent"] or "", "participants": orjson.dumps(state["participants"]),
+                   "channel": state["channel"]}
+        open_ = state["phase"] in ("bot", "queued", "assigned")
+
+        def stage(pipe: Any) -> None:
+            pipe.hset(f"sb:conv:{conv}", mapping=mapping)
+            if open_:
+                pipe.hset(f"sb:visitor:{visitor}", "conv", conv)
+            else:
+                pipe.expire(f"sb:conv:{conv}", 30 * 86400)
+                pipe.hdel(f"sb:visitor:{visitor}", "conv")
+                if state["agent"]:
+                    pipe.hset(f"sb:visitor:{visitor}", "last_agent", state["agent"])
+        self.hub.write(stage)
+
+    def _refused(self, event: Refused) -> None:
+        route = parse_ref(event.ref)
+        if route is None:
+            return
+        edge, conn, frame_type, client_id = route
+        err = frame("error", code=event.code, message=event.detail, in_reply_to=frame_type)
+        if client_id:
+            err["client_id"] = client_id
+        self.hub.to_edge(edge, ["c", conn, err])
+
+    async def _event_frame(self, event: Any) -> dict[str, Any]:
+        fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        if isinstance(event, Assigned):
+            fields["agent"] = {"id": event.agent, "name": await self.names.display("agent", event.agent)}
+        if isinstance(event, ConversationAssigned):
+            fields["visitor"] = {"id": event.visitor}
+        return frame(event.kind, **fields)
+
+    @staticmethod
+    def _stored(p: Posted) -> dict[str, Any]:
+        return {"conversation": p.conversation, "seq": p.seq, "sender_role": p.role, "sender_id": p.author,
+                "kind": p.message_kind, "text": p.text, "client_id": p.client_id, "at": p.at}

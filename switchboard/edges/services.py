@@ -1,0 +1,43 @@
+"""What the edges share inside one process: the engine, Redis, the store writer, this edge's sockets.
+
+Built once by :mod:`switchboard.serve` (or a test) and hung on ``app.state.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ..actors.engine import Engine
+from ..settings import DispatchSettings, ServerSettings
+from .auth import Passwords
+from .fanout import Hub
+from .names import Names
+from .relay import Relay
+from .sockets import Sockets
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    dispatch: DispatchSettings
+    engine: Engine
+    redis: aioredis.Redis
+    writer: Any  # switchboard.store.writer.StoreWriter
+    secret: str
+    hub: Hub
+    sockets: Sockets
+    names: Names
+    relay: Relay | None = None  # only in the process that drains the engine
+    passwords: Passwords = field(default_factory=Passwords)
+    edge_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    conn_counter: int = 0
+
+    def next_conn_id(self) -> str:
+        self.conn_counter += 1
+        return f"k{self.conn_counter}"

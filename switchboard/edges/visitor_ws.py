@@ -1,0 +1,202 @@
+"""``/ws/visitor``: the widget's socket.
+
+A visitor is anonymous until the first hello, which mints a visitor id and a
+signed visitor token; later hellos bring the token back. A visitor has at most
+one open conversation, opened lazily by their first message or request for a
+person; frames may name it, and naming any other conversation is refused
+(``not_your_conversation``). Who owns a conversation is read from Redis
+(``sb:conv:{id}``, written by the relay), never from anything the client says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from ..actors.address import Address, UserRef
+from ..actors import messages as m
+from . import protocol as p
+from .auth import AuthError, decode_visitor_token, issue_visitor_token
+from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
+from .services import Services
+from .sockets import Connection, TokenBucket
+from .wsbase import command, origin_allowed, read_hello, send_error, serve_frames
+
+__all__ = ["visitor_endpoint"]
+
+
+async def visitor_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    if not origin_allowed(ws, services.settings.allowed_origins):
+        await ws.close(CLOSE_POLICY)  # before accept: the handshake is refused with 403
+        return
+    await ws.accept()
+    hello = await read_hello(ws, services, parse_visitor)
+    if hello is None:
+        return
+    visitor_id = await _identify(ws, services, hello)
+    if visitor_id is None:
+        return
+    bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
+    conn = Connection(ws, UserRef.visitor(visitor_id), services.next_conn_id(), bucket)
+    services.sockets.add(conn)
+    await services.hub.register(conn.user)
+    try:
+        session = VisitorSession(services, conn)
+        await session.welcome(hello)
+        await serve_frames(conn, services, parse_visitor, session.handle)
+    finally:
+        services.sockets.remove(conn)
+        await services.hub.unregister(conn.user)
+
+
+async def _identify(ws: WebSocket, services: Services, hello: p.VisitorHello) -> str | None:
+    if hello.token is None:
+        return f"v-{uuid.uuid4().hex[:16]}"
+    try:
+        return decode_visitor_token(hello.token, secret=services.secret)
+    except AuthError as exc:
+        await send_error(ws, exc.code, exc.message)
+        await ws.close(CLOSE_AUTH)
+        return None
+
+
+class VisitorSession:
+    """One visitor socket's handlers."""
+
+    def __init__(self, services: Services, conn: Connection) -> None:
+        self.s, self.conn = services, conn
+        self.visitor = conn.user.id
+        self.channel = "widget"
+
+    async def welcome(self, hello: p.VisitorHello) -> None:
+        self.channel = hello.channel or "widget"
+        fields = {k: v for k, v in (("channel", hello.channel), ("page", hello.page), ("email", hello.email),
+                                    ("name", hello.name)) if isinstance(v, str)}
+        asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
+        current = await self.current()
+        info = await conversation_info(self.s, current) if current else None
+        token = issue_visitor_token(self.visitor, self.s.settings.visitor_token_ttl_s, secret=self.s.secret)
+        await self.conn.send(frame("welcome", v=p.VERSION, visitor=self.visitor, token=token, conversation=info))
+        for conv, last in hello.last_seq.items():
+            if not await self.owns(conv):
+                await self.conn.send(frame("error", code="not_your_conversation", message=f"no conversation {conv[:64]!r} of yours",
+                                           conversation=conv[:64]))
+                continue
+            self.conn.last[conv] = last
+            await self.s.sockets.heal(self.conn, conv, last, None)
+        if info is not None and current not in hello.last_seq:
+            self.conn.last[info["id"]] = info["last_seq"]
+
+    async def current(self) -> str | None:
+        conv = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "conv")
+        return conv.decode() if isinstance(conv, bytes) else conv
+
+    async def owns(self, conversation: str) -> bool:
+        owner = await self.s.redis.hget(f"sb:conv:{conversation}", "visitor")
+        return owner is not None and (owner.decode() if isinstance(owner, bytes) else owner) == self.visitor
+
+    async def handle(self, f: Any) -> None:
+        handler = _HANDLERS.get(type(f))
+        if handler is None:
+            await self.conn.send(frame("error", code="unknown_type", message=f"a visitor cannot send {type(f).__name__}"))
+            return
+        await handler(self, f)
+
+    # --- frames ----------------------------------------------------------------------------------------
+
+    async def _target(self, named: str | None, *, open_new: bool) -> str | None:
+        """The visitor's open conversation (opened now if `open_new`); refuses a conversation not theirs."""
+        current = await self.current()
+        if named is not None and named != current:
+            code = "conversation_ended" if await self.owns(named) else "not_your_conversation"
+            await self.conn.send(frame("error", code=code, message=f"conversation {named[:64]!r} is not open for you"))
+            return None
+        if current is None and open_new:
+            current = f"c-{uuid.uuid4().hex[:16]}"
+            await self.s.redis.hset(f"sb:visitor:{self.visitor}", "conv", current)
+            await self.s.redis.hset(f"sb:conv:{current}", mapping={"visitor": self.visitor, "phase": "bot"})
+            self.conn.last[current] = 0
+            command(self.s, self.conn, Address.conversation(current), m.OpenConversation(self.visitor, self.channel), "open")
+        if current is None:
+            await self.conn.send(frame("error", code="no_conversation", message="you have no open conversation"))
+        return current
+
+    async def _message(self, f: p.VisitorMessage) -> None:
+        conv = await self._target(f.conversation, open_new=True)
+        if conv is not None:
+            post = m.Post("visitor", self.visitor, f.text, client_id=f.client_id)
+            command(self.s, self.conn, Address.conversation(conv), post, "message", f.client_id)
+
+    async def _request_human(self, f: p.RequestHuman) -> None:
+        conv = await self._target(f.conversation, open_new=True)
+        if conv is None:
+            return
+        last = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "last_agent")
+        group = f.group or self.s.settings.default_group
+        msg = m.RequestHuman(group, agent=f.agent, last_agent=last.decode() if isinstance(last, bytes) else last)
+        command(self.s, self.conn, Address.conversation(conv), msg, "request_human")
+
+    async def _simple(self, f: Any) -> None:
+        conv = await self._target(f.conversation, open_new=False)
+        if conv is not None:
+            msg = {p.LeaveQueue: m.LeaveQueue(), p.KeepWaiting: m.KeepWaiting(), p.VisitorClose: m.Close("visitor")}[type(f)]
+            command(self.s, self.conn, Address.conversation(conv), msg, f.__struct_config__.tag)
+
+    async def _typing(self, f: p.VisitorTyping) -> None:
+        conv = await self._target(f.conversation, open_new=False)
+        if conv is None:
+            return
+        agent = await self.s.redis.hget(f"sb:conv:{conv}", "agent")
+        if agent:
+            agent_id = agent.decode() if isinstance(agent, bytes) else agent
+            self.s.hub.to_user(UserRef.agent(agent_id), frame("typing", conversation=conv, sender="visitor", typing=f.typing))
+
+    async def _rate(self, f: p.Rate) -> None:
+        if not await self.owns(f.conversation):
+            await self.conn.send(frame("error", code="not_your_conversation", message="you can only rate your own conversations"))
+            return
+        if not 1 <= f.score <= 5:
+            await self.conn.send(frame("error", code="invalid_frame", message="score must be 1 to 5"))
+            return
+        state = await self.s.redis.hmget(f"sb:conv:{f.conversation}", ["phase", "agent"])
+        phase, agent = (v.decode() if isinstance(v, bytes) else v for v in state)
+        if phase not in ("closed", "abandoned"):
+            await self.conn.send(frame("error", code="not_closed", message="a conversation is rated once it is closed"))
+            return
+        await self.s.writer.save_rating(f.conversation, self.visitor, agent or None, f.score, f.comment[:2000], time.time())
+        await self.conn.send(frame("rated", conversation=f.conversation, score=f.score))
+
+    async def _sync(self, f: p.Sync) -> None:
+        if not await self.owns(f.conversation):
+            await self.conn.send(frame("error", code="not_your_conversation", message="no such conversation of yours"))
+            return
+        self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
+        await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
+
+    async def _ping(self, f: p.Ping) -> None:
+        await self.conn.send(frame("pong", time=time.time()))
+
+
+async def conversation_info(services: Services, conv: str) -> dict[str, Any] | None:
+    """What a client needs to show a conversation: phase, group, agent, last seq (from Redis)."""
+    raw = await services.redis.hgetall(f"sb:conv:{conv}")
+    if not raw:
+        return None
+    h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    agent = h.get("agent") or None
+    return {"id": conv, "phase": h.get("phase", "bot"), "group": h.get("group") or None,
+            "agent": {"id": agent, "name": await services.names.display("agent", agent)} if agent else None,
+            "visitor": h.get("visitor"), "last_seq": int(h.get("last_seq") or 0)}
+
+
+_HANDLERS: dict[type, Any] = {
+    p.VisitorMessage: VisitorSession._message, p.RequestHuman: VisitorSession._request_human,
+    p.LeaveQueue: VisitorSession._simple, p.KeepWaiting: VisitorSession._simple, p.VisitorClose: VisitorSession._simple,
+    p.VisitorTyping: VisitorSession._typing, p.Rate: VisitorSession._rate, p.Sync: VisitorSession._sync,
+    p.Ping: VisitorSession._ping,
+}

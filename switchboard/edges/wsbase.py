@@ -1,0 +1,117 @@
+"""What both websockets share: the origin check, the hello, the receive loop and its limits.
+
+Every frame passes the same gate in the same order: size, rate, parse. A bad
+frame gets an ``error`` frame and the connection goes on, except where the
+protocol says it must end (a frame over the size limit: 1009; no valid hello,
+a refused origin: 1008; a bad token: 4001). One connection's trouble never
+reaches another: each socket has its own loop, and every handler error is
+caught here, logged, and answered with ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..actors.address import Address
+from .protocol import CLOSE_POLICY, CLOSE_TOO_BIG, ProtocolError, encode, frame
+from .relay import make_ref
+from .services import Services
+from .sockets import Connection
+
+__all__ = ["origin_allowed", "read_hello", "serve_frames", "send_error", "command", "HELLO_TIMEOUT_S"]
+
+log = logging.getLogger("switchboard.ws")
+
+HELLO_TIMEOUT_S = 10.0
+MAX_STRIKES = 50  # rate-limited frames in a row before the connection is closed
+
+
+def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """No Origin (not a browser), the page's own origin, or one of the configured exact origins."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    host = ws.headers.get("host", "")
+    if origin in (f"http://{host}", f"https://{host}"):
+        return True
+    return origin in allowed
+
+
+async def send_error(ws: WebSocket, code: str, message: str, **extra: Any) -> None:
+    try:
+        await ws.send_text(encode(frame("error", code=code, message=message, **extra)).decode())
+    except Exception:
+        pass
+
+
+async def read_hello(ws: WebSocket, services: Services, parse: Callable[[str | bytes, int], Any]) -> Any | None:
+    """The first frame must be a valid hello, within HELLO_TIMEOUT_S; else error, close 1008, None."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        await send_error(ws, "hello_timeout", f"say hello within {HELLO_TIMEOUT_S:.0f} s")
+        await ws.close(CLOSE_POLICY)
+        return None
+    raw = _payload(message)
+    if raw is None:
+        return None
+    try:
+        hello = parse(raw, services.settings.max_frame_bytes)
+    except ProtocolError as exc:
+        await send_error(ws, exc.code, exc.message)
+        await ws.close(CLOSE_TOO_BIG if exc.code == "frame_too_large" else CLOSE_POLICY)
+        return None
+    if type(hello).__name__ not in ("VisitorHello", "AgentHello"):
+        await send_error(ws, "hello_required", "the first frame must be a hello")
+        await ws.close(CLOSE_POLICY)
+        return None
+    return hello
+
+
+def _payload(message: Any) -> str | bytes | None:
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+async def serve_frames(conn: Connection, services: Services, parse: Callable[[str | bytes, int], Any],
+                       handle: Callable[[Any], Awaitable[None]]) -> None:
+    """The receive loop: size, rate, parse, handle; until the peer goes or the protocol ends it."""
+    ws, strikes = conn.ws, 0
+    while not conn.closed:
+        try:
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        raw = _payload(message)
+        if raw is None:
+            return
+        if not conn.bucket.take():
+            strikes += 1
+            await conn.send(frame("error", code="rate_limited", message="too many frames; slow down"))
+            if strikes >= MAX_STRIKES:
+                await conn.close(CLOSE_POLICY, "rate limit")
+            continue
+        strikes = 0
+        try:
+            await handle(parse(raw, services.settings.max_frame_bytes))
+        except ProtocolError as exc:
+            await conn.send(frame("error", code=exc.code, message=exc.message))
+            if exc.code == "frame_too_large":
+                await conn.close(CLOSE_TOO_BIG, "frame too large")
+        except Exception:
+            log.exception("handling a %s frame failed", conn.user.role)
+            await conn.send(frame("error", code="internal_error", message="the server could not handle that frame"))
+
+
+def command(services: Services, conn: Connection, to: Address, message: Any, frame_type: str,
+            client_id: str | None = None) -> None:
+    """Send `message` to the engine with a ref that routes its refusal back to this socket."""
+    conn.refs += 1
+    services.engine.send(to, message, ref=make_ref(services.edge_id, conn.conn_id, frame_type, client_id))

@@ -1,0 +1,113 @@
+"""``switchboard serve``: the main job, with embedded defaults.
+
+With no REDIS_URL it starts an embedded Redis, with no MONGODB_URI an embedded
+MongoDB-wire store, both under the data directory; then the engine (local
+runtime by default) and the Starlette app under uvicorn. uvicorn owns SIGINT
+and SIGTERM: it stops accepting, the app's shutdown drains and flushes, and
+then the embedded servers this command started are stopped.
+
+``--edges N`` (N > 1) runs the engine on Ray (a local cluster unless
+``--ray-address``) in this process, with the relay and recovery, and N edge
+processes (uvicorn workers sharing the port through SO_REUSEPORT) that attach
+to the same Ray hosts: see :mod:`switchboard.multiedge`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from .settings import DispatchSettings, ServerSettings, SettingsError, load_dispatch_settings, load_server_settings
+
+__all__ = ["add_serve_parser", "run_serve", "Backends"]
+
+log = logging.getLogger("switchboard.serve")
+
+
+def add_serve_parser(sub: Any) -> None:
+    sp = sub.add_parser("serve", help="run the server (embedded Redis and store unless REDIS_URL / MONGODB_URI)")
+    sp.add_argument("--host", default=None, help="address to listen on (default: settings, 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=None, help="port (default: settings, 8000)")
+    sp.add_argument("--data-dir", default=None, help="where embedded servers keep their data (default: ./var)")
+    sp.add_argument("--settings", default=None, help="settings file (default: SWITCHBOARD_SETTINGS or config/switchboard.yaml)")
+    sp.add_argument("--edges", type=int, default=1, help="edge processes; more than 1 runs the engine on Ray")
+    sp.add_argument("--ray-address", default=None, help="an existing Ray cluster (implies the Ray runtime)")
+    sp.add_argument("--hosts", type=int, default=None, help="engine hosts (default: 2 local, 4 ray)")
+    sp.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+class Backends:
+    """The embedded servers this process started (and must stop), or the URLs it was given."""
+
+    def __init__(self, settings: ServerSettings, stack: ExitStack) -> None:
+        self.redis_url, self.mongodb_uri = settings.redis_url, settings.mongodb_uri
+        if not self.redis_url or not self.mongodb_uri:
+            from .store.embedded import EmbeddedMongo, EmbeddedRedis
+
+            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+            if not self.redis_url:
+                server = stack.enter_context(EmbeddedRedis(settings.data_dir))
+                self.redis_url = server.start()
+                print(f"  embedded Redis        {self.redis_url}", flush=True)
+            if not self.mongodb_uri:
+                store = stack.enter_context(EmbeddedMongo(settings.data_dir))
+                self.mongodb_uri = store.start()
+                print(f"  embedded MongoDB-wire {self.mongodb_uri}  (nx-27017, data in {settings.data_dir})", flush=True)
+
+
+def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings]:
+    path = args.settings or os.environ.get("SWITCHBOARD_SETTINGS")
+    if path is None and Path("config/switchboard.yaml").exists():
+        path = "config/switchboard.yaml"
+    server = load_server_settings(path)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir)) if v is not None}
+    return ServerSettings.from_mapping(overrides, server), load_dispatch_settings(path)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings, dispatch = _settings(args)
+    except SettingsError as exc:
+        print(f"switchboard serve: {exc}", file=sys.stderr)
+        return 2
+    if args.edges < 1:
+        print("switchboard serve: --edges must be at least 1", file=sys.stderr)
+        return 2
+    print(f"Switchboard starting (data dir {settings.data_dir})", flush=True)
+    with ExitStack() as stack:
+        backends = Backends(settings, stack)
+        if args.edges > 1 or args.ray_address:
+            from .multiedge import run_multi_edge
+
+            return run_multi_edge(settings, dispatch, backends, args)
+        return _run_single(settings, dispatch, backends, args)
+
+
+def _run_single(settings: ServerSettings, dispatch: DispatchSettings, backends: Backends, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .edges.app import AppConfig, create_app
+
+    config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts)
+    app = create_app(config)
+    print_urls(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                                           ws_per_message_deflate=False, ws_max_size=settings.max_frame_bytes * 4,
+                                           timeout_graceful_shutdown=10, lifespan="on"))
+    server.run()
+    print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
+    return 0
+
+
+def print_urls(settings: ServerSettings) -> None:
+    base = f"{settings.host}:{settings.port}"
+    print(f"  REST                  http://{base}/api  (OpenAPI: http://{base}/api/openapi.json)", flush=True)
+    print(f"  visitor websocket     ws://{base}/ws/visitor", flush=True)
+    print(f"  agent websocket       ws://{base}/ws/agent", flush=True)
+    print("  first admin:          switchboard admin create --email you@example.com --password-stdin", flush=True)
