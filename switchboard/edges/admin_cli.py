@@ -1,0 +1,177 @@
+"""``switchboard admin create``: the first admin (and any later one), straight into the store.
+
+REST can only create agents, and only for an admin, so the first admin has to
+come from the command line. The command writes to the store directly, so it
+works with the server stopped: with ``MONGODB_URI`` it connects there, else it
+starts the embedded store on the configured ``data_dir`` for the moment it
+needs it.
+
+It must never start the embedded store while a server holds it: starting it
+replaces a running one for the same directory (that is how a crashed server's
+leftover is cleaned up), which would pull the store from under the server. So
+a live embedded store is reported, with the URI to pass instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import secrets
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mongoengine.errors import NotUniqueError
+from pymongo.errors import PyMongoError
+
+from ..settings import ServerSettings, SettingsError, load_server_settings
+from ..store.connection import connect, disconnect, ensure_indexes
+from ..store.documents import User
+from ..store.embedded import EmbeddedMongo, EmbeddedServerError
+from .auth import Passwords
+from .rest import EMAIL_PATTERN, MAX_PASSWORD, MIN_PASSWORD
+
+__all__ = ["AdminError", "admin_create", "add_admin_parser", "run_admin", "embedded_store_in_use"]
+
+
+class AdminError(Exception):
+    """The admin could not be created; the message is meant for the person at the terminal."""
+
+
+def admin_create(email: str, password: str, nickname: str, settings: ServerSettings, *,
+                 passwords: Passwords | None = None) -> str:
+    """Create an admin user and return its id (``adm-<8 hex>``).
+
+    Raises:
+        AdminError: a malformed email, a short password, a taken email, or no usable store.
+    """
+    email = email.strip().lower()
+    if not EMAIL_PATTERN.match(email) or len(email) > 254:
+        raise AdminError(f"{email!r} does not look like an email address")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AdminError(f"the password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    password_hash = (passwords or Passwords()).hash(password)
+    embedded: EmbeddedMongo | None = None
+    try:
+        if settings.mongodb_uri:
+            uri = settings.mongodb_uri
+        else:
+            embedded = _start_embedded(settings.data_dir)
+            uri = embedded.start()
+        connect(uri)
+        try:
+            ensure_indexes()
+            return _insert_admin(email, password_hash, nickname)
+        except PyMongoError as exc:
+            raise AdminError(f"the store at {_redact(uri)} failed: {exc}") from None
+        finally:
+            disconnect()
+    except EmbeddedServerError as exc:
+        raise AdminError(f"could not start the embedded store in {settings.data_dir}: {exc}") from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _insert_admin(email: str, password_hash: str, nickname: str) -> str:
+    for _ in range(5):
+        user = User(id=f"adm-{secrets.token_hex(4)}", role="admin", email=email, nickname=nickname,
+                    password_hash=password_hash, saturation=1, created_at=datetime.now(timezone.utc))
+        try:
+            user.save(force_insert=True)
+            return str(user.id)
+        except NotUniqueError:
+            if User.objects(email=email).first() is not None:
+                raise AdminError(f"a user with email {email} exists already") from None
+    raise AdminError("could not draw a free user id in 5 tries")  # pragma: no cover
+
+
+def _start_embedded(data_dir: str) -> EmbeddedMongo:
+    running = embedded_store_in_use(data_dir)
+    if running is not None:
+        pid, port = running
+        hint = f"MONGODB_URI=mongodb://127.0.0.1:{port}/switchboard" if port else "MONGODB_URI=<its address>"
+        raise AdminError(
+            f"the embedded store of {data_dir} is in use (nx-27017, pid {pid}): a Switchboard server is "
+            f"probably running on it. Stop the server and run this again, or point this command at the "
+            f"running store with {hint}.")
+    return EmbeddedMongo(data_dir)
+
+
+def embedded_store_in_use(data_dir: str) -> tuple[int, int | None] | None:
+    """(pid, port) of a live embedded store for `data_dir`, from its pid file; None if there is none.
+
+    A pid counts only while it is alive and runs nx-27017 (pids are recycled);
+    without /proc the pid file is trusted and the port is unknown.
+    """
+    try:
+        pid = int((Path(data_dir).resolve() / "mongo.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():
+        return pid, None
+    try:
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        args = proc.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (OSError, IndexError):
+        return None
+    if not any("nx_27017" in a for a in args):
+        return None
+    port = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--port")), "")
+    return pid, int(port) if port.isdigit() else None
+
+
+def _redact(uri: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", uri)
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def add_admin_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add ``admin create`` to `subparsers` (from ``ArgumentParser.add_subparsers``); dispatch with run_admin."""
+    admin = subparsers.add_parser("admin", help="manage admin users")
+    actions = admin.add_subparsers(dest="admin_command", required=True)
+    create = actions.add_parser("create", help="create an admin user (works with the server stopped)")
+    create.add_argument("--email", required=True)
+    secret = create.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="the password (visible in shell history and ps: prefer the others)")
+    secret.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+    create.add_argument("--nickname", default="")
+    create.add_argument("--settings", default=None, help="settings file (default: $SWITCHBOARD_SETTINGS)")
+    create.epilog = "Without --password or --password-stdin the password is asked for at the terminal."
+    return admin
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    """Run a parsed ``admin`` command: 0 on success, 1 on failure (message on stderr)."""
+    if args.admin_command != "create":  # pragma: no cover - argparse enforces the choice
+        return 2
+    try:
+        settings = load_server_settings(args.settings)
+        password = _read_password(args)
+        user_id = admin_create(args.email, password, args.nickname, settings)
+    except (AdminError, SettingsError) as exc:
+        print(f"switchboard admin create: {exc}", file=sys.stderr)
+        return 1
+    print(f"created admin {user_id} ({args.email.strip().lower()})")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return str(args.password)
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise AdminError("no password: pass --password-stdin to read it from standard input")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise AdminError("the two passwords differ")
+    return first

@@ -1,0 +1,241 @@
+"""Who is calling: password hashes, signed tokens, and the login sessions that make tokens revocable.
+
+A token alone cannot be taken back before it expires, so every agent/admin
+token names a session (``sid``) and the user's ``token_version``. The live
+sids of a user are a Redis set, ``sb:sessions:{user_id}``; a request is
+accepted only while its sid is in that set and its version matches the
+user's. Logout removes one sid; a password change bumps the version and
+deletes the whole set, so every older token dies at once, on every edge.
+
+Visitor tokens carry no session: a visitor is anonymous and a token only
+proves "this browser is visitor v-...". A ``typ`` claim keeps the two kinds
+apart, so neither can be replayed as the other.
+
+Tokens are secrets: nothing here logs one, and errors never echo one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis.asyncio import Redis
+
+from ..settings import ServerSettings
+
+__all__ = [
+    "AuthError", "Claims", "Passwords", "issue_token", "decode_token", "issue_visitor_token",
+    "decode_visitor_token", "new_sid", "start_session", "end_session", "check_session", "end_sessions",
+    "sessions_key", "load_or_create_secret", "CONTROL_CHANNEL", "ROLES",
+]
+
+ALGORITHM = "HS256"
+CONTROL_CHANNEL = "sb:control"
+ROLES = ("admin", "agent")
+_USER_TYP = "user"
+_VISITOR_TYP = "visitor"
+
+
+class AuthError(Exception):
+    """A caller could not be authenticated; `code` is the wire error code, `status` the HTTP hint (401)."""
+
+    status = 401
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a valid agent/admin token says (still to be checked against the session set)."""
+
+    user_id: str
+    role: str
+    token_version: int
+    sid: str
+    expires_at: float
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+class Passwords:
+    """argon2id hashing; the hasher is a parameter only so tests can use cheap settings.
+
+    `verify_unknown` spends the same work as a real verify, so a login with an
+    unknown email takes as long as one with a wrong password (no user enumeration
+    by timing).
+    """
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self.hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+    def verify_unknown(self, password: str) -> bool:
+        if self._dummy is None:
+            self._dummy = self.hash(secrets.token_urlsafe(16))
+        self.verify(self._dummy, password)
+        return False
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+def issue_token(user_id: str, role: str, token_version: int, sid: str, ttl_s: float, *, secret: str,
+                now: float | None = None) -> str:
+    """A signed (HS256) agent/admin token valid for `ttl_s` seconds from `now` (default: the wall clock)."""
+    issued = time.time() if now is None else now
+    payload = {"typ": _USER_TYP, "sub": user_id, "role": role, "tv": token_version, "sid": sid,
+               "iat": int(issued), "exp": int(issued + ttl_s)}
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def decode_token(token: str, *, secret: str) -> Claims:
+    """Check signature, expiry and shape of an agent/admin token.
+
+    Raises:
+        AuthError: ``token_expired`` past its expiry, ``token_invalid`` for anything else
+            (bad signature, garbage, a visitor token, missing or mistyped claims).
+    """
+    payload = _decode(token, secret, _USER_TYP)
+    user_id, role, tv, sid = payload.get("sub"), payload.get("role"), payload.get("tv"), payload.get("sid")
+    if (not isinstance(user_id, str) or role not in ROLES or not isinstance(tv, int) or isinstance(tv, bool)
+            or not isinstance(sid, str) or not isinstance(role, str)):
+        raise AuthError("token_invalid", "the token is not a valid login token")
+    return Claims(user_id, role, tv, sid, float(payload["exp"]))
+
+
+def issue_visitor_token(visitor_id: str, ttl_s: float, *, secret: str, now: float | None = None) -> str:
+    """A signed token proving the bearer is visitor `visitor_id`; no session, just an expiry."""
+    issued = time.time() if now is None else now
+    payload = {"typ": _VISITOR_TYP, "sub": visitor_id, "iat": int(issued), "exp": int(issued + ttl_s)}
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def decode_visitor_token(token: str, *, secret: str) -> str:
+    """The visitor id of a valid visitor token; AuthError (token_invalid / token_expired) otherwise."""
+    payload = _decode(token, secret, _VISITOR_TYP)
+    visitor_id = payload.get("sub")
+    if not isinstance(visitor_id, str) or not visitor_id:
+        raise AuthError("token_invalid", "the token is not a valid visitor token")
+    return visitor_id
+
+
+def _decode(token: str, secret: str, typ: str) -> dict[str, Any]:
+    if not isinstance(token, str) or not token:
+        raise AuthError("token_invalid", "the token is missing or not a string")
+    try:
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                             options={"require": ["exp", "iat", "sub", "typ"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token_expired", "the token has expired; log in again") from None
+    except jwt.InvalidTokenError:
+        raise AuthError("token_invalid", "the token is invalid") from None
+    if payload.get("typ") != typ:
+        raise AuthError("token_invalid", f"not a {typ} token")
+    return payload
+
+
+# --- sessions -------------------------------------------------------------------------------------
+
+
+def sessions_key(user_id: str) -> str:
+    return f"sb:sessions:{user_id}"
+
+
+def new_sid() -> str:
+    return secrets.token_urlsafe(16)
+
+
+async def start_session(redis: Redis, user_id: str, ttl_s: float) -> str:
+    """Record a new live sid for `user_id` and return it.
+
+    The set's expiry is pushed to the newest token's lifetime: every older
+    token expires before it, so the set never outlives the tokens it serves.
+    """
+    sid = new_sid()
+    key = sessions_key(user_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(key, sid)
+        pipe.expire(key, max(1, int(ttl_s) + 60))
+        await pipe.execute()
+    return sid
+
+
+async def end_session(redis: Redis, user_id: str, sid: str) -> None:
+    """Logout: this sid stops being accepted; the user's other sessions go on."""
+    await redis.srem(sessions_key(user_id), sid)
+
+
+async def check_session(redis: Redis, claims: Claims, user_token_version: int) -> None:
+    """Raise AuthError ``session_ended`` unless the token's sid is live and its version is the user's."""
+    if claims.token_version != user_token_version:
+        raise AuthError("session_ended", "the session has ended (the password was changed); log in again")
+    if not await redis.sismember(sessions_key(claims.user_id), claims.sid):
+        raise AuthError("session_ended", "the session has ended; log in again")
+
+
+async def end_sessions(redis: Redis, user_id: str) -> None:
+    """End every session of `user_id` and tell every edge, so live sockets of that user can be closed.
+
+    Publishes ``{"type": "sessions_ended", "user": user_id}`` on ``sb:control``.
+    """
+    await redis.delete(sessions_key(user_id))
+    await redis.publish(CONTROL_CHANNEL, orjson.dumps({"type": "sessions_ended", "user": user_id}))
+
+
+# --- the signing key ------------------------------------------------------------------------------
+
+
+def load_or_create_secret(settings: ServerSettings) -> str:
+    """The token signing key: ``settings.secret`` if set, else ``{data_dir}/secret.key`` (created 0600).
+
+    Kept on disk so tokens survive a restart of the same installation. Created
+    under a temporary name and hard-linked into place, so two processes starting
+    together agree on one key and nobody ever reads a half-written file.
+    """
+    if settings.secret:
+        return settings.secret
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race: use its key
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable key (fewer than 32 characters); delete it to make a new one")
+    return key

@@ -1,0 +1,140 @@
+"""Reads for restart recovery and gap healing: plain, synchronous, few queries (call them from a thread).
+
+Recovery needs the agents, the groups and every open conversation with enough of
+its messages to refuse a replayed client message id: four finds in all, whatever
+the number of conversations. nx-27017 sorts in Python anyway, so nothing here
+asks the server to sort; results are sorted here instead. Times come back as
+epoch floats, the engine's unit, in the same dict shapes the writer takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
+
+__all__ = [
+    "AgentRecord", "GroupRecord", "World", "load_world", "messages_between", "get_user", "get_user_by_email",
+    "get_visitor",
+]
+
+_STATE_TIMES = ("created_at", "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
+_STATE_DEFAULTS: dict[str, Any] = {
+    "visitor": "", "channel": "widget", "phase": None, "group": None, "priority": 0, "tier": 1, "agent": None,
+    "close_reason": None, "last_seq": 0,
+}
+_MESSAGE_FIELDS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    id: str
+    nickname: str
+    saturation: int
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: str
+    policy: str
+    max_queue: int | None
+    last_agent_wait_s: float | None
+
+
+@dataclass(slots=True)
+class World:
+    """Everything the engine is rebuilt from after a restart."""
+
+    agents: list[AgentRecord] = field(default_factory=list)
+    groups: list[GroupRecord] = field(default_factory=list)
+    conversations: list[dict[str, Any]] = field(default_factory=list)  # save_conversation's keys + last_seq
+    # conversation -> "role:sender_id|client_id" -> seq: the dedupe key RestoreConversation.client_ids takes
+    client_ids: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def load_world() -> World:
+    """Agents, groups, open conversations (sorted by id) and the client ids of their messages.
+
+    A client id is unique per sender, so it is keyed as the conversation entity
+    keys it: ``"visitor:v1|m9"`` (see ``Conversation._split_client_key``).
+    """
+    conversations = sorted((_state(d) for d in _find(Conversation, {"phase": {"$in": list(OPEN_PHASES)}})),
+                           key=lambda c: str(c["conversation"]))
+    ids = [c["conversation"] for c in conversations]
+    return World(_agents(), _groups(), conversations, _client_ids(ids))
+
+
+def messages_between(conversation: str, after: int, upto: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Messages of `conversation` with ``after < seq <= upto`` (no upper bound if None), the first `limit` by seq.
+
+    The dicts have :meth:`StoreWriter.add_message`'s keys, ``at`` as an epoch float.
+    """
+    seq: dict[str, int] = {"$gt": after}
+    if upto is not None:
+        seq["$lte"] = upto
+    rows = sorted(_find(Message, {"conversation": conversation, "seq": seq}), key=lambda d: int(d["seq"]))
+    return [_message(d) for d in rows[:limit]]
+
+
+def get_user_by_email(email: str) -> User | None:
+    """The user with this email (compared lower-cased, as stored)."""
+    user: User | None = User.objects(email=email.strip().lower()).first()
+    return user
+
+
+def get_user(user_id: str) -> User | None:
+    user: User | None = User.objects(id=user_id).first()
+    return user
+
+
+def get_visitor(visitor_id: str) -> Visitor | None:
+    visitor: Visitor | None = Visitor.objects(id=visitor_id).first()
+    return visitor
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _find(document: Any, query: dict[str, Any], projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    return list(document._get_collection().find(query, projection))
+
+
+def _agents() -> list[AgentRecord]:
+    rows = _find(User, {"role": "agent"}, {"nickname": 1, "saturation": 1, "groups": 1})
+    return sorted((AgentRecord(d["_id"], d.get("nickname", ""), d.get("saturation", 5), tuple(d.get("groups", ())))
+                   for d in rows), key=lambda a: a.id)
+
+
+def _groups() -> list[GroupRecord]:
+    rows = _find(SkillGroup, {}, {"policy": 1, "max_queue": 1, "last_agent_wait_s": 1})
+    return sorted((GroupRecord(d["_id"], d.get("policy", "balanced"), d.get("max_queue"), d.get("last_agent_wait_s"))
+                   for d in rows), key=lambda g: g.id)
+
+
+def _state(doc: dict[str, Any]) -> dict[str, Any]:
+    state = {"conversation": doc["_id"], **{k: doc.get(k, default) for k, default in _STATE_DEFAULTS.items()}}
+    state["participants"] = list(doc.get("participants", []))
+    state["transfers"] = [dict(t) for t in doc.get("transfers", [])]
+    state.update({k: to_epoch(doc.get(k)) for k in _STATE_TIMES})
+    return state
+
+
+def _client_ids(conversations: list[str]) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {c: {} for c in conversations}
+    if not conversations:
+        return found
+    query = {"conversation": {"$in": conversations}, "client_id": {"$ne": None}}
+    rows = _find(Message, query, {"conversation": 1, "seq": 1, "client_id": 1, "sender_role": 1, "sender_id": 1})
+    for d in sorted(rows, key=lambda d: int(d["seq"])):
+        if d["client_id"]:
+            key = f"{d['sender_role']}:{d.get('sender_id', '')}|{d['client_id']}"
+            found[d["conversation"]][key] = d["seq"]
+    return found
+
+
+def _message(doc: dict[str, Any]) -> dict[str, Any]:
+    msg = {k: doc.get(k) for k in _MESSAGE_FIELDS}
+    msg["at"] = to_epoch(doc["at"])
+    return msg

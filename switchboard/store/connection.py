@@ -1,0 +1,40 @@
+"""The one mongoengine connection the server uses, and the indexes its queries rely on.
+
+Everything in this package goes through mongoengine's ``"default"`` alias: the
+documents for reads and admin writes, their ``_get_collection()`` for the bulk
+writes of :mod:`switchboard.store.writer`. ``tz_aware`` makes every datetime read
+back aware (UTC), which is what :func:`switchboard.store.documents.to_epoch` expects;
+nx-27017 needs nothing special for it (it is a client-side option).
+"""
+
+from __future__ import annotations
+
+import mongoengine
+
+from .documents import Conversation, Message, Rating, SkillGroup, User, Visitor
+
+__all__ = ["DOCUMENTS", "connect", "disconnect", "ensure_indexes"]
+
+DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating)
+
+
+def connect(uri: str, timeout_s: float = 5.0) -> None:
+    """Connect the ``"default"`` alias to `uri` (which names the database), replacing an earlier connection.
+
+    `timeout_s` bounds how long an operation waits for an unreachable server
+    before raising ``ServerSelectionTimeoutError``.
+    """
+    disconnect()
+    ms = int(timeout_s * 1000)
+    mongoengine.connect(alias="default", host=uri, tz_aware=True, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
+
+
+def disconnect() -> None:
+    """Close the ``"default"`` connection (and forget the collections cached on the documents)."""
+    mongoengine.disconnect(alias="default")
+
+
+def ensure_indexes() -> None:
+    """Create the indexes declared in each document's ``meta`` (idempotent)."""
+    for document in DOCUMENTS:
+        document.ensure_indexes()

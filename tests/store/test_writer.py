@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from typing import Any
+
+import pytest
+
+from switchboard.store.archive import messages_between
+from switchboard.store.connection import connect
+from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_epoch
+from switchboard.store.embedded import EmbeddedMongo
+from switchboard.store.writer import StoreWriter
+
+
+def message(conversation: str, seq: int, text: str = "hi", client_id: str | None = None) -> dict[str, Any]:
+    return {"conversation": conversation, "seq": seq, "sender_role": "visitor", "sender_id": "v1", "kind": "text",
+            "text": text, "client_id": client_id, "at": 1_700_000_000.0 + seq}
+
+
+def state(conversation: str, phase: str = "queued", **changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "conversation": conversation, "visitor": "v1", "channel": "widget", "phase": phase, "group": "billing",
+        "priority": 0, "tier": 1, "agent": None, "participants": [], "transfers": [], "created_at": 1_700_000_000.0,
+        "queued_at": 1_700_000_010.0, "assigned_at": None, "first_agent_reply_at": None, "closed_at": None,
+        "close_reason": None,
+    }
+    return {**base, **changes}
+
+
+def test_a_message_is_readable_from_the_store_once_add_message_returns(store: str) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        writer = StoreWriter()
+        await writer.add_message(message("c1", 1, "hello", client_id="k1"))
+        found = messages_between("c1", 0)  # before close: the write is done when add_message returns
+        await writer.close()
+        return found
+
+    assert asyncio.run(scenario()) == [message("c1", 1, "hello", client_id="k1")]
+    assert Conversation.objects.get(id="c1").last_seq == 1
+
+
+def test_a_replayed_message_same_conversation_and_seq_is_written_once(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter()
+        await writer.add_message(message("c1", 1, "first"))
+        await asyncio.gather(writer.add_message(message("c1", 1, "replay")), writer.add_message(message("c1", 2)))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert [(m.seq, m.text) for m in Message.objects(conversation="c1").order_by("seq")] == [(1, "first"), (2, "hi")]
+
+
+def test_many_concurrent_messages_are_written_in_fewer_batches_than_messages(store: str) -> None:
+    async def producer(writer: StoreWriter, conversation: str) -> None:
+        await asyncio.gather(*(writer.add_message(message(conversation, seq)) for seq in range(1, 101)))
+
+    async def scenario() -> StoreWriter:
+        writer = StoreWriter()
+        await asyncio.gather(*(producer(writer, f"c{i}") for i in range(5)))
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert Message.objects.count() == 500
+    assert writer.stats.items == 500
+    assert writer.stats.batches < 50
+    assert {c.id: c.last_seq for c in Conversation.objects} == {f"c{i}": 100 for i in range(5)}
+
+
+def test_conversation_state_upserts_keep_the_latest_state_and_never_lower_last_seq(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter()
+        await asyncio.gather(writer.save_conversation(state("c1", "bot")), writer.add_message(message("c1", 3)))
+        await asyncio.gather(writer.save_conversation(state("c1", "queued")),
+                             writer.save_conversation(state("c1", "assigned", agent="a1", assigned_at=1_700_000_020.0)))
+        await writer.close()
+
+    asyncio.run(scenario())
+    c = Conversation.objects.get(id="c1")
+    assert (c.phase, c.agent, c.last_seq, to_epoch(c.assigned_at)) == ("assigned", "a1", 3, 1_700_000_020.0)
+
+
+def test_last_seq_does_not_go_down_when_an_older_message_is_written_later(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter()
+        await writer.add_message(message("c1", 5))
+        await writer.add_message(message("c1", 4))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert Conversation.objects.get(id="c1").last_seq == 5
+
+
+def test_visitors_and_ratings_are_upserted_by_id(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter()
+        await writer.save_visitor("v1", name="Ada", created_at=1_700_000_000.0)
+        await writer.save_visitor("v1", email="ada@example.com", last_agent="a1")
+        await writer.save_rating("c1", "v1", "a1", 4, "ok", 1_700_000_100.0)
+        await writer.save_rating("c1", "v1", "a1", 5, "great", 1_700_000_200.0)
+        await writer.close()
+
+    asyncio.run(scenario())
+    v = Visitor.objects.get(id="v1")
+    assert (v.name, v.email, v.last_agent, to_epoch(v.created_at)) == ("Ada", "ada@example.com", "a1", 1_700_000_000.0)
+    r = Rating.objects.get(id="c1")
+    assert (r.score, r.comment, to_epoch(r.at)) == (5, "great", 1_700_000_200.0)
+
+
+def test_a_malformed_message_raises_in_its_caller_and_is_not_queued(store: str) -> None:
+    async def scenario() -> StoreWriter:
+        writer = StoreWriter()
+        with pytest.raises(ValueError):
+            await writer.add_message({**message("c1", 1), "sender_role": "robot"})
+        with pytest.raises(Exception, match="UTF-8|surrogate|utf"):
+            await writer.add_message(message("c1", 2, text="\ud800"))
+        with pytest.raises(TypeError):
+            await writer.save_visitor("v1", shoe_size=42)
+        await writer.close()
+        return writer
+
+    assert asyncio.run(scenario()).stats.batches == 0
+
+
+def test_a_write_to_an_unreachable_store_fails_the_sender_after_the_retries(store: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with EmbeddedMongo(tmp) as doomed:
+            uri = doomed.start()
+        connect(uri, timeout_s=0.2)  # the server is gone now
+
+        async def scenario() -> None:
+            writer = StoreWriter(retries=1, backoff_s=0.01)
+            with pytest.raises(Exception, match="refused|Timeout|timed out"):
+                await writer.add_message(message("c1", 1))
+            await writer.close()
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            connect(store)
+    assert Message.objects.count() == 0
+
+
+def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter()
+        tasks = [asyncio.create_task(writer.add_message(message("c1", seq))) for seq in range(1, 21)]
+        await asyncio.sleep(0)
+        await writer.flush()
+        assert Message.objects.count() == 20 and all(t.done() for t in tasks)
+        await writer.close()
+        with pytest.raises(RuntimeError):
+            await writer.add_message(message("c1", 21))
+
+    asyncio.run(scenario())
