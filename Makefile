@@ -11,9 +11,9 @@ $(BIN)/switchboard: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## run: set up, then run the main job (until `switchboard serve` lands: the dispatch benchmark, quick mode)
+## run: set up, then run the main job: the server with embedded Redis and store (data in ./var)
 run: $(BIN)/switchboard
-	$(BIN)/python load/bench_dispatch.py --quick
+	$(BIN)/switchboard serve
 
 ## test: set up, then run the whole test suite (entity tests on both runtimes, scenarios, properties)
 test: $(BIN)/switchboard
@@ -21,6 +21,7 @@ test: $(BIN)/switchboard
 
 bench: $(BIN)/switchboard
 	$(BIN)/python load/bench_dispatch.py
+	$(BIN)/python load/bench_edge.py --quick
 
 scenarios: $(BIN)/switchboard
 	$(BIN)/switchboard scenario --runtime local ../shared/scenarios/*.yaml tests/scenarios/*.yaml

@@ -97,12 +97,30 @@ def _run_single(settings: ServerSettings, dispatch: DispatchSettings, backends: 
     config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts)
     app = create_app(config)
     print_urls(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
+    server = GracefulServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
                                            ws_per_message_deflate=False, ws_max_size=settings.max_frame_bytes * 4,
                                            timeout_graceful_shutdown=10, lifespan="on"))
     server.run()
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
     return 0
+
+
+def _graceful_server_class() -> Any:
+    import uvicorn
+
+    class _Graceful(uvicorn.Server):  # type: ignore[misc]
+        """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, which would kill this process
+        before it stops the embedded servers; forget the captured signal, so `run` returns."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return _Graceful
+
+
+def GracefulServer(config: Any) -> Any:
+    return _graceful_server_class()(config)
 
 
 def print_urls(settings: ServerSettings) -> None:
