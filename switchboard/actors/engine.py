@@ -133,6 +133,7 @@ def start_engine(
     clock: Clock | None = None,
     on_delivery: DeliveryCallback | None = None,
     ray_address: str | None = None,
+    named: bool = False,
     tune_gc: bool = True,
 ) -> Engine:
     """Start an engine on `runtime`.
@@ -158,7 +159,7 @@ def start_engine(
     if runtime == "ray":
         from .ray_runtime import RayEngine
 
-        return RayEngine(hosts or 4, settings, clock, sink, address=ray_address)
+        return RayEngine(hosts or 4, settings, clock, sink, address=ray_address, named=named)
     raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")
 
 

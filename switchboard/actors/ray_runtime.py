@@ -46,7 +46,14 @@ from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
 from .hostcore import Delivery, Envelope, Fire, HostCore
 from ..settings import DispatchSettings
 
-__all__ = ["RayEngine", "RayHost"]
+__all__ = ["RayEngine", "RayHost", "attach_ray_engine", "NAMESPACE", "host_name"]
+
+NAMESPACE = "switchboard"
+
+
+def host_name(index: int) -> str:
+    """Named hosts let other processes (edges) attach to the same engine: see attach_ray_engine."""
+    return f"switchboard-host-{index}"
 
 log = logging.getLogger("switchboard.ray")
 
@@ -169,19 +176,27 @@ class RayEngine:
     runtime = "ray"
 
     def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback,
-                 address: str | None = None) -> None:
+                 address: str | None = None, *, named: bool = False, attach: bool = False) -> None:
+        """`named`: register the hosts under host_name(i) so edges can attach; `attach`: use such hosts,
+        started by another process, only to send and inspect (that process drains the deliveries)."""
         if hosts < 1:
             raise ValueError("hosts must be at least 1")
         if not ray.is_initialized():
             if address:
-                ray.init(address=address, logging_level=logging.WARNING)
+                ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+                ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, logging_level=logging.WARNING)
         self.hosts, self.clock, self.settings = hosts, clock, settings
         self._sink = sink
         self._id = f"driver-{uuid.uuid4().hex[:8]}"
-        self._actors = [RayHost.remote(i, hosts, settings, not clock.manual) for i in range(hosts)]  # type: ignore[attr-defined]
-        ray.get([a.start.remote(self._actors) for a in self._actors])
+        if attach:
+            self._actors = [ray.get_actor(host_name(i), namespace=NAMESPACE) for i in range(hosts)]
+        else:
+            options = [{"name": host_name(i), "namespace": NAMESPACE} if named else {} for i in range(hosts)]
+            self._actors = [RayHost.options(**options[i]).remote(i, hosts, settings, not clock.manual)  # type: ignore[attr-defined]
+                            for i in range(hosts)]
+            ray.get([a.start.remote(self._actors) for a in self._actors])
+        self._attached = attach
         self._lock = threading.Lock()
         self._outbox: dict[int, list[Any]] = {}
         self._out_seq: dict[int, int] = {}
@@ -193,7 +208,8 @@ class RayEngine:
         self._flusher = threading.Thread(target=self._flush_loop, name="switchboard-ray-flush", daemon=True)
         self._poller = threading.Thread(target=self._poll_loop, name="switchboard-ray-poll", daemon=True)
         self._flusher.start()
-        self._poller.start()
+        if not attach:
+            self._poller.start()
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -237,7 +253,10 @@ class RayEngine:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._flush()
         self._flusher.join(timeout=1)
+        if self._attached:
+            return
         self._poller.join(timeout=1)
         for actor in self._actors:
             ray.kill(actor)
@@ -301,3 +320,10 @@ class RayEngine:
                     return
                 log.exception("polling the ray hosts failed")
                 time.sleep(0.1)
+
+
+def attach_ray_engine(hosts: int, address: str | None) -> RayEngine:
+    """An engine handle for an edge process: sends to (and inspects) the named hosts another process runs."""
+    from .engine import WallClock
+
+    return RayEngine(hosts, DispatchSettings(), WallClock(), lambda d: None, address, attach=True)

@@ -83,7 +83,7 @@ class AgentSession:
 
     async def welcome(self, hello: p.AgentHello) -> None:
         snapshot = await self.snapshot()
-        await self.conn.send(frame("welcome", v=p.VERSION, agent={"id": self.agent, "name": await self.s.names.display("agent", self.agent)},
+        await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, agent={"id": self.agent, "name": await self.s.names.display("agent", self.agent)},
                                    **snapshot))
         for conv in snapshot["conversations"]:
             self.conn.last[conv["id"]] = conv["last_seq"]

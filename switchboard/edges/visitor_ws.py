@@ -81,7 +81,7 @@ class VisitorSession:
         current = await self.current()
         info = await conversation_info(self.s, current) if current else None
         token = issue_visitor_token(self.visitor, self.s.settings.visitor_token_ttl_s, secret=self.s.secret)
-        await self.conn.send(frame("welcome", v=p.VERSION, visitor=self.visitor, token=token, conversation=info))
+        await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, visitor=self.visitor, token=token, conversation=info))
         for conv, last in hello.last_seq.items():
             if not await self.owns(conv):
                 await self.conn.send(frame("error", code="not_your_conversation", message=f"no conversation {conv[:64]!r} of yours",
