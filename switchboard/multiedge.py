@@ -62,8 +62,10 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
     relay = Relay(hub, writer, Names(), settings.history_cap)
     loop = asyncio.get_running_loop()
     hosts = args.hosts or 4
-    engine = start_engine("ray", hosts=hosts, settings=dispatch, ray_address=gcs, named=True,
-                          on_delivery=lambda d: loop.call_soon_threadsafe(relay.push, d))
+    def on_delivery(delivery: Any) -> None:
+        loop.call_soon_threadsafe(relay.push, delivery)
+
+    engine = start_engine("ray", hosts=hosts, settings=dispatch, ray_address=gcs, named=True, on_delivery=on_delivery)
 
     async def ignore(_: Any) -> None:
         return None

@@ -108,7 +108,7 @@ def _run_single(settings: ServerSettings, dispatch: DispatchSettings, backends: 
 def _graceful_server_class() -> Any:
     import uvicorn
 
-    class _Graceful(uvicorn.Server):  # type: ignore[misc]
+    class _Graceful(uvicorn.Server):
         """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, which would kill this process
         before it stops the embedded servers; forget the captured signal, so `run` returns."""
 

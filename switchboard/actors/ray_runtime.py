@@ -189,6 +189,7 @@ class RayEngine:
         self.hosts, self.clock, self.settings = hosts, clock, settings
         self._sink = sink
         self._id = f"driver-{uuid.uuid4().hex[:8]}"
+        self._actors: list[Any]
         if attach:
             self._actors = [ray.get_actor(host_name(i), namespace=NAMESPACE) for i in range(hosts)]
         else:

@@ -43,7 +43,7 @@ async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int 
     """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors."""
     high: str | int = "+inf" if upto is None else upto
     raw = await redis.zrangebyscore(f"sb:hist:{conversation}", f"({after}", high, start=0, num=limit)
-    recent: list[dict[str, Any]] = [orjson.loads(r) for r in raw]
+    recent: list[dict[str, Any]] = [orjson.loads(r) for r in raw]  # type: ignore[arg-type]
     first = recent[0]["seq"] if recent else None
     if first is None or first > after + 1:
         older_upto = (first - 1) if first is not None else upto

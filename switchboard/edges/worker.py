@@ -7,6 +7,7 @@ Its configuration arrives as JSON in ``SWITCHBOARD_EDGE_CONFIG``.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -29,7 +30,7 @@ def main() -> int:
 
     # Join the cluster before uvicorn installs its signal handlers: ray.init installs a SIGTERM
     # handler that exits at once, which would skip the graceful shutdown.
-    ray.init(address=config["ray_address"], namespace=NAMESPACE, logging_level="WARNING")
+    ray.init(address=config["ray_address"], namespace=NAMESPACE, logging_level=logging.WARNING)
     app = create_app(AppConfig(settings, DispatchSettings(), config["redis_url"], config["mongodb_uri"],
                                runtime="ray", hosts=config["hosts"], ray_address=config["ray_address"], attach=True))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
