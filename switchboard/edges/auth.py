@@ -188,8 +188,13 @@ async def start_session(redis: Redis, user_id: str, ttl_s: float) -> str:
 
 
 async def end_session(redis: Redis, user_id: str, sid: str) -> None:
-    """Logout: this sid stops being accepted; the user's other sessions go on."""
+    """Logout: this sid stops being accepted; the user's other sessions go on.
+
+    Publishes ``{"type": "session_ended", "user", "sid"}`` on ``sb:control`` so the edges close the
+    sockets opened with that token (and only those).
+    """
     await redis.srem(sessions_key(user_id), sid)
+    await redis.publish(CONTROL_CHANNEL, orjson.dumps({"type": "session_ended", "user": user_id, "sid": sid}))
 
 
 async def check_session(redis: Redis, claims: Claims, user_token_version: int) -> None:
