@@ -1,6 +1,6 @@
 """What both websockets share: the origin check, the hello, the receive loop and its limits.
 
-Every frame passes the same gate in the same order: size, rate, parse. A bad
+Every frame passes the same gate in the same order: rate, then size and shape (parse). A bad
 frame gets an ``error`` frame and the connection goes on, except where the
 protocol says it must end (a frame over the size limit: 1009; no valid hello,
 a refused origin: 1008; a bad token: 4001). One connection's trouble never
