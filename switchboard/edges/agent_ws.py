@@ -69,6 +69,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
     try:
         session = AgentSession(services, conn)
         await session.welcome(hello)
+        await services.sockets.release(conn)
         await serve_frames(conn, services, parse_agent, session.handle)
     finally:
         services.sockets.remove(conn)

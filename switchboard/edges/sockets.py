@@ -6,6 +6,10 @@ or ``seq - 1`` (for an agent: every message, notes included) is beyond that
 has found a gap, left by a lost publish: the missing range is fetched from the
 history first. A frame at or below what was sent is a duplicate and dropped.
 So whatever Redis loses or repeats, a socket sees each message once, in order.
+A socket joins the fan-out before its welcome is sent (so nothing published
+meanwhile is lost), but frames for it are held until the welcome and any
+resume are done, then released through the same check: the welcome comes
+first, and a frame the resume already sent is not sent again.
 """
 
 from __future__ import annotations
@@ -52,13 +56,14 @@ class TokenBucket:
 class Connection:
     """One websocket: who it is and what it has been sent."""
 
-    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs")
+    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs", "held")
 
     def __init__(self, ws: WebSocket, user: UserRef, conn_id: str, bucket: TokenBucket, sid: str | None = None) -> None:
         self.ws, self.user, self.conn_id, self.sid, self.bucket = ws, user, conn_id, sid, bucket
         self.last: dict[str, int] = {}
         self.closed = False
         self.refs = 0
+        self.held: list[dict[str, Any]] | None = []  # frames waiting for the welcome; None once released
 
     @property
     def is_visitor(self) -> bool:
@@ -121,7 +126,19 @@ class Sockets:
                 for conn in list(self.by_user.get(target, ())):
                     await self.deliver(conn, frame)
 
+    async def release(self, conn: Connection) -> None:
+        """The welcome (and resume) is sent: deliver the frames held meanwhile, in order, then stop holding."""
+        while conn.held:
+            await self._deliver(conn, conn.held.pop(0))
+        conn.held = None
+
     async def deliver(self, conn: Connection, frame: dict[str, Any]) -> None:
+        if conn.held is not None:
+            conn.held.append(frame)
+            return
+        await self._deliver(conn, frame)
+
+    async def _deliver(self, conn: Connection, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind not in ("message", "ack"):
             await conn.send(frame)

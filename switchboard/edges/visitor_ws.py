@@ -48,6 +48,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     try:
         session = VisitorSession(services, conn)
         await session.welcome(hello)
+        await services.sockets.release(conn)
         await serve_frames(conn, services, parse_visitor, session.handle)
     finally:
         services.sockets.remove(conn)

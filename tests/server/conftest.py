@@ -86,7 +86,7 @@ class Server:
 
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the server's loop (to inspect or poke Redis from a test)."""
-        loop = self.services.hub._wake._get_loop()  # the loop the hub's event belongs to
+        loop = self.services.hub._tasks[0].get_loop()  # the server's loop
         return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
 
