@@ -26,7 +26,7 @@ from .auth import AuthError, check_session, decode_token
 from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
 from .services import Services
 from .sockets import Connection, TokenBucket
-from .visitor_ws import conversation_info
+from .visitor_ws import conversation_info, last_seq_of
 from .wsbase import command, origin_allowed, read_hello, send_error, serve_frames
 
 __all__ = ["agent_endpoint", "authenticate_agent"]
@@ -90,7 +90,7 @@ class AgentSession:
             self.conn.last[conv["id"]] = conv["last_seq"]
         for conv, last in hello.last_seq.items():
             if await self.may_read(conv):
-                self.conn.last[conv] = last
+                self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
                 await self.s.sockets.heal(self.conn, conv, last, None)
 
     async def snapshot(self) -> dict[str, Any]:

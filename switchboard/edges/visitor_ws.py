@@ -88,7 +88,7 @@ class VisitorSession:
                 await self.conn.send(frame("error", code="not_your_conversation", message=f"no conversation {conv[:64]!r} of yours",
                                            conversation=conv[:64]))
                 continue
-            self.conn.last[conv] = last
+            self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
             await self.s.sockets.heal(self.conn, conv, last, None)
         if info is not None and current not in hello.last_seq:
             self.conn.last[info["id"]] = info["last_seq"]
@@ -181,6 +181,11 @@ class VisitorSession:
 
     async def _ping(self, f: p.Ping) -> None:
         await self.conn.send(frame("pong", time=time.time()))
+
+
+async def last_seq_of(services: Services, conv: str) -> int:
+    raw = await services.redis.hget(f"sb:conv:{conv}", "last_seq")
+    return int(raw or 0)
 
 
 async def conversation_info(services: Services, conv: str) -> dict[str, Any] | None:

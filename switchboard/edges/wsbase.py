@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..actors.address import Address
-from .protocol import CLOSE_POLICY, CLOSE_TOO_BIG, ProtocolError, encode, frame
+from .protocol import CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, ProtocolError, encode, frame
 from .relay import make_ref
 from .services import Services
 from .sockets import Connection
@@ -68,6 +68,10 @@ async def read_hello(ws: WebSocket, services: Services, parse: Callable[[str | b
         return None
     if type(hello).__name__ not in ("VisitorHello", "AgentHello"):
         await send_error(ws, "hello_required", "the first frame must be a hello")
+        await ws.close(CLOSE_POLICY)
+        return None
+    if hello.v != VERSION:
+        await send_error(ws, "unsupported_version", f"this server speaks protocol version {VERSION}", v=VERSION)
         await ws.close(CLOSE_POLICY)
         return None
     return hello
