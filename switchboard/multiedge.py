@@ -55,8 +55,10 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
     gcs = ray.get_runtime_context().gcs_address
     await asyncio.to_thread(connection.connect, backends.mongodb_uri)
     await asyncio.to_thread(connection.ensure_indexes)
-    redis = aioredis.from_url(backends.redis_url)
-    writer = StoreWriter()
+    from .edges.app import redis_client
+
+    redis = redis_client(backends.redis_url)
+    writer = StoreWriter(journal=bool(settings.store_journal))
     await writer.start()
     hub = Hub(redis, "engine")
     relay = Relay(hub, writer, Names(), settings.history_cap)
@@ -109,7 +111,7 @@ def _spawn_edge(index: int, settings: ServerSettings, backends: Any, gcs: str, h
                            "max_frame_bytes": settings.max_frame_bytes, "rate_limit_per_s": settings.rate_limit_per_s,
                            "rate_limit_burst": settings.rate_limit_burst, "token_ttl_s": settings.token_ttl_s,
                            "visitor_token_ttl_s": settings.visitor_token_ttl_s, "history_cap": settings.history_cap,
-                           "default_group": settings.default_group},
+                           "default_group": settings.default_group, "store_journal": settings.store_journal},
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
               "hosts": hosts, "log_level": args.log_level, "index": index}
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}

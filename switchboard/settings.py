@@ -116,6 +116,7 @@ class ServerSettings:
     visitor_token_ttl_s: float = 30 * 86400.0
     history_cap: int = 200  # recent messages per conversation kept in Redis for resume
     default_group: str = "support"  # where request_human goes when the visitor names no group
+    store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
@@ -142,6 +143,10 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
             raise SettingsError(f"{name} must be a string, got {raw!r}")
         return str(raw)
     value = _number(name, raw)
+    if name == "store_journal":
+        if value not in (0, 1):
+            raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+        return int(value)
     if isinstance(default, int):
         if value != int(value) or value < (0 if name == "port" else 1) or (name == "port" and value > 65535):
             raise SettingsError(f"{name} must be a positive integer, got {raw!r}")

@@ -65,8 +65,8 @@ async def agent_endpoint(ws: WebSocket) -> None:
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.agent(agent_id), services.next_conn_id(), bucket, sid=sid)
     services.sockets.add(conn)
-    await services.hub.register(conn.user)
     try:
+        await services.hub.register(conn.user)
         session = AgentSession(services, conn)
         await session.welcome(hello)
         await services.sockets.release(conn)

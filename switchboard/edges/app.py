@@ -82,9 +82,9 @@ async def _health(request: Request) -> JSONResponse:
 async def _start(config: AppConfig) -> Services:
     await asyncio.to_thread(connection.connect, config.mongodb_uri)
     await asyncio.to_thread(connection.ensure_indexes)
-    redis = aioredis.from_url(config.redis_url)
+    redis = redis_client(config.redis_url)
     await redis.ping()
-    writer = StoreWriter()
+    writer = StoreWriter(journal=bool(config.settings.store_journal))
     await writer.start()
     hub = Hub(redis, _edge_id())
     names = Names()
@@ -102,6 +102,12 @@ async def _start(config: AppConfig) -> Services:
             counts = await recover(engine, redis)
             services.__dict__["recovered"] = counts
     return services
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """A pool that waits for a free connection under load (redis-py's default pool raises past 100)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def _edge_id() -> str:

@@ -130,6 +130,14 @@ class Hub:
     async def _flush_once(self) -> None:
         to_users, to_edges, writes = self._to_users, self._to_edges, self._writes
         self._to_users, self._to_edges, self._writes = [], [], []
+        try:
+            await self._send(to_users, to_edges, writes)
+        except Exception:  # put the round back in front, so the retry loses nothing
+            self._to_users[:0], self._to_edges[:0], self._writes[:0] = to_users, to_edges, writes
+            raise
+
+    async def _send(self, to_users: list[tuple[str, Any]], to_edges: list[tuple[str, Any]],
+                    writes: list[Staged]) -> None:
         batches: dict[str, list[Any]] = defaultdict(list)
         for edge, item in to_edges:
             batches[edge].append(item)

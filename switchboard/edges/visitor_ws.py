@@ -44,8 +44,8 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.visitor(visitor_id), services.next_conn_id(), bucket)
     services.sockets.add(conn)
-    await services.hub.register(conn.user)
     try:
+        await services.hub.register(conn.user)
         session = VisitorSession(services, conn)
         await session.welcome(hello)
         await services.sockets.release(conn)
