@@ -71,20 +71,26 @@ def _number(name: str, raw: Any) -> float:
     return value
 
 
+def _file_section(path: str | Path | None, name: str) -> Mapping[str, Any]:
+    """One section of the settings file ({} without a file); a clear SettingsError when it is malformed."""
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+    section = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(section or {}, dict):
+        raise SettingsError(f"settings file {path}: expected a mapping with a '{name}' mapping")
+    return section or {}
+
+
 def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> DispatchSettings:
     """Defaults, then the file's ``dispatch`` section, then ``SWITCHBOARD_DISPATCH_*`` variables."""
     environ = os.environ if environ is None else environ
     settings = DispatchSettings()
-    path = path or environ.get("SWITCHBOARD_SETTINGS")
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
-        section = data.get("dispatch") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or not isinstance(section or {}, dict):
-            raise SettingsError(f"settings file {path}: expected a mapping with a 'dispatch' mapping")
-        settings = DispatchSettings.from_mapping(section or {}, settings)
+    section = _file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "dispatch")
+    settings = DispatchSettings.from_mapping(section, settings)
     prefix = "SWITCHBOARD_DISPATCH_"
     overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
     return DispatchSettings.from_mapping(overrides, settings)
@@ -163,16 +169,8 @@ def load_server_settings(path: str | Path | None = None, environ: Mapping[str, s
     """Defaults, the file's ``server`` section, then REDIS_URL, MONGODB_URI and ``SWITCHBOARD_<NAME>``."""
     environ = os.environ if environ is None else environ
     settings = ServerSettings()
-    path = path or environ.get("SWITCHBOARD_SETTINGS")
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
-        section = data.get("server") if isinstance(data, dict) else None
-        if not isinstance(section or {}, dict):
-            raise SettingsError(f"settings file {path}: 'server' must be a mapping")
-        settings = ServerSettings.from_mapping(section or {}, settings)
+    section = _file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "server")
+    settings = ServerSettings.from_mapping(section, settings)
     names = {f.name for f in fields(ServerSettings)}
     overrides = {field: environ[var] for var, field in _SERVER_ENV.items() if environ.get(var)}
     for key, value in environ.items():

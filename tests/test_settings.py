@@ -201,3 +201,28 @@ def test_a_settings_file_that_is_not_a_mapping_of_settings_is_refused_naming_the
 
     with pytest.raises(SettingsError, match="switchboard.yaml"):
         load_dispatch_settings(path, environ={})
+
+
+# --- server settings ------------------------------------------------------------------------------
+
+from switchboard.settings import ServerSettings, load_server_settings  # noqa: E402
+
+
+def test_redis_url_and_mongodb_uri_from_the_environment_replace_the_embedded_servers() -> None:
+    s = load_server_settings(None, {"REDIS_URL": "redis://r:6379/0", "MONGODB_URI": "mongodb://m/sb",
+                                    "SWITCHBOARD_PORT": "9001"})
+
+    assert (s.redis_url, s.mongodb_uri, s.port) == ("redis://r:6379/0", "mongodb://m/sb", 9001)
+
+
+@pytest.mark.parametrize(("name", "value"), [("allowed_origins", "https://*.example.com"), ("port", "70000"),
+                                              ("rate_limit_per_s", "-1"), ("store_journal", "2"), ("max_frame_bytes", "x")])
+def test_a_bad_server_setting_is_refused_with_its_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        ServerSettings.from_mapping({name: value})
+
+
+def test_allowed_origins_are_exact_strings_from_a_list_or_a_comma_separated_value() -> None:
+    s = ServerSettings.from_mapping({"allowed_origins": "https://shop.example/, https://help.example"})
+
+    assert s.allowed_origins == ("https://shop.example", "https://help.example")
