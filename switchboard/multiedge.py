@@ -36,7 +36,6 @@ def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, backend
 
 async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: Any, args: argparse.Namespace) -> int:
     import ray
-    import redis.asyncio as aioredis
 
     from .actors.engine import start_engine
     from .actors.ray_runtime import NAMESPACE

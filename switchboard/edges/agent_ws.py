@@ -27,7 +27,7 @@ from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
 from .services import Services
 from .sockets import Connection, TokenBucket
 from .visitor_ws import conversation_info, last_seq_of
-from .wsbase import command, origin_allowed, read_hello, send_error, serve_frames
+from .wsbase import command, hold, origin_allowed, read_hello, send_error
 
 __all__ = ["agent_endpoint", "authenticate_agent"]
 
@@ -64,17 +64,11 @@ async def agent_endpoint(ws: WebSocket) -> None:
     services.names.set_agent(agent_id, nickname)
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.agent(agent_id), services.next_conn_id(), bucket, sid=sid)
-    services.sockets.add(conn)
-    try:
-        await services.hub.register(conn.user)
-        session = AgentSession(services, conn)
-        await session.welcome(hello)
-        await services.sockets.release(conn)
-        await serve_frames(conn, services, parse_agent, session.handle)
-    finally:
-        services.sockets.remove(conn)
-        if await services.hub.unregister(conn.user) == 0:
-            services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
+
+    def offline() -> None:  # the agent's last socket anywhere (the grace period keeps the conversations)
+        services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
+
+    await hold(services, conn, AgentSession(services, conn), hello, parse_agent, offline)
 
 
 class AgentSession:

@@ -146,7 +146,7 @@ class Hub:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in users:
                     pipe.hkeys(f"sb:reg:{key}")
-                edges_of = dict(zip(users, await pipe.execute()))
+                edges_of = dict(zip(users, await pipe.execute(), strict=True))
             for key, item in to_users:
                 for edge in edges_of[key]:
                     batches[edge.decode() if isinstance(edge, bytes) else edge].append(["u", key, item])

@@ -24,7 +24,7 @@ from .auth import AuthError, decode_visitor_token, issue_visitor_token
 from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
 from .services import Services
 from .sockets import Connection, TokenBucket
-from .wsbase import command, origin_allowed, read_hello, send_error, serve_frames
+from .wsbase import command, hold, origin_allowed, read_hello, send_error
 
 __all__ = ["visitor_endpoint"]
 
@@ -43,16 +43,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         return
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.visitor(visitor_id), services.next_conn_id(), bucket)
-    services.sockets.add(conn)
-    try:
-        await services.hub.register(conn.user)
-        session = VisitorSession(services, conn)
-        await session.welcome(hello)
-        await services.sockets.release(conn)
-        await serve_frames(conn, services, parse_visitor, session.handle)
-    finally:
-        services.sockets.remove(conn)
-        await services.hub.unregister(conn.user)
+    await hold(services, conn, VisitorSession(services, conn), hello, parse_visitor)
 
 
 async def _identify(ws: WebSocket, services: Services, hello: p.VisitorHello) -> str | None:

@@ -22,7 +22,7 @@ from .relay import make_ref
 from .services import Services
 from .sockets import Connection
 
-__all__ = ["origin_allowed", "read_hello", "serve_frames", "send_error", "command", "HELLO_TIMEOUT_S"]
+__all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "HELLO_TIMEOUT_S"]
 
 log = logging.getLogger("switchboard.ws")
 
@@ -82,6 +82,25 @@ def _payload(message: Any) -> str | bytes | None:
         return None
     text = message.get("text")
     return text if text is not None else message.get("bytes") or b""
+
+
+async def hold(services: Services, conn: Connection, session: Any, hello: Any,
+               parse: Callable[[str | bytes, int], Any], on_last_gone: Callable[[], None] | None = None) -> None:
+    """A socket's life after its hello: registered, welcomed, served, forgotten.
+
+    Frames for the socket are held until its welcome is sent (see :meth:`Sockets.release`).
+    `on_last_gone` runs when this was the user's last socket on any edge.
+    """
+    services.sockets.add(conn)
+    try:
+        await services.hub.register(conn.user)
+        await session.welcome(hello)
+        await services.sockets.release(conn)
+        await serve_frames(conn, services, parse, session.handle)
+    finally:
+        services.sockets.remove(conn)
+        if await services.hub.unregister(conn.user) == 0 and on_last_gone is not None:
+            on_last_gone()
 
 
 async def serve_frames(conn: Connection, services: Services, parse: Callable[[str | bytes, int], Any],
