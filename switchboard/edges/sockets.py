@@ -53,15 +53,20 @@ class TokenBucket:
         return True
 
 
+_ENDS_CONVERSATION = frozenset({"closed", "abandoned", "error"})
+_ENDED_CODES = frozenset({"conversation_ended", "unknown_conversation"})
+
+
 class Connection:
     """One websocket: who it is and what it has been sent."""
 
-    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs", "held")
+    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs", "held", "current")
 
     def __init__(self, ws: WebSocket, user: UserRef, conn_id: str, bucket: TokenBucket, sid: str | None = None) -> None:
         self.ws, self.user, self.conn_id, self.sid, self.bucket = ws, user, conn_id, sid, bucket
         self.last: dict[str, int] = {}
         self.closed = False
+        self.current: str | None = None  # a visitor's open conversation, cached; forgotten when it ends
         self.refs = 0
         self.held: list[dict[str, Any]] | None = []  # frames waiting for the welcome; None once released
 
@@ -140,6 +145,8 @@ class Sockets:
 
     async def _deliver(self, conn: Connection, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if kind in _ENDS_CONVERSATION and (frame.get("code", "") in _ENDED_CODES or frame.get("conversation") == conn.current):
+            conn.current = None  # the cached open conversation ended (or a command found it ended)
         if kind not in ("message", "ack"):
             await conn.send(frame)
             return

@@ -85,8 +85,13 @@ class VisitorSession:
             self.conn.last[info["id"]] = info["last_seq"]
 
     async def current(self) -> str | None:
-        conv = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "conv")
-        return conv.decode() if isinstance(conv, bytes) else conv
+        """The open conversation: cached on the socket (one Redis read per message was a third of the
+        edge's loop time), forgotten by :class:`Sockets` when a ``closed``/``abandoned`` frame or an
+        ``conversation_ended`` refusal reaches this socket."""
+        if self.conn.current is None:
+            conv = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "conv")
+            self.conn.current = conv.decode() if isinstance(conv, bytes) else conv
+        return self.conn.current
 
     async def owns(self, conversation: str) -> bool:
         owner = await self.s.redis.hget(f"sb:conv:{conversation}", "visitor")
@@ -111,6 +116,7 @@ class VisitorSession:
         if current is None and open_new:
             current = f"c-{uuid.uuid4().hex[:16]}"
             await self.s.redis.hset(f"sb:visitor:{self.visitor}", "conv", current)
+            self.conn.current = current
             await self.s.redis.hset(f"sb:conv:{current}", mapping={"visitor": self.visitor, "phase": "bot"})
             self.conn.last[current] = 0
             command(self.s, self.conn, Address.conversation(current), m.OpenConversation(self.visitor, self.channel), "open")
