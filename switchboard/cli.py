@@ -24,11 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .edges.admin_cli import add_admin_parser, run_admin
 
     add_admin_parser(sub)
+    from .llm.cli import add_kb_parser, run_kb
+
+    add_kb_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return run_serve(args)
     if args.command == "admin":
         return run_admin(args)
+    if args.command == "kb":
+        return run_kb(args)
     if args.command == "scenario":
         from .scenarios.cli import run_files
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -23,18 +24,20 @@ from typing import Any
 
 import orjson
 
-from .settings import DispatchSettings, ServerSettings
+from .settings import BotSettings, DispatchSettings, ServerSettings
 
 __all__ = ["run_multi_edge"]
 
 log = logging.getLogger("switchboard.multiedge")
 
 
-def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, backends: Any, args: argparse.Namespace) -> int:
-    return asyncio.run(_main(settings, dispatch, backends, args))
+def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Any,
+                   args: argparse.Namespace) -> int:
+    return asyncio.run(_main(settings, dispatch, bot_settings, backends, args))
 
 
-async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: Any, args: argparse.Namespace) -> int:
+async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Any,
+                args: argparse.Namespace) -> int:
     import ray
 
     from .actors.engine import start_engine
@@ -42,6 +45,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
     from .edges.fanout import Hub
     from .edges.names import Names
     from .edges.recovery import recover
+    from .edges.bot import start_bot_worker, stop_bot_worker
     from .edges.relay import Relay
     from .serve import print_urls
     from .store import connection
@@ -72,10 +76,12 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
         return None
 
     hub.start(ignore, ignore)
+    relay.bot = await start_bot_worker(settings, bot_settings, engine, hub, redis)
+    relay.handoff_turns = bot_settings.handoff_turns
     relay.start()
     counts = await recover(engine, redis)
     print(f"  engine on Ray ({hosts} hosts, cluster {gcs}); recovered {counts}", flush=True)
-    edges = [_spawn_edge(i, settings, backends, gcs, hosts, args) for i in range(args.edges)]
+    edges = [_spawn_edge(i, settings, bot_settings, backends, gcs, hosts, args) for i in range(args.edges)]
     print_urls(settings)
     print(f"  {args.edges} edge processes share the port (pids {', '.join(str(e.pid) for e in edges)})", flush=True)
     stop = asyncio.Event()
@@ -92,6 +98,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
             edge.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
     for edge in edges:
         await asyncio.to_thread(_wait, edge)
+    await stop_bot_worker(relay.bot)
     await asyncio.to_thread(engine.wait_quiet, 5.0)
     await relay.stop()
     await writer.close()
@@ -103,7 +110,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, backends: 
     return code
 
 
-def _spawn_edge(index: int, settings: ServerSettings, backends: Any, gcs: str, hosts: int,
+def _spawn_edge(index: int, settings: ServerSettings, bot: BotSettings, backends: Any, gcs: str, hosts: int,
                 args: argparse.Namespace) -> subprocess.Popen[bytes]:
     config = {"settings": {"host": settings.host, "port": settings.port, "data_dir": settings.data_dir,
                            "secret": settings.secret, "allowed_origins": list(settings.allowed_origins),
@@ -112,7 +119,7 @@ def _spawn_edge(index: int, settings: ServerSettings, backends: Any, gcs: str, h
                            "visitor_token_ttl_s": settings.visitor_token_ttl_s, "history_cap": settings.history_cap,
                            "default_group": settings.default_group, "store_journal": settings.store_journal},
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
-              "hosts": hosts, "log_level": args.log_level, "index": index}
+              "hosts": hosts, "log_level": args.log_level, "index": index, "bot": dataclasses.asdict(bot)}
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}
     return subprocess.Popen([sys.executable, "-m", "switchboard.edges.worker"], env=env)
 

@@ -22,7 +22,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from .settings import DispatchSettings, ServerSettings, SettingsError, load_dispatch_settings, load_server_settings
+from .settings import (
+    BotSettings, DispatchSettings, ServerSettings, SettingsError, load_bot_settings, load_dispatch_settings,
+    load_server_settings,
+)
 
 __all__ = ["add_serve_parser", "run_serve", "Backends"]
 
@@ -60,19 +63,19 @@ class Backends:
                 print(f"  embedded MongoDB-wire {self.mongodb_uri}  (nx-27017, data in {settings.data_dir})", flush=True)
 
 
-def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings]:
+def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings, BotSettings]:
     path = args.settings or os.environ.get("SWITCHBOARD_SETTINGS")
     if path is None and Path("config/switchboard.yaml").exists():
         path = "config/switchboard.yaml"
     server = load_server_settings(path)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir)) if v is not None}
-    return ServerSettings.from_mapping(overrides, server), load_dispatch_settings(path)
+    return ServerSettings.from_mapping(overrides, server), load_dispatch_settings(path), load_bot_settings(path)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        settings, dispatch = _settings(args)
+        settings, dispatch, bot = _settings(args)
     except SettingsError as exc:
         print(f"switchboard serve: {exc}", file=sys.stderr)
         return 2
@@ -85,16 +88,17 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.edges > 1 or args.ray_address:
             from .multiedge import run_multi_edge
 
-            return run_multi_edge(settings, dispatch, backends, args)
-        return _run_single(settings, dispatch, backends, args)
+            return run_multi_edge(settings, dispatch, bot, backends, args)
+        return _run_single(settings, dispatch, bot, backends, args)
 
 
-def _run_single(settings: ServerSettings, dispatch: DispatchSettings, backends: Backends, args: argparse.Namespace) -> int:
+def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,
+                args: argparse.Namespace) -> int:
     import uvicorn
 
     from .edges.app import AppConfig, create_app
 
-    config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts)
+    config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot)
     app = create_app(config)
     print_urls(settings)
     server = GracefulServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,

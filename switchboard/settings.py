@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 import yaml
 
-__all__ = ["DispatchSettings", "ServerSettings", "SettingsError", "load_dispatch_settings", "load_server_settings"]
+__all__ = ["BotSettings", "DispatchSettings", "ServerSettings", "SettingsError", "load_bot_settings",
+           "load_dispatch_settings", "load_server_settings"]
 
 
 class SettingsError(ValueError):
@@ -177,3 +178,85 @@ def load_server_settings(path: str | Path | None = None, environ: Mapping[str, s
         if key.startswith("SWITCHBOARD_") and key[len("SWITCHBOARD_"):].lower() in names:
             overrides[key[len("SWITCHBOARD_"):].lower()] = value
     return ServerSettings.from_mapping(overrides, settings)
+
+
+# --- the bot (knowledge base, answer policy, LLM backends) ----------------------------------------
+
+_LLM_BACKENDS = ("none", "openai", "tensorrt_llm")
+_EMBEDDERS = ("hashing", "semantic")
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """Settings of the bot; file section ``bot``, env ``SWITCHBOARD_BOT_<NAME>``.
+
+    ``kb_dir`` empty means ``<data_dir>/kb``. ``llm_backend`` is ``none`` (retrieval answers only),
+    ``openai`` (any OpenAI-compatible server such as ``trtllm-serve``, at ``llm_url``) or
+    ``tensorrt_llm`` (the in-process ``tensorrt_llm.LLM`` API loading ``llm_model``, a model
+    directory or a built engine). See docs/llm.md.
+    """
+
+    enabled: bool = True  # false: conversations go straight to request_human, no bot turns
+    embedder: str = "hashing"  # hashing (no download, Chinese and English) or semantic (the `semantic` extra)
+    kb_dir: str = ""
+    demo_kb: bool = True  # ingest config/kb on a first start with an empty knowledge base
+    top_k: int = 5
+    low_streak_handoff: int = 3  # this many low-confidence answers in a row offer a person
+    handoff_turns: int = 10  # bot-phase turns shown to the agent who takes the conversation
+    llm_backend: str = "none"
+    llm_url: str = "http://127.0.0.1:8001/v1"
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0  # a whole answer; past it the retrieval answer is used
+    llm_first_token_s: float = 10.0  # the first streamed token, and then the gap between tokens
+    llm_retries: int = 2  # retries of a failed request before any token came (connection errors, 5xx, 429)
+    llm_backoff_s: float = 0.5  # the first retry's delay, doubled each time
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.2
+    prompt_budget_tokens: int = 3000  # history turns and retrieved chunks together
+    prompt_turns: int = 6  # the last N turns the prompt carries
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: BotSettings | None = None) -> BotSettings:
+        known = {f.name for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise SettingsError(f"unknown bot setting {name!r}; known: {', '.join(sorted(known))}")
+            changes[name] = _validate_bot(name, raw, getattr(base or cls(), name))
+        return replace(base or cls(), **changes)
+
+
+def _validate_bot(name: str, raw: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(raw).lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    if isinstance(default, str):
+        if not isinstance(raw, str):
+            raise SettingsError(f"{name} must be a string, got {raw!r}")
+        choices = {"llm_backend": _LLM_BACKENDS, "embedder": _EMBEDDERS}.get(name)
+        if choices and raw not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+    value = _number(name, raw)
+    if isinstance(default, int):
+        if value != int(value) or value < (0 if name in ("llm_retries", "low_streak_handoff") else 1):
+            raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+        return int(value)
+    if value < 0 or (value == 0 and name != "llm_temperature"):
+        raise SettingsError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def load_bot_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
+    """Defaults, the file's ``bot`` section, then ``SWITCHBOARD_BOT_*`` variables."""
+    environ = os.environ if environ is None else environ
+    settings = BotSettings.from_mapping(_file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "bot"))
+    prefix = "SWITCHBOARD_BOT_"
+    overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
+    return BotSettings.from_mapping(overrides, settings)

@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 from . import errors
 from .address import Address, UserRef
-from .effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from .effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from .events import (
     Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, Posted,
     QueueFull, Reassigned, Requeued, TransferDeclined, WaitTimeout,
@@ -459,6 +459,8 @@ class Conversation:
             if len(self._client_ids) > _CLIENT_IDS_KEPT:
                 del self._client_ids[next(iter(self._client_ids))]
         effects: list[Effect] = [Record(self._posted(msg, self.last_seq, now, prev=prev))]
+        if self.phase is B and msg.role == "visitor":
+            effects.append(AskBot(self.id, self.visitor, self.last_seq, msg.text))
         if self.phase is A and msg.role == "agent" and msg.kind == "text":
             effects += self._agent_wrote(AgentWrote(msg.author), now)
         elif self.phase is A and msg.role == "visitor":
@@ -485,7 +487,9 @@ class Conversation:
         to: tuple[UserRef, ...] = () if msg.kind == "note" else (self._me,)
         if self.agent is not None:
             to += (UserRef.agent(self.agent),)
-        return Posted(self.id, seq, msg.role, msg.author, msg.kind, msg.text, msg.client_id, now, to, duplicate, prev)
+        extra = msg.extra if isinstance(msg.extra, dict) and msg.role == "bot" else None
+        return Posted(self.id, seq, msg.role, msg.author, msg.kind, msg.text, msg.client_id, now, to, duplicate, prev,
+                      extra)
 
     # --- timers ---------------------------------------------------------------------------------
 

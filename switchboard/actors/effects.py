@@ -11,7 +11,7 @@ from typing import Any, Union
 
 from .address import Address, UserRef
 
-__all__ = ["SendTo", "Deliver", "Record", "SetTimer", "CancelTimer", "Rejected", "Effect"]
+__all__ = ["SendTo", "Deliver", "Record", "AskBot", "SetTimer", "CancelTimer", "Rejected", "Effect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,21 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class AskBot:
+    """Ask the bot about the visitor's message `seq`; it answers later by posting to the conversation.
+
+    The bot runs outside the engine (retrieval and generation take milliseconds to
+    seconds, far too long for a host's message loop), so the host hands this out
+    like a delivery, after the record of the message itself.
+    """
+
+    conversation: str
+    visitor: str
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetTimer:
     """Fire ``TimerFired(key)`` at this entity at simulated or wall time `at`; replaces a timer of the same key."""
 
@@ -66,4 +81,4 @@ class Rejected:
     detail: str
 
 
-Effect = Union[SendTo, Deliver, Record, SetTimer, CancelTimer, Rejected]
+Effect = Union[SendTo, Deliver, Record, AskBot, SetTimer, CancelTimer, Rejected]

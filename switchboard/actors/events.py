@@ -166,6 +166,7 @@ class Posted:
     recipients: tuple[UserRef, ...]
     duplicate: bool = False
     prev: int = 0  # the seq of the message before this one that the visitor can see (notes skipped)
+    extra: dict[str, Any] | None = None  # the bot's decision, suggestions and sources
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from . import errors
 from .address import Address, Kind, UserRef, host_for
 from .agent import Agent
 from .conversation import Conversation
-from .effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from .effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from .events import Refused
 from .messages import CREATION, TimerFired, Undeliverable
 from .queue import SkillQueue
@@ -219,6 +219,8 @@ class HostCore:
                 out.deliveries.append(Delivery(effect.to, effect.event, env.ref, env.now))
             elif isinstance(effect, Record):
                 out.deliveries.append(Delivery(None, effect.record, env.ref, env.now))
+            elif isinstance(effect, AskBot):
+                out.deliveries.append(Delivery(None, effect, env.ref, env.now))
             elif isinstance(effect, SetTimer):
                 self._token += 1
                 self._live[(env.to, effect.key)] = self._token

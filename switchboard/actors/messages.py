@@ -171,6 +171,7 @@ class Post:
     text: str
     kind: str = "text"
     client_id: str | None = None
+    extra: dict[str, Any] | None = None  # the bot's decision, suggestions and sources; stored and shown as is
 
 
 @dataclass(frozen=True, slots=True)

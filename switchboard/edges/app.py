@@ -23,12 +23,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from ..actors.engine import Engine, start_engine
-from ..settings import DispatchSettings, ServerSettings
+from ..settings import BotSettings, DispatchSettings, ServerSettings
 from ..store import connection
 from ..store.writer import StoreWriter
 from .agent_ws import agent_endpoint
 from .auth import load_or_create_secret
+from .bot import start_bot_worker, stop_bot_worker
 from .fanout import Hub
+from .kb_rest import kb_routes
 from .names import Names
 from .recovery import recover
 from .relay import Relay
@@ -57,6 +59,7 @@ class AppConfig:
     recover: bool = True
     engine_factory: Callable[[Callable[[Any], None]], Engine] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    bot: BotSettings = field(default_factory=BotSettings)
 
 
 def create_app(config: AppConfig) -> Starlette:
@@ -70,7 +73,7 @@ def create_app(config: AppConfig) -> Starlette:
             await _stop(services)
 
     routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
-              Route("/healthz", _health), *rest_routes()]
+              Route("/healthz", _health), *rest_routes(), *kb_routes()]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -93,10 +96,12 @@ async def _start(config: AppConfig) -> Services:
     engine = _engine(config, loop, relay)
     services = Services(settings=config.settings, dispatch=config.dispatch, engine=engine, redis=redis,
                         writer=writer, secret=load_or_create_secret(config.settings), hub=hub,
-                        sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id)
+                        sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id, bot_settings=config.bot)
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:
+        relay.bot = await start_bot_worker(config.settings, config.bot, engine, hub, redis)
+        relay.handoff_turns = config.bot.handoff_turns
         relay.start()
         if config.recover:
             counts = await recover(engine, redis)
@@ -145,6 +150,8 @@ async def _stop(services: Services) -> None:
     for conn in list(services.sockets.by_id.values()):
         await conn.close(1001, "server shutting down")
     if services.relay is not None:
+        if services.relay.bot is not None:
+            await stop_bot_worker(services.relay.bot)
         await asyncio.to_thread(services.engine.wait_quiet, 5.0)
         with contextlib.suppress(Exception):
             await services.relay.stop()

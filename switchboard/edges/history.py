@@ -24,11 +24,17 @@ HISTORY_TTL_S = 7 * 86400
 
 
 def message_frame(conversation: str, seq: int, prev: int, role: str, author: str, name: str, kind: str, text: str,
-                  client_id: str | None, at: float) -> dict[str, Any]:
-    """The ``message`` frame; `prev` is the seq of the previous message a visitor can see (notes skipped)."""
-    return frame("message", conversation=conversation, seq=seq, prev=prev,
-                 sender={"role": role, "id": author, "name": name}, kind=kind, text=text,
-                 client_id=client_id, time=at)
+                  client_id: str | None, at: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``message`` frame; `prev` is the seq of the previous message a visitor can see (notes skipped).
+
+    A bot message carries its ``bot`` details (decision, suggestions, sources, offer_human).
+    """
+    message = frame("message", conversation=conversation, seq=seq, prev=prev,
+                    sender={"role": role, "id": author, "name": name}, kind=kind, text=text,
+                    client_id=client_id, time=at)
+    if extra:
+        message["bot"] = extra
+    return message
 
 
 def stage_append(pipe: Any, conversation: str, seq: int, message: dict[str, Any], cap: int) -> None:
@@ -62,7 +68,7 @@ async def _from_store(conversation: str, after: int, upto: int | None, limit: in
     for row in rows:
         frames.append(message_frame(conversation, row["seq"], prev, row["sender_role"], row["sender_id"],
                                     row.get("sender_name") or row["sender_id"], row["kind"], row["text"],
-                                    row.get("client_id"), row["at"]))
+                                    row.get("client_id"), row["at"], row.get("extra")))
         if row["kind"] != "note":
             prev = row["seq"]
     return frames

@@ -24,8 +24,10 @@ from typing import Any, Awaitable
 import orjson
 
 from ..actors.address import UserRef
+from ..actors.effects import AskBot
 from ..actors.events import Assigned, ConversationAssigned, ConversationState, Posted, Refused
 from ..actors.hostcore import Delivery
+from .bot import BotWorker
 from .fanout import Hub
 from .history import message_frame, stage_append
 from .names import Names
@@ -49,8 +51,10 @@ def parse_ref(ref: str | None) -> tuple[str, str, str, str | None] | None:
 
 
 class Relay:
-    def __init__(self, hub: Hub, writer: Any, names: Names, history_cap: int) -> None:
+    def __init__(self, hub: Hub, writer: Any, names: Names, history_cap: int, bot: BotWorker | None = None,
+                 handoff_turns: int = 10) -> None:
         self.hub, self.writer, self.names, self.cap = hub, writer, names, history_cap
+        self.bot, self.handoff_turns = bot, handoff_turns
         self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed_writes = 0
@@ -110,13 +114,16 @@ class Relay:
             self._state(event.state)
         elif isinstance(event, Refused):
             self._refused(event)
+        elif isinstance(event, AskBot):
+            if self.bot is not None:  # asked only now: the question is stored and delivered before the answer
+                self.bot.ask(event)
         elif d.to is not None:
             self.hub.to_user(d.to, await self._event_frame(event))
 
     async def _posted(self, p: Posted) -> None:
         name = await self.names.display(p.role, p.author)
         message = message_frame(p.conversation, p.seq, p.prev, p.role, p.author, name, p.message_kind, p.text,
-                                p.client_id, p.at)
+                                p.client_id, p.at, p.extra)
         author = UserRef(p.role, p.author) if p.role in ("visitor", "agent") else None
         if not p.duplicate:
             self.hub.write(lambda pipe: self._stage_message(pipe, p, message))
@@ -164,9 +171,18 @@ class Relay:
             fields["agent"] = {"id": event.agent, "name": await self.names.display("agent", event.agent)}
         if isinstance(event, ConversationAssigned):
             fields["visitor"] = {"id": event.visitor}
+            fields["recent"] = await self._recent(event.conversation)
         return frame(event.kind, **fields)
+
+    async def _recent(self, conversation: str) -> list[dict[str, Any]]:
+        """The conversation's last turns (the bot phase's, on a first assignment), for the agent taking it."""
+        if self.handoff_turns <= 0:
+            return []
+        raw = await self.hub.redis.zrevrangebyscore(f"sb:hist:{conversation}", "+inf", "-inf", start=0,
+                                                    num=self.handoff_turns)
+        return [orjson.loads(r) for r in reversed(raw)]  # type: ignore[arg-type]
 
     @staticmethod
     def _stored(p: Posted) -> dict[str, Any]:
         return {"conversation": p.conversation, "seq": p.seq, "sender_role": p.role, "sender_id": p.author,
-                "kind": p.message_kind, "text": p.text, "client_id": p.client_id, "at": p.at}
+                "kind": p.message_kind, "text": p.text, "client_id": p.client_id, "at": p.at, "extra": p.extra}

@@ -34,6 +34,8 @@ class Services:
     sockets: Sockets
     names: Names
     relay: Relay | None = None  # only in the process that drains the engine
+    bot_settings: Any = None  # switchboard.settings.BotSettings
+    kb: Any = None  # the knowledge base, opened on first use where this process has no bot
     passwords: Passwords = field(default_factory=Passwords)
     edge_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     conn_counter: int = 0

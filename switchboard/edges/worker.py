@@ -14,7 +14,7 @@ import sys
 
 import orjson
 
-from ..settings import DispatchSettings, ServerSettings
+from ..settings import BotSettings, DispatchSettings, ServerSettings
 
 
 def main() -> int:
@@ -32,7 +32,8 @@ def main() -> int:
     # handler that exits at once, which would skip the graceful shutdown.
     ray.init(address=config["ray_address"], namespace=NAMESPACE, logging_level=logging.WARNING)
     app = create_app(AppConfig(settings, DispatchSettings(), config["redis_url"], config["mongodb_uri"],
-                               runtime="ray", hosts=config["hosts"], ray_address=config["ray_address"], attach=True))
+                               runtime="ray", hosts=config["hosts"], ray_address=config["ray_address"], attach=True,
+                               bot=BotSettings.from_mapping(config.get("bot", {}))))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -24,7 +24,7 @@ _STATE_DEFAULTS: dict[str, Any] = {
     "visitor": "", "channel": "widget", "phase": None, "group": None, "priority": 0, "tier": 1, "agent": None,
     "close_reason": None, "last_seq": 0,
 }
-_MESSAGE_FIELDS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at")
+_MESSAGE_FIELDS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at", "extra")
 
 
 @dataclass(frozen=True, slots=True)

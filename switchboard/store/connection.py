@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import mongoengine
 
-from .documents import Conversation, Message, Rating, SkillGroup, User, Visitor
+from .documents import Conversation, KbDocument, KbEntry, Message, Rating, SkillGroup, User, Visitor
 
 __all__ = ["DOCUMENTS", "connect", "disconnect", "ensure_indexes"]
 
-DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating)
+DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

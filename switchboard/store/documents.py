@@ -20,7 +20,8 @@ from mongoengine import (
     DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField,
 )
 
-__all__ = ["User", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "to_datetime", "to_epoch",
+__all__ = ["User", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
+           "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -112,6 +113,7 @@ class Message(Document):
     text = StringField(default="")
     client_id = StringField(null=True)
     at = DateTimeField(required=True)
+    extra = DictField(null=True)  # a bot message's decision, suggestions and sources
     meta = {
         "collection": "messages",
         "indexes": [
@@ -132,3 +134,32 @@ class Rating(Document):
     comment = StringField(default="")
     at = DateTimeField()
     meta = {"collection": "ratings"}
+
+
+class KbDocument(Document):
+    """One knowledge source (a markdown file or an FAQ file); its name is its id, so re-ingesting replaces it."""
+
+    id = StringField(primary_key=True)  # the file name
+    kind = StringField(required=True, choices=("markdown", "faq"))
+    sha256 = StringField(required=True)
+    size = IntField(default=0)
+    entries = IntField(default=0)
+    added_at = DateTimeField()
+    meta = {"collection": "kb_documents"}
+
+
+class KbEntry(Document):
+    """One searchable unit of a document: a chunk or an FAQ entry, with the vector ids it is indexed under.
+
+    The id is ``<document>#<key>``; ``vids`` are the Faiss ids of its phrasings
+    (an FAQ's question and each alternative, or a chunk's one text).
+    """
+
+    id = StringField(primary_key=True)
+    document = StringField(required=True)
+    kind = StringField(required=True, choices=("chunk", "faq"))
+    title = StringField(default="")
+    text = StringField(default="")
+    alternatives = ListField(StringField())
+    vids = ListField(IntField())
+    meta = {"collection": "kb_entries", "indexes": ["document"]}

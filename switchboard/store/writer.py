@@ -224,6 +224,8 @@ def _message_doc(msg: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"seq must be an int, got {msg['seq']!r}")
     doc = {k: msg[k] for k in _MESSAGE_KEYS}
     doc["at"] = to_datetime(msg["at"])
+    if msg.get("extra"):
+        doc["extra"] = msg["extra"]  # a bot message's decision, suggestions and sources
     return doc
 
 

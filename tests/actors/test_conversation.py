@@ -15,7 +15,7 @@ import pytest
 from switchboard.actors import errors, messages
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import TRANSITIONS, Conversation, Phase
-from switchboard.actors.effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import (
     Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, QueueFull, Reassigned,
     Requeued, TransferDeclined, WaitTimeout,
@@ -160,7 +160,7 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (ASSIGNED, Undeliverable(BOB, TransferOffer("c1", "v1", "sales", "ann")), ASSIGNED, []),
     (ASSIGNED, Enqueued("sales"), ASSIGNED, []),
     # chat messages (their records are tested in test_transcript.py)
-    (BOT, Post("visitor", "v1", "hello"), BOT, []),
+    (BOT, Post("visitor", "v1", "hello"), BOT, [AskBot("c1", "v1", 1, "hello")]),
     (QUEUED, Post("visitor", "v1", "still there?"), QUEUED, []),
     (ASSIGNED, Post("agent", "ann", "hi, I am Ann"), ASSIGNED,
      [CancelTimer("no_reply"), SetTimer("idle", NOW + SETTINGS.session_idle_timeout_s)]),

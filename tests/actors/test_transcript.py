@@ -11,7 +11,7 @@ from typing import Any
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import Conversation, Phase
-from switchboard.actors.effects import Record, Rejected
+from switchboard.actors.effects import AskBot, Record, Rejected
 from switchboard.actors.events import ConversationState, Posted, Requeued
 from switchboard.actors.messages import (
     Assign, Close, CreateAgent, CreateGroup, OpenConversation, Post, RequestHuman, RestoreConversation,
@@ -157,3 +157,33 @@ def test_a_restored_agent_who_reconnects_in_time_keeps_the_conversation(engine_h
 
     conv = h.inspect(Address.conversation("c1"))
     assert conv is not None and conv["phase"] == "assigned" and conv["agent"] == "ann"
+
+
+def test_a_visitor_message_in_the_bot_phase_asks_the_bot_after_recording_it() -> None:
+    conv = Conversation("c1", OpenConversation("v1", "web"), 0.0, DispatchSettings())
+    effects = conv.handle(Post("visitor", "v1", "where is my order?", client_id="m1"), 1.0)
+    kinds = [type(e).__name__ for e in effects]
+    assert kinds.index("Record") < kinds.index("AskBot")
+    assert [e for e in effects if isinstance(e, AskBot)] == [AskBot("c1", "v1", 1, "where is my order?")]
+
+
+def test_a_repeated_client_message_does_not_ask_the_bot_twice() -> None:
+    conv = Conversation("c1", OpenConversation("v1", "web"), 0.0, DispatchSettings())
+    conv.handle(Post("visitor", "v1", "hello", client_id="m1"), 1.0)
+    again = conv.handle(Post("visitor", "v1", "hello", client_id="m1"), 2.0)
+    assert not [e for e in again if isinstance(e, AskBot)]
+
+
+def test_visitor_messages_after_the_handoff_do_not_ask_the_bot() -> None:
+    conv = Conversation("c1", OpenConversation("v1", "web"), 0.0, DispatchSettings())
+    conv.handle(RequestHuman("support"), 1.0)
+    effects = conv.handle(Post("visitor", "v1", "anyone there?"), 2.0)
+    assert not [e for e in effects if isinstance(e, AskBot)]
+
+
+def test_a_bot_message_keeps_its_details_and_a_visitor_cannot_forge_them() -> None:
+    conv = Conversation("c1", OpenConversation("v1", "web"), 0.0, DispatchSettings())
+    bot = conv.handle(Post("bot", "bot", "Did you mean…", extra={"decision": "suggest"}), 1.0)
+    forged = conv.handle(Post("visitor", "v1", "hi", extra={"decision": "answer"}), 2.0)
+    posted = [e.record for e in bot + forged if isinstance(e, Record) and isinstance(e.record, Posted)]
+    assert [p.extra for p in posted] == [{"decision": "suggest"}, None]

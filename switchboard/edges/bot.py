@@ -1,0 +1,178 @@
+"""The bot at the edge: questions from the engine in, answers back into the conversation as messages.
+
+A conversation in its bot phase hands each visitor message out as an
+:class:`~switchboard.actors.effects.AskBot`; the relay passes it here once the
+message itself is stored. The worker answers one question per conversation at
+a time, in order, off the event loop's critical path (retrieval in a thread,
+generation over HTTP or in-process), streams generated text to the visitor as
+``bot_delta`` frames, and posts the final answer as a ``Post`` from the bot with
+its decision, suggestions and sources in ``extra``. A ``handoff`` decision
+also sends ``RequestHuman`` to the default skill group, which puts the
+conversation into the dispatch flow like the visitor's own request.
+
+Per-conversation state here (the low-confidence streak) is small, bounded and
+deliberately not durable: after a restart the streak starts again at zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ..actors.address import Address, UserRef
+from ..actors.effects import AskBot
+from ..actors.engine import Engine
+from ..actors.messages import Post, RequestHuman
+from ..llm.bot import Bot, Reply, Turn
+from ..llm.sources import SUFFIXES
+from ..settings import BotSettings, ServerSettings
+from . import history
+from .fanout import Hub
+from .protocol import frame
+
+__all__ = ["BotWorker", "BOT_ID", "open_bot", "start_bot_worker", "stop_bot_worker", "demo_kb_dir"]
+
+log = logging.getLogger("switchboard.bot")
+
+BOT_ID = "bot"
+FAILED_TEXT = "Sorry, I can't answer right now. You can ask to talk to a person."
+_STREAKS_KEPT = 10_000
+
+
+class BotWorker:
+    def __init__(self, bot: Bot | None, engine: Engine, hub: Hub, redis: Any, settings: BotSettings,
+                 default_group: str) -> None:
+        self.bot, self.engine, self.hub, self.redis = bot, engine, hub, redis
+        self.settings, self.default_group = settings, default_group
+        self._tails: dict[str, asyncio.Task[None]] = {}  # per conversation: the last question's task
+        self._streaks: OrderedDict[str, int] = OrderedDict()
+        self.answered = 0
+
+    def ask(self, question: AskBot) -> None:
+        """Queue `question` behind any earlier one of the same conversation (called on the event loop)."""
+        before = self._tails.get(question.conversation)
+        task = asyncio.create_task(self._after(before, question), name=f"bot:{question.conversation}")
+        self._tails[question.conversation] = task
+        task.add_done_callback(functools.partial(self._forget, question.conversation))
+
+    async def idle(self) -> None:
+        """Wait until every question asked so far is answered (tests and shutdown)."""
+        while self._tails:
+            await asyncio.gather(*self._tails.values(), return_exceptions=True)
+
+    def _forget(self, conversation: str, task: asyncio.Task[None]) -> None:
+        if self._tails.get(conversation) is task:
+            del self._tails[conversation]
+
+    async def _after(self, before: asyncio.Task[None] | None, question: AskBot) -> None:
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            await self._answer(question)
+        except Exception:
+            log.exception("the bot failed on %s seq %s", question.conversation, question.seq)
+            self._post(question, FAILED_TEXT, {"decision": "error"})
+
+    async def _answer(self, q: AskBot) -> None:
+        if self.bot is None:  # the bot is turned off: every visitor message asks for a person
+            await self._hand_off(q)
+            return
+        turns = await self._turns(q)
+        streak = self._streaks.get(q.conversation, 0)
+        reply = await self.bot.answer(q.text, turns, streak, on_delta=lambda text: self._delta(q, text))
+        self._remember_streak(q.conversation, 0 if reply.decision.kind == "handoff" or not reply.decision.low
+                              else streak + 1)
+        self._post(q, reply.text, _extra(reply))
+        self.answered += 1
+        if reply.decision.kind == "handoff":
+            await self._hand_off(q)
+
+    async def _delta(self, q: AskBot, text: str) -> None:
+        self.hub.to_user(UserRef.visitor(q.visitor), frame("bot_delta", conversation=q.conversation, reply_to=q.seq,
+                                                           text=text))
+
+    def _post(self, q: AskBot, text: str, extra: dict[str, Any]) -> None:
+        # The client id makes a re-asked question (a relay retry) answer once: the conversation dedupes it.
+        post = Post("bot", BOT_ID, text, client_id=f"re:{q.seq}", extra=extra)
+        self.engine.send(Address.conversation(q.conversation), post)
+
+    async def _hand_off(self, q: AskBot) -> None:
+        last = await self.redis.hget(f"sb:visitor:{q.visitor}", "last_agent")
+        last_agent = last.decode() if isinstance(last, bytes) else last
+        self.engine.send(Address.conversation(q.conversation), RequestHuman(self.default_group, last_agent=last_agent))
+
+    async def _turns(self, q: AskBot) -> list[Turn]:
+        """The bot phase's recent turns before this question, for the prompt."""
+        if self.settings.llm_backend == "none":
+            return []
+        after = max(0, q.seq - 1 - 2 * self.settings.prompt_turns)
+        frames = await history.fetch(self.redis, q.conversation, after, q.seq - 1, for_visitor=True)
+        return [(m["sender"]["role"], m["text"]) for m in frames if m["sender"]["role"] in ("visitor", "bot")]
+
+    def _remember_streak(self, conversation: str, streak: int) -> None:
+        self._streaks[conversation] = streak
+        self._streaks.move_to_end(conversation)
+        while len(self._streaks) > _STREAKS_KEPT:
+            self._streaks.popitem(last=False)
+
+
+def _extra(reply: Reply) -> dict[str, Any]:
+    d = reply.decision
+    extra: dict[str, Any] = {"decision": d.kind, "generated": reply.generated}
+    if d.suggestions:
+        extra["suggestions"] = d.suggestions
+    if d.sources:
+        extra["sources"] = d.sources
+    if d.kind in ("decline", "handoff") or d.low:
+        extra["offer_human"] = True
+    return extra
+
+
+# --- building one -----------------------------------------------------------------------------------
+
+
+def demo_kb_dir() -> Path | None:
+    """``config/kb`` of the source tree (or of the working directory): the demo knowledge base."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = base / "config" / "kb"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
+    """The bot the settings describe (None when turned off); blocking: loads the embedder and the base.
+
+    A first start with an empty base and ``demo_kb`` on ingests ``config/kb``, so a
+    fresh installation answers questions about Switchboard itself.
+    """
+    if not settings.enabled:
+        return None
+    from ..llm.cli import open_kb
+    from ..llm.generation import make_generator
+
+    kb = open_kb(server, settings)
+    demo = demo_kb_dir()
+    if settings.demo_kb and len(kb) == 0 and demo is not None:
+        files = sorted(p for p in demo.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        report = kb.ingest(files)
+        log.info("ingested the demo knowledge base from %s: %d entries", demo, report.entries)
+    return Bot(kb, settings, make_generator(settings))
+
+
+async def start_bot_worker(server: ServerSettings, settings: BotSettings, engine: Engine, hub: Hub,
+                           redis: Any) -> BotWorker:
+    bot = await asyncio.to_thread(open_bot, server, settings)
+    return BotWorker(bot, engine, hub, redis, settings, server.default_group)
+
+
+async def stop_bot_worker(worker: BotWorker, timeout_s: float = 5.0) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(worker.idle(), timeout_s)
+    if worker.bot is not None and worker.bot.generator is not None:
+        await worker.bot.generator.close()

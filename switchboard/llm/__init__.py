@@ -1,0 +1,1 @@
+"""The bot: knowledge base, retrieval, answer policy and LLM backends."""

@@ -1,0 +1,113 @@
+"""Calibration: thresholds from labelled questions, as HuixiangDou picks its rejection threshold.
+
+``suggest`` (the line between "decline" and "engage") is the score that
+maximises precision + recall of "this question should be engaged with" over the
+GOOD questions (positives) and the BAD ones (negatives). ``answer`` (the line
+between a direct answer and "did you mean") needs to know which entry is right:
+when GOOD lines name their entry (``{"q": ..., "id": ...}``), it is the lowest
+score above ``suggest`` at which the first match is the right one at least
+:data:`ANSWER_PRECISION` of the time; without ids it sits :data:`DEFAULT_GAP`
+above ``suggest``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from .kb import KnowledgeBase, Thresholds
+
+__all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP"]
+
+ANSWER_PRECISION = 0.9
+DEFAULT_GAP = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    thresholds: Thresholds
+    decline_precision: float  # of the questions it would decline, the share that are BAD
+    decline_recall: float  # of the BAD questions, the share it would decline
+    engage_precision: float
+    engage_recall: float
+    answer_precision: float | None  # of the GOOD questions it would answer directly, the share answered right
+    good: int
+    bad: int
+
+
+def read_questions(path: Path) -> list[tuple[str, str | None]]:
+    """One question per line, or JSON lines ``{"q": ..., "id": ...}``; blank lines and ``#`` comments skipped."""
+    out: list[tuple[str, str | None]] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON: {exc}") from None
+            q = item.get("q") or item.get("question")
+            if not isinstance(q, str) or not q.strip():
+                raise ValueError(f"{path}:{n}: a JSON line needs a non-empty \"q\"")
+            out.append((q.strip(), str(item["id"]) if item.get("id") is not None else None))
+        else:
+            out.append((line, None))
+    return out
+
+
+def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[str]) -> Calibration:
+    """Measure the best-match scores of both sets and choose thresholds; does not store them."""
+    if not good or not bad:
+        raise ValueError("calibration needs at least one GOOD and one BAD question")
+    good_hits = kb.search_many([q for q, _ in good], 1)
+    bad_hits = kb.search_many(bad, 1)
+    good_scores = [hits[0].score if hits else 0.0 for hits in good_hits]
+    bad_scores = [hits[0].score if hits else 0.0 for hits in bad_hits]
+    suggest = _best_cut(good_scores, bad_scores)
+    labelled = [(score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
+                for (_, want), hits, score in zip(good, good_hits, good_scores) if want is not None and hits]
+    answer, answer_precision = _answer_cut(labelled, bad_scores, suggest)
+    engaged_good = sum(s >= suggest for s in good_scores)
+    engaged_bad = sum(s >= suggest for s in bad_scores)
+    declined_bad, declined_good = len(bad_scores) - engaged_bad, len(good_scores) - engaged_good
+    return Calibration(
+        thresholds=Thresholds(round(answer, 4), round(suggest, 4), calibrated=True),
+        decline_precision=_ratio(declined_bad, declined_bad + declined_good),
+        decline_recall=_ratio(declined_bad, len(bad_scores)),
+        engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
+        engage_recall=_ratio(engaged_good, len(good_scores)),
+        answer_precision=answer_precision, good=len(good), bad=len(bad))
+
+
+def _best_cut(positives: list[float], negatives: list[float]) -> float:
+    """The threshold maximising precision + recall of "score >= t means positive"."""
+    candidates = sorted(set(positives) | set(negatives))
+    best_t, best_value = candidates[0], -1.0
+    for lower, upper in zip([candidates[0] - 1e-6] + candidates, candidates):
+        t = (lower + upper) / 2 if lower != upper else upper  # midway between neighbouring scores
+        tp = sum(s >= t for s in positives)
+        fp = sum(s >= t for s in negatives)
+        value = _ratio(tp, tp + fp) + _ratio(tp, len(positives))
+        if value > best_value:
+            best_t, best_value = t, value
+    return best_t
+
+
+def _answer_cut(labelled: list[tuple[float, bool]], bad_scores: list[float], suggest: float) -> tuple[float, float | None]:
+    if not labelled:
+        return suggest + DEFAULT_GAP, None
+    # Bad questions scoring above a cut would be answered, wrongly: they count against it.
+    outcomes = sorted([(s, ok) for s, ok in labelled if s >= suggest] + [(s, False) for s in bad_scores if s >= suggest])
+    for i, (score, _) in enumerate(outcomes):
+        above = outcomes[i:]
+        precision = sum(ok for _, ok in above) / len(above)
+        if precision >= ANSWER_PRECISION:
+            return max(score, suggest), precision
+    return max((s for s, _ in outcomes), default=suggest) + 1e-6, None
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 1.0

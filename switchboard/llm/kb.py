@@ -1,0 +1,361 @@
+"""The knowledge base: sources in the store, their vectors in a Faiss index on disk.
+
+Layout of ``kb_dir``: ``index.faiss`` (the vectors, Faiss's own format),
+``idmap.json`` (vector id -> entry id), ``meta.json`` (the embedder's signature,
+the index kind, the next vector id, the calibrated thresholds, a version that
+every change bumps) and ``.lock``. Entries themselves (chunks and FAQ entries)
+live in MongoDB (:class:`~switchboard.store.documents.KbEntry`) and are held in
+memory for answering, so a question never reads the store.
+
+Changes are per document: ingesting a file adds its entries' vectors, and
+re-ingesting or deleting it removes exactly its own vector ids first; the index
+is never rebuilt from scratch for that. Writers take an exclusive ``flock`` on
+``.lock`` (the CLI and an admin upload may run beside a live server); a reader
+notices a newer ``meta.json`` version and reloads (:meth:`KnowledgeBase.refresh`).
+
+Store writes come first, then the index and mapping files (each replaced
+atomically), then ``meta.json``: after a crash in between, :meth:`load` re-adds
+entries the index lacks and forgets vectors whose entries are gone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..store.documents import KbDocument, KbEntry
+from .embedders import Embedder
+from .index import VectorIndex
+from .sources import Source, read_source
+
+__all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress"]
+
+Progress = Callable[[int, int, str], None]  # (done, total, what): ingestion reports as it goes
+_EMBED_BATCH = 256
+
+
+class KbError(Exception):
+    """The knowledge base cannot do what was asked; the message is meant for an operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Best-match scores: at or above `answer` the bot answers; at or above `suggest` it offers "did you mean"."""
+
+    answer: float
+    suggest: float
+    calibrated: bool = False  # False: defaults for the embedder, not measured on this base
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated}
+
+
+# Uncalibrated defaults per embedder, measured on tests/data/bot (see docs/bot.md); calibrate your own base.
+DEFAULT_THRESHOLDS = {"hashing": Thresholds(0.55, 0.35), "semantic": Thresholds(0.65, 0.45)}
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEntry:
+    id: str
+    document: str
+    kind: str
+    title: str
+    text: str
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: KnownEntry
+    score: float
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    entries: int = 0
+
+
+@dataclass
+class _Meta:
+    signature: str
+    dim: int
+    trained_at: int = 0
+    next_vid: int = 1
+    version: int = 0
+    thresholds: dict[str, Any] | None = None
+
+
+class KnowledgeBase:
+    """Search and change one knowledge base; blocking (store and Faiss), so async callers use a thread."""
+
+    def __init__(self, directory: str | Path, embedder: Embedder) -> None:
+        self.dir = Path(directory)
+        self.embedder = embedder
+        self.meta = _Meta(embedder.signature, embedder.dim)
+        self.index = VectorIndex(embedder.dim)
+        self.idmap: dict[int, str] = {}
+        self.entries: dict[str, KnownEntry] = {}
+        self._meta_mtime = 0.0
+        self._checked_at = 0.0
+        self._mutex = threading.RLock()  # searches (the bot's thread) against changes (an upload's thread)
+
+    # --- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: str | Path, embedder: Embedder) -> KnowledgeBase:
+        """Load the base in `directory` (an empty one if there is none yet) and its entries from the store."""
+        kb = cls(directory, embedder)
+        kb.dir.mkdir(parents=True, exist_ok=True)
+        with kb._locked():
+            kb._load()
+        return kb
+
+    def _load(self) -> None:
+        meta_path = self.dir / "meta.json"
+        if meta_path.exists():
+            raw = orjson.loads(meta_path.read_bytes())
+            meta = _Meta(**{k: raw[k] for k in _Meta.__dataclass_fields__ if k in raw})
+            if meta.signature != self.embedder.signature:
+                raise KbError(f"the knowledge base in {self.dir} was built with the {meta.signature} embedder, not "
+                              f"{self.embedder.signature}: set the bot's embedder back, or run `switchboard kb "
+                              f"rebuild` to re-embed every entry with the new one")
+            self.meta = meta
+            self._meta_mtime = meta_path.stat().st_mtime
+            index_path = self.dir / "index.faiss"
+            self.index = (VectorIndex.load(index_path, meta.dim, meta.trained_at) if index_path.exists()
+                          else VectorIndex(meta.dim))
+            idmap_raw = orjson.loads((self.dir / "idmap.json").read_bytes()) if (self.dir / "idmap.json").exists() else {}
+            self.idmap = {int(k): v for k, v in idmap_raw.items()}
+        self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+        self._repair()
+
+    def _repair(self) -> None:
+        """Make the index agree with the store after an interrupted change."""
+        stale = [vid for vid, entry in self.idmap.items() if entry not in self.entries]
+        indexed = set(self.idmap.values())
+        missing = [e for e in self.entries.values() if e.id not in indexed]
+        if not stale and not missing:
+            return
+        self.index.remove(np.array(stale, dtype=np.int64))
+        for vid in stale:
+            del self.idmap[vid]
+        if missing:
+            self._index_entries(missing, None)
+        self._save()
+
+    def refresh(self, every_s: float = 1.0) -> bool:
+        """Reload if another process changed the base (checked at most every `every_s`); True if it did."""
+        now = time.monotonic()
+        if now - self._checked_at < every_s:
+            return False
+        self._checked_at = now
+        try:
+            mtime = (self.dir / "meta.json").stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if mtime == self._meta_mtime:
+            return False
+        with self._locked(shared=True):
+            self._load()
+        return True
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 5) -> list[Match]:
+        """The `k` best entries for `query`, best first; an entry scores its best phrasing."""
+        return self.search_many([query], k)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 5) -> list[list[Match]]:
+        vectors = self.embedder.embed(list(queries))
+        with self._mutex:
+            return self._rank(*self.index.search(vectors, k * 4), k)  # several phrasings of one FAQ crowd the top
+
+    def _rank(self, scores: Any, vids: Any, k: int) -> list[list[Match]]:
+        results: list[list[Match]] = []
+        for row_scores, row_vids in zip(scores, vids):
+            best: dict[str, float] = {}
+            for score, vid in zip(row_scores, row_vids):
+                entry = self.idmap.get(int(vid))
+                if entry is not None and entry in self.entries and float(score) > best.get(entry, -2.0):
+                    best[entry] = float(score)
+            ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+            results.append([Match(self.entries[e], s) for e, s in ranked])
+        return results
+
+    @property
+    def thresholds(self) -> Thresholds:
+        if self.meta.thresholds:
+            return Thresholds(**self.meta.thresholds)
+        return DEFAULT_THRESHOLDS.get(self.embedder.name, DEFAULT_THRESHOLDS["hashing"])
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [{"name": d.id, "kind": d.kind, "entries": d.entries, "size": d.size, "sha256": d.sha256,
+                 "added_at": d.added_at.isoformat() if d.added_at else None}
+                for d in KbDocument.objects.order_by("id")]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # --- changing ------------------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[Path], progress: Progress | None = None) -> IngestReport:
+        """Add or replace each file (unchanged ones are skipped); raises SourceError before changing anything."""
+        sources = [read_source(p) for p in paths]
+        return self.ingest_sources(sources, progress)
+
+    def ingest_sources(self, sources: Sequence[Source], progress: Progress | None = None) -> IngestReport:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise KbError(f"two files share a name: {sorted(n for n in names if names.count(n) > 1)}")
+        report = IngestReport()
+        with self._locked():
+            self._load_if_changed()
+            todo: list[Source] = []
+            for source in sources:
+                old = KbDocument.objects(id=source.name).first()
+                if old is not None and old.sha256 == source.sha256:
+                    report.unchanged.append(source.name)
+                    continue
+                (report.replaced if old is not None else report.added).append(source.name)
+                todo.append(source)
+            if not todo:
+                return report
+            new_entries: list[KnownEntry] = []
+            phrasings: dict[str, tuple[str, ...]] = {}
+            for source in todo:
+                self._drop_document(source.name)
+                for e in source.entries:
+                    known = KnownEntry(f"{source.name}#{e.key}", source.name, e.kind, e.title, e.text, e.alternatives)
+                    new_entries.append(known)
+                    phrasings[known.id] = e.phrasings
+                KbDocument(id=source.name, kind=source.kind, sha256=source.sha256, size=source.size,
+                           entries=len(source.entries), added_at=datetime.now(timezone.utc)).save()
+            self._index_entries(new_entries, progress, phrasings)
+            self._save()
+            report.entries = len(new_entries)
+        return report
+
+    def remove(self, name: str) -> bool:
+        """Delete one document and its entries' vectors; False if there is no such document."""
+        with self._locked():
+            self._load_if_changed()
+            if KbDocument.objects(id=name).first() is None:
+                return False
+            self._drop_document(name)
+            KbDocument.objects(id=name).delete()
+            self._save()
+        return True
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Re-embed every entry with this base's embedder (after changing embedders); returns the entries."""
+        with self._locked():
+            self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+            self.index, self.idmap = VectorIndex(self.embedder.dim), {}
+            self.meta = replace(self.meta, signature=self.embedder.signature, dim=self.embedder.dim, trained_at=0,
+                                thresholds=None)
+            self._index_entries(list(self.entries.values()), progress)
+            self._save()
+        return len(self.entries)
+
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        with self._locked():
+            self._load_if_changed()
+            self.meta.thresholds = thresholds.as_dict()
+            self._save()
+
+    def _drop_document(self, name: str) -> None:
+        gone = {e_id for e_id, e in self.entries.items() if e.document == name}
+        vids = [vid for vid, e_id in self.idmap.items() if e_id in gone]
+        self.index.remove(np.array(vids, dtype=np.int64))
+        for vid in vids:
+            del self.idmap[vid]
+        for e_id in gone:
+            del self.entries[e_id]
+        KbEntry.objects(document=name).delete()
+
+    def _index_entries(self, entries: list[KnownEntry], progress: Progress | None,
+                       phrasings: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Store `entries`, embed their phrasings in batches and add them to the index, reporting progress."""
+        texts: list[tuple[str, str]] = []  # (entry id, text)
+        for e in entries:
+            for text in (phrasings or {}).get(e.id) or _phrasings_of(e):
+                texts.append((e.id, text))
+        vids_of: dict[str, list[int]] = {e.id: [] for e in entries}
+        total = len(texts)
+        for start in range(0, total, _EMBED_BATCH):
+            batch = texts[start:start + _EMBED_BATCH]
+            vectors = self.embedder.embed([t for _, t in batch])
+            vids = np.arange(self.meta.next_vid, self.meta.next_vid + len(batch), dtype=np.int64)
+            self.meta.next_vid += len(batch)
+            self.index.add(vids, vectors)
+            for vid, (entry_id, _) in zip(vids.tolist(), batch):
+                self.idmap[vid] = entry_id
+                vids_of[entry_id].append(vid)
+            if progress:
+                progress(min(start + len(batch), total), total, "phrasings embedded")
+        docs = [KbEntry(id=e.id, document=e.document, kind=e.kind, title=e.title, text=e.text,
+                        alternatives=list(e.alternatives), vids=vids_of[e.id]) for e in entries]
+        for chunk in range(0, len(docs), 1000):
+            part = docs[chunk:chunk + 1000]
+            if part:
+                KbEntry.objects.insert(part, load_bulk=False) if not _any_exists(part) else [d.save() for d in part]
+        for e in entries:
+            self.entries[e.id] = e
+        self.meta.trained_at = self.index.trained_at
+
+    def _save(self) -> None:
+        self.index.save(self.dir / "index.faiss")
+        _write_atomic(self.dir / "idmap.json", orjson.dumps({str(k): v for k, v in self.idmap.items()}))
+        self.meta.version += 1
+        self.meta.trained_at = self.index.trained_at
+        _write_atomic(self.dir / "meta.json", orjson.dumps(self.meta.__dict__, option=orjson.OPT_INDENT_2))
+        self._meta_mtime = (self.dir / "meta.json").stat().st_mtime
+
+    def _load_if_changed(self) -> None:
+        meta_path = self.dir / "meta.json"
+        if meta_path.exists() and meta_path.stat().st_mtime != self._meta_mtime:
+            self._load()
+
+    @contextmanager
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self._mutex, open(self.dir / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _phrasings_of(e: KnownEntry) -> tuple[str, ...]:
+    if e.kind == "faq":
+        return (e.title, *e.alternatives)
+    return (f"{e.title}\n{e.text}" if e.title else e.text,)
+
+
+def _known(doc: Any) -> KnownEntry:
+    return KnownEntry(str(doc.id), doc.document, doc.kind, doc.title or "", doc.text or "", tuple(doc.alternatives or ()))
+
+
+def _any_exists(docs: list[Any]) -> bool:
+    return KbEntry.objects(id__in=[d.id for d in docs]).only("id").first() is not None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

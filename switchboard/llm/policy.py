@@ -1,0 +1,99 @@
+"""The answer policy: from a question and its best matches to what the bot does.
+
+Pure functions, no I/O: the scores come from :mod:`.kb`, the thresholds from
+calibration (:mod:`.calibrate`). Four decisions:
+
+* ``handoff``: the visitor asked for a person ("human", "real person", "转人工", ...),
+  or this is the N-th low-confidence question in a row (``low_streak_handoff``).
+* ``answer``: the best match scores at least ``thresholds.answer``.
+* ``suggest``: it scores at least ``thresholds.suggest``: "did you mean" with up
+  to three entries the visitor can pick.
+* ``decline``: below that: off-topic chatter or a question the base does not
+  cover. The bot says it does not know and offers a person, rather than guess
+  (HuixiangDou's rejection idea: a wrong answer costs more than no answer).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kb import Match, Thresholds
+
+__all__ = ["Decision", "decide", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
+           "STREAK_HANDOFF_TEXT"]
+
+MAX_SUGGESTIONS = 3
+DECLINE_TEXT = ("Sorry, I don't know the answer to that. I can only help with questions about this service. "
+                "You can rephrase your question, or ask to talk to a person.")
+HANDOFF_TEXT = "Of course: I'm connecting you to a person. Please stay on this page."
+STREAK_HANDOFF_TEXT = ("I couldn't find answers to your last few questions, so I'm connecting you to a person. "
+                       "Please stay on this page.")
+SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
+
+_PERSON = r"(?:human|person|agent|someone|somebody|representative|rep|operator|people|staff|employee)"
+_ASK_FOR_PERSON = [
+    re.compile(rf"\b(?:talk|speak|chat|connect|transfer|put)\w*\s+(?:me\s+)?(?:to|with|through to)\s+"
+               rf"(?:a|an|the|some|your|one of your)?\s*(?:real|live|actual)?\s*{_PERSON}\b"),
+    re.compile(rf"\b(?:real|live|actual)\s+{_PERSON}\b"),
+    re.compile(rf"^\s*(?:a\s+)?(?:human|agent|operator|representative|person|real person)\s*(?:please|pls)?\s*[.!?]*\s*$"),
+    re.compile(r"\b(?:connect|transfer)\s+me\b"),
+    re.compile(r"\bi\s+(?:want|need|would like)\s+(?:a|an|to talk to a|to speak to a)\s*(?:human|person|agent)\b"),
+]
+_ASK_FOR_PERSON_CJK = ("转人工", "人工客服", "人工服务", "找人工", "真人", "接人工", "人工坐席")
+
+
+def wants_person(text: str) -> bool:
+    """True when the message asks for a person, not merely mentions one ("how are agents assigned?")."""
+    t = unicodedata.normalize("NFKC", text).lower().strip()
+    if t in ("人工", "人工!", "人工！") or any(p in t for p in _ASK_FOR_PERSON_CJK):
+        return True
+    return any(p.search(t) for p in _ASK_FOR_PERSON)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: str  # answer | suggest | decline | handoff
+    text: str  # what the bot says (the retrieval answer; an LLM may replace it for `answer`)
+    matches: list[Match] = field(default_factory=list)
+    suggestions: list[dict[str, str]] = field(default_factory=list)  # [{"id", "question"}]
+    sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}]
+    low: bool = False  # a low-confidence question: counts towards the streak
+
+    def as_json(self) -> dict[str, Any]:
+        return {"decision": self.kind, "matches": [{"id": m.entry.id, "score": round(m.score, 4)} for m in self.matches],
+                "suggestions": self.suggestions, "sources": self.sources, "answer": self.text}
+
+
+def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_streak: int = 0,
+           streak_limit: int = 0) -> Decision:
+    """What to do with `question`; `low_streak` counts the low-confidence questions just before it."""
+    if wants_person(question):
+        return Decision("handoff", HANDOFF_TEXT, matches)
+    best = matches[0].score if matches else 0.0
+    if best >= thresholds.answer:
+        top = matches[0].entry
+        text = top.text if top.kind == "faq" else f"{top.text}\n\n(from: {top.title or top.document})"
+        return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}])
+    if best >= thresholds.suggest:
+        picks = _suggestions(matches, thresholds.suggest)
+        return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks)
+    if streak_limit and low_streak + 1 >= streak_limit:
+        return Decision("handoff", STREAK_HANDOFF_TEXT, matches, low=True)
+    return Decision("decline", DECLINE_TEXT, matches, low=True)
+
+
+def _suggestions(matches: list[Match], floor: float) -> list[dict[str, str]]:
+    picks: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for m in matches:
+        question = m.entry.title if m.entry.kind == "faq" else (m.entry.title or m.entry.text[:80])
+        if m.score < floor or question in seen:
+            continue
+        seen.add(question)
+        picks.append({"id": m.entry.id, "question": question})
+        if len(picks) == MAX_SUGGESTIONS:
+            break
+    return picks
