@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/switchboard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,semantic]'
 	touch $@
 
 ## run: set up, then run the main job: the server with embedded Redis and store (data in ./var)

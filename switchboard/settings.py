@@ -196,7 +196,7 @@ class BotSettings:
     directory or a built engine). See docs/llm.md.
     """
 
-    enabled: bool = True  # false: conversations go straight to request_human, no bot turns
+    enabled: bool = True  # false: no bot turns; visitors reach a person only by asking (request_human)
     embedder: str = "hashing"  # hashing (no download, Chinese and English) or semantic (the `semantic` extra)
     kb_dir: str = ""
     demo_kb: bool = True  # ingest config/kb on a first start with an empty knowledge base

@@ -55,6 +55,8 @@ class BotWorker:
 
     def ask(self, question: AskBot) -> None:
         """Queue `question` behind any earlier one of the same conversation (called on the event loop)."""
+        if self.bot is None:
+            return
         before = self._tails.get(question.conversation)
         task = asyncio.create_task(self._after(before, question), name=f"bot:{question.conversation}")
         self._tails[question.conversation] = task
@@ -79,8 +81,7 @@ class BotWorker:
             self._post(question, FAILED_TEXT, {"decision": "error"})
 
     async def _answer(self, q: AskBot) -> None:
-        if self.bot is None:  # the bot is turned off: every visitor message asks for a person
-            await self._hand_off(q)
+        if self.bot is None:  # the bot is turned off: messages wait for the visitor's request_human
             return
         turns = await self._turns(q)
         streak = self._streaks.get(q.conversation, 0)

@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from switchboard.edges.app import AppConfig, create_app
 from switchboard.edges.auth import Passwords
-from switchboard.settings import DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 from switchboard.store.embedded import EmbeddedMongo, EmbeddedRedis
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin-password-1"
@@ -90,10 +90,13 @@ class Server:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
 
-def make_config(backends: Backends, **settings: Any) -> AppConfig:
+def make_config(backends: Backends, bot: dict[str, Any] | None = None, **settings: Any) -> AppConfig:
+    """The app's configuration; the bot is off unless `bot` gives its settings (the dispatch tests talk to
+    agents only), and then uses its own knowledge base directory under the session's data dir."""
     server = ServerSettings.from_mapping({"data_dir": str(backends.data_dir), "rate_limit_per_s": 200,
                                           "rate_limit_burst": 400, **settings})
-    return AppConfig(server, DispatchSettings(), backends.redis_url, backends.mongodb_uri)
+    bot_settings = BotSettings.from_mapping({"enabled": False} if bot is None else bot)
+    return AppConfig(server, DispatchSettings(), backends.redis_url, backends.mongodb_uri, bot=bot_settings)
 
 
 @pytest.fixture(scope="module")
