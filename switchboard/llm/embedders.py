@@ -59,7 +59,7 @@ class HashingEmbedder:
 
         self.dim = dim
         self.word_weight = word_weight
-        common: dict[str, Any] = {"n_features": dim, "alternate_sign": False, "norm": "l2",
+        common: dict[str, Any] = {"n_features": dim, "alternate_sign": True, "norm": "l2",
                                   "preprocessor": _normalise, "dtype": np.float32}
         self._chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common)
         self._words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), stop_words="english",
@@ -67,7 +67,7 @@ class HashingEmbedder:
 
     @property
     def signature(self) -> str:
-        return f"hashing-v1-d{self.dim}-w{self.word_weight:g}"
+        return f"hashing-v2-d{self.dim}-w{self.word_weight:g}"
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:

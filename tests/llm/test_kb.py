@@ -1,0 +1,141 @@
+"""The knowledge base against the embedded store and real Faiss: ingest, search, replace, remove, persist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from switchboard.llm import index as index_module
+from switchboard.llm.embedders import HashingEmbedder
+from switchboard.llm.kb import KbError, KnowledgeBase, Thresholds
+from switchboard.llm.sources import SourceError
+from switchboard.store.documents import KbDocument, KbEntry
+
+pytest_plugins = ["tests.store.conftest"]
+
+FAQ = """
+- id: return-window
+  question: How long do I have to return a bike?
+  alternatives: ["What is your return policy?", "Can I send my order back?"]
+  answer: Within 30 days of delivery.
+- id: opening-hours
+  question: When is the shop open?
+  alternatives: ["opening hours", "营业时间是什么时候？"]
+  answer: Monday to Saturday, 9:00 to 18:00.
+"""
+GUIDE = """# Repairs
+
+## Booking a repair
+Book a repair slot online; the workshop needs the bike for two working days.
+
+## Repair prices
+A standard service costs 79 euros and includes brake and gear adjustment.
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "faq.yaml").write_text(FAQ)
+    (tmp_path / "repairs.md").write_text(GUIDE)
+    return tmp_path
+
+
+@pytest.fixture
+def kb(store: str, tmp_path: Path) -> Iterator[KnowledgeBase]:
+    yield KnowledgeBase.open(tmp_path / "kb", HashingEmbedder())
+
+
+def test_an_faq_question_in_other_words_finds_its_entry(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml", files / "repairs.md"])
+    assert kb.search("can I return the bike I bought?")[0].entry.id == "faq.yaml#return-window"
+    assert kb.search("营业时间")[0].entry.id == "faq.yaml#opening-hours"
+
+
+def test_markdown_chunks_keep_their_header_path(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "repairs.md"])
+    best = kb.search("how much does a service cost?")[0].entry
+    assert best.title == "Repairs > Repair prices" and "79 euros" in best.text
+
+
+def test_ingestion_reports_progress_until_every_phrasing_is_embedded(kb: KnowledgeBase, files: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    kb.ingest([files / "faq.yaml"], lambda done, total, _: seen.append((done, total)))
+    assert seen[-1] == (6, 6)  # two questions and four alternatives
+
+
+def test_reingesting_an_unchanged_file_does_nothing_and_a_changed_one_replaces_only_its_own_entries(
+        kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml", files / "repairs.md"])
+    vectors = len(kb.index)
+    assert kb.ingest([files / "faq.yaml"]).unchanged == ["faq.yaml"]
+    (files / "repairs.md").write_text(GUIDE + "\n## Pick-up\nCollect your bike at the counter.\n")
+    report = kb.ingest([files / "repairs.md"])
+    assert report.replaced == ["repairs.md"] and len(kb.index) == vectors + 1
+    assert KbEntry.objects(document="faq.yaml").count() == 2
+
+
+def test_removing_a_document_removes_its_vectors_and_entries(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml", files / "repairs.md"])
+    assert kb.remove("repairs.md") and not kb.remove("repairs.md")
+    assert len(kb.index) == 6 and KbDocument.objects(id="repairs.md").first() is None
+    assert all(m.entry.document == "faq.yaml" for m in kb.search("repair prices"))
+
+
+def test_the_base_survives_a_restart_with_its_thresholds(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
+    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
+    assert len(again) == 2 and len(again.index) == 6
+    assert again.thresholds == Thresholds(0.6, 0.4, calibrated=True)
+    assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
+
+
+def test_an_index_built_by_another_embedder_is_refused(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    with pytest.raises(KbError, match="rebuild"):
+        KnowledgeBase.open(kb.dir, HashingEmbedder(dim=512))
+
+
+def test_rebuild_re_embeds_every_entry_with_the_new_embedder(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    other = KnowledgeBase(kb.dir, HashingEmbedder(dim=512))
+    assert other.rebuild() == 2
+    assert KnowledgeBase.open(kb.dir, HashingEmbedder(dim=512)).search("return policy")[0].entry.id.endswith(
+        "return-window")
+
+
+def test_a_server_sees_a_change_made_by_another_process(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    other = KnowledgeBase.open(kb.dir, HashingEmbedder())  # another process: the CLI, an upload elsewhere
+    other.ingest([files / "repairs.md"])
+    assert kb.refresh(every_s=0) and len(kb) == len(other)
+
+
+def test_an_interrupted_change_is_repaired_on_open(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    KbEntry.objects(id="faq.yaml#opening-hours").delete()  # the store lost an entry the index still holds
+    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
+    assert len(again.index) == 3 and all(m.entry.id != "faq.yaml#opening-hours" for m in again.search("hours"))
+
+
+def test_a_bad_file_changes_nothing(kb: KnowledgeBase, files: Path) -> None:
+    (files / "bad.yaml").write_text("- question: no answer\n")
+    with pytest.raises(SourceError):
+        kb.ingest([files / "faq.yaml", files / "bad.yaml"])
+    assert len(kb) == 0 and KbDocument.objects.count() == 0
+
+
+def test_past_the_exact_limit_the_index_turns_approximate_and_still_removes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "APPROX_ABOVE", 2000)
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = index_module.VectorIndex(32)
+    index.add(np.arange(3000, dtype=np.int64), vectors)
+    assert index.kind == "ivf"
+    assert index.search(vectors[:20], 1)[1][:, 0].tolist() == list(range(20))
+    assert index.remove(np.array([0, 1], dtype=np.int64)) == 2 and len(index) == 2998
+    assert 0 not in index.search(vectors[:1], 5)[1][0]
