@@ -1,4 +1,4 @@
-# Every target builds its own virtual environment first, so a fresh machine needs only Python 3.10+.
+# Every target builds its own virtual environment first, so a fresh machine needs only Python 3.11+.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

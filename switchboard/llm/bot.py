@@ -59,12 +59,13 @@ class Bot:
         assert self.generator is not None
         chunks = [(m.entry.title or m.entry.document, m.entry.text) for m in decision.matches
                   if m.score >= self.kb.thresholds.suggest]
+        tools = bool(getattr(self.generator, "supports_tools", True))  # the in-process backend has no tool calling
         messages = build_messages(question, turns, chunks, self.settings.prompt_budget_tokens,
-                                  self.settings.prompt_turns)
+                                  self.settings.prompt_turns, handoff_tool=tools)
         parts: list[str] = []
         try:
             async with asyncio.timeout(self.settings.llm_timeout_s + 1.0):  # the backend's own timeout, plus a margin
-                async for piece in self.generator.stream(messages):
+                async for piece in self.generator.stream(messages, allow_handoff=tools):
                     if isinstance(piece, HandoffCall):
                         handoff = replace(decision, kind="handoff", text=HANDOFF_TEXT)
                         return Reply(handoff, HANDOFF_TEXT, generated=True)

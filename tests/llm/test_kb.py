@@ -63,7 +63,7 @@ def test_markdown_chunks_keep_their_header_path(kb: KnowledgeBase, files: Path) 
 def test_ingestion_reports_progress_until_every_phrasing_is_embedded(kb: KnowledgeBase, files: Path) -> None:
     seen: list[tuple[int, int]] = []
     kb.ingest([files / "faq.yaml"], lambda done, total, _: seen.append((done, total)))
-    assert seen[-1] == (6, 6)  # two questions and four alternatives
+    assert seen[-1] == (8, 8)  # two questions, four alternatives, each question with its answer
 
 
 def test_reingesting_an_unchanged_file_does_nothing_and_a_changed_one_replaces_only_its_own_entries(
@@ -80,7 +80,7 @@ def test_reingesting_an_unchanged_file_does_nothing_and_a_changed_one_replaces_o
 def test_removing_a_document_removes_its_vectors_and_entries(kb: KnowledgeBase, files: Path) -> None:
     kb.ingest([files / "faq.yaml", files / "repairs.md"])
     assert kb.remove("repairs.md") and not kb.remove("repairs.md")
-    assert len(kb.index) == 6 and KbDocument.objects(id="repairs.md").first() is None
+    assert len(kb.index) == 8 and KbDocument.objects(id="repairs.md").first() is None
     assert all(m.entry.document == "faq.yaml" for m in kb.search("repair prices"))
 
 
@@ -88,7 +88,7 @@ def test_the_base_survives_a_restart_with_its_thresholds(kb: KnowledgeBase, file
     kb.ingest([files / "faq.yaml"])
     kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
     again = KnowledgeBase.open(kb.dir, HashingEmbedder())
-    assert len(again) == 2 and len(again.index) == 6
+    assert len(again) == 2 and len(again.index) == 8
     assert again.thresholds == Thresholds(0.6, 0.4, calibrated=True)
     assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
 
@@ -118,7 +118,7 @@ def test_an_interrupted_change_is_repaired_on_open(kb: KnowledgeBase, files: Pat
     kb.ingest([files / "faq.yaml"])
     KbEntry.objects(id="faq.yaml#opening-hours").delete()  # the store lost an entry the index still holds
     again = KnowledgeBase.open(kb.dir, HashingEmbedder())
-    assert len(again.index) == 3 and all(m.entry.id != "faq.yaml#opening-hours" for m in again.search("hours"))
+    assert len(again.index) == 4 and all(m.entry.id != "faq.yaml#opening-hours" for m in again.search("hours"))
 
 
 def test_a_bad_file_changes_nothing(kb: KnowledgeBase, files: Path) -> None:

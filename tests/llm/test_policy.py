@@ -72,7 +72,7 @@ def test_faq_files_in_json_and_csv_read_like_yaml_and_ignore_unknown_keys() -> N
     as_json = parse_faq('[{"id": "a", "question": "Q?", "alternatives": ["Q2"], "answer": "A.", "owner": "x"}]',
                         ".json", "f.json")
     as_csv = parse_faq("id,question,alternatives,answer\na,Q?,Q2,A.\n", ".csv", "f.csv")
-    assert as_json == as_csv and as_json[0].phrasings == ("Q?", "Q2")
+    assert as_json == as_csv and as_json[0].phrasings == ("Q?", "Q2", "Q? A.")
 
 
 def test_a_malformed_faq_names_the_file_and_the_entry() -> None:

@@ -1,0 +1,193 @@
+"""Measure the bot's answer quality and speed on a labelled set (default: tests/data/bot).
+
+For each embedder (the default ``hashing``, and ``semantic`` when its extra is
+installed) it builds a fresh knowledge base from the set's FAQ in a temporary
+embedded store, calibrates the thresholds on the calibration questions (which
+are disjoint from the evaluation ones), then asks every evaluation question
+through retrieval and the answer policy, exactly as the server does (no LLM).
+
+Figures, all over the evaluation questions:
+
+* top1: in-scope questions whose first match is the right entry (retrieval
+  top-1 accuracy); top1_engaged counts only those the bot also did not decline
+  (what the visitor sees first is right);
+* suggest_hit: in-scope questions whose right entry is among the three a
+  "did you mean" offers (the first three matches); suggest_hit_engaged likewise;
+* decline_precision / decline_recall: of the declined questions, the share that
+  are off-topic; of the off-topic questions, the share declined;
+* p50_ms / p99_ms: one question's retrieval and decision.
+
+A baseline is measured in the same run: word-overlap retrieval (binary bag of
+words, cosine) on the same questions, which shows what the embedders add.
+The last line printed is one JSON object with every figure, the semantic
+embedder's prefixed ``semantic_``.
+
+    python load/eval_bot.py [--data DIR] [--embedders hashing,semantic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from switchboard.llm.calibrate import calibrate, read_questions  # noqa: E402
+from switchboard.llm.embedders import make_embedder  # noqa: E402
+from switchboard.llm.kb import KnowledgeBase  # noqa: E402
+from switchboard.llm.policy import MAX_SUGGESTIONS, decide  # noqa: E402
+from switchboard.store.connection import connect, disconnect, ensure_indexes  # noqa: E402
+from switchboard.store.embedded import EmbeddedMongo  # noqa: E402
+
+TARGETS = {"top1": (0.70, 0.85), "decline_precision": (0.8, 0.8), "decline_recall": (0.8, 0.8)}
+P99_TARGET_MS = 50.0
+
+
+def load_set(data: Path) -> dict[str, Any]:
+    return {"faq": data / "faq.yaml",
+            "good_eval": read_questions(data / "in_scope_eval.jsonl"),
+            "good_cal": read_questions(data / "in_scope_calibrate.jsonl"),
+            "bad_eval": [q for q, _ in read_questions(data / "off_topic_eval.txt")],
+            "bad_cal": [q for q, _ in read_questions(data / "off_topic_calibrate.txt")]}
+
+
+def evaluate(embedder_name: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))
+    kb.ingest([s["faq"]])
+    cal = calibrate(kb, s["good_cal"], s["bad_cal"])
+    kb.set_thresholds(cal.thresholds)
+    build_s = time.perf_counter() - started
+    kb.search("warm up")  # first-call costs (model graphs, allocator) are not a visitor's latency
+
+    latencies: list[float] = []
+    top1 = hit = top1_engaged = hit_engaged = answered = answered_right = 0
+    declined_good = declined_bad = 0
+    for question, want in s["good_eval"]:
+        t0 = time.perf_counter()
+        d = decide(question, kb.search(question, 5), kb.thresholds)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        ids = [m.entry.id.split("#", 1)[1] for m in d.matches]
+        top1 += bool(ids) and ids[0] == want
+        hit += want in ids[:MAX_SUGGESTIONS]
+        if d.kind in ("decline", "handoff"):
+            declined_good += 1
+            continue
+        top1_engaged += bool(ids) and ids[0] == want
+        hit_engaged += want in ids[:MAX_SUGGESTIONS]
+        if d.kind == "answer":
+            answered += 1
+            answered_right += ids[0] == want
+    for question in s["bad_eval"]:
+        t0 = time.perf_counter()
+        d = decide(question, kb.search(question, 5), kb.thresholds)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        declined_bad += d.kind in ("decline", "handoff")
+    n_good, n_bad = len(s["good_eval"]), len(s["bad_eval"])
+    declined = declined_good + declined_bad
+    return {
+        "top1": top1 / n_good, "suggest_hit": hit / n_good, "top1_engaged": top1_engaged / n_good,
+        "suggest_hit_engaged": hit_engaged / n_good,
+        "decline_precision": declined_bad / declined if declined else 1.0, "decline_recall": declined_bad / n_bad,
+        "answer_precision": answered_right / answered if answered else 1.0, "answered": answered / n_good,
+        "p50_ms": statistics.median(latencies), "p99_ms": float(np.percentile(latencies, 99)),
+        "threshold_answer": cal.thresholds.answer, "threshold_suggest": cal.thresholds.suggest,
+        "build_s": build_s, "entries": len(kb), "vectors": len(kb.index),
+    }
+
+
+def word_overlap_baseline(s: dict[str, Any]) -> float:
+    """Top-1 of plain word overlap: each FAQ's question and alternatives as binary bags of words."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    faq = yaml.safe_load(s["faq"].read_text())
+    texts, owners = [], []
+    for item in faq:
+        for text in [item["question"], *item.get("alternatives", [])]:
+            texts.append(text)
+            owners.append(item["id"])
+    vectorizer = CountVectorizer(binary=True, stop_words="english")
+    docs = vectorizer.fit_transform(texts).astype(np.float32)
+    queries = vectorizer.transform([q for q, _ in s["good_eval"]]).astype(np.float32)
+    norms_d = np.sqrt(np.asarray(docs.multiply(docs).sum(axis=1))).ravel() + 1e-9
+    norms_q = np.sqrt(np.asarray(queries.multiply(queries).sum(axis=1))).ravel() + 1e-9
+    sims = (queries @ docs.T).toarray() / norms_q[:, None] / norms_d[None, :]
+    best = sims.argmax(axis=1)
+    return float(np.mean([owners[b] == want for b, (_, want) in zip(best, s["good_eval"])]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(ROOT / "tests" / "data" / "bot"))
+    parser.add_argument("--embedders", default=None, help="comma-separated (default: hashing, and semantic if installed)")
+    args = parser.parse_args()
+    names = args.embedders.split(",") if args.embedders else (
+        ["hashing"] + (["semantic"] if importlib.util.find_spec("sentence_transformers") else []))
+    s = load_set(Path(args.data))
+    print(f"labelled set {args.data}: {len(yaml.safe_load(s['faq'].read_text()))} FAQ entries; evaluation "
+          f"{len(s['good_eval'])} in-scope + {len(s['bad_eval'])} off-topic; calibration {len(s['good_cal'])} + "
+          f"{len(s['bad_cal'])}", flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(tmp) as mongo:
+        connect(mongo.start())
+        ensure_indexes()
+        try:
+            for name in names:
+                print(f"  {name}: ingesting, calibrating, asking ...", flush=True)
+                results[name] = evaluate(name, s, Path(tmp))
+                from switchboard.store.documents import KbDocument, KbEntry
+                KbDocument.objects.delete()
+                KbEntry.objects.delete()
+        finally:
+            disconnect()
+    baseline = word_overlap_baseline(s)
+    failed = report(results, baseline)
+    summary: dict[str, Any] = {"baseline_word_overlap_top1": round(baseline, 4)}
+    for name, r in results.items():
+        prefix = "" if name == "hashing" else f"{name}_"
+        summary.update({f"{prefix}{k}": round(v, 4) if isinstance(v, float) else v for k, v in r.items()})
+    summary["failed"] = failed
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def report(results: dict[str, dict[str, Any]], baseline: float) -> list[str]:
+    failed: list[str] = []
+    print(f"\n{'figure':<26}" + "".join(f"{n:>12}" for n in results) + "   target")
+    print("-" * (26 + 12 * len(results) + 28))
+    rows = [("top1", "top1"), ("suggest_hit", "suggest_hit"), ("top1 not declined", "top1_engaged"),
+            ("suggest_hit not declined", "suggest_hit_engaged"), ("decline_precision", "decline_precision"),
+            ("decline_recall", "decline_recall"), ("answered directly", "answered"),
+            ("answer precision", "answer_precision"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"),
+            ("threshold answer", "threshold_answer"), ("threshold suggest", "threshold_suggest"),
+            ("build s", "build_s")]
+    for label, key in rows:
+        line = f"{label:<26}" + "".join(f"{r[key]:>12.3f}" for r in results.values())
+        target = ""
+        if key in TARGETS:
+            target = " / ".join(f">= {TARGETS[key][i]}" for i, _ in enumerate(results))
+            for i, (name, r) in enumerate(results.items()):
+                if r[key] < TARGETS[key][0 if name == "hashing" else 1]:
+                    failed.append(f"{name} {key}")
+        if key == "p99_ms":
+            target = f"< {P99_TARGET_MS:g}"
+            failed += [f"{n} p99_ms" for n, r in results.items() if r[key] >= P99_TARGET_MS]
+        print(line + f"   {target}")
+    print(f"{'baseline: word-overlap top1':<26}{baseline:>12.3f}   (same questions, bag of words, no embedder)")
+    print("MISSED: " + ", ".join(failed) if failed else "every target met")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
