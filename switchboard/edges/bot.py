@@ -34,6 +34,7 @@ from ..settings import BotSettings, ServerSettings
 from . import history
 from .fanout import Hub
 from .protocol import frame
+from .relay import VISITOR_REF, make_ref
 
 __all__ = ["BotWorker", "BOT_ID", "open_bot", "start_bot_worker", "stop_bot_worker", "demo_kb_dir"]
 
@@ -105,7 +106,10 @@ class BotWorker:
     async def _hand_off(self, q: AskBot) -> None:
         last = await self.redis.hget(f"sb:visitor:{q.visitor}", "last_agent")
         last_agent = last.decode() if isinstance(last, bytes) else last
-        self.engine.send(Address.conversation(q.conversation), RequestHuman(self.default_group, last_agent=last_agent))
+        # The ref routes a refusal (no such group, a full queue) to the visitor's sockets.
+        ref = make_ref(VISITOR_REF, q.visitor, "request_human", None)
+        self.engine.send(Address.conversation(q.conversation), RequestHuman(self.default_group, last_agent=last_agent),
+                         ref=ref)
 
     async def _turns(self, q: AskBot) -> list[Turn]:
         """The bot phase's recent turns before this question, for the prompt."""

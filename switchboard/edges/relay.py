@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable
 
 import orjson
 
@@ -27,13 +27,17 @@ from ..actors.address import UserRef
 from ..actors.effects import AskBot
 from ..actors.events import Assigned, ConversationAssigned, ConversationState, Posted, Refused
 from ..actors.hostcore import Delivery
-from .bot import BotWorker
 from .fanout import Hub
 from .history import message_frame, stage_append
 from .names import Names
 from .protocol import frame
 
-__all__ = ["Relay", "parse_ref", "make_ref"]
+if TYPE_CHECKING:
+    from .bot import BotWorker
+
+__all__ = ["Relay", "parse_ref", "make_ref", "VISITOR_REF"]
+
+VISITOR_REF = "@visitor"  # make_ref(VISITOR_REF, visitor_id, ...): a refusal goes to the visitor, wherever connected
 
 log = logging.getLogger("switchboard.relay")
 
@@ -163,7 +167,10 @@ class Relay:
         err = frame("error", code=event.code, message=event.detail, in_reply_to=frame_type)
         if client_id:
             err["client_id"] = client_id
-        self.hub.to_edge(edge, ["c", conn, err])
+        if edge == VISITOR_REF:  # a command made on a visitor's behalf (the bot's hand-off): tell all their sockets
+            self.hub.to_user(UserRef.visitor(conn), err)
+        else:
+            self.hub.to_edge(edge, ["c", conn, err])
 
     async def _event_frame(self, event: Any) -> dict[str, Any]:
         fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}

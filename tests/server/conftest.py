@@ -107,6 +107,16 @@ def server(backends: Backends) -> Iterator[Server]:
     srv.stop()
 
 
+def forget_knowledge(backends: Backends) -> None:
+    """Empty the store's knowledge collections: one store serves the session, each bot server has its own base."""
+    from switchboard.store.connection import connect
+    from switchboard.store.documents import KbDocument, KbEntry
+
+    connect(backends.mongodb_uri)
+    KbDocument.objects.delete()
+    KbEntry.objects.delete()
+
+
 def ensure_admin() -> None:
     from switchboard.store.documents import User
 

@@ -12,7 +12,8 @@ import pytest
 
 from switchboard.store.documents import Message
 from tests.server.conftest import (
-    Backends, Server, admin_token, agent_socket, api, ensure_admin, free_port, make_agent, make_config, visitor,
+    Backends, Server, admin_token, agent_socket, api, ensure_admin, forget_knowledge, free_port, make_agent,
+    make_config, visitor,
 )
 
 GROUP = "bot-support"
@@ -37,6 +38,7 @@ def bot_server(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> 
     kb_dir = tmp_path_factory.mktemp("kb")
     config = make_config(backends, bot={"kb_dir": str(kb_dir), "demo_kb": False, "low_streak_handoff": 2},
                          default_group=GROUP)
+    forget_knowledge(backends)
     srv = Server(config, free_port()).start()
     ensure_admin()
     admin = api(srv, admin_token(srv))
