@@ -72,7 +72,7 @@ def open_kb(server: ServerSettings, bot: BotSettings, embedder: str | None = Non
 def _progress_bar(desc: str) -> tuple[Progress, Any]:
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit=" phrasings", file=sys.stderr, disable=None)
+    bar = tqdm(total=0, desc=desc, unit=" phrasings", file=sys.stderr, mininterval=0.5)
 
     def update(done: int, total: int, what: str) -> None:
         bar.total = total

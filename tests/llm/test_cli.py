@@ -1,0 +1,80 @@
+"""``switchboard kb`` as an operator runs it: a real process, the embedded store, files on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+pytest_plugins = ["tests.store.conftest"]
+
+FAQ = """
+- id: return-window
+  question: How long do I have to return a bike?
+  alternatives: ["What is your return policy?", "Can I send my order back?"]
+  answer: Within 30 days of delivery.
+- id: shipping-cost
+  question: How much does shipping cost?
+  alternatives: ["What are the delivery fees?", "Is delivery free?"]
+  answer: Free above 100 euros, otherwise 6 euros.
+"""
+
+
+def kb(tmp_path: Path, mongo_uri: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "SWITCHBOARD_SETTINGS": ""}
+    return subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--kb-dir", str(tmp_path / "kb"), *args],
+                          input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def base(store: str, tmp_path: Path) -> Path:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "faq.yaml").write_text(FAQ)
+    (tmp_path / "docs" / "repairs.md").write_text("# Repairs\n\nA standard service costs 79 euros.\n")
+    done = kb(tmp_path, store, "ingest", str(tmp_path / "docs"))
+    assert done.returncode == 0, done.stderr
+    assert "2 added" in done.stdout and "phrasings" in done.stderr  # the progress bar went to stderr
+    return tmp_path
+
+
+def test_ask_prints_one_json_line_per_question_with_the_decision_and_the_matches(base: Path, store: str) -> None:
+    out = kb(base, store, "ask", "what is your return policy?", "who painted the Mona Lisa?")
+    first, second = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert first["decision"] == "answer" and first["answer"] == "Within 30 days of delivery."
+    assert first["matches"][0]["id"] == "faq.yaml#return-window" and first["matches"][0]["score"] > 0.7
+    assert second["decision"] == "decline" and set(second) >= {"question", "matches", "suggestions", "answer"}
+
+
+def test_ask_reads_questions_from_stdin(base: Path, store: str) -> None:
+    out = kb(base, store, "ask", stdin="is delivery free?\n\nhow much is postage\n")
+    assert [orjson.loads(line)["question"] for line in out.stdout.splitlines()] == ["is delivery free?",
+                                                                                   "how much is postage"]
+
+
+def test_calibrate_stores_thresholds_that_list_then_reports(base: Path, store: str) -> None:
+    (base / "good.jsonl").write_text('{"q": "can I get my money back", "id": "return-window"}\n'
+                                     '{"q": "do you charge for postage", "id": "shipping-cost"}\n')
+    (base / "bad.txt").write_text("what is the capital of Peru\ntell me a joke\n")
+    out = kb(base, store, "calibrate", str(base / "good.jsonl"), str(base / "bad.txt"))
+    assert out.returncode == 0, out.stderr
+    assert "stored with the index" in out.stdout and "decline precision" in out.stdout
+    assert "(calibrated)" in kb(base, store, "list").stderr
+
+
+def test_remove_deletes_a_document_and_names_an_unknown_one(base: Path, store: str) -> None:
+    assert kb(base, store, "remove", "repairs.md").returncode == 0
+    listed = kb(base, store, "list").stdout
+    assert "faq.yaml" in listed and "repairs.md" not in listed
+    missing = kb(base, store, "remove", "nope.md")
+    assert missing.returncode == 1 and "no document named 'nope.md'" in missing.stderr
+
+
+def test_a_missing_path_or_a_malformed_file_is_a_clear_error(base: Path, store: str) -> None:
+    assert "no such file" in kb(base, store, "ingest", str(base / "absent")).stderr
+    (base / "bad.json").write_text('{"not": "a list"}')
+    bad = kb(base, store, "ingest", str(base / "bad.json"))
+    assert bad.returncode == 1 and "bad.json: expected a list of FAQ entries" in bad.stderr
