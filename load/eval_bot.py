@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,68 +41,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from switchboard.llm.calibrate import calibrate, read_questions  # noqa: E402
-from switchboard.llm.embedders import make_embedder  # noqa: E402
-from switchboard.llm.kb import KnowledgeBase  # noqa: E402
-from switchboard.llm.policy import MAX_SUGGESTIONS, decide  # noqa: E402
+from switchboard.llm.evaluation import evaluate, load_set  # noqa: E402
 from switchboard.store.connection import connect, disconnect, ensure_indexes  # noqa: E402
 from switchboard.store.embedded import EmbeddedMongo  # noqa: E402
 
 TARGETS = {"top1": (0.70, 0.85), "decline_precision": (0.8, 0.8), "decline_recall": (0.8, 0.8)}
 P99_TARGET_MS = 50.0
-
-
-def load_set(data: Path) -> dict[str, Any]:
-    return {"faq": data / "faq.yaml",
-            "good_eval": read_questions(data / "in_scope_eval.jsonl"),
-            "good_cal": read_questions(data / "in_scope_calibrate.jsonl"),
-            "bad_eval": [q for q, _ in read_questions(data / "off_topic_eval.txt")],
-            "bad_cal": [q for q, _ in read_questions(data / "off_topic_calibrate.txt")]}
-
-
-def evaluate(embedder_name: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))
-    kb.ingest([s["faq"]])
-    cal = calibrate(kb, s["good_cal"], s["bad_cal"])
-    kb.set_thresholds(cal.thresholds)
-    build_s = time.perf_counter() - started
-    kb.search("warm up")  # first-call costs (model graphs, allocator) are not a visitor's latency
-
-    latencies: list[float] = []
-    top1 = hit = top1_engaged = hit_engaged = answered = answered_right = 0
-    declined_good = declined_bad = 0
-    for question, want in s["good_eval"]:
-        t0 = time.perf_counter()
-        d = decide(question, kb.search(question, 5), kb.thresholds)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        ids = [m.entry.id.split("#", 1)[1] for m in d.matches]
-        top1 += bool(ids) and ids[0] == want
-        hit += want in ids[:MAX_SUGGESTIONS]
-        if d.kind in ("decline", "handoff"):
-            declined_good += 1
-            continue
-        top1_engaged += bool(ids) and ids[0] == want
-        hit_engaged += want in ids[:MAX_SUGGESTIONS]
-        if d.kind == "answer":
-            answered += 1
-            answered_right += ids[0] == want
-    for question in s["bad_eval"]:
-        t0 = time.perf_counter()
-        d = decide(question, kb.search(question, 5), kb.thresholds)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        declined_bad += d.kind in ("decline", "handoff")
-    n_good, n_bad = len(s["good_eval"]), len(s["bad_eval"])
-    declined = declined_good + declined_bad
-    return {
-        "top1": top1 / n_good, "suggest_hit": hit / n_good, "top1_engaged": top1_engaged / n_good,
-        "suggest_hit_engaged": hit_engaged / n_good,
-        "decline_precision": declined_bad / declined if declined else 1.0, "decline_recall": declined_bad / n_bad,
-        "answer_precision": answered_right / answered if answered else 1.0, "answered": answered / n_good,
-        "p50_ms": statistics.median(latencies), "p99_ms": float(np.percentile(latencies, 99)),
-        "threshold_answer": cal.thresholds.answer, "threshold_suggest": cal.thresholds.suggest,
-        "build_s": build_s, "entries": len(kb), "vectors": len(kb.index),
-    }
 
 
 def word_overlap_baseline(s: dict[str, Any]) -> float:

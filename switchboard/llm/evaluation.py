@@ -1,0 +1,76 @@
+"""Answer quality on a labelled set: the figures load/eval_bot.py prints and tests/llm/test_quality.py checks.
+
+Retrieval and the answer policy only, exactly as the server decides (no LLM). See
+load/eval_bot.py for what each figure means.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .calibrate import calibrate, read_questions
+from .embedders import make_embedder
+from .kb import KnowledgeBase
+from .policy import MAX_SUGGESTIONS, decide
+
+__all__ = ["load_set", "evaluate"]
+
+
+def load_set(data: Path) -> dict[str, Any]:
+    """A labelled set: faq.yaml, in-scope and off-topic questions, each split into evaluation and calibration."""
+    return {"faq": data / "faq.yaml",
+            "good_eval": read_questions(data / "in_scope_eval.jsonl"),
+            "good_cal": read_questions(data / "in_scope_calibrate.jsonl"),
+            "bad_eval": [q for q, _ in read_questions(data / "off_topic_eval.txt")],
+            "bad_cal": [q for q, _ in read_questions(data / "off_topic_calibrate.txt")]}
+
+
+def evaluate(embedder_name: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Build a base from the set's FAQ under `work` (the store must be connected), calibrate, ask, measure."""
+    started = time.perf_counter()
+    kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))
+    kb.ingest([s["faq"]])
+    cal = calibrate(kb, s["good_cal"], s["bad_cal"])
+    kb.set_thresholds(cal.thresholds)
+    build_s = time.perf_counter() - started
+    kb.search("warm up")  # first-call costs (model graphs, allocator) are not a visitor's latency
+
+    latencies: list[float] = []
+    top1 = hit = top1_engaged = hit_engaged = answered = answered_right = 0
+    declined_good = declined_bad = 0
+    for question, want in s["good_eval"]:
+        t0 = time.perf_counter()
+        d = decide(question, kb.search(question, 5), kb.thresholds)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        ids = [m.entry.id.split("#", 1)[1] for m in d.matches]
+        top1 += bool(ids) and ids[0] == want
+        hit += want in ids[:MAX_SUGGESTIONS]
+        if d.kind in ("decline", "handoff"):
+            declined_good += 1
+            continue
+        top1_engaged += bool(ids) and ids[0] == want
+        hit_engaged += want in ids[:MAX_SUGGESTIONS]
+        if d.kind == "answer":
+            answered += 1
+            answered_right += ids[0] == want
+    for question in s["bad_eval"]:
+        t0 = time.perf_counter()
+        d = decide(question, kb.search(question, 5), kb.thresholds)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        declined_bad += d.kind in ("decline", "handoff")
+    n_good, n_bad = len(s["good_eval"]), len(s["bad_eval"])
+    declined = declined_good + declined_bad
+    return {
+        "top1": top1 / n_good, "suggest_hit": hit / n_good, "top1_engaged": top1_engaged / n_good,
+        "suggest_hit_engaged": hit_engaged / n_good,
+        "decline_precision": declined_bad / declined if declined else 1.0, "decline_recall": declined_bad / n_bad,
+        "answer_precision": answered_right / answered if answered else 1.0, "answered": answered / n_good,
+        "p50_ms": statistics.median(latencies), "p99_ms": float(np.percentile(latencies, 99)),
+        "threshold_answer": cal.thresholds.answer, "threshold_suggest": cal.thresholds.suggest,
+        "build_s": build_s, "entries": len(kb), "vectors": len(kb.index),
+    }
