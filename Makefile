@@ -22,6 +22,8 @@ test: $(BIN)/switchboard
 bench: $(BIN)/switchboard
 	$(BIN)/python load/bench_dispatch.py
 	$(BIN)/python load/bench_edge.py --quick
+	$(BIN)/python load/eval_bot.py
+	$(BIN)/python load/bench_index.py
 
 scenarios: $(BIN)/switchboard
 	$(BIN)/switchboard scenario --runtime local ../shared/scenarios/*.yaml tests/scenarios/*.yaml

@@ -1,7 +1,7 @@
 """Search latency of the knowledge index at 100,000 chunks: the approximate index against exact search.
 
-Builds 100,000 synthetic chunks (sentences drawn from a 5,000-word vocabulary
-with a Zipf distribution, like real text), embeds them with the default
+Builds 100,000 synthetic chunks (words drawn mostly from one of 2,000 topics'
+vocabularies and otherwise from a Zipf-distributed common vocabulary), embeds them with the default
 hashing embedder (1,024 dimensions) and adds them in ingestion-sized batches to
 a :class:`~switchboard.llm.index.VectorIndex`, which turns approximate (IVF)
 past ``APPROX_ABOVE``. The same vectors in an exact ``IndexFlatIP`` are the
@@ -33,15 +33,18 @@ P99_TARGET_MS = 10.0
 
 
 def synthetic_texts(n: int, rng: np.random.Generator) -> list[str]:
+    """Chunks with topics, as documentation has: each draws most words from one of 2,000 topics' own
+    50-word vocabularies and the rest from a shared Zipf-distributed vocabulary of 5,000 words."""
     vocab = [f"w{i}" + "".join(chr(97 + (i * 7 + k) % 26) for k in range(i % 5 + 2)) for i in range(5000)]
     weights = 1.0 / np.arange(1, len(vocab) + 1)
     weights /= weights.sum()
-    lengths = rng.integers(20, 60, size=n)
-    words = rng.choice(len(vocab), size=int(lengths.sum()), p=weights)
-    out, at = [], 0
-    for length in lengths:
-        out.append(" ".join(vocab[w] for w in words[at:at + length]))
-        at += length
+    topics = [[f"t{t}x{j}" for j in range(50)] for t in range(2000)]
+    out = []
+    for length, topic in zip(rng.integers(20, 60, size=n), rng.integers(0, len(topics), size=n)):
+        own = rng.random(length) < 0.6
+        common = rng.choice(len(vocab), size=length, p=weights)
+        picks = rng.integers(0, 50, size=length)
+        out.append(" ".join(topics[topic][p] if o else vocab[c] for o, c, p in zip(own, common, picks)))
     return out
 
 
