@@ -14,6 +14,8 @@ import pytest
 from switchboard.actors.engine import ManualClock, start_engine
 from tests.harness import Harness, Recorder
 
+pytest_plugins = ["tests.store_fixtures"]  # mongo_uri and store, for tests/store, tests/llm and others
+
 RUNTIMES = ["inline", "local", "ray"]
 _engines: dict[str, Harness] = {}
 

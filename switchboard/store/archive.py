@@ -24,7 +24,7 @@ _STATE_DEFAULTS: dict[str, Any] = {
     "visitor": "", "channel": "widget", "phase": None, "group": None, "priority": 0, "tier": 1, "agent": None,
     "close_reason": None, "last_seq": 0,
 }
-_MESSAGE_FIELDS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at", "extra")
+_MESSAGE_FIELDS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,4 +137,6 @@ def _client_ids(conversations: list[str]) -> dict[str, dict[str, int]]:
 def _message(doc: dict[str, Any]) -> dict[str, Any]:
     msg = {k: doc.get(k) for k in _MESSAGE_FIELDS}
     msg["at"] = to_epoch(doc["at"])
+    if doc.get("extra"):
+        msg["extra"] = doc["extra"]  # a bot message's decision, suggestions and sources
     return msg

@@ -10,7 +10,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-pytest_plugins = ["tests.store.conftest"]
 
 FAQ = """
 - id: return-window

@@ -14,7 +14,6 @@ from switchboard.llm.kb import KbError, KnowledgeBase, Thresholds
 from switchboard.llm.sources import SourceError
 from switchboard.store.documents import KbDocument, KbEntry
 
-pytest_plugins = ["tests.store.conftest"]
 
 FAQ = """
 - id: return-window

@@ -16,7 +16,6 @@ import pytest
 from switchboard.llm.evaluation import evaluate, load_set
 from switchboard.store.documents import KbDocument, KbEntry
 
-pytest_plugins = ["tests.store.conftest"]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bot"
 

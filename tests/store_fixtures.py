@@ -1,4 +1,4 @@
-"""Fixtures: one embedded nx-27017 for the session, connected as mongoengine's default, emptied per test."""
+"""Store fixtures for any test (a pytest plugin of tests/conftest.py): one embedded nx-27017 per session, emptied per test."""
 
 from __future__ import annotations
 
