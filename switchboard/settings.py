@@ -124,6 +124,7 @@ class ServerSettings:
     history_cap: int = 200  # recent messages per conversation kept in Redis for resume
     default_group: str = "support"  # where request_human goes when the visitor names no group
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
+    require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
@@ -150,7 +151,7 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
             raise SettingsError(f"{name} must be a string, got {raw!r}")
         return str(raw)
     value = _number(name, raw)
-    if name == "store_journal":
+    if name in ("store_journal", "require_email"):
         if value not in (0, 1):
             raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
         return int(value)

@@ -31,6 +31,8 @@ from .auth import load_or_create_secret
 from .bot import start_bot_worker, stop_bot_worker
 from .fanout import Hub
 from .kb_rest import kb_routes
+from .pages import page_routes
+from .workspace_rest import workspace_routes
 from .names import Names
 from .recovery import recover
 from .relay import Relay
@@ -73,7 +75,7 @@ def create_app(config: AppConfig) -> Starlette:
             await _stop(services)
 
     routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
-              Route("/healthz", _health), *rest_routes(), *kb_routes()]
+              Route("/healthz", _health), *rest_routes(), *kb_routes(), *workspace_routes(), *page_routes()]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

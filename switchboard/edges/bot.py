@@ -42,14 +42,15 @@ log = logging.getLogger("switchboard.bot")
 
 BOT_ID = "bot"
 FAILED_TEXT = "Sorry, I can't answer right now. You can ask to talk to a person."
+EMAIL_TEXT = "A person will take over. Please leave your email address first, so they can reach you if we get cut off."
 _STREAKS_KEPT = 10_000
 
 
 class BotWorker:
     def __init__(self, bot: Bot | None, engine: Engine, hub: Hub, redis: Any, settings: BotSettings,
-                 default_group: str) -> None:
+                 default_group: str, require_email: bool = False) -> None:
         self.bot, self.engine, self.hub, self.redis = bot, engine, hub, redis
-        self.settings, self.default_group = settings, default_group
+        self.settings, self.default_group, self.require_email = settings, default_group, require_email
         self._tails: dict[str, asyncio.Task[None]] = {}  # per conversation: the last question's task
         self._streaks: OrderedDict[str, int] = OrderedDict()
         self.answered = 0
@@ -89,9 +90,15 @@ class BotWorker:
         reply = await self.bot.answer(q.text, turns, streak, on_delta=lambda text: self._delta(q, text))
         self._remember_streak(q.conversation, 0 if reply.decision.kind == "handoff" or not reply.decision.low
                               else streak + 1)
-        self._post(q, reply.text, _extra(reply))
+        extra, text = _extra(reply), reply.text
+        hand_off = reply.decision.kind == "handoff"
+        if hand_off and self.require_email and not await self.redis.hget(f"sb:visitor:{q.visitor}", "email"):
+            # The widget shows an email form and sends request_human itself once it has one.
+            hand_off, extra["email_required"] = False, True
+            text = EMAIL_TEXT
+        self._post(q, text, extra)
         self.answered += 1
-        if reply.decision.kind == "handoff":
+        if hand_off:
             await self._hand_off(q)
 
     async def _delta(self, q: AskBot, text: str) -> None:
@@ -173,7 +180,7 @@ def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
 async def start_bot_worker(server: ServerSettings, settings: BotSettings, engine: Engine, hub: Hub,
                            redis: Any) -> BotWorker:
     bot = await asyncio.to_thread(open_bot, server, settings)
-    return BotWorker(bot, engine, hub, redis, settings, server.default_group)
+    return BotWorker(bot, engine, hub, redis, settings, server.default_group, bool(server.require_email))
 
 
 async def stop_bot_worker(worker: BotWorker, timeout_s: float = 5.0) -> None:

@@ -97,6 +97,13 @@ class VisitorClose(_Frame, tag="close"):
     conversation: Union[str, None] = None
 
 
+class Profile(_Frame, tag="profile"):
+    """The visitor tells who they are after the hello (the widget's email form, Switchboard.setEmail)."""
+
+    email: Union[str, None] = None
+    name: Union[str, None] = None
+
+
 class Rate(_Frame, tag="rate"):
     conversation: str
     score: int
@@ -157,12 +164,13 @@ class Queues(_Frame, tag="queues"):
 
 
 VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, LeaveQueue, KeepWaiting,
-                     VisitorClose, Rate, Sync, Ping]
+                     VisitorClose, Rate, Profile, Sync, Ping]
 AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
                    AgentClose, Queues, Sync, Ping]
 
 _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "group": 64, "agent": 64,
-                           "to_agent": 64, "to_group": 64, "token": 2048, "comment": 2000}
+                           "to_agent": 64, "to_group": 64, "token": 2048, "comment": 2000, "email": 254, "name": 120,
+                           "page": 2048, "channel": 32}
 
 
 def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:

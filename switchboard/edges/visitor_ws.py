@@ -69,11 +69,18 @@ class VisitorSession:
         self.channel = hello.channel or "widget"
         fields = {k: v for k, v in (("channel", hello.channel), ("page", hello.page), ("email", hello.email),
                                     ("name", hello.name)) if isinstance(v, str)}
+        if hello.email is not None and not _valid_email(hello.email):
+            fields.pop("email")
+            await self.conn.send(frame("error", code="invalid_email", message="that does not look like an email address"))
+        await self._remember(fields)
         asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
         current = await self.current()
         info = await conversation_info(self.s, current) if current else None
         token = issue_visitor_token(self.visitor, self.s.settings.visitor_token_ttl_s, secret=self.s.secret)
-        await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, visitor=self.visitor, token=token, conversation=info))
+        email = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "email")
+        await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, visitor=self.visitor, token=token,
+                                   conversation=info, require_email=bool(self.s.settings.require_email),
+                                   email=email.decode() if isinstance(email, bytes) else email))
         for conv, last in hello.last_seq.items():
             if not await self.owns(conv):
                 await self.conn.send(frame("error", code="not_your_conversation", message=f"no conversation {conv[:64]!r} of yours",
@@ -130,7 +137,26 @@ class VisitorSession:
             post = m.Post("visitor", self.visitor, f.text, client_id=f.client_id)
             command(self.s, self.conn, Address.conversation(conv), post, "message", f.client_id)
 
+    async def _remember(self, fields: dict[str, str]) -> None:
+        """Channel, page, email and name in Redis: the workspace shows them, hand-offs check the email."""
+        if fields:
+            await self.s.redis.hset(f"sb:visitor:{self.visitor}", mapping=dict[Any, Any](fields))
+
+    async def _profile(self, f: p.Profile) -> None:
+        fields = {k: v.strip() for k, v in (("email", f.email), ("name", f.name)) if isinstance(v, str) and v.strip()}
+        if "email" in fields and not _valid_email(fields["email"]):
+            await self.conn.send(frame("error", code="invalid_email", message="that does not look like an email address",
+                                       in_reply_to="profile"))
+            return
+        await self._remember(fields)
+        asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, **fields))
+        await self.conn.send(frame("profile", **fields))
+
     async def _request_human(self, f: p.RequestHuman) -> None:
+        if self.s.settings.require_email and not await self.s.redis.hget(f"sb:visitor:{self.visitor}", "email"):
+            await self.conn.send(frame("error", code="email_required", in_reply_to="request_human",
+                                       message="leave an email address (a profile frame) before asking for a person"))
+            return
         conv = await self._target(f.conversation, open_new=True)
         if conv is None:
             return
@@ -199,7 +225,14 @@ async def conversation_info(services: Services, conv: str) -> dict[str, Any] | N
 
 _HANDLERS: dict[type, Any] = {
     p.VisitorMessage: VisitorSession._message, p.RequestHuman: VisitorSession._request_human,
+    p.Profile: VisitorSession._profile,
     p.LeaveQueue: VisitorSession._simple, p.KeepWaiting: VisitorSession._simple, p.VisitorClose: VisitorSession._simple,
     p.VisitorTyping: VisitorSession._typing, p.Rate: VisitorSession._rate, p.Sync: VisitorSession._sync,
     p.Ping: VisitorSession._ping,
 }
+
+
+def _valid_email(value: str) -> bool:
+    from .rest import EMAIL_PATTERN
+
+    return len(value) <= 254 and EMAIL_PATTERN.match(value.strip()) is not None

@@ -1,0 +1,110 @@
+"""Browser tests: the real server and Debian's Chromium driven by Playwright for Python.
+
+Chromium comes from the ``chromium`` Debian package (``.ci/run`` installs it); Playwright's own browser
+download cannot run here. Without ``/usr/bin/chromium`` every test in this folder is skipped with a
+message saying so. Screenshots go to ``tests/artifacts/`` (``ARTIFACTS``).
+
+Fixtures:
+- ``web``: one server per module with the bot on (its own small FAQ, uploaded by the admin), dispatch to
+  the group ``WEB_GROUP``; ``web.url`` is its base URL.
+- ``browser``: one headless Chromium per session; ``context`` a fresh browser context per test (cookies
+  and storage apart, so two contexts are two people).
+- ``new_agent(web, nickname=..., saturation=...)``: an agent in ``WEB_GROUP`` with its email and password.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.server.conftest import (  # noqa: F401 (backends: the session's embedded Redis and store, a fixture)
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backends, Server, admin_token, api, backends, ensure_admin, forget_knowledge,
+    free_port, make_config,
+)
+
+CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+WEB_GROUP = "web-support"
+FAQ = b"""
+- id: return-window
+  question: How long do I have to return a bike?
+  alternatives: ["What is your return policy?", "Can I send my order back?", "return policy"]
+  answer: You can return any bike within 30 days of delivery, unused and in its box.
+- id: return-shipping
+  question: Who pays for return shipping?
+  alternatives: ["Is returning an order free?", "return postage cost"]
+  answer: Returns by courier cost 25 euros; bringing the bike to a store is free.
+- id: shipping-cost
+  question: How much does shipping cost?
+  alternatives: ["What are the delivery fees?", "Is delivery free?"]
+  answer: Delivery is free above 100 euros; below that it costs 6 euros.
+- id: store-hours
+  question: When are your stores open?
+  alternatives: ["opening hours", "What time do you open?"]
+  answer: Our stores open Monday to Saturday, 9:00 to 18:00.
+"""
+
+__all__ = ["ARTIFACTS", "WEB_GROUP", "ADMIN_EMAIL", "ADMIN_PASSWORD", "new_agent", "screenshot"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
+        skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` package "
+                                       f"(.ci/run does) or set SWITCHBOARD_CHROMIUM")
+        for item in items:
+            if "tests/web/" in str(item.fspath).replace(os.sep, "/"):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def web(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    forget_knowledge(backends)
+    bot = {"kb_dir": str(tmp_path_factory.mktemp("kb-web")), "demo_kb": False, "low_streak_handoff": 3}
+    srv = Server(make_config(backends, bot=bot, default_group=WEB_GROUP), free_port()).start()
+    ensure_admin()
+    admin = api(srv, admin_token(srv))
+    assert admin.put("/api/admin/kb/documents/shop-faq.yaml", content=FAQ).status_code in (200, 201)
+    assert admin.post("/api/groups", json={"id": WEB_GROUP, "name": "Web support"}).status_code in (201, 409)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+            "--no-first-run", "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()
+
+
+def new_agent(server: Server, nickname: str = "Ann", saturation: int = 3) -> tuple[str, str, str]:
+    """A new agent in WEB_GROUP: (agent id, email, password)."""
+    email, password = f"{uuid.uuid4().hex[:8]}@example.com", "agent-password"
+    created = api(server, admin_token(server)).post("/api/agents", json={
+        "email": email, "password": password, "nickname": nickname, "saturation": saturation, "groups": [WEB_GROUP]})
+    assert created.status_code == 201, created.text
+    return created.json()["id"], email, password
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
