@@ -19,7 +19,9 @@ from starlette.testclient import TestClient
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine, start_engine
 from switchboard.edges.auth import CONTROL_CHANNEL, issue_token, issue_visitor_token
+from switchboard.edges.kb_rest import kb_routes  # its import adds its paths to OPENAPI
 from switchboard.edges.rest import OPENAPI, rest_routes
+from switchboard.edges.workspace_rest import workspace_routes
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import SkillGroup, User
 from tests.edges.conftest import CHEAP_PASSWORDS
@@ -309,7 +311,8 @@ def test_openapi_json_lists_every_route(world: World) -> None:
     assert response.status_code == 200
     spec = response.json()
     assert spec == orjson.loads(orjson.dumps(OPENAPI)) and spec["openapi"].startswith("3.")
-    served = {(method.lower(), route.path) for route in rest_routes() if isinstance(route, Route)
+    routes = [*rest_routes(), *kb_routes(), *workspace_routes()]
+    served = {(method.lower(), route.path) for route in routes if isinstance(route, Route)
               for method in (route.methods or ()) if method != "HEAD"}
     described = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     assert served == described
