@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import yaml
 
@@ -128,13 +128,21 @@ class ServerSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
-        known = {f.name: f for f in fields(cls)}
-        changes: dict[str, Any] = {}
-        for name, raw in values.items():
-            if name not in known:
-                raise SettingsError(f"unknown server setting {name!r}; known: {', '.join(sorted(known))}")
-            changes[name] = _validate_server(name, raw, getattr(base or cls(), name))
-        return replace(base or cls(), **changes)
+        return _apply(base or cls(), values, "server", _validate_server)
+
+
+_S = TypeVar("_S", "ServerSettings", "BotSettings")
+
+
+def _apply(base: _S, values: Mapping[str, Any], section: str, validate: Callable[[str, Any, Any], Any]) -> _S:
+    """`base` with `values` validated one by one; a SettingsError names the first unknown or bad one."""
+    known = {f.name for f in fields(base)}
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise SettingsError(f"unknown {section} setting {name!r}; known: {', '.join(sorted(known))}")
+        changes[name] = validate(name, raw, getattr(base, name))
+    return replace(base, **changes)
 
 
 def _validate_server(name: str, raw: Any, default: Any) -> Any:
@@ -219,13 +227,7 @@ class BotSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: BotSettings | None = None) -> BotSettings:
-        known = {f.name for f in fields(cls)}
-        changes: dict[str, Any] = {}
-        for name, raw in values.items():
-            if name not in known:
-                raise SettingsError(f"unknown bot setting {name!r}; known: {', '.join(sorted(known))}")
-            changes[name] = _validate_bot(name, raw, getattr(base or cls(), name))
-        return replace(base or cls(), **changes)
+        return _apply(base or cls(), values, "bot", _validate_bot)
 
 
 def _validate_bot(name: str, raw: Any, default: Any) -> Any:

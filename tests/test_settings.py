@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.settings import DispatchSettings, SettingsError, load_dispatch_settings
+from switchboard.settings import BotSettings, DispatchSettings, SettingsError, load_bot_settings, load_dispatch_settings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "switchboard.yaml"
 
@@ -226,3 +226,30 @@ def test_allowed_origins_are_exact_strings_from_a_list_or_a_comma_separated_valu
     s = ServerSettings.from_mapping({"allowed_origins": "https://shop.example/, https://help.example"})
 
     assert s.allowed_origins == ("https://shop.example", "https://help.example")
+
+
+# --- the bot -----------------------------------------------------------------------------------------
+
+
+def test_the_shipped_file_gives_the_bots_defaults() -> None:
+    assert load_bot_settings(SHIPPED, environ={}) == BotSettings()
+
+
+def test_bot_settings_come_from_the_file_then_the_environment(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "bot:\n  embedder: semantic\n  top_k: 3\n")
+    settings = load_bot_settings(path, environ={"SWITCHBOARD_BOT_LLM_BACKEND": "openai", "SWITCHBOARD_BOT_TOP_K": "7",
+                                                "SWITCHBOARD_BOT_ENABLED": "off"})
+    assert (settings.embedder, settings.top_k, settings.llm_backend, settings.enabled) == ("semantic", 7, "openai", False)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("llm_backend", "gpt", "llm_backend must be one of none, openai, tensorrt_llm"),
+    ("embedder", "bert", "embedder must be one of hashing, semantic"),
+    ("top_k", "0", "top_k must be a positive integer"),
+    ("enabled", "maybe", "enabled must be true or false"),
+    ("llm_timeout_s", "-1", "llm_timeout_s must be a positive number"),
+    ("colour", "blue", "unknown bot setting 'colour'"),
+])
+def test_a_bad_bot_setting_is_refused_with_a_clear_message(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_bot_settings(environ={f"SWITCHBOARD_BOT_{name.upper()}": value})
