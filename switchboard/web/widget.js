@@ -1,0 +1,1147 @@
+/* Switchboard visitor widget.
+ *
+ * Embed on any page:   <script src="https://chat.example.com/widget.js" async></script>
+ * Optional attributes: data-title="Pedalwise support"  data-greeting="Hi! …"  data-color="#1f7a5a"
+ * Page API:            Switchboard.setEmail("a@b.c"), Switchboard.open(), Switchboard.close()
+ *                      (calls made before the script loads can be queued on window.Switchboard.q)
+ *
+ * How it works (docs/protocol.md is the wire format):
+ * - The server is wherever this script came from (its own <script src>), so it works on any origin.
+ * - The DOM lives in an open shadow root: the host page's CSS cannot reach it.
+ * - One websocket to /ws/visitor. The hello carries the stored visitor token and, for the conversation
+ *   on screen, the last seq seen; the server sends what is missing. Messages are kept by seq, so a
+ *   message heard twice is shown once, in order.
+ * - A sent message is pending until its ack and stays in the outbox (and in localStorage) until then;
+ *   after a reconnect or a reload it is re-sent with the same client_id, which the server de-duplicates.
+ * - The transcript is kept in localStorage per conversation, so a reload re-renders it at once.
+ * - People's text is only ever put in the page with text nodes (never innerHTML).
+ */
+(function () {
+  "use strict";
+
+  if (window.Switchboard && window.Switchboard.version) return; // loaded twice: keep the first
+
+  // --- where we come from ---------------------------------------------------------------------------
+
+  const SCRIPT = document.currentScript;
+  const BASE = (() => {
+    try {
+      return new URL(".", SCRIPT && SCRIPT.src ? SCRIPT.src : location.href);
+    } catch (_) {
+      return new URL("/", location.href);
+    }
+  })();
+  const WS_URL = (BASE.protocol === "https:" ? "wss:" : "ws:") + "//" + BASE.host + BASE.pathname + "ws/visitor";
+  const CSS_URL = new URL("static/widget.css", BASE).href;
+  const DATA = (SCRIPT && SCRIPT.dataset) || {};
+  const TITLE = DATA.title || "Chat with us";
+  const GREETING = DATA.greeting || "Hi! Ask us anything, or talk to a person.";
+  const ACCENT = /^#[0-9a-f]{3,8}$/i.test(DATA.color || "") ? DATA.color : null;
+
+  const VERSION = "1";
+  const MAX_ITEMS = 300; // transcript entries kept per conversation
+  const RETRY_MIN_MS = 500;
+  const RETRY_MAX_MS = 10000;
+  const PING_IDLE_MS = 25000; // ask for a pong after this long without a frame
+  const PING_DEADLINE_MS = 10000; // and give the socket up if none comes
+  const TYPING_IDLE_MS = 2500;
+  const TYPING_SHOWN_MS = 10000;
+
+  // --- storage ----------------------------------------------------------------------------------------
+
+  const KEY = {
+    token: "switchboard.visitor",
+    email: "switchboard.email",
+    session: "switchboard.session",
+    open: "switchboard.open",
+    transcript: (conv) => "switchboard.transcript." + conv,
+  };
+
+  function load(area, key, fallback) {
+    try {
+      const raw = window[area].getItem(key);
+      return raw == null ? fallback : JSON.parse(raw);
+    } catch (_) {
+      return fallback;
+    }
+  }
+
+  function store(area, key, value) {
+    try {
+      if (value == null) window[area].removeItem(key);
+      else window[area].setItem(key, JSON.stringify(value));
+    } catch (_) {
+      /* private mode or full: the widget still works, it just forgets on reload */
+    }
+  }
+
+  // --- state ------------------------------------------------------------------------------------------
+
+  const saved = load("localStorage", KEY.session, {}) || {};
+  const S = {
+    token: load("localStorage", KEY.token, null),
+    visitor: null,
+    email: load("localStorage", KEY.email, null), // what the visitor or the page gave
+    emailOnServer: false, // the server has an email for this visitor (welcome.email or a profile echo)
+    requireEmail: false,
+    conv: typeof saved.conv === "string" ? saved.conv : null,
+    phase: saved.phase || "none", // none | bot | queued | assigned | closed | abandoned
+    agent: saved.agent || null, // {id, name}
+    ended: !!saved.ended,
+    rated: saved.rated || null,
+    items: [], // messages {seq, role, name, text, time, kind, bot, client_id} and notices {notice, after}
+    seqs: new Set(),
+    lastSeq: 0,
+    outbox: [], // {kind: "message", client_id, text, time, failed} | {kind: "control", frame}
+    old: new Set(), // conversations left behind: their late frames are ignored
+    queue: null, // {position, eta_s}
+    handoff: false, // asked for a person, no answer yet
+    waitTimeout: false,
+    emailForm: null, // {then: "human" | null, error, waiting}
+    ratingScore: 0,
+    rating: "idle", // idle | sending
+    typing: false,
+    deltas: new Map(), // reply_to -> streamed text
+    error: null,
+    unread: 0,
+    open: !!load("sessionStorage", KEY.open, false),
+  };
+  for (const m of saved.pending || []) {
+    if (m && typeof m.client_id === "string" && typeof m.text === "string") {
+      S.outbox.push({ kind: "message", client_id: m.client_id, text: m.text, time: m.time || 0 });
+    }
+  }
+  if (S.conv) loadTranscript(S.conv);
+
+  let counter = 0;
+
+  function loadTranscript(conv) {
+    S.items = [];
+    S.seqs = new Set();
+    S.lastSeq = 0;
+    const items = load("localStorage", KEY.transcript(conv), []);
+    for (const it of Array.isArray(items) ? items : []) {
+      if (it && typeof it.seq === "number" && !S.seqs.has(it.seq)) {
+        S.items.push(it);
+        S.seqs.add(it.seq);
+        S.lastSeq = Math.max(S.lastSeq, it.seq);
+      } else if (it && typeof it.notice === "string") {
+        S.items.push(it);
+      }
+    }
+  }
+
+  function save() {
+    store("localStorage", KEY.session, {
+      conv: S.conv, phase: S.phase, agent: S.agent, ended: S.ended, rated: S.rated,
+      pending: S.outbox.filter((o) => o.kind === "message" && !o.failed)
+        .map((o) => ({ client_id: o.client_id, text: o.text, time: o.time })),
+    });
+    if (S.conv) store("localStorage", KEY.transcript(S.conv), S.items.slice(-MAX_ITEMS));
+  }
+
+  /** Show another conversation (one the server opened for us): the old one's transcript is let go. */
+  function switchTo(conv) {
+    if (S.conv && S.conv !== conv) {
+      S.old.add(S.conv);
+      store("localStorage", KEY.transcript(S.conv), null);
+    }
+    S.conv = conv;
+    loadTranscript(conv);
+    Object.assign(S, { phase: "bot", agent: null, ended: false, rated: null, queue: null, waitTimeout: false,
+      handoff: false, typing: false, ratingScore: 0, rating: "idle" });
+    S.deltas.clear();
+  }
+
+  /** The visitor starts over after an ended conversation: their next message opens a new one. */
+  function startOver() {
+    if (S.conv) {
+      S.old.add(S.conv);
+      store("localStorage", KEY.transcript(S.conv), null);
+    }
+    S.conv = null;
+    S.items = [];
+    S.seqs = new Set();
+    S.lastSeq = 0;
+    Object.assign(S, { phase: "none", agent: null, ended: false, rated: null, queue: null, waitTimeout: false,
+      handoff: false, typing: false, ratingScore: 0, rating: "idle" });
+    S.deltas.clear();
+  }
+
+  function notice(text) {
+    S.items.push({ notice: text, after: S.lastSeq });
+  }
+
+  // --- the DOM ----------------------------------------------------------------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k === "testid") el.setAttribute("data-testid", v);
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) if (c != null && c !== false) el.append(c); // strings become text nodes
+    return el;
+  }
+
+  function icon(paths, size) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", String(size || 24));
+    svg.setAttribute("height", String(size || 24));
+    svg.setAttribute("aria-hidden", "true");
+    for (const d of paths) {
+      const p = document.createElementNS(NS, "path");
+      p.setAttribute("d", d);
+      svg.append(p);
+    }
+    return svg;
+  }
+
+  const ICON_CHAT = ["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"];
+  const ICON_CLOSE = ["M6 6l12 12M18 6L6 18"];
+  const ICON_SEND = ["M3 20l18-8L3 4l3 8-3 8z", "M6 12h8"];
+
+  const host = document.createElement("switchboard-widget");
+  host.setAttribute("style", "all: initial; position: fixed; z-index: 2147483000; bottom: 0; right: 0;");
+  const root = host.attachShadow({ mode: "open" });
+
+  const badge = h("span", { class: "badge", testid: "sb-unread", hidden: true });
+  const bubble = h("button", { class: "bubble", type: "button", testid: "sb-bubble", "aria-label": "Open chat",
+    onclick: () => (S.open ? closePanel() : openPanel()) }, icon(ICON_CHAT, 26), badge);
+
+  const avatar = h("div", { class: "avatar", "aria-hidden": "true" });
+  const titleEl = h("div", { class: "title" }, TITLE);
+  const agentNameEl = h("div", { class: "title", testid: "agent-name", hidden: true });
+  const subtitleEl = h("div", { class: "subtitle" });
+  const endBtn = h("button", { class: "link", type: "button", testid: "sb-end", onclick: endConversation }, "End chat");
+  const minimizeBtn = h("button", { class: "icon", type: "button", testid: "sb-minimize", "aria-label": "Close chat",
+    onclick: closePanel }, icon(ICON_CLOSE, 18));
+  const header = h("header", { class: "header" }, avatar, h("div", { class: "who" }, titleEl, agentNameEl, subtitleEl),
+    endBtn, minimizeBtn);
+
+  const connEl = h("div", { class: "conn", testid: "connection-status", role: "status", hidden: true });
+  const log = h("div", { class: "log", role: "log", "aria-live": "polite" });
+  const typingEl = h("div", { class: "typing", testid: "typing", hidden: true });
+  const errorEl = h("div", { class: "error", testid: "sb-error", role: "alert", hidden: true });
+  const statusEl = h("div", { class: "status" });
+
+  const input = h("textarea", { class: "input", testid: "sb-input", rows: "1", maxlength: "8000",
+    placeholder: "Write a message…", "aria-label": "Message" });
+  const sendBtn = h("button", { class: "send", type: "submit", testid: "sb-send", "aria-label": "Send" },
+    icon(ICON_SEND, 20));
+  const composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); submitComposer(); } },
+    input, sendBtn);
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submitComposer();
+    }
+  });
+  input.addEventListener("input", () => {
+    autosize();
+    typingStarted();
+  });
+
+  const panel = h("section", { class: "panel", testid: "sb-panel", role: "dialog", "aria-label": TITLE, hidden: true },
+    header, connEl, log, typingEl, errorEl, statusEl, composer);
+  const frameEl = h("div", { class: "sb" }, panel, bubble);
+  if (ACCENT) frameEl.style.setProperty("--sb-accent", ACCENT);
+
+  const sheet = h("link", { rel: "stylesheet", href: CSS_URL });
+  frameEl.style.visibility = "hidden"; // until the stylesheet is in: no flash of an unstyled widget
+  const reveal = () => { frameEl.style.visibility = ""; };
+  sheet.addEventListener("load", reveal);
+  sheet.addEventListener("error", reveal);
+  setTimeout(reveal, 3000);
+  root.append(h("style", {}, "[hidden]{display:none !important}"), sheet, frameEl);
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 120) + "px";
+  }
+
+  /** Text with http(s) links made clickable; everything else stays plain text. */
+  function richText(el, text) {
+    const parts = String(text).split(/(https?:\/\/[^\s<>"']+)/g);
+    parts.forEach((part, i) => {
+      if (i % 2 === 1) {
+        const href = part.replace(/[.,;:!?)]+$/, "");
+        el.append(h("a", { href, target: "_blank", rel: "noopener noreferrer" }, href), part.slice(href.length));
+      } else if (part) {
+        el.append(part);
+      }
+    });
+    return el;
+  }
+
+  // --- rendering --------------------------------------------------------------------------------------
+
+  const elements = new WeakMap(); // transcript entry / outbox entry -> its element
+
+  function messageElement(item) {
+    let el = elements.get(item);
+    if (el) return el;
+    const role = ["visitor", "bot", "agent", "system"].includes(item.role) ? item.role : "system";
+    const name = h("div", { class: "name" }, role === "visitor" ? "" : item.name || "");
+    const body = richText(h("div", { class: "text", testid: "sb-text" }), item.text);
+    el = h("div", { class: "msg msg-" + role, testid: "sb-message", "data-role": role }, name, body);
+    if (item.time) el.title = new Date(item.time * 1000).toLocaleString();
+    const bot = item.bot || {};
+    if (role === "bot" && bot.decision === "suggest" && Array.isArray(bot.suggestions) && bot.suggestions.length) {
+      const list = h("div", { class: "suggestions" });
+      for (const s of bot.suggestions) {
+        if (s && typeof s.question === "string") {
+          list.append(h("button", { class: "chip", type: "button", testid: "sb-suggestion",
+            onclick: () => sendText(s.question) }, s.question));
+        }
+      }
+      el.append(list);
+    }
+    elements.set(item, el);
+    return el;
+  }
+
+  function pendingElement(p) {
+    let el = elements.get(p);
+    if (!el) {
+      el = h("div", { class: "msg msg-visitor", testid: "sb-message", "data-role": "visitor" },
+        h("div", { class: "name" }), richText(h("div", { class: "text", testid: "sb-text" }), p.text),
+        h("div", { class: "state" }));
+      elements.set(p, el);
+    }
+    el.classList.add("pending");
+    el.dataset.pending = "true";
+    el.dataset.seq = "";
+    const state = el.querySelector(".state");
+    state.replaceChildren();
+    if (p.failed) {
+      state.append("Not delivered. ", h("button", { class: "link", type: "button", onclick: () => retry(p) }, "Retry"));
+      el.classList.add("failed");
+    } else {
+      state.append(S.welcomed ? "Sending…" : "Waiting for connection…");
+      el.classList.remove("failed");
+    }
+    return el;
+  }
+
+  function noticeElement(item) {
+    let el = elements.get(item);
+    if (!el) {
+      el = h("div", { class: "notice", testid: "sb-notice" }, item.notice);
+      elements.set(item, el);
+    }
+    return el;
+  }
+
+  function sortedItems() {
+    return S.items
+      .map((it, i) => [it, typeof it.seq === "number" ? it.seq : (it.after || 0) + 0.5, i])
+      .sort((a, b) => a[1] - b[1] || a[2] - b[2])
+      .map((x) => x[0]);
+  }
+
+  /** Make `parent`'s children exactly `nodes`, moving only what is out of place (focus and scroll stay). */
+  function reconcile(parent, nodes) {
+    nodes.forEach((node, i) => {
+      if (parent.childNodes[i] !== node) parent.insertBefore(node, parent.childNodes[i] || null);
+    });
+    while (parent.childNodes.length > nodes.length) parent.lastChild.remove();
+  }
+
+  const greetingEl = h("div", { class: "greeting" }, GREETING);
+  const deltaEls = new Map(); // reply_to -> the streaming bubble
+
+  function renderLog() {
+    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    const nodes = [];
+    if (!S.items.length && !S.outbox.some((o) => o.kind === "message")) nodes.push(greetingEl);
+    let previous = null;
+    for (const it of sortedItems()) {
+      if (it.notice != null) {
+        nodes.push(noticeElement(it));
+        previous = null;
+        continue;
+      }
+      const el = messageElement(it);
+      el.dataset.seq = String(it.seq);
+      el.classList.remove("pending", "failed");
+      delete el.dataset.pending;
+      const st = el.querySelector(".state");
+      if (st) st.remove();
+      const runKey = it.role + ":" + it.name;
+      el.querySelector(".name").hidden = it.role === "visitor" || it.role === "system" || runKey === previous;
+      previous = runKey;
+      nodes.push(el);
+    }
+    for (const key of [...deltaEls.keys()]) if (!S.deltas.has(key)) deltaEls.delete(key);
+    for (const [key, text] of S.deltas) {
+      let el = deltaEls.get(key);
+      if (!el) {
+        el = h("div", { class: "msg msg-bot streaming", testid: "sb-delta", "data-role": "bot" }, h("div", { class: "text" }));
+        deltaEls.set(key, el);
+      }
+      el.firstChild.textContent = text;
+      nodes.push(el);
+    }
+    for (const p of S.outbox) if (p.kind === "message") nodes.push(pendingElement(p));
+    reconcile(log, nodes);
+    if (nearBottom || S.scrollDown) log.scrollTop = log.scrollHeight;
+    S.scrollDown = false;
+  }
+
+  function renderHeader() {
+    const agentName = S.agent && S.agent.name;
+    agentNameEl.textContent = agentName || "";
+    agentNameEl.hidden = !agentName;
+    titleEl.hidden = !!agentName;
+    avatar.textContent = (agentName || TITLE).trim().charAt(0).toUpperCase();
+    avatar.classList.toggle("avatar-agent", !!agentName);
+    subtitleEl.textContent = S.ended ? "Conversation ended"
+      : S.phase === "assigned" ? "Customer service"
+      : S.phase === "queued" || S.handoff ? "Waiting for a person"
+      : "We reply in a few moments";
+    endBtn.hidden = !S.conv || S.ended || S.phase === "none";
+  }
+
+  function renderConnection() {
+    const state = S.welcomed ? "online" : S.everWelcomed || S.attempt > 0 ? "reconnecting" : S.connecting ? "connecting" : "idle";
+    connEl.hidden = state === "online" || state === "idle";
+    connEl.textContent = state === "reconnecting" ? "Reconnecting…" : "Connecting…";
+    connEl.dataset.state = state;
+  }
+
+  function etaText(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds)) return "";
+    if (seconds < 60) return " (estimated wait: under a minute)";
+    const minutes = Math.round(seconds / 60);
+    return " (estimated wait: about " + minutes + (minutes === 1 ? " minute)" : " minutes)");
+  }
+
+  // The status area's parts are built once and updated in place, so a frame arriving while the
+  // visitor types an email or a comment does not take the focus away.
+  const queueEl = h("div", { class: "info", testid: "queue-status", role: "status" });
+  const waitEl = h("div", { class: "card", testid: "wait-timeout" },
+    h("div", {}, "Sorry for the wait. Would you like to keep waiting?"),
+    h("div", { class: "row" },
+      h("button", { class: "btn", type: "button", testid: "keep-waiting", onclick: () => keepWaiting() }, "Keep waiting"),
+      h("button", { class: "btn btn-quiet", type: "button", testid: "leave-queue", onclick: () => leaveQueue() }, "Leave")));
+  const talkBtn = h("button", { class: "btn btn-outline talk", type: "button", testid: "talk-to-person",
+    onclick: () => requestHuman() }, "Talk to a person");
+  const thanksEl = h("div", { class: "card thanks", testid: "rating-thanks", role: "status" }, "Thank you for your feedback!");
+
+  function renderStatus() {
+    const parts = [];
+    if (!S.ended && S.phase === "queued" && S.queue) {
+      queueEl.textContent = "You are number " + S.queue.position + " in the queue" + etaText(S.queue.eta_s);
+      parts.push(queueEl);
+    } else if (!S.ended && (S.handoff || S.phase === "queued")) {
+      queueEl.textContent = S.phase === "queued" ? "You are in the queue for a person…" : "Connecting you to a person…";
+      parts.push(queueEl);
+    }
+    if (!S.ended && S.waitTimeout && S.phase === "queued") parts.push(waitEl);
+    if (S.emailForm) parts.push(emailFormEl());
+    if (S.ended && S.phase === "closed") parts.push(S.rated ? thanksEl : ratingEl());
+    if (!S.ended && !S.handoff && !S.emailForm && (S.phase === "none" || S.phase === "bot")) parts.push(talkBtn);
+    reconcile(statusEl, parts);
+  }
+
+  let emailUi = null;
+  function emailFormEl() {
+    const f = S.emailForm;
+    if (!emailUi || emailUi.state !== f) {
+      const field = h("input", { class: "field", type: "email", testid: "email-input", placeholder: "you@example.com",
+        "aria-label": "Your email", autocomplete: "email", maxlength: "254" });
+      field.value = S.email || "";
+      const submit = h("button", { class: "btn", type: "submit", testid: "email-submit" });
+      const error = h("div", { class: "field-error", role: "alert" });
+      const form = h("form", { class: "card", testid: "email-form", novalidate: true,
+        onsubmit: (e) => { e.preventDefault(); submitEmail(field.value); } },
+        h("div", {}, f.then === "human" ? "Please leave your email first, so a person can reach you if we get cut off."
+          : "Leave your email and we will get back to you."),
+        h("div", { class: "row" }, field, submit), error,
+        f.then === "human" ? null
+          : h("button", { class: "link", type: "button", onclick: () => { S.emailForm = null; render(); } }, "No thanks"));
+      emailUi = { state: f, form, field, submit, error };
+      if (S.open) setTimeout(() => field.focus(), 0);
+    }
+    emailUi.submit.disabled = !!f.waiting;
+    emailUi.submit.textContent = f.waiting ? "Saving…" : "Continue";
+    emailUi.error.textContent = f.error || "";
+    emailUi.error.hidden = !f.error;
+    return emailUi.form;
+  }
+
+  let ratingUi = null;
+  function ratingEl() {
+    if (!ratingUi || ratingUi.conv !== S.conv) {
+      const stars = [];
+      for (let n = 1; n <= 5; n++) {
+        stars.push(h("button", { class: "star", type: "button", testid: "star-" + n, role: "radio",
+          "aria-label": n + (n === 1 ? " star" : " stars"), onclick: () => { S.ratingScore = n; render(); } }, "★"));
+      }
+      const comment = h("textarea", { class: "field", testid: "rating-comment", rows: "2", maxlength: "2000",
+        placeholder: "Anything to add? (optional)", "aria-label": "Comment" });
+      const submit = h("button", { class: "btn", type: "submit", testid: "rating-submit" });
+      const form = h("form", { class: "card", testid: "rating",
+        onsubmit: (e) => { e.preventDefault(); rate(comment.value); } },
+        h("div", { class: "strong" }, "How did we do?"),
+        h("div", { class: "stars", role: "radiogroup", "aria-label": "Your rating" }, ...stars), comment, submit);
+      ratingUi = { conv: S.conv, form, stars, submit };
+    }
+    ratingUi.stars.forEach((star, i) => {
+      star.classList.toggle("on", i < S.ratingScore);
+      star.setAttribute("aria-checked", i + 1 === S.ratingScore ? "true" : "false");
+    });
+    ratingUi.submit.disabled = !S.ratingScore || S.rating === "sending";
+    ratingUi.submit.textContent = S.rating === "sending" ? "Sending…" : "Send rating";
+    return ratingUi.form;
+  }
+
+  function renderTyping() {
+    const name = (S.agent && S.agent.name) || "The agent";
+    typingEl.hidden = !(S.typing && S.phase === "assigned" && !S.ended);
+    typingEl.textContent = name + " is typing…";
+  }
+
+  function renderError() {
+    errorEl.hidden = !S.error;
+    errorEl.textContent = S.error || "";
+  }
+
+  function renderShell() {
+    panel.hidden = !S.open;
+    bubble.classList.toggle("is-open", S.open);
+    bubble.setAttribute("aria-label", S.open ? "Close chat" : "Open chat");
+    badge.hidden = S.open || !S.unread;
+    badge.textContent = S.unread > 9 ? "9+" : String(S.unread);
+    input.placeholder = S.ended ? "Write to start a new conversation…" : "Write a message…";
+  }
+
+  let renderQueued = false;
+  function render() {
+    if (renderQueued) return;
+    renderQueued = true;
+    queueMicrotask(() => {
+      renderQueued = false;
+      for (const part of [renderShell, renderHeader, renderConnection, renderLog, renderTyping, renderError, renderStatus]) {
+        try {
+          part();
+        } catch (e) {
+          console.error("switchboard widget:", e);
+        }
+      }
+    });
+  }
+
+  let errorTimer = null;
+  function showError(message) {
+    S.error = String(message || "Something went wrong.");
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(() => { S.error = null; render(); }, 8000);
+    render();
+  }
+
+  // --- the connection ---------------------------------------------------------------------------------
+
+  let ws = null;
+  let wanted = false; // a connection was asked for (the chat was opened, or there is something to resume)
+  let retryTimer = null;
+  let heartbeat = null;
+  let lastHeard = 0;
+  let pingSent = 0;
+  S.welcomed = false;
+  S.everWelcomed = false;
+  S.attempt = 0;
+  S.connecting = false;
+
+  function connect() {
+    wanted = true;
+    if (ws) return;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    let sock;
+    try {
+      sock = new WebSocket(WS_URL);
+    } catch (_) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    S.connecting = true;
+    S.welcomed = false;
+    sock.onopen = () => {
+      if (sock === ws) sock.send(JSON.stringify(helloFrame()));
+    };
+    sock.onmessage = (ev) => {
+      if (sock !== ws) return;
+      lastHeard = Date.now();
+      pingSent = 0;
+      let f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch (_) {
+        return;
+      }
+      try {
+        handle(f);
+      } catch (e) {
+        console.error("switchboard widget:", e);
+      }
+    };
+    sock.onerror = () => {}; // a close follows
+    sock.onclose = (ev) => {
+      if (sock !== ws) return;
+      ws = null;
+      lost();
+      if (ev.code === 4001) forgetVisitor(); // the token is no good: come back as a new visitor
+      scheduleReconnect();
+    };
+    render();
+  }
+
+  function lost() {
+    S.welcomed = false;
+    S.connecting = false;
+    S.typing = false;
+    typingSent = false;
+    clearInterval(heartbeat);
+    heartbeat = null;
+    render();
+  }
+
+  /** Give the current socket up (the network went away, or it stopped answering) and reconnect. */
+  function drop(immediately) {
+    const sock = ws;
+    if (sock) {
+      ws = null;
+      try {
+        sock.close();
+      } catch (_) {
+        /* already closing */
+      }
+      lost();
+    }
+    scheduleReconnect(immediately);
+  }
+
+  function scheduleReconnect(immediately) {
+    if (immediately) {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      S.attempt = 0;
+    }
+    if (retryTimer || ws) return;
+    const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** S.attempt);
+    const delay = immediately ? 0 : base * (0.5 + Math.random() * 0.5); // jitter: not every widget at once
+    S.attempt += 1;
+    retryTimer = setTimeout(() => { retryTimer = null; connect(); }, delay);
+    render();
+  }
+
+  function ensureConnected() {
+    if (!ws && !retryTimer) connect();
+  }
+
+  function forgetVisitor() {
+    S.token = null;
+    store("localStorage", KEY.token, null);
+    startOver();
+    save();
+  }
+
+  function helloFrame() {
+    const last = {};
+    if (S.conv) last[S.conv] = S.lastSeq;
+    const hello = { type: "hello", v: 1, token: S.token, channel: "widget", page: String(location.href).slice(0, 2048),
+      last_seq: last };
+    if (S.email) hello.email = S.email;
+    return hello;
+  }
+
+  function sendFrame(frame) {
+    if (!ws || !S.welcomed || ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  /** A command the visitor gave (not a chat message): sent now, or as soon as we are connected. */
+  function command(frame) {
+    if (!sendFrame(frame)) {
+      S.outbox.push({ kind: "control", frame });
+      ensureConnected();
+    }
+  }
+
+  function flush() {
+    const keep = [];
+    for (const o of S.outbox) {
+      if (o.kind === "message") {
+        if (!o.failed) sendFrame({ type: "message", client_id: o.client_id, text: o.text });
+        keep.push(o); // until its ack
+      } else if (!sendFrame(o.frame)) {
+        keep.push(o);
+      }
+    }
+    S.outbox = keep;
+  }
+
+  function startHeartbeat() {
+    clearInterval(heartbeat);
+    lastHeard = Date.now();
+    pingSent = 0;
+    heartbeat = setInterval(() => {
+      const now = Date.now();
+      if (pingSent && now - pingSent > PING_DEADLINE_MS) drop();
+      else if (!pingSent && now - lastHeard > PING_IDLE_MS && sendFrame({ type: "ping" })) pingSent = now;
+    }, 2000);
+  }
+
+  // The browser knows first when the network goes: a socket it cuts off may otherwise look open until
+  // the heartbeat gives up on it. Back online, reconnect at once rather than at the back-off's pace.
+  window.addEventListener("offline", () => { if (wanted) drop(); });
+  window.addEventListener("online", () => { if (wanted && !S.welcomed) drop(true); });
+
+  // --- frames from the server -------------------------------------------------------------------------
+
+  function handle(f) {
+    if (!f || typeof f.type !== "string") return;
+    switch (f.type) {
+      case "welcome": return onWelcome(f);
+      case "message":
+      case "ack": return onMessage(f);
+      case "bot_delta": return onDelta(f);
+      case "queue_position": return onQueue(f);
+      case "assigned": return onAssigned(f);
+      case "wait_timeout": return onWaitTimeout(f);
+      case "queue_full": return onQueueFull(f);
+      case "requeued": return onRequeued(f, "Your agent was disconnected. You are back at the front of the queue.");
+      case "reassigned": return onRequeued(f, "Another person will be with you shortly.");
+      case "abandoned": return onEnded(f, "abandoned");
+      case "closed": return onEnded(f, "closed");
+      case "typing": return onTyping(f);
+      case "profile": return onProfile(f);
+      case "rated": return onRated(f);
+      case "error": return onError(f);
+      default: return; // pong and anything newer
+    }
+  }
+
+  function onWelcome(f) {
+    S.welcomed = true;
+    S.everWelcomed = true;
+    S.connecting = false;
+    S.attempt = 0;
+    S.visitor = f.visitor || null;
+    if (typeof f.token === "string") {
+      S.token = f.token;
+      store("localStorage", KEY.token, f.token);
+    }
+    S.requireEmail = !!f.require_email;
+    S.emailOnServer = !!f.email;
+    const c = f.conversation;
+    if (c && c.id) {
+      if (c.id !== S.conv) {
+        switchTo(c.id);
+        sendFrame({ type: "sync", conversation: c.id, after: S.lastSeq });
+      }
+      S.phase = c.phase || "bot";
+      S.agent = c.agent || null;
+      S.ended = false;
+      if (S.phase !== "queued") S.queue = null;
+      S.handoff = false;
+    } else if (S.conv && !S.ended && S.phase !== "none") {
+      // It ended while we were away (what is missing of it still comes back through last_seq).
+      S.ended = true;
+      S.phase = S.agent ? "closed" : "abandoned";
+      S.queue = null;
+      notice("The conversation has ended");
+    }
+    flush();
+    startHeartbeat();
+    if (S.emailForm && S.emailForm.waiting && S.emailOnServer && !S.outbox.some((o) => o.kind === "control")) {
+      onProfile({ email: f.email }); // the hello carried the email (setEmail while disconnected)
+    }
+    save();
+    render();
+  }
+
+  /** Is a frame about the conversation on screen? A new one (that the server opened for us) is adopted. */
+  function ours(conv, adopt) {
+    if (typeof conv !== "string" || !conv) return false;
+    if (conv === S.conv) return true;
+    if (!adopt || S.old.has(conv)) return false;
+    switchTo(conv);
+    return true;
+  }
+
+  function onMessage(f) {
+    if (typeof f.seq !== "number" || !ours(f.conversation, true)) return;
+    const sender = f.sender || {};
+    let el = null;
+    if (sender.role === "visitor" && f.client_id) {
+      const i = S.outbox.findIndex((o) => o.kind === "message" && o.client_id === f.client_id);
+      if (i >= 0) el = elements.get(S.outbox.splice(i, 1)[0]);
+    }
+    if (!S.seqs.has(f.seq)) {
+      let name = typeof sender.name === "string" ? sender.name : "";
+      if (sender.role === "agent" && S.agent && sender.id === S.agent.id && S.agent.name) name = S.agent.name;
+      const item = { seq: f.seq, role: sender.role, name, text: String(f.text == null ? "" : f.text),
+        time: f.time, kind: f.kind, bot: f.bot || null, client_id: f.client_id || null };
+      if (el) elements.set(item, el);
+      S.items.push(item);
+      S.seqs.add(f.seq);
+      S.lastSeq = Math.max(S.lastSeq, f.seq);
+      if (S.items.length > MAX_ITEMS) S.items.splice(0, S.items.length - MAX_ITEMS);
+      if (sender.role === "bot") onBotAnswer(item);
+      if (sender.role === "agent") S.typing = false;
+      if (sender.role !== "visitor" && f.type === "message" && !S.open) S.unread += 1;
+      if (S.phase === "none") S.phase = "bot";
+    }
+    save();
+    render();
+  }
+
+  function onBotAnswer(item) {
+    S.deltas.clear();
+    const bot = item.bot || {};
+    if (bot.email_required) openEmailForm("human");
+    else if (bot.decision === "handoff") S.handoff = true;
+  }
+
+  function onDelta(f) {
+    if (f.conversation !== S.conv && S.conv) return;
+    const key = String(f.reply_to);
+    S.deltas.set(key, (S.deltas.get(key) || "") + String(f.text || ""));
+    render();
+  }
+
+  function onQueue(f) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "queued";
+    S.handoff = false;
+    S.queue = { position: f.position, eta_s: f.eta_s };
+    save();
+    render();
+  }
+
+  function onAssigned(f) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "assigned";
+    S.agent = f.agent || null;
+    S.queue = null;
+    S.handoff = false;
+    S.waitTimeout = false;
+    S.emailForm = S.emailForm && S.emailForm.then === "human" ? null : S.emailForm;
+    notice(((S.agent && S.agent.name) || "A person") + " has joined");
+    save();
+    render();
+  }
+
+  function onWaitTimeout(f) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "queued";
+    S.waitTimeout = true;
+    render();
+  }
+
+  function onQueueFull(f) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "bot";
+    S.handoff = false;
+    S.queue = null;
+    notice("Sorry, all our people are busy and the queue is full. Please try again a little later.");
+    save();
+    render();
+  }
+
+  function onRequeued(f, text) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "queued";
+    S.agent = null;
+    S.typing = false;
+    S.queue = null;
+    notice(text);
+    save();
+    render();
+  }
+
+  function onEnded(f, phase) {
+    if (!ours(f.conversation, false) || S.ended) return;
+    S.ended = true;
+    S.phase = phase;
+    S.queue = null;
+    S.handoff = false;
+    S.waitTimeout = false;
+    S.typing = false;
+    if (phase === "closed") {
+      notice("The conversation has ended");
+    } else {
+      notice("You left the queue. You can still leave us a message: write it below and we will get back to you.");
+      if (!S.emailOnServer) openEmailForm(null);
+    }
+    stopTyping();
+    save();
+    render();
+  }
+
+  let typingShownTimer = null;
+  function onTyping(f) {
+    if (f.sender !== "agent" || f.conversation !== S.conv) return;
+    S.typing = !!f.typing;
+    clearTimeout(typingShownTimer);
+    if (S.typing) typingShownTimer = setTimeout(() => { S.typing = false; render(); }, TYPING_SHOWN_MS);
+    render();
+  }
+
+  function onProfile(f) {
+    if (typeof f.email === "string" && f.email) {
+      S.email = f.email;
+      S.emailOnServer = true;
+      store("localStorage", KEY.email, f.email);
+      const then = S.emailForm && S.emailForm.then;
+      S.emailForm = null;
+      if (then === "human") requestHuman();
+    }
+    render();
+  }
+
+  function onRated(f) {
+    if (f.conversation !== S.conv) return;
+    S.rated = f.score || true;
+    S.rating = "idle";
+    save();
+    render();
+  }
+
+  function onError(f) {
+    const code = f.code;
+    if (code === "email_required") {
+      S.handoff = false;
+      openEmailForm("human");
+      return render();
+    }
+    if (code === "invalid_email") {
+      S.email = null;
+      store("localStorage", KEY.email, null);
+      if (S.emailForm) {
+        S.emailForm.waiting = false;
+        S.emailForm.error = f.message || "That does not look like an email address.";
+        return render();
+      }
+      return showError(f.message);
+    }
+    const pending = f.client_id ? S.outbox.find((o) => o.kind === "message" && o.client_id === f.client_id) : null;
+    if (pending) {
+      if (code === "store_unavailable") {
+        setTimeout(() => { if (S.outbox.includes(pending)) sendFrame({ type: "message", client_id: pending.client_id, text: pending.text }); }, 2000);
+        return;
+      }
+      if ((code === "conversation_ended" || code === "unknown_conversation") && !pending.retried) {
+        pending.retried = true; // the conversation closed under it: the resend opens a new one
+        sendFrame({ type: "message", client_id: pending.client_id, text: pending.text });
+        return;
+      }
+      pending.failed = true;
+    }
+    if (f.in_reply_to === "request_human" || f.in_reply_to === "open") S.handoff = false;
+    if (code === "not_your_conversation" && f.conversation && f.conversation === S.conv) {
+      startOver(); // not ours (any more): start clean
+      save();
+    }
+    if (code === "rate_limited" || code === "already_requested") return render();
+    if (S.rating === "sending" && (code === "not_closed" || code === "not_your_conversation")) S.rating = "idle";
+    showError(f.message || code);
+  }
+
+  // --- what the visitor does --------------------------------------------------------------------------
+
+  function openPanel() {
+    S.open = true;
+    S.unread = 0;
+    S.scrollDown = true;
+    store("sessionStorage", KEY.open, true);
+    ensureConnected();
+    render();
+    setTimeout(() => input.focus(), 0);
+  }
+
+  function closePanel() {
+    S.open = false;
+    store("sessionStorage", KEY.open, false);
+    render();
+  }
+
+  function submitComposer() {
+    const text = input.value;
+    if (!text.trim()) return;
+    if (sendText(text)) {
+      input.value = "";
+      autosize();
+    }
+  }
+
+  function sendText(text) {
+    text = String(text).trim();
+    if (!text) return false;
+    if (text.length > 8000) {
+      showError("That message is too long (8000 characters at most).");
+      return false;
+    }
+    if (S.ended) startOver();
+    stopTyping();
+    counter += 1;
+    const p = { kind: "message", client_id: "m-" + Date.now() + "-" + counter, text, time: Date.now() / 1000 };
+    S.outbox.push(p);
+    S.scrollDown = true;
+    save();
+    sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    ensureConnected();
+    render();
+    return true;
+  }
+
+  function retry(p) {
+    p.failed = false;
+    p.retried = false;
+    const i = S.outbox.indexOf(p);
+    if (i >= 0) S.outbox.splice(i, 1);
+    S.outbox.push(p);
+    save();
+    sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    ensureConnected();
+    render();
+  }
+
+  function requestHuman() {
+    if (S.requireEmail && !S.emailOnServer) {
+      openEmailForm("human");
+      return render();
+    }
+    if (S.ended) startOver();
+    S.handoff = true;
+    command({ type: "request_human" });
+    save();
+    render();
+  }
+
+  function openEmailForm(then) {
+    S.emailForm = { then, error: null, waiting: false };
+    if (!S.open) S.unread += 1;
+  }
+
+  function submitEmail(value) {
+    const email = String(value || "").trim();
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) {
+      S.emailForm.error = "Please enter a valid email address.";
+      return render();
+    }
+    S.emailForm.error = null;
+    S.emailForm.waiting = true;
+    S.email = email;
+    store("localStorage", KEY.email, email);
+    command({ type: "profile", email }); // the server echoes a profile frame: then we go on
+    render();
+  }
+
+  function keepWaiting() {
+    S.waitTimeout = false;
+    command({ type: "keep_waiting" });
+    render();
+  }
+
+  function leaveQueue() {
+    S.waitTimeout = false;
+    command({ type: "leave_queue" });
+    render();
+  }
+
+  function endConversation() {
+    if (!S.conv || S.ended) return;
+    command({ type: "close" });
+  }
+
+  function rate(comment) {
+    if (!S.conv || !S.ratingScore || S.rating === "sending") return;
+    S.rating = "sending";
+    command({ type: "rate", conversation: S.conv, score: S.ratingScore, comment: String(comment || "").trim().slice(0, 2000) });
+    render();
+  }
+
+  let typingSent = false;
+  let typingTimer = null;
+  function typingStarted() {
+    if (S.phase !== "assigned" || S.ended || !S.welcomed) return;
+    if (!typingSent && sendFrame({ type: "typing", typing: true })) typingSent = true;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent) {
+      typingSent = false;
+      sendFrame({ type: "typing", typing: false });
+    }
+  }
+
+  // --- the page's API ---------------------------------------------------------------------------------
+
+  function setEmail(email) {
+    const value = String(email == null ? "" : email).trim();
+    if (!value) return;
+    S.email = value;
+    store("localStorage", KEY.email, value);
+    if (S.emailForm) S.emailForm.waiting = true;
+    sendFrame({ type: "profile", email: value }); // not connected: the next hello carries it
+    render();
+  }
+
+  const previous = window.Switchboard;
+  const api = {
+    version: VERSION,
+    setEmail,
+    open: openPanel,
+    close: closePanel,
+    get visitor() { return S.visitor; },
+    get conversation() { return S.conv; },
+    get connected() { return S.welcomed; },
+  };
+  window.Switchboard = api;
+
+  // --- start ------------------------------------------------------------------------------------------
+
+  function start() {
+    (document.body || document.documentElement).append(host);
+    try {
+      const fromQuery = new URLSearchParams(location.search).get("email");
+      if (fromQuery) setEmail(fromQuery);
+    } catch (_) {
+      /* no query */
+    }
+    if (previous && Array.isArray(previous.q)) {
+      for (const call of previous.q) {
+        try {
+          const [name, ...args] = call;
+          if (typeof api[name] === "function") api[name](...args);
+        } catch (e) {
+          console.error("switchboard widget:", e);
+        }
+      }
+    }
+    // Connect now when there is something to resume; otherwise when the visitor first opens the chat.
+    if (S.open || S.outbox.length || (S.token && S.conv)) ensureConnected();
+    render();
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start, { once: true });
+})();
