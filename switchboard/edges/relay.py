@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Awaitable
 
 import orjson
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Relay", "parse_ref", "make_ref", "VISITOR_REF"]
 
+_TURNS_KEPT = 5000  # conversations whose last turns the relay keeps in memory (about 3 KB each)
 VISITOR_REF = "@visitor"  # make_ref(VISITOR_REF, visitor_id, ...): a refusal goes to the visitor, wherever connected
 
 log = logging.getLogger("switchboard.relay")
@@ -59,6 +61,9 @@ class Relay:
                  handoff_turns: int = 10) -> None:
         self.hub, self.writer, self.names, self.cap = hub, writer, names, history_cap
         self.bot, self.handoff_turns = bot, handoff_turns
+        # The last turns of recently active conversations, for conversation_assigned.recent: the Redis
+        # history may not hold the newest of them yet (it is written in the hub's next flush).
+        self._turns: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
         self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed_writes = 0
@@ -131,6 +136,7 @@ class Relay:
         author = UserRef(p.role, p.author) if p.role in ("visitor", "agent") else None
         if not p.duplicate:
             self.hub.write(lambda pipe: self._stage_message(pipe, p, message))
+            self._remember_turn(p.conversation, message)
             for user in p.recipients:
                 if user != author:
                     self.hub.to_user(user, message)
@@ -181,10 +187,24 @@ class Relay:
             fields["recent"] = await self._recent(event.conversation)
         return frame(event.kind, **fields)
 
+    def _remember_turn(self, conversation: str, message: dict[str, Any]) -> None:
+        if self.handoff_turns <= 0:
+            return
+        turns = self._turns.pop(conversation, None) or deque(maxlen=self.handoff_turns)
+        turns.append(message)
+        self._turns[conversation] = turns  # most recently active last
+        while len(self._turns) > _TURNS_KEPT:
+            self._turns.popitem(last=False)
+
     async def _recent(self, conversation: str) -> list[dict[str, Any]]:
-        """The conversation's last turns (the bot phase's, on a first assignment), for the agent taking it."""
+        """The conversation's last turns (the bot phase's, on a first assignment), for the agent taking it.
+
+        From memory when this relay saw them (the newest may not be in Redis yet), else from the Redis
+        history (a conversation last active before a restart)."""
         if self.handoff_turns <= 0:
             return []
+        if conversation in self._turns:
+            return list(self._turns[conversation])
         raw = await self.hub.redis.zrevrangebyscore(f"sb:hist:{conversation}", "+inf", "-inf", start=0,
                                                     num=self.handoff_turns)
         return [orjson.loads(r) for r in reversed(raw)]  # type: ignore[arg-type]

@@ -1,0 +1,328 @@
+// The agent workspace: log in, then (agents) the desk over /ws/agent, or (admins) the admin area.
+// This module wires the parts together: frames from the socket update the Desk (ws-state.js), and one
+// render pass redraws the columns. Everything people wrote is put on the page as text (ws-dom.js).
+
+import {Api} from "./ws-api.js";
+import {AdminArea} from "./ws-admin.js";
+import {ConversationView} from "./ws-conversation.js";
+import {$, el} from "./ws-dom.js";
+import {chime, setTitle, unlockAudio} from "./ws-notify.js";
+import {renderSidebar, tickWaits} from "./ws-sidebar.js";
+import {AgentSocket} from "./ws-socket.js";
+import {Desk} from "./ws-state.js";
+import {VisitorBook, renderDetails} from "./ws-visitor.js";
+
+const TOKEN_KEY = "switchboard.token";
+const USER_KEY = "switchboard.user";
+const PRESENCE_KEY = "switchboard.presence";
+const NOTICE_KEY = "switchboard.notice";
+const QUEUES_EVERY_MS = 3000;
+
+const api = new Api();
+
+// --- toasts ------------------------------------------------------------------------------------------
+
+function toast(text, kind = "info") {
+  const box = $("#toasts");
+  const item = el("div", {class: `toast toast-${kind}`, testid: "toast", role: kind === "error" ? "alert" : "status"},
+                  text);
+  box.append(item);
+  setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+}
+
+// --- login -------------------------------------------------------------------------------------------
+
+function showLogin(notice) {
+  $("#login").hidden = false;
+  $("#app").hidden = true;
+  const error = $("#login-error");
+  error.textContent = notice || "";
+  error.hidden = !notice;
+  $("#login-email").focus();
+}
+
+function endSession(notice) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
+  sessionStorage.removeItem(PRESENCE_KEY);
+  if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
+  location.replace(location.pathname);
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  unlockAudio();
+  const button = $("#login-submit");
+  const error = $("#login-error");
+  button.disabled = true;
+  error.hidden = true;
+  try {
+    const answer = await api.login($("#login-email").value.trim(), $("#login-password").value);
+    sessionStorage.setItem(TOKEN_KEY, answer.token);
+    sessionStorage.setItem(USER_KEY, JSON.stringify(answer.user));
+    $("#login-password").value = "";
+    start(answer.token, answer.user);
+  } catch (err) {
+    error.textContent = err.code === "bad_credentials" ? "Wrong email or password." : err.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+let workspace = null;
+
+async function logOut() {
+  if (workspace) workspace.socket.stop(); // our own socket's 4001 must not read as "session ended"
+  try {
+    await api.logout();
+  } catch {
+    // the session is over either way
+  }
+  endSession(null);
+}
+
+// --- the app -----------------------------------------------------------------------------------------
+
+function start(token, user) {
+  api.token = token;
+  api.onSessionEnded = () => endSession("Your session has ended. Please log in again.");
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#me-name").textContent = user.nickname || user.email;
+  $("#me-role").textContent = user.role === "admin" ? "Admin" : "Agent";
+  $("#logout").onclick = logOut;
+  document.addEventListener("pointerdown", unlockAudio, {once: true});
+  if (user.role === "admin") {
+    $("#desk").hidden = true;
+    $("#agent-controls").hidden = true;
+    const admin = $("#admin");
+    admin.hidden = false;
+    document.title = "Admin — Switchboard";
+    new AdminArea(admin, api, toast).load();
+    return;
+  }
+  $("#admin").hidden = true;
+  workspace = new Workspace(token, user);
+  workspace.start();
+}
+
+class Workspace {
+  constructor(token, user) {
+    this.desk = new Desk(user);
+    this.book = new VisitorBook(api, () => this.render());
+    this.directory = null;
+    this.renderQueued = false;
+    this.names = {
+      visitor: (id) => this.book.name(id),
+      queued: (id) => this.book.name(id, false),
+      group: (id) => {
+        const g = this.directory && this.directory.groups.find((x) => x.id === id);
+        return g && g.name ? g.name : id;
+      },
+      agent: (id) => {
+        const a = this.directory && this.directory.agents.find((x) => x.id === id);
+        if (!a) this.directoryStale();
+        return a && a.nickname ? a.nickname : id;
+      },
+    };
+    this.socket = new AgentSocket({
+      token, lastSeq: () => this.desk.lastSeqs(),
+      onFrame: (frame) => this.frame(frame), onState: (state, detail) => this.connection(state, detail),
+    });
+    this.view = new ConversationView($("#conversation"), this.desk, {
+      send: (type, fields) => this.send(type, fields),
+      post: (c, kind, text) => this.post(c, kind, text),
+      names: this.names, toast, loadDirectory: () => this.loadDirectory(),
+      dismiss: (id) => { this.desk.dismiss(id); this.render(); },
+    });
+    this.sidebar = {requests: $("#transfer-requests"), list: $("#conversation-list"), queues: $("#queues"),
+                    count: $("#conversation-count")};
+    this.actions = {
+      open: (id) => this.open(id),
+      invite: (id) => {
+        if (this.send("invite", {conversation: id})) this.desk.inviting.add(id);
+        this.render();
+      },
+      answer: (id, accept) => {
+        if (this.send("answer_transfer", {conversation: id, accept})) this.desk.transferRequests.delete(id);
+        this.render();
+      },
+    };
+  }
+
+  start() {
+    const presence = $("#presence");
+    presence.addEventListener("change", () => {
+      sessionStorage.setItem(PRESENCE_KEY, presence.value);
+      if (!this.send("presence", {presence: presence.value})) toast("Not connected: your status is set on reconnect.");
+    });
+    $("#refresh-queues").addEventListener("click", () => this.send("queues"));
+    $("#reconnect").addEventListener("click", () => this.socket.drop());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.desk.active) this.desk.open(this.desk.activeId);
+      this.render();
+    });
+    this.loadDirectory().then(() => this.render(), () => {});
+    this.socket.start();
+    setInterval(() => {
+      tickWaits(this.sidebar.queues);
+      this.view.render(); // a visitor's stale "typing" fades out
+    }, 1000);
+    setInterval(() => {
+      if (this.desk.groups.length) this.send("queues");
+    }, QUEUES_EVERY_MS);
+    window.switchboardWorkspace = this; // for the console, and for tests that stop or drop the socket
+    this.render();
+  }
+
+  async loadDirectory() {
+    this.directoryAt = Date.now();
+    this.directory = await api.directory();
+    return this.directory;
+  }
+
+  /** A colleague we do not know yet (created after we loaded the directory): load it again, now and then. */
+  directoryStale() {
+    if (Date.now() - (this.directoryAt || 0) < 2000) return;
+    this.loadDirectory().then(() => this.render(), () => {});
+  }
+
+  send(type, fields = {}) {
+    return this.socket.send(type, fields);
+  }
+
+  /** Show our message at once; it is sent now or, if the socket is down, after the next welcome. */
+  post(c, kind, text) {
+    const item = this.desk.addPending(c, kind, text);
+    this.send(kind === "note" ? "note" : "message", {conversation: c.id, client_id: item.client_id, text});
+  }
+
+  open(id) {
+    const c = this.desk.open(id);
+    if (c) this.book.get(c.visitor);
+    this.render();
+    $("#reply").focus();
+  }
+
+  looking() {
+    return document.visibilityState === "visible";
+  }
+
+  connection(state, detail) {
+    const label = $("#connection");
+    label.dataset.state = state;
+    label.textContent = state === "open" ? "Connected" : state === "connecting" ? "Connecting…"
+      : state === "waiting" ? `Reconnecting in ${Math.max(1, Math.round(detail.seconds))} s…` : "Disconnected";
+    if (state === "ended") endSession(`Your session has ended (${detail.message || detail.code}). Please log in again.`);
+  }
+
+  frame(f) {
+    const desk = this.desk;
+    switch (f.type) {
+      case "welcome": {
+        this.welcomes = (this.welcomes || 0) + 1;
+        $("#connection").dataset.welcomes = String(this.welcomes);
+        for (const id of desk.welcome(f)) this.send("sync", {conversation: id, after: 0});
+        const wanted = sessionStorage.getItem(PRESENCE_KEY);
+        if (wanted && wanted !== f.presence) this.send("presence", {presence: wanted});
+        else $("#presence").value = f.presence;
+        this.resendPending();
+        break;
+      }
+      case "presence":
+        desk.presence = f.presence;
+        $("#presence").value = f.presence;
+        break;
+      case "queues":
+        desk.setQueues(f.queues);
+        break;
+      case "message":
+      case "ack":
+        if (desk.message(f, this.looking()) && f.type === "message") chime("message");
+        break;
+      case "conversation_assigned": {
+        this.send("sync", {conversation: f.conversation, after: desk.assigned(f)});
+        this.book.get(f.visitor && f.visitor.id);
+        chime("conversation");
+        this.send("queues");
+        break;
+      }
+      case "conversation_removed":
+        desk.removed(f);
+        this.send("queues");
+        break;
+      case "closed":
+        desk.closed(f);
+        this.send("queues");
+        break;
+      case "typing":
+        desk.typing(f);
+        break;
+      case "transfer_requested":
+        desk.transferRequests.set(f.conversation, f.from_agent);
+        chime("conversation");
+        break;
+      case "transfer_declined":
+        toast(`${this.names.agent(f.to_agent)} declined the transfer.`, "error");
+        break;
+      case "error":
+        this.error(f);
+        break;
+      default:
+        break; // pong and frames of newer servers
+    }
+    this.render();
+  }
+
+  error(f) {
+    if (f.client_id && this.desk.failPending(f)) {
+      if (f.code !== "store_unavailable") toast(`Message not sent: ${f.message}`, "error");
+      return;
+    }
+    if (f.in_reply_to === "invite" || f.code === "not_queued") {
+      this.desk.inviting.clear();
+      this.send("queues");
+    }
+    toast(f.message || f.code, "error");
+  }
+
+  /** After a reconnect: send again what was never acked, with the same client_id (no duplicates). */
+  resendPending() {
+    for (const c of this.desk.convs.values()) {
+      if (!c.open) continue;
+      for (const item of c.pending.values()) {
+        if (item.error) continue;
+        this.send(item.kind === "note" ? "note" : "message", {conversation: c.id, client_id: item.client_id,
+                                                                 text: item.text});
+      }
+    }
+  }
+
+  render() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    setTimeout(() => {
+      this.renderQueued = false;
+      const desk = this.desk;
+      if (desk.active && desk.active.unread && this.looking()) desk.open(desk.activeId);
+      renderSidebar(this.sidebar, desk, this.names, this.actions);
+      this.view.render();
+      renderDetails($("#details"), desk.active, this.book, this.names.group);
+      setTitle(desk.totalUnread(), desk.hasFresh());
+    }, 0);
+  }
+}
+
+// --- boot --------------------------------------------------------------------------------------------
+
+$("#login-form").addEventListener("submit", logIn);
+const token = sessionStorage.getItem(TOKEN_KEY);
+const notice = sessionStorage.getItem(NOTICE_KEY);
+sessionStorage.removeItem(NOTICE_KEY);
+if (token) {
+  api.token = token;
+  api.me().then((user) => start(token, user), () => endSession("Your session has ended. Please log in again."));
+} else {
+  showLogin(notice);
+}
