@@ -16,7 +16,7 @@ from switchboard.edges.protocol import ProtocolError, parse_agent, parse_visitor
 MAX = 16384
 PARSERS = [pytest.param(parse_visitor, id="visitor"), pytest.param(parse_agent, id="agent")]
 CODES = {"frame_too_large", "invalid_json", "invalid_frame", "unknown_type"}
-VISITOR_TYPES = ["hello", "message", "typing", "request_human", "leave_queue", "keep_waiting", "close", "rate",
+VISITOR_TYPES = ["hello", "message", "typing", "request_human", "leave_queue", "keep_waiting", "close", "rate", "profile",
                  "sync", "ping"]
 AGENT_TYPES = ["hello", "presence", "message", "note", "typing", "invite", "transfer", "answer_transfer", "close",
                "queues", "sync", "ping"]
