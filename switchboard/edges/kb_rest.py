@@ -74,11 +74,12 @@ class _KbApi:
             raise ApiError(400, "invalid_argument", f"{name}: the name must end in one of {', '.join(SUFFIXES)}")
         if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
             raise ApiError(413, "payload_too_large", f"a document is at most {MAX_UPLOAD // (1024 * 1024)} MiB")
-        data = b""
+        body = bytearray()
         async for part in request.stream():
-            data += part
-            if len(data) > MAX_UPLOAD:
+            body += part
+            if len(body) > MAX_UPLOAD:
                 raise ApiError(413, "payload_too_large", f"a document is at most {MAX_UPLOAD // (1024 * 1024)} MiB")
+        data = bytes(body)
         if not data.strip():
             raise ApiError(400, "invalid_argument", "the body is the document itself and must not be empty")
         kb = await _kb(request)

@@ -323,8 +323,11 @@ class KnowledgeBase:
                         alternatives=list(e.alternatives), vids=vids_of[e.id]) for e in entries]
         for chunk in range(0, len(docs), 1000):
             part = docs[chunk:chunk + 1000]
-            if part:
-                KbEntry.objects.insert(part, load_bulk=False) if not _any_exists(part) else [d.save() for d in part]
+            if _any_exists(part):  # a repair re-indexing entries the store already holds
+                for doc in part:
+                    doc.save()
+            else:
+                KbEntry.objects.insert(part, load_bulk=False)
         for e in entries:
             self.entries[e.id] = e
         self.meta.trained_at = self.index.trained_at
