@@ -40,11 +40,11 @@ def synthetic_texts(n: int, rng: np.random.Generator) -> list[str]:
     weights /= weights.sum()
     topics = [[f"t{t}x{j}" for j in range(50)] for t in range(2000)]
     out = []
-    for length, topic in zip(rng.integers(20, 60, size=n), rng.integers(0, len(topics), size=n)):
+    for length, topic in zip(rng.integers(20, 60, size=n), rng.integers(0, len(topics), size=n), strict=True):
         own = rng.random(length) < 0.6
         common = rng.choice(len(vocab), size=length, p=weights)
         picks = rng.integers(0, 50, size=length)
-        out.append(" ".join(topics[topic][p] if o else vocab[c] for o, c, p in zip(own, common, picks)))
+        out.append(" ".join(topics[topic][p] if o else vocab[c] for o, c, p in zip(own, common, picks, strict=True)))
     return out
 
 
@@ -82,7 +82,7 @@ def main() -> int:
     queries = embedder.embed([" ".join(texts[i].split()[:12]) for i in picks])
     exact_ms, exact_ids = timed(exact.search, queries, 5)
     approx_ms, approx_ids = timed(index.search, queries, 5)
-    recall = float(np.mean([len(set(a) & set(e)) / 5 for a, e in zip(approx_ids, exact_ids)]))
+    recall = float(np.mean([len(set(a) & set(e)) / 5 for a, e in zip(approx_ids, exact_ids, strict=True)]))
     rows = [("exact (IndexFlatIP), baseline", exact_ms), (f"Switchboard index ({index.kind}, nprobe {NPROBE})", approx_ms)]
     print(f"\n{args.chunks:,} chunks, {embedder.dim} dimensions, {args.queries} single queries, "
           f"1 thread; built in {build_s:.1f} s (exact below {APPROX_ABOVE:,} vectors)")

@@ -66,7 +66,7 @@ def word_overlap_baseline(s: dict[str, Any]) -> float:
     norms_q = np.sqrt(np.asarray(queries.multiply(queries).sum(axis=1))).ravel() + 1e-9
     sims = (queries @ docs.T).toarray() / norms_q[:, None] / norms_d[None, :]
     best = sims.argmax(axis=1)
-    return float(np.mean([owners[b] == want for b, (_, want) in zip(best, s["good_eval"])]))
+    return float(np.mean([owners[b] == want for b, (_, want) in zip(best, s["good_eval"], strict=True)]))
 
 
 def main() -> int:
@@ -119,7 +119,7 @@ def report(results: dict[str, dict[str, Any]], baseline: float) -> list[str]:
         target = ""
         if key in TARGETS:
             target = " / ".join(f">= {TARGETS[key][i]}" for i, _ in enumerate(results))
-            for i, (name, r) in enumerate(results.items()):
+            for name, r in results.items():
                 if r[key] < TARGETS[key][0 if name == "hashing" else 1]:
                     failed.append(f"{name} {key}")
         if key == "p99_ms":

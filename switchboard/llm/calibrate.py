@@ -68,7 +68,7 @@ def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[s
     bad_scores = [hits[0].score if hits else 0.0 for hits in bad_hits]
     suggest = _best_cut(good_scores, bad_scores)
     labelled = [(score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
-                for (_, want), hits, score in zip(good, good_hits, good_scores) if want is not None and hits]
+                for (_, want), hits, score in zip(good, good_hits, good_scores, strict=True) if want is not None and hits]
     answer, answer_precision = _answer_cut(labelled, bad_scores, suggest)
     engaged_good = sum(s >= suggest for s in good_scores)
     engaged_bad = sum(s >= suggest for s in bad_scores)
@@ -86,7 +86,7 @@ def _best_cut(positives: list[float], negatives: list[float]) -> float:
     """The threshold maximising precision + recall of "score >= t means positive"."""
     candidates = sorted(set(positives) | set(negatives))
     best_t, best_value = candidates[0], -1.0
-    for lower, upper in zip([candidates[0] - 1e-6] + candidates, candidates):
+    for lower, upper in zip([candidates[0] - 1e-6] + candidates, candidates, strict=False):  # neighbours
         t = (lower + upper) / 2 if lower != upper else upper  # midway between neighbouring scores
         tp = sum(s >= t for s in positives)
         fp = sum(s >= t for s in negatives)

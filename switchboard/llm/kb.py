@@ -196,10 +196,10 @@ class KnowledgeBase:
         among the retrieved counts as the lowest retrieved score (an upper bound).
         """
         results: list[list[Match]] = []
-        for row_scores, row_vids in zip(scores, vids):
+        for row_scores, row_vids in zip(scores, vids, strict=True):
             found: dict[str, list[float]] = {}
             floor = float(row_scores[-1]) if len(row_scores) else 0.0
-            for score, vid in zip(row_scores, row_vids):
+            for score, vid in zip(row_scores, row_vids, strict=True):
                 entry = self.idmap.get(int(vid))
                 if entry is not None and entry in self.entries:
                     found.setdefault(entry, []).append(float(score))
@@ -314,7 +314,7 @@ class KnowledgeBase:
             vids = np.arange(self.meta.next_vid, self.meta.next_vid + len(batch), dtype=np.int64)
             self.meta.next_vid += len(batch)
             self.index.add(vids, vectors)
-            for vid, (entry_id, _) in zip(vids.tolist(), batch):
+            for vid, (entry_id, _) in zip(vids.tolist(), batch, strict=True):
                 self.idmap[vid] = entry_id
                 vids_of[entry_id].append(vid)
             if progress:

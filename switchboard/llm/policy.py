@@ -38,7 +38,7 @@ _ASK_FOR_PERSON = [
     re.compile(rf"\b(?:talk|speak|chat|connect|transfer|put)\w*\s+(?:me\s+)?(?:to|with|through to)\s+"
                rf"(?:a|an|the|some|your|one of your)?\s*(?:real|live|actual)?\s*{_PERSON}\b"),
     re.compile(rf"\b(?:real|live|actual)\s+{_PERSON}\b"),
-    re.compile(rf"^\s*(?:a\s+)?(?:human|agent|operator|representative|person|real person)\s*(?:please|pls)?\s*[.!?]*\s*$"),
+    re.compile(r"^\s*(?:a\s+)?(?:human|agent|operator|representative|person|real person)\s*(?:please|pls)?\s*[.!?]*\s*$"),
     re.compile(r"\b(?:connect|transfer)\s+me\b"),
     re.compile(r"\bi\s+(?:want|need|would like)\s+(?:a|an|to talk to a|to speak to a)\s*(?:human|person|agent)\b"),
 ]
