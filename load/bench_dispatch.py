@@ -23,7 +23,10 @@ Per runtime and size, on a fresh world each time (``engine.reset`` and rebuild):
   ``Assigned`` delivery in ``on_delivery``. Once half the capacity is in use, the oldest
   assigned conversation is closed by its visitor for each new arrival, so the world is in
   a steady state (arrivals = departures, each departure a Release and a Pull round) and an
-  engine that keeps up never makes a visitor wait for a free agent.
+  engine that keeps up never makes a visitor wait for a free agent. The full run also
+  measures p99 at lighter loads (``--extra-rates``, default 100 and 300 requests/s):
+  a support centre's real arrival rate is far below the stress rate, and a runtime that
+  batches must not make a quiet engine slow.
 
 The baseline is the same workload through the bare entity classes in one loop on the
 caller's thread (the ``inline`` runtime: one HostCore, no hosts), measured in the same
@@ -49,7 +52,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -353,6 +356,7 @@ class Row:
     latency_rate: float
     build_s: float
     vs_baseline_x: float | None = None
+    p99_ms_by_rate: dict[str, float] = field(default_factory=dict)  # --extra-rates: p99 at lighter loads
 
 
 @dataclass
@@ -361,6 +365,7 @@ class Plan:
     chunk: int
     samples: int
     rate: float
+    extra_rates: list[float]
     min_time: float
     max_reps: int
     timeout: float
@@ -390,16 +395,31 @@ def run_runtime(runtime: str, make_engine: Callable[[Collector], Any], plan: Pla
             engine.reset(settings)
             build_world(engine, coll, world, timeout)
             p50, p99, worst, achieved = measure_latency(engine, coll, world, "l-", plan.samples, plan.rate, timeout)
+            by_rate = latency_at_rates(engine, coll, world, plan, timeout)
             rows.append(Row(runtime, agents, world.visitors, world.groups, best, p50, p99, worst, 1e6 / best,
-                            cpu_best, reps, plan.samples, achieved, build_s))
+                            cpu_best, reps, plan.samples, achieved, build_s, p99_ms_by_rate=by_rate))
+            lighter = "".join(f"; p99 {v:.2f} ms at {r}/s" for r, v in by_rate.items())
             log(f"{runtime:>6} {agents:>6} agents: {best:>9,.0f} assign/s (best of {reps}; {cpu_best:.0f} CPU us each), "
-                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms at {achieved:,.0f}/s; world built in {build_s:.1f} s")
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms at {achieved:,.0f}/s{lighter}; world built in {build_s:.1f} s")
             if on_row is not None:
                 on_row()
             engine.reset(settings)
             gc.collect()
     finally:
         engine.stop()
+
+
+def latency_at_rates(engine: Any, coll: Collector, world: World, plan: Plan, timeout: float) -> dict[str, float]:
+    """p99 at each of the lighter --extra-rates, on a fresh world each (5 s of requests, at least 200)."""
+    out: dict[str, float] = {}
+    settings = DispatchSettings()
+    for rate in plan.extra_rates:
+        engine.reset(settings)
+        build_world(engine, coll, world, timeout)
+        samples = max(200, min(plan.samples, int(rate * 5)))
+        _, p99, _, _ = measure_latency(engine, coll, world, f"r{rate:g}-", samples, rate, timeout)
+        out[f"{rate:g}"] = round(p99, 3)
+    return out
 
 
 # --- Ray (a child process) ---------------------------------------------------------------------------------
@@ -566,6 +586,10 @@ def print_table(rows: list[Row], rate: float) -> None:
           f"'reps' bursts; us/assign = 1e6 / assign/s (wall); cpu us = CPU per assignment, all threads and child "
           f"processes (Ray: driver + cluster); x base = baseline assign/s / this runtime's; latency: open loop at "
           f"{rate:,.0f} requests/s, RequestHuman handed to the engine -> Assigned delivered.")
+    for r in sorted(rows, key=lambda r: (order.get(r.runtime, 9), r.agents)):
+        if r.p99_ms_by_rate:
+            lighter = ", ".join(f"{v:.2f} ms at {rate_}/s" for rate_, v in r.p99_ms_by_rate.items())
+            print(f"p99 at lighter loads, {r.runtime} {r.agents:,} agents: {lighter}")
 
 
 def summary(rows: list[Row], memory: dict[str, Any] | None, notes: dict[str, str], quick: bool,
@@ -578,6 +602,12 @@ def summary(rows: list[Row], memory: dict[str, Any] | None, notes: dict[str, str
         rs = of(runtime)
         out[f"{key}_assign_per_s"] = round(min(r.assign_per_s for r in rs)) if rs else None
         out[f"{key}_p99_ms"] = round(max(r.p99_ms for r in rs), 3) if rs else None
+        by_rate: dict[str, float] = {}
+        for r in rs:
+            for rate, p99 in r.p99_ms_by_rate.items():
+                by_rate[rate] = max(by_rate.get(rate, 0.0), p99)
+        if by_rate:
+            out[f"{key}_p99_ms_by_rate"] = by_rate
     local = {r.agents: r for r in of("local")}
     base = {r.agents: r for r in of("inline")}
     ratios = [base[a].assign_per_s / local[a].assign_per_s for a in local if a in base]
@@ -638,6 +668,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="visitors sent per burst in the throughput phase; at most two bursts unassigned (default 5000)")
     p.add_argument("--samples", type=int, default=None, help="latency samples per size (default 5000, quick 1500)")
     p.add_argument("--rate", type=float, default=1000.0, help="request rate of the latency phase, per second (default 1000)")
+    p.add_argument("--extra-rates", default=None,
+                   help="lighter request rates whose p99 is measured too, comma list (default 100,300; quick: none)")
     p.add_argument("--local-hosts", type=int, default=None, help="Pykka hosts of the local runtime (default: the engine's, 2)")
     p.add_argument("--ray-hosts", type=int, default=4, help="Ray hosts (default 4)")
     p.add_argument("--ray-init-timeout", type=float, default=60.0, help="seconds allowed for ray.init (default 60)")
@@ -651,6 +683,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def extra_rates_of(args: argparse.Namespace) -> list[str]:
+    text = args.extra_rates if args.extra_rates is not None else ("" if args.quick else "100,300")
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
 def sizes_of(text: str) -> list[int]:
     return [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
 
@@ -659,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     plan = Plan(groups=args.groups, chunk=args.chunk, samples=args.samples or (1500 if args.quick else 5000),
-                rate=args.rate, min_time=0.5 if args.quick else 2.0, max_reps=5 if args.quick else 7,
+                rate=args.rate, extra_rates=[float(r) for r in extra_rates_of(args)], min_time=0.5 if args.quick else 2.0, max_reps=5 if args.quick else 7,
                 timeout=args.timeout)
     sizes = sizes_of(args.sizes)
     if args.ray_sizes:
