@@ -224,6 +224,52 @@ def test_a_transfer_request_beyond_saturation_is_accepted_from_the_workspace(web
     other.close()
 
 
+def test_a_conversation_transferred_to_another_group_goes_to_that_groups_agent(web: Server, context: Any) -> None:
+    group, _, email, password = agent_in_own_group(web, nickname="Hal")
+    page = sign_in(context, web, email, password)
+    online(page)
+    guest, moving = ask_for_person(web, group)
+    billing, billing_agent, billing_email, billing_password = agent_in_own_group(web, nickname="Ida")
+    specialist, _ = agent_socket(web, login(web, billing_email, billing_password))
+    specialist.send("presence", presence="online")
+    specialist.wait("presence")
+
+    item(page, moving).click()
+    page.get_by_test_id("transfer").click()
+    page.get_by_test_id("transfer-target").select_option(f"group:{billing}")
+    page.get_by_test_id("transfer-confirm").click()
+    taken = specialist.wait("conversation_assigned", timeout=10, conversation=moving)
+    assert guest.wait("assigned", timeout=10)["agent"]["id"] == billing_agent
+    assert taken["conversation"] == moving
+    expect(page.get_by_test_id("conversation-ended")).to_contain_text("Transferred")
+    specialist.close()
+
+
+def test_a_declined_transfer_request_leaves_the_conversation_with_the_agent_who_asked(
+        web: Server, context: Any) -> None:
+    group, me, email, password = agent_in_own_group(web, nickname="Jo", saturation=1)
+    page = sign_in(context, web, email, password)
+    online(page)
+    _, mine = ask_for_person(web, group)
+    expect(item(page, mine)).to_be_visible()
+    _, _, colleague_email, colleague_password = agent_in_own_group(web, nickname="Kit", group=group)
+    other, _ = agent_socket(web, login(web, colleague_email, colleague_password))
+    other.send("presence", presence="online")
+    other.wait("presence")
+    guest, kept = ask_for_person(web, group)
+
+    other.send("transfer", conversation=kept, to_agent=me)
+    request = page.locator(f'[data-testid="transfer-request"][data-conversation="{kept}"]')
+    expect(request).to_contain_text("Kit")
+    request.get_by_test_id("decline-transfer").click()
+    assert other.wait("transfer_declined", timeout=10, conversation=kept)["to_agent"] == me
+    expect(request).to_have_count(0)
+    expect(item(page, kept)).to_have_count(0)
+    other.send("message", conversation=kept, text="Still with me", client_id="c-kept-1")
+    assert guest.wait("message", timeout=10, text="Still with me")["sender"]["role"] == "agent"
+    other.close()
+
+
 def test_markup_from_a_visitor_is_shown_as_text_and_never_runs(web: Server, context: Any) -> None:
     group, _, email, password = agent_in_own_group(web)
     page = sign_in(context, web, email, password)
