@@ -73,6 +73,25 @@ def messages(page: Page, role: str | None = None, kind: str | None = None) -> An
     return page.locator(selector)
 
 
+def transfer_request(web: Server, context: Any, me_name: str, colleague_name: str) -> tuple[Page, str, Client, Client, str]:
+    """A saturated agent in the workspace whose colleague asks to hand over a conversation.
+
+    Returns (the agent's page, the agent's id, the colleague's socket, the visitor, the conversation).
+    """
+    group, me, email, password = agent_in_own_group(web, nickname=me_name, saturation=1)
+    page = sign_in(context, web, email, password)
+    online(page)
+    _, mine = ask_for_person(web, group)
+    expect(item(page, mine)).to_be_visible()
+    _, _, colleague_email, colleague_password = agent_in_own_group(web, nickname=colleague_name, group=group)
+    other, _ = agent_socket(web, login(web, colleague_email, colleague_password))
+    other.send("presence", presence="online")
+    other.wait("presence")
+    guest, handed = ask_for_person(web, group)
+    other.send("transfer", conversation=handed, to_agent=me)
+    return page, me, other, guest, handed
+
+
 def reply(page: Page, text: str) -> None:
     page.get_by_test_id("reply").fill(text)
     page.get_by_test_id("send").click()
@@ -202,18 +221,7 @@ def test_a_conversation_is_transferred_to_a_colleague_and_another_is_closed_for_
 
 
 def test_a_transfer_request_beyond_saturation_is_accepted_from_the_workspace(web: Server, context: Any) -> None:
-    group, me, email, password = agent_in_own_group(web, nickname="Fay", saturation=1)
-    page = sign_in(context, web, email, password)
-    online(page)
-    _, mine = ask_for_person(web, group)
-    expect(item(page, mine)).to_be_visible()
-    _, colleague, colleague_email, colleague_password = agent_in_own_group(web, nickname="Gus", group=group)
-    other, _ = agent_socket(web, login(web, colleague_email, colleague_password))
-    other.send("presence", presence="online")
-    other.wait("presence")
-    guest, handed = ask_for_person(web, group)
-
-    other.send("transfer", conversation=handed, to_agent=me)
+    page, me, other, guest, handed = transfer_request(web, context, "Fay", "Gus")
     request = page.locator(f'[data-testid="transfer-request"][data-conversation="{handed}"]')
     expect(request).to_contain_text("Gus")
     request.get_by_test_id("accept-transfer").click()
@@ -247,18 +255,7 @@ def test_a_conversation_transferred_to_another_group_goes_to_that_groups_agent(w
 
 def test_a_declined_transfer_request_leaves_the_conversation_with_the_agent_who_asked(
         web: Server, context: Any) -> None:
-    group, me, email, password = agent_in_own_group(web, nickname="Jo", saturation=1)
-    page = sign_in(context, web, email, password)
-    online(page)
-    _, mine = ask_for_person(web, group)
-    expect(item(page, mine)).to_be_visible()
-    _, _, colleague_email, colleague_password = agent_in_own_group(web, nickname="Kit", group=group)
-    other, _ = agent_socket(web, login(web, colleague_email, colleague_password))
-    other.send("presence", presence="online")
-    other.wait("presence")
-    guest, kept = ask_for_person(web, group)
-
-    other.send("transfer", conversation=kept, to_agent=me)
+    page, me, other, guest, kept = transfer_request(web, context, "Jo", "Kit")
     request = page.locator(f'[data-testid="transfer-request"][data-conversation="{kept}"]')
     expect(request).to_contain_text("Kit")
     request.get_by_test_id("decline-transfer").click()
