@@ -58,7 +58,7 @@ class Bot:
     async def _generate(self, question: str, turns: list[Turn], decision: Decision, on_delta: OnDelta | None) -> Reply:
         assert self.generator is not None
         chunks = [(m.entry.title or m.entry.document, m.entry.text) for m in decision.matches
-                  if m.score >= self.kb.thresholds.suggest]
+                  if m.topic_score >= self.kb.thresholds.suggest]
         tools = bool(getattr(self.generator, "supports_tools", True))  # the in-process backend has no tool calling
         messages = build_messages(question, turns, chunks, self.settings.prompt_budget_tokens,
                                   self.settings.prompt_turns, handoff_tool=tools)

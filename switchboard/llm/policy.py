@@ -5,12 +5,19 @@ calibration (:mod:`.calibrate`). Four decisions:
 
 * ``handoff``: the visitor asked for a person ("human", "real person", "转人工", ...),
   or this is the N-th low-confidence question in a row (``low_streak_handoff``).
-* ``answer``: the best match scores at least ``thresholds.answer``.
-* ``suggest``: it scores at least ``thresholds.suggest``: "did you mean" with up
-  to three entries the visitor can pick.
-* ``decline``: below that: off-topic chatter or a question the base does not
-  cover. The bot says it does not know and offers a person, rather than guess
-  (HuixiangDou's rejection idea: a wrong answer costs more than no answer).
+* ``decline``: no match is on topic (its topic score, :attr:`Match.topic_score`,
+  is below ``thresholds.suggest``): off-topic chatter or a question the base
+  does not cover. The bot says it does not know and offers a person, rather than
+  guess (HuixiangDou's rejection idea: a wrong answer costs more than no answer).
+* ``answer``: otherwise, if the best match scores at least ``thresholds.answer``.
+* ``suggest``: otherwise: "did you mean" with up to three on-topic entries the
+  visitor can pick.
+
+The topic score is the match's plain score for the semantic embedder; the
+hashing embedder weighs the question's rare words more in it (see
+:meth:`~.embedders.HashingEmbedder.embed_topical`): ranking wants every word,
+"how long" and "how much" included, while whether a question is about the
+business at all is told by its rarer words.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 
 from .kb import Match, Thresholds
 
-__all__ = ["Decision", "decide", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
+__all__ = ["Decision", "decide", "on_topic", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
            "STREAK_HANDOFF_TEXT"]
 
 MAX_SUGGESTIONS = 3
@@ -72,12 +79,11 @@ def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_s
     """What to do with `question`; `low_streak` counts the low-confidence questions just before it."""
     if wants_person(question):
         return Decision("handoff", HANDOFF_TEXT, matches)
-    best = matches[0].score if matches else 0.0
-    if best >= thresholds.answer:
-        top = matches[0].entry
-        text = top.text if top.kind == "faq" else f"{top.text}\n\n(from: {top.title or top.document})"
-        return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}])
-    if best >= thresholds.suggest:
+    if on_topic(matches, thresholds):
+        if matches[0].score >= thresholds.answer:
+            top = matches[0].entry
+            text = top.text if top.kind == "faq" else f"{top.text}\n\n(from: {top.title or top.document})"
+            return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}])
         picks = _suggestions(matches, thresholds.suggest)
         return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks)
     if streak_limit and low_streak + 1 >= streak_limit:
@@ -85,12 +91,17 @@ def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_s
     return Decision("decline", DECLINE_TEXT, matches, low=True)
 
 
+def on_topic(matches: list[Match], thresholds: Thresholds) -> bool:
+    """True when one of the matches is on topic: the bot engages rather than declines."""
+    return any(m.topic_score >= thresholds.suggest for m in matches)
+
+
 def _suggestions(matches: list[Match], floor: float) -> list[dict[str, str]]:
     picks: list[dict[str, str]] = []
     seen: set[str] = set()
     for m in matches:
         question = m.entry.title if m.entry.kind == "faq" else (m.entry.title or m.entry.text[:80])
-        if m.score < floor or question in seen:
+        if m.topic_score < floor or question in seen:
             continue
         seen.add(question)
         picks.append({"id": m.entry.id, "question": question})

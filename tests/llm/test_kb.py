@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import orjson
 import pytest
 
 from switchboard.llm import index as index_module
 from switchboard.llm.embedders import HashingEmbedder
-from switchboard.llm.kb import KbError, KnowledgeBase, Thresholds
+from switchboard.llm.kb import DEFAULT_THRESHOLDS, KbError, KnowledgeBase, Thresholds
 from switchboard.llm.sources import SourceError
 from switchboard.store.documents import KbDocument, KbEntry
 
@@ -53,6 +54,20 @@ def test_an_faq_question_in_other_words_finds_its_entry(kb: KnowledgeBase, files
     assert kb.search("营业时间")[0].entry.id == "faq.yaml#opening-hours"
 
 
+def test_matches_are_ranked_by_plain_score_and_carry_a_topic_score(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml", files / "repairs.md"])
+    matches = kb.search("how long do I have to return my new bike?")
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+    assert all(m.topic is not None and -1.0 <= m.topic_score <= 1.0 for m in matches)
+    assert matches[0].entry.id == "faq.yaml#return-window" and matches[0].topic_score > 0.3
+
+
+def test_chatter_made_of_common_words_scores_lower_on_topic_than_plainly(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    chatter = kb.search("how long do I have to live")[0]
+    assert chatter.entry.id == "faq.yaml#return-window" and chatter.topic_score < chatter.score
+
+
 def test_markdown_chunks_keep_their_header_path(kb: KnowledgeBase, files: Path) -> None:
     kb.ingest([files / "repairs.md"])
     best = kb.search("how much does a service cost?")[0].entry
@@ -89,6 +104,19 @@ def test_the_base_survives_a_restart_with_its_thresholds(kb: KnowledgeBase, file
     again = KnowledgeBase.open(kb.dir, HashingEmbedder())
     assert len(again) == 2 and len(again.index) == 8
     assert again.thresholds == Thresholds(0.6, 0.4, calibrated=True)
+    assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
+
+
+def test_thresholds_calibrated_before_the_topic_score_give_way_to_the_defaults_without_a_rebuild(
+        kb: KnowledgeBase, files: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kb.ingest([files / "faq.yaml"])
+    kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
+    meta = orjson.loads((kb.dir / "meta.json").read_bytes())
+    del meta["thresholds"]["scoring"]  # as an older version stored them
+    (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
+    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
+    assert again.thresholds == DEFAULT_THRESHOLDS["hashing"]
+    assert "calibrate" in caplog.text
     assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
 
 

@@ -12,8 +12,8 @@ from switchboard.llm.sources import SourceError, parse_faq
 T = Thresholds(answer=0.6, suggest=0.4)
 
 
-def match(key: str, score: float, kind: str = "faq") -> Match:
-    return Match(KnownEntry(f"faq.yaml#{key}", "faq.yaml", kind, f"Question {key}?", f"Answer {key}."), score)
+def match(key: str, score: float, kind: str = "faq", topic: float | None = None) -> Match:
+    return Match(KnownEntry(f"faq.yaml#{key}", "faq.yaml", kind, f"Question {key}?", f"Answer {key}."), score, topic)
 
 
 @pytest.mark.parametrize("text", ["human", "Agent please", "I want to talk to a real person",
@@ -42,6 +42,17 @@ def test_a_medium_score_offers_up_to_three_suggestions_above_the_floor() -> None
 def test_a_low_score_is_declined_with_an_offer_of_a_person() -> None:
     d = decide("what's the weather", [match("a", 0.2)], T)
     assert d.kind == "decline" and d.low and "person" in d.text
+
+
+def test_a_question_off_topic_is_declined_however_well_its_common_words_match() -> None:
+    d = decide("how long do I have to live", [match("a", 0.8, topic=0.3), match("b", 0.5, topic=0.2)], T)
+    assert d.kind == "decline" and d.low
+
+
+def test_a_question_on_topic_is_engaged_and_offered_only_the_entries_on_topic() -> None:
+    d = decide("q", [match("a", 0.45, topic=0.35), match("b", 0.42, topic=0.5), match("c", 0.41, topic=0.3)], T)
+    assert d.kind == "suggest" and [s["id"] for s in d.suggestions] == ["faq.yaml#b"]
+    assert decide("q", [match("a", 0.7, topic=0.2), match("b", 0.5, topic=0.45)], T).kind == "answer"
 
 
 def test_the_third_low_score_in_a_row_hands_off() -> None:

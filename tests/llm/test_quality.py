@@ -32,7 +32,8 @@ def test_the_semantic_embedder_meets_the_quality_targets(store: str, tmp_path: P
 def test_the_hashing_embedder_meets_top1_and_keeps_its_decline_level(store: str, tmp_path: Path) -> None:
     r = evaluate("hashing", load_set(DATA), tmp_path)
     assert r["top1"] >= 0.70 and r["suggest_hit"] >= 0.85  # 0.753 and 0.897 when this was written
-    assert r["decline_precision"] >= 0.75 and r["decline_recall"] >= 0.7  # 0.782 and 0.731: the known gap
+    # 0.758 and 0.806 with the topic score (0.782 and 0.731 on plain scores): precision is the known gap.
+    assert r["decline_precision"] >= 0.75 and r["decline_recall"] >= 0.78
     assert r["p99_ms"] < 50
 
 

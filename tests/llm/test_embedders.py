@@ -1,0 +1,38 @@
+"""The hashing embedder's two views of a question: plain vectors rank, topical vectors weigh rare words more."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from switchboard.llm.embedders import MAX_RARITY, HashingEmbedder, rarity
+
+
+def test_common_words_are_light_domain_words_heavier_and_unknown_words_heaviest() -> None:
+    assert rarity("the") < rarity("how") < rarity("refund") < rarity("derailleur") < rarity("pedalwise") == MAX_RARITY
+    assert rarity("?") == 0.0  # punctuation alone carries nothing
+    assert rarity("tyre?") == rarity("tyre")
+
+
+def test_chinese_is_weighed_by_how_common_its_characters_are() -> None:
+    assert rarity("的") < rarity("营业时间") < MAX_RARITY
+
+
+def test_a_question_of_one_word_has_the_same_topical_and_plain_vector() -> None:
+    h = HashingEmbedder()
+    for text in ["refund", "营业时间"]:
+        assert np.allclose(h.embed_topical([text]), h.embed([text]), atol=1e-6)
+
+
+def test_the_topical_vector_leans_on_the_questions_rare_words() -> None:
+    h = HashingEmbedder()
+    password, tyres = h.embed(["How do I change my password?", "Tyre fitting"])
+    question = "how do I change a tyre on my car"
+    plain, topical = h.embed([question])[0], h.embed_topical([question])[0]
+    # Plainly, "how do I change" makes it a password question; weighted, "tyre" counts for more than all four.
+    assert plain @ password > plain @ tyres
+    assert topical @ password < plain @ password and topical @ tyres > plain @ tyres
+
+
+def test_topical_vectors_are_unit_length_and_empty_text_is_zero() -> None:
+    vectors = HashingEmbedder().embed_topical(["when is the shop open?", "", "?"])
+    assert np.allclose(np.linalg.norm(vectors[0]), 1.0) and not vectors[1].any() and not vectors[2].any()
