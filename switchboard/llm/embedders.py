@@ -54,9 +54,22 @@ class Embedder(Protocol):
         ...
 
 
+_WORD = re.compile(r"\w+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
+
+
 def _normalise(text: str) -> str:
-    # NFKC folds full-width Latin and digits (common in Chinese input) into their ASCII forms.
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width Latin and digits, common in Chinese input, become ASCII), lower case, and every
+    Chinese character a word of its own.
+
+    Chinese is written without spaces, so unsplit a whole sentence would be one "word": the word analyser
+    would see one token per sentence and the character n-grams would mix every character with its
+    neighbours. Split, the character analyser sees each character (a unit of meaning in Chinese) and the
+    word analyser's pairs are the character bigrams (most Chinese words are two characters), which is
+    what a segmenter would give without its dictionary. Text without Chinese is unchanged.
+    """
+    return _CJK_CHAR.sub(r" \1 ", unicodedata.normalize("NFKC", text).lower())
 
 
 class HashingEmbedder:
@@ -96,9 +109,7 @@ class HashingEmbedder:
 
     @property
     def signature(self) -> str:
-        # The topic score left the vectors as they were; thresholds calibrated before it are set aside
-        # by KnowledgeBase.thresholds (see SCORING in kb.py), so an index needs no rebuild.
-        return f"hashing-v3-d{self.dim}-w{self.word_weight:g}"
+        return f"hashing-v4-d{self.dim}-w{self.word_weight:g}"  # v4: Chinese characters split (_normalise)
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:
@@ -130,8 +141,7 @@ class HashingEmbedder:
         return _unit_rows(chars + words * self.word_weight)
 
 
-_WORD = re.compile(r"\w+")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
 MAX_RARITY = 9.0  # a word wordfreq does not know (typos, names): as rare as its scale goes
 
 

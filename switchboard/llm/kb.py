@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -138,14 +139,22 @@ class KnowledgeBase:
         kb = cls(directory, embedder)
         kb.dir.mkdir(parents=True, exist_ok=True)
         with kb._locked():
-            kb._load()
+            if kb._load() == "outdated":
+                log.warning("the knowledge base in %s was built by an older version of the %s embedder: re-embedding "
+                            "its %d entries; calibrate it again afterwards", kb.dir, embedder.name, len(kb.entries))
+                kb._reindex(None)
         return kb
 
-    def _load(self) -> None:
+    def _load(self) -> str:
+        """Load meta, index and entries; "outdated" when an older version of this embedder built the index."""
         meta_path = self.dir / "meta.json"
         if meta_path.exists():
             raw = orjson.loads(meta_path.read_bytes())
             meta = _Meta(**{k: raw[k] for k in _Meta.__dataclass_fields__ if k in raw})
+            if meta.signature != self.embedder.signature and _family(meta.signature) == _family(self.embedder.signature):
+                self.meta = meta
+                self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+                return "outdated"  # the same embedder, improved: re-embedding from the store loses nothing
             if meta.signature != self.embedder.signature:
                 raise KbError(f"the knowledge base in {self.dir} was built with the {meta.signature} embedder, not "
                               f"{self.embedder.signature}: set the bot's embedder back, or run `switchboard kb "
@@ -159,6 +168,7 @@ class KnowledgeBase:
             self.idmap = {int(k): v for k, v in idmap_raw.items()}
         self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
         self._repair()
+        return "loaded"
 
     def _repair(self) -> None:
         """Make the index agree with the store after an interrupted change."""
@@ -304,12 +314,16 @@ class KnowledgeBase:
         """Re-embed every entry with this base's embedder (after changing embedders); returns the entries."""
         with self._locked():
             self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
-            self.index, self.idmap = VectorIndex(self.embedder.dim), {}
-            self.meta = replace(self.meta, signature=self.embedder.signature, dim=self.embedder.dim, trained_at=0,
-                                thresholds=None)
-            self._index_entries(list(self.entries.values()), progress)
-            self._save()
+            self._reindex(progress)
         return len(self.entries)
+
+    def _reindex(self, progress: Progress | None) -> None:
+        """A new index of every known entry, thresholds forgotten (they were calibrated on the old vectors)."""
+        self.index, self.idmap = VectorIndex(self.embedder.dim), {}
+        self.meta = replace(self.meta, signature=self.embedder.signature, dim=self.embedder.dim, trained_at=0,
+                            thresholds=None)
+        self._index_entries(list(self.entries.values()), progress)
+        self._save()
 
     def set_thresholds(self, thresholds: Thresholds) -> None:
         with self._locked():
@@ -382,6 +396,11 @@ class KnowledgeBase:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _family(signature: str) -> str:
+    """An embedder's signature without its version ("hashing-v4-d1024-w0.5" -> "hashing-d1024-w0.5")."""
+    return re.sub(r"-v\d+(?=-|$)", "", signature, count=1)
 
 
 def _best(scores: dict[str, float], k: int) -> list[tuple[str, float]]:

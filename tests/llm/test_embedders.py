@@ -19,8 +19,24 @@ def test_chinese_is_weighed_by_how_common_its_characters_are() -> None:
 
 def test_a_question_of_one_word_has_the_same_topical_and_plain_vector() -> None:
     h = HashingEmbedder()
-    for text in ["refund", "营业时间"]:
+    for text in ["refund", "退"]:
         assert np.allclose(h.embed_topical([text]), h.embed([text]), atol=1e-6)
+
+
+def test_a_chinese_question_leans_on_its_rarer_characters_too() -> None:
+    h = HashingEmbedder()
+    returns, hours = h.embed(["退货", "营业时间"])
+    question = "请问你们的时间可以退货吗"  # common characters ("请问你们的…可以…吗") around a rare word (退货)
+    plain, topical = h.embed([question])[0], h.embed_topical([question])[0]
+    assert topical @ returns > plain @ returns
+    assert topical @ returns - topical @ hours > plain @ returns - plain @ hours
+
+
+def test_a_chinese_paraphrase_is_closest_to_the_question_it_paraphrases() -> None:
+    h = HashingEmbedder()
+    # Split into characters, a paraphrase shares the characters and character pairs of the FAQ's question.
+    faq, paraphrase, other = h.embed(["门店营业时间是什么时候？", "星期天你们几点开门营业？", "支持哪些付款方式？"])
+    assert paraphrase @ faq > paraphrase @ other
 
 
 def test_the_topical_vector_leans_on_the_questions_rare_words() -> None:

@@ -120,6 +120,20 @@ def test_thresholds_calibrated_before_the_topic_score_give_way_to_the_defaults_w
     assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
 
 
+def test_an_index_built_by_an_older_version_of_the_embedder_is_re_embedded_on_open(
+        kb: KnowledgeBase, files: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kb.ingest([files / "faq.yaml"])
+    kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
+    meta = orjson.loads((kb.dir / "meta.json").read_bytes())
+    meta["signature"] = kb.embedder.signature.replace("-v4-", "-v3-")  # as the previous release wrote it
+    (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
+    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
+    assert "re-embedding its 2 entries" in caplog.text
+    assert len(again.index) == 8 and again.search("营业时间")[0].entry.id == "faq.yaml#opening-hours"
+    assert not again.thresholds.calibrated  # calibrated on the old vectors: calibrate again
+    assert orjson.loads((kb.dir / "meta.json").read_bytes())["signature"] == kb.embedder.signature
+
+
 def test_an_index_built_by_another_embedder_is_refused(kb: KnowledgeBase, files: Path) -> None:
     kb.ingest([files / "faq.yaml"])
     with pytest.raises(KbError, match="rebuild"):

@@ -37,6 +37,15 @@ def test_the_hashing_embedder_meets_top1_and_keeps_its_decline_level(store: str,
     assert r["p99_ms"] < 50
 
 
+def test_the_hashing_embedder_finds_chinese_paraphrases_far_better_than_word_overlap(store: str, tmp_path: Path) -> None:
+    # tests/data/bot_zh: paraphrases that share at most one two-character word with their entry. Word overlap
+    # finds 0.033 of them; hashing found 0.078 before Chinese was split into characters, 0.411 after (top-1;
+    # the right entry among the three suggestions 0.189 -> 0.756). Below the 0.70 English target: the gap is
+    # stated in docs/bot.md, and this guards the level reached.
+    r = evaluate("hashing", load_set(DATA.parent / "bot_zh"), tmp_path)
+    assert r["top1"] >= 0.38 and r["suggest_hit"] >= 0.7  # deterministic: no timing asserted here
+
+
 @pytest.fixture(autouse=True)
 def _empty_base(store: str) -> None:
     KbDocument.objects.delete()
