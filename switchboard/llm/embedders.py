@@ -109,7 +109,7 @@ class HashingEmbedder:
 
     @property
     def signature(self) -> str:
-        return f"hashing-v4-d{self.dim}-w{self.word_weight:g}"  # v4: Chinese characters split (_normalise)
+        return f"hashing-v4-d{self.dim}-w{self.word_weight:g}"  # v4: Chinese split into characters; thresholds are for the topic score
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:

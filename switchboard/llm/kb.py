@@ -41,7 +41,7 @@ from .embedders import Embedder
 from .index import VectorIndex
 from .sources import Source, faq_phrasings, read_source
 
-__all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress", "SCORING"]
+__all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress"]
 
 log = logging.getLogger("switchboard.kb")
 
@@ -65,10 +65,6 @@ class Thresholds:
     def as_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated}
 
-
-# What stored thresholds are compared with: "topic-v1" is the topic score that decides whether to engage
-# (see policy.py). Thresholds stored without it were calibrated on plain scores and are set aside.
-SCORING = "topic-v1"
 
 # Uncalibrated defaults per embedder, measured on tests/data/bot (see docs/bot.md); calibrate your own base.
 DEFAULT_THRESHOLDS = {"hashing": Thresholds(0.55, 0.35), "semantic": Thresholds(0.65, 0.45)}
@@ -129,7 +125,6 @@ class KnowledgeBase:
         self._meta_mtime = 0.0
         self._checked_at = 0.0
         self._mutex = threading.RLock()  # searches (the bot's thread) against changes (an upload's thread)
-        self._warned_stale = False
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -243,13 +238,8 @@ class KnowledgeBase:
 
     @property
     def thresholds(self) -> Thresholds:
-        stored = dict(self.meta.thresholds or {})
-        if stored and stored.pop("scoring", None) == SCORING:
-            return Thresholds(**stored)
-        if stored and not self._warned_stale:
-            self._warned_stale = True
-            log.warning("the thresholds stored in %s were calibrated before the topic score; using the defaults "
-                        "until `switchboard kb calibrate` runs again", self.dir)
+        if self.meta.thresholds:
+            return Thresholds(**self.meta.thresholds)
         return DEFAULT_THRESHOLDS.get(self.embedder.name, DEFAULT_THRESHOLDS["hashing"])
 
     def documents(self) -> list[dict[str, Any]]:
@@ -328,7 +318,7 @@ class KnowledgeBase:
     def set_thresholds(self, thresholds: Thresholds) -> None:
         with self._locked():
             self._load_if_changed()
-            self.meta.thresholds = {**thresholds.as_dict(), "scoring": SCORING}
+            self.meta.thresholds = thresholds.as_dict()
             self._save()
 
     def _drop_document(self, name: str) -> None:

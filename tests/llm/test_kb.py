@@ -11,7 +11,7 @@ import pytest
 
 from switchboard.llm import index as index_module
 from switchboard.llm.embedders import HashingEmbedder
-from switchboard.llm.kb import DEFAULT_THRESHOLDS, KbError, KnowledgeBase, Thresholds
+from switchboard.llm.kb import KbError, KnowledgeBase, Thresholds
 from switchboard.llm.sources import SourceError
 from switchboard.store.documents import KbDocument, KbEntry
 
@@ -107,25 +107,13 @@ def test_the_base_survives_a_restart_with_its_thresholds(kb: KnowledgeBase, file
     assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
 
 
-def test_thresholds_calibrated_before_the_topic_score_give_way_to_the_defaults_without_a_rebuild(
-        kb: KnowledgeBase, files: Path, caplog: pytest.LogCaptureFixture) -> None:
-    kb.ingest([files / "faq.yaml"])
-    kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
-    meta = orjson.loads((kb.dir / "meta.json").read_bytes())
-    del meta["thresholds"]["scoring"]  # as an older version stored them
-    (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
-    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
-    assert again.thresholds == DEFAULT_THRESHOLDS["hashing"]
-    assert "calibrate" in caplog.text
-    assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
-
-
 def test_an_index_built_by_an_older_version_of_the_embedder_is_re_embedded_on_open(
         kb: KnowledgeBase, files: Path, caplog: pytest.LogCaptureFixture) -> None:
     kb.ingest([files / "faq.yaml"])
     kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
     meta = orjson.loads((kb.dir / "meta.json").read_bytes())
     meta["signature"] = kb.embedder.signature.replace("-v4-", "-v3-")  # as the previous release wrote it
+    # (v3 thresholds were calibrated on plain scores and unsplit Chinese: they must not survive)
     (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
     again = KnowledgeBase.open(kb.dir, HashingEmbedder())
     assert "re-embedding its 2 entries" in caplog.text
