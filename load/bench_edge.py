@@ -21,7 +21,7 @@ c. the baseline: a bare Starlette websocket echo app under uvicorn (this file, a
    subprocess; ws_per_message_deflate off, like serve), driven by the same client code with the
    same V and window. echo_msgs_per_s = round trips / s; ratio = forward / echo.
 d. idle sockets: ``--idle`` visitor sockets that each say hello and get their welcome, then the
-   RSS of the serve process itself (the edge) with psutil; the embedded servers (its children)
+   RSS of the serve process itself (the edge) with psutil; its children (the embedded servers and the bot process)
    are printed separately.
 
 Targets: ratio >= 0.4, edge_rss_mb < 400 at 10,000 sockets, p99_delivery_ms < 50 at 500 msgs/s.
@@ -72,6 +72,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _child_name(child: Any) -> str:
+    """What a child process of serve is: the embedded servers and the bot process by name."""
+    cmdline = " ".join(child.cmdline())
+    if "redis" in child.name():
+        return "redis-server"
+    if "nx_27017" in cmdline:
+        return "nx-27017"
+    return "bot process" if "bot_process" in cmdline else str(child.name())
 
 
 def wait_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
@@ -158,7 +168,7 @@ class Serve:
         kids = {}
         for c in psutil.Process(self.proc.pid).children(recursive=True):
             try:
-                name = "redis-server" if "redis" in c.name() else ("nx-27017" if any("nx_27017" in a for a in c.cmdline()) else c.name())
+                name = _child_name(c)
                 kids[f"{name} ({c.pid})"] = c.memory_info().rss / 2**20
             except psutil.Error:
                 pass
@@ -177,7 +187,7 @@ class Serve:
         result = {}
         for c in self.children:
             try:
-                name = "redis-server" if "redis" in c.name() else ("nx-27017" if any("nx_27017" in a for a in c.cmdline()) else c.name())
+                name = _child_name(c)
                 t = c.cpu_times()
                 result[name] = t.user + t.system
             except psutil.Error:

@@ -76,7 +76,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
         return None
 
     hub.start(ignore, ignore)
-    relay.bot = await start_bot_worker(settings, bot_settings, engine, hub, redis)
+    relay.bot = await start_bot_worker(settings, bot_settings, engine, hub, redis, backends.mongodb_uri)
     relay.handoff_turns = bot_settings.handoff_turns
     relay.start()
     counts = await recover(engine, redis)

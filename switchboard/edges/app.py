@@ -102,7 +102,7 @@ async def _start(config: AppConfig) -> Services:
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:
-        relay.bot = await start_bot_worker(config.settings, config.bot, engine, hub, redis)
+        relay.bot = await start_bot_worker(config.settings, config.bot, engine, hub, redis, config.mongodb_uri)
         relay.handoff_turns = config.bot.handoff_turns
         relay.start()
         if config.recover:

@@ -3,8 +3,8 @@
 A conversation in its bot phase hands each visitor message out as an
 :class:`~switchboard.actors.effects.AskBot`; the relay passes it here once the
 message itself is stored. The worker answers one question per conversation at
-a time, in order, off the event loop's critical path (retrieval in a thread,
-generation over HTTP or in-process), streams generated text to the visitor as
+a time, in order; the bot itself (retrieval, generation) runs in a child process
+(:mod:`.bot_process`), off the edge's event loop and out of its memory. It streams generated text to the visitor as
 ``bot_delta`` frames, and posts the final answer as a ``Post`` from the bot with
 its decision, suggestions and sources in ``extra``. A ``handoff`` decision
 also sends ``RequestHuman`` to the default skill group, which puts the
@@ -32,6 +32,7 @@ from ..llm.bot import Bot, Reply, Turn
 from ..llm.sources import SUFFIXES
 from ..settings import BotSettings, ServerSettings
 from . import history
+from .bot_process import BotProcess
 from .fanout import Hub
 from .protocol import frame
 from .relay import VISITOR_REF, make_ref
@@ -47,7 +48,7 @@ _STREAKS_KEPT = 10_000
 
 
 class BotWorker:
-    def __init__(self, bot: Bot | None, engine: Engine, hub: Hub, redis: Any, settings: BotSettings,
+    def __init__(self, bot: BotProcess | None, engine: Engine, hub: Hub, redis: Any, settings: BotSettings,
                  default_group: str, require_email: bool = False) -> None:
         self.bot, self.engine, self.hub, self.redis = bot, engine, hub, redis
         self.settings, self.default_group, self.require_email = settings, default_group, require_email
@@ -181,13 +182,14 @@ def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
 
 
 async def start_bot_worker(server: ServerSettings, settings: BotSettings, engine: Engine, hub: Hub,
-                           redis: Any) -> BotWorker:
-    bot = await asyncio.to_thread(open_bot, server, settings)
+                           redis: Any, mongodb_uri: str) -> BotWorker:
+    """The worker, with the bot started in its child process (none when the bot is turned off)."""
+    bot = await BotProcess.start(server, settings, mongodb_uri) if settings.enabled else None
     return BotWorker(bot, engine, hub, redis, settings, server.default_group, bool(server.require_email))
 
 
 async def stop_bot_worker(worker: BotWorker, timeout_s: float = 5.0) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(worker.idle(), timeout_s)
-    if worker.bot is not None and worker.bot.generator is not None:
-        await worker.bot.generator.close()
+    if worker.bot is not None:
+        await worker.bot.close()

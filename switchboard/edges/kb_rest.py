@@ -33,10 +33,6 @@ _NAME = re.compile(r"^[\w][\w.\- ]{0,120}$")
 
 async def _kb(request: Request) -> KnowledgeBase:
     services = request.app.state.services
-    relay = getattr(services, "relay", None)
-    worker = getattr(relay, "bot", None)
-    if worker is not None and worker.bot is not None:
-        return worker.bot.kb  # type: ignore[no-any-return]
     if getattr(services, "kb", None) is None:
         bot_settings = getattr(services, "bot_settings", None)
         if bot_settings is None or not bot_settings.enabled:
@@ -44,7 +40,16 @@ async def _kb(request: Request) -> KnowledgeBase:
         from ..llm.cli import open_kb
 
         services.kb = await run_in_threadpool(open_kb, services.settings, bot_settings)
+    else:
+        await run_in_threadpool(services.kb.refresh)  # a change made elsewhere (the CLI, another edge)
     return services.kb  # type: ignore[no-any-return]
+
+
+async def _changed(request: Request) -> None:
+    """Tell the bot process, if this edge has one, to reload the base now rather than at its next check."""
+    worker = getattr(getattr(request.app.state.services, "relay", None), "bot", None)
+    if worker is not None and worker.bot is not None:
+        await worker.bot.kb_changed()
 
 
 def _name(request: Request) -> str:
@@ -88,6 +93,7 @@ class _KbApi:
             report = await run_in_threadpool(kb.ingest_sources, [source])
         except (SourceError, KbError) as exc:
             raise ApiError(400, "invalid_argument", str(exc)) from None
+        await _changed(request)
         status = 201 if report.added else 200
         return ORJSONResponse({"name": name, "kind": source.kind, "entries": len(source.entries),
                                "status": "added" if report.added else "replaced" if report.replaced else "unchanged"},
@@ -99,6 +105,7 @@ class _KbApi:
         kb = await _kb(request)
         if not await run_in_threadpool(kb.remove, name):
             raise ApiError(404, "not_found", f"no document {name}")
+        await _changed(request)
         return Response(status_code=204)
 
     async def ask(self, request: Request) -> Response:
