@@ -29,8 +29,10 @@ import contextlib
 import itertools
 import logging
 import os
+import math
 import pickle
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
@@ -46,6 +48,7 @@ log = logging.getLogger("switchboard.bot")
 
 _LINE_LIMIT = 4 * 1024 * 1024  # a reply with long generated text still fits one line
 _START_TIMEOUT_S = 600.0  # a first start ingests the demo base; the semantic embedder loads torch
+_RESTART_GAP_S = 30.0  # a bot process that keeps dying is restarted at most this often
 
 
 class BotProcessError(RuntimeError):
@@ -55,45 +58,45 @@ class BotProcessError(RuntimeError):
 class BotProcess:
     """The edge's side: ask questions of the bot in the child process, as :meth:`Bot.answer` would answer."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, entries: int) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, entries: int,
+                 start_args: tuple[ServerSettings, BotSettings, str]) -> None:
         self.proc, self.entries = proc, entries
+        self._start_args = start_args
         self._ids = itertools.count(1)
         self._waiting: dict[int, tuple[asyncio.Future[Reply], Callable[[str], Awaitable[None]] | None]] = {}
         self._reader = asyncio.create_task(self._read(), name="bot-process-reader")
+        self._restarting = asyncio.Lock()
+        self._restarted_at = -math.inf
+        self.restarts = 0
 
     @classmethod
     async def start(cls, server: ServerSettings, settings: BotSettings, mongodb_uri: str) -> BotProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "switchboard.edges.bot_process", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, limit=_LINE_LIMIT)
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(base64.b64encode(pickle.dumps((server, settings, mongodb_uri))) + b"\n")
-        await proc.stdin.drain()
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            line = b'{"error": "no answer within %d s"}' % _START_TIMEOUT_S
-        hello = orjson.loads(line) if line else {"error": "it exited"}
-        if not hello.get("ready"):
-            proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 5.0)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
-            raise BotProcessError(f"the bot process failed to start: {hello.get('error')} (status {proc.returncode})")
-        log.info("bot process %d ready: %d knowledge-base entries", proc.pid, hello.get("entries", 0))
-        return cls(proc, int(hello.get("entries", 0)))
+        proc, entries = await _spawn(server, settings, mongodb_uri)
+        return cls(proc, entries, (server, settings, mongodb_uri))
 
     async def answer(self, question: str, turns: list[Turn], low_streak: int = 0,
                      on_delta: Callable[[str], Awaitable[None]] | None = None) -> Reply:
         if self._reader.done():
-            raise BotProcessError("the bot process has ended")
+            await self._restart()
         qid = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[qid] = (future, on_delta)
         await self._send({"id": qid, "q": question, "turns": turns, "streak": low_streak})
         return await future
+
+    async def _restart(self) -> None:
+        """Start a new child for one that died (the questions it held have failed already)."""
+        async with self._restarting:
+            if not self._reader.done():
+                return  # another question restarted it meanwhile
+            if time.monotonic() - self._restarted_at < _RESTART_GAP_S:
+                raise BotProcessError(f"the bot process has ended (status {self.proc.returncode}) and was restarted "
+                                      f"less than {_RESTART_GAP_S:.0f} s ago")
+            log.warning("the bot process ended (status %s); starting a new one", self.proc.returncode)
+            self._restarted_at = time.monotonic()
+            self.proc, self.entries = await _spawn(*self._start_args)
+            self._reader = asyncio.create_task(self._read(), name="bot-process-reader")
+            self.restarts += 1
 
     async def kb_changed(self) -> None:
         """Have the child reload the knowledge base at once (after an upload or a delete in this process)."""
@@ -139,6 +142,32 @@ class BotProcess:
         for future, _ in self._waiting.values():
             future.set_exception(BotProcessError(f"the bot process ended (status {status})"))
         self._waiting.clear()
+
+
+async def _spawn(server: ServerSettings, settings: BotSettings,
+                 mongodb_uri: str) -> tuple[asyncio.subprocess.Process, int]:
+    """Start a child and wait until its bot is ready: (the process, the knowledge base's entries)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "switchboard.edges.bot_process", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, limit=_LINE_LIMIT)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(base64.b64encode(pickle.dumps((server, settings, mongodb_uri))) + b"\n")
+    await proc.stdin.drain()
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        line = b'{"error": "no answer within %d s"}' % _START_TIMEOUT_S
+    hello = orjson.loads(line) if line else {"error": "it exited"}
+    if not hello.get("ready"):
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 5.0)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+        raise BotProcessError(f"the bot process failed to start: {hello.get('error')} (status {proc.returncode})")
+    log.info("bot process %d ready: %d knowledge-base entries", proc.pid, hello.get("entries", 0))
+    return proc, int(hello.get("entries", 0))
 
 
 def _reply(data: dict[str, Any]) -> Reply:

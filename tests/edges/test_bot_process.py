@@ -1,4 +1,5 @@
-"""The bot in its child process: it answers as the bot does, takes knowledge-base changes at once, and fails clearly.
+"""The bot in its child process: it answers as the bot does, takes knowledge-base changes at once, is replaced
+when it dies, and fails clearly.
 
 A real child process on the embedded store; answers with streamed generation are covered through a real
 server in tests/server/test_bot_llm.py.
@@ -59,17 +60,30 @@ def test_the_bot_process_answers_and_sees_an_upload_made_in_the_edge_at_once(sto
     assert after == "Every day from 8:00 to 20:00."
 
 
-def test_a_question_asked_after_the_bot_process_died_fails_with_a_clear_error(store: str, tmp_path: Path) -> None:
+def test_a_bot_process_that_dies_is_replaced_but_one_that_keeps_dying_is_a_clear_error(
+        store: str, tmp_path: Path) -> None:
     server, bot = settings(tmp_path)
+    (tmp_path / "faq.yaml").write_text(FAQ)
+    KnowledgeBase.open(bot.kb_dir, HashingEmbedder()).ingest([tmp_path / "faq.yaml"])
 
-    async def run() -> None:
-        child = await BotProcess.start(server, bot, store)
+    async def kill(child: BotProcess) -> None:
         child.proc.kill()
         await child.proc.wait()
         await asyncio.sleep(0.1)  # the reader sees the pipe close
-        with pytest.raises(BotProcessError, match="ended"):
-            await child.answer("hello?", [])
-        await child.close()
+
+    async def run() -> None:
+        child = await BotProcess.start(server, bot, store)
+        first = child.proc.pid
+        try:
+            await kill(child)
+            reply = await child.answer("what time do you open?", [])
+            assert reply.text == "Monday to Saturday, 9:00 to 18:00." and child.proc.pid != first
+            assert child.restarts == 1
+            await kill(child)
+            with pytest.raises(BotProcessError, match="restarted less than"):
+                await child.answer("what time do you open?", [])
+        finally:
+            await child.close()
 
     asyncio.run(run())
 
