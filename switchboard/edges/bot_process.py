@@ -81,7 +81,11 @@ class BotProcess:
         qid = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[qid] = (future, on_delta)
-        await self._send({"id": qid, "q": question, "turns": turns, "streak": low_streak})
+        try:
+            await self._send({"id": qid, "q": question, "turns": turns, "streak": low_streak})
+        except (BrokenPipeError, ConnectionResetError) as exc:  # it died just now: the reader fails the rest
+            self._waiting.pop(qid, None)
+            raise BotProcessError(f"the bot process ended: {exc}") from None
         return await future
 
     async def _restart(self) -> None:
@@ -123,7 +127,11 @@ class BotProcess:
     async def _read(self) -> None:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
-            message = orjson.loads(line)
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                log.error("the bot process sent a line that is not JSON: %r", line[:200])
+                continue
             future, on_delta = self._waiting.get(message.get("id"), (None, None))
             if future is None:
                 continue
