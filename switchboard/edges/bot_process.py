@@ -31,6 +31,7 @@ import logging
 import os
 import math
 import pickle
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -194,6 +195,9 @@ def _reply_json(reply: Reply) -> dict[str, Any]:
 
 
 def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the server decides when this child ends
+    # (it closes the pipe once the questions are answered), so the child does not stop on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol = os.fdopen(os.dup(1), "wb", buffering=0)  # the pipe to the edge; fd 1 becomes stderr below
     os.dup2(2, 1)
     sys.stdout = sys.stderr
