@@ -447,8 +447,9 @@ def ray_child(args: argparse.Namespace, plan: Plan, sizes: list[int]) -> dict[st
         signal.alarm(max(1, int(args.ray_init_timeout)))
         try:
             if not ray.is_initialized():
-                ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING)
+                from switchboard.actors.ray_runtime import init_ray
+
+                init_ray(num_cpus=os.cpu_count() or 2, log_to_driver=False)
         finally:
             signal.alarm(0)
         out["init_s"] = round(time.perf_counter() - t0, 2)

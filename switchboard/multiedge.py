@@ -41,7 +41,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     import ray
 
     from .actors.engine import start_engine
-    from .actors.ray_runtime import NAMESPACE
+    from .actors.ray_runtime import init_ray
     from .edges.fanout import Hub
     from .edges.names import Names
     from .edges.recovery import recover
@@ -51,10 +51,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     from .store import connection
     from .store.writer import StoreWriter
 
-    if args.ray_address:
-        ray.init(address=args.ray_address, namespace=NAMESPACE, logging_level=logging.WARNING)
-    else:
-        ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, logging_level=logging.WARNING)
+    init_ray(args.ray_address)
     gcs = ray.get_runtime_context().gcs_address
     await asyncio.to_thread(connection.connect, backends.mongodb_uri)
     await asyncio.to_thread(connection.ensure_indexes)
