@@ -1,6 +1,6 @@
-"""Fixtures for the edges: a real embedded store and Redis, an inline engine, cheap password hashing.
+"""Fixtures for the edges: a real embedded Redis, an inline engine, cheap password hashing.
 
-The store and Redis servers start once per session; each test gets them empty.
+The store is tests/store_fixtures.py's `store`. Redis starts once per session; each test gets it empty.
 """
 
 from __future__ import annotations
@@ -12,30 +12,10 @@ import redis
 from argon2 import PasswordHasher
 
 from switchboard.edges.auth import Passwords
-from switchboard.store.connection import DOCUMENTS, connect, disconnect, ensure_indexes
-from switchboard.store.embedded import EmbeddedMongo, EmbeddedRedis
+from switchboard.store.embedded import EmbeddedRedis
 
 # Production uses argon2-cffi's defaults; tests hash with the cheapest legal parameters.
 CHEAP_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
-@pytest.fixture(scope="session")
-def edge_mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with EmbeddedMongo(str(tmp_path_factory.mktemp("edge-store"))) as mongo:
-        uri = mongo.start()
-        connect(uri)
-        ensure_indexes()
-        yield uri
-        disconnect()
-
-
-@pytest.fixture
-def edge_store(edge_mongo_uri: str) -> str:
-    """An empty store on mongoengine's default connection; its URI."""
-    connect(edge_mongo_uri)
-    for document in DOCUMENTS:
-        document._get_collection().delete_many({})
-    return edge_mongo_uri
 
 
 @pytest.fixture(scope="session")

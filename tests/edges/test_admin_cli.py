@@ -22,18 +22,18 @@ def _parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_an_admin_is_created_in_the_store_named_by_mongodb_uri(edge_store: str) -> None:
-    user_id = admin_create(" Root@Example.com", "root-password", "Root", ServerSettings(mongodb_uri=edge_store),
+def test_an_admin_is_created_in_the_store_named_by_mongodb_uri(store: str) -> None:
+    user_id = admin_create(" Root@Example.com", "root-password", "Root", ServerSettings(mongodb_uri=store),
                            passwords=CHEAP_PASSWORDS)
-    connect(edge_store)
+    connect(store)
     user = User.objects(id=user_id).first()
     assert user is not None and user_id.startswith("adm-")
     assert (user.role, user.email, user.nickname) == ("admin", "root@example.com", "Root")
     assert CHEAP_PASSWORDS.verify(user.password_hash, "root-password")
 
 
-def test_a_taken_email_is_refused(edge_store: str) -> None:
-    settings = ServerSettings(mongodb_uri=edge_store)
+def test_a_taken_email_is_refused(store: str) -> None:
+    settings = ServerSettings(mongodb_uri=store)
     admin_create("root@example.com", "root-password", "", settings, passwords=CHEAP_PASSWORDS)
     with pytest.raises(AdminError, match="exists"):
         admin_create("ROOT@example.com", "other-password", "", settings, passwords=CHEAP_PASSWORDS)
@@ -72,14 +72,14 @@ def test_an_embedded_store_held_by_a_server_is_reported_not_replaced(tmp_path: P
         assert embedded_store_in_use(str(tmp_path)) is not None  # still the server's
 
 
-def test_the_command_reads_the_password_from_stdin(edge_store: str, monkeypatch: pytest.MonkeyPatch,
+def test_the_command_reads_the_password_from_stdin(store: str, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("MONGODB_URI", edge_store)
+    monkeypatch.setenv("MONGODB_URI", store)
     monkeypatch.delenv("SWITCHBOARD_SETTINGS", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin-password\n"))
     assert run_admin(_parse("admin", "create", "--email", "Root@example.com", "--password-stdin")) == 0
     assert "created admin adm-" in capsys.readouterr().out
-    connect(edge_store)
+    connect(store)
     user = User.objects(email="root@example.com").first()
     assert user is not None and user.role == "admin"
     from switchboard.edges.auth import Passwords
@@ -87,9 +87,9 @@ def test_the_command_reads_the_password_from_stdin(edge_store: str, monkeypatch:
     assert Passwords().verify(user.password_hash, "from-stdin-password")
 
 
-def test_the_command_reports_a_failure_on_stderr_with_status_1(edge_store: str, monkeypatch: pytest.MonkeyPatch,
+def test_the_command_reports_a_failure_on_stderr_with_status_1(store: str, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("MONGODB_URI", edge_store)
+    monkeypatch.setenv("MONGODB_URI", store)
     monkeypatch.delenv("SWITCHBOARD_SETTINGS", raising=False)
     assert run_admin(_parse("admin", "create", "--email", "root@example.com", "--password", "short")) == 1
     assert "the password must have 8 to 1024 characters" in capsys.readouterr().err

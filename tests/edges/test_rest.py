@@ -63,7 +63,7 @@ class World:
 
 
 @pytest.fixture
-def world(edge_store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[World]:
+def world(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[World]:
     engine = start_engine("inline", tune_gc=False)
     aredis = aioredis.Redis.from_url(redis_url)
     app = Starlette(routes=rest_routes(passwords=CHEAP_PASSWORDS))

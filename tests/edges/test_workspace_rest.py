@@ -51,7 +51,7 @@ class Desk:
 
 
 @pytest.fixture
-def desk(edge_store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[Desk]:
+def desk(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[Desk]:
     aredis = aioredis.Redis.from_url(redis_url)
     app = Starlette(routes=[*rest_routes(passwords=CHEAP_PASSWORDS), *workspace_routes()])
     app.state.services = SimpleNamespace(engine=None, redis=aredis, settings=ServerSettings(), secret=SECRET)
