@@ -56,7 +56,6 @@ class Embedder(Protocol):
 
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_CJK_CHAR = re.compile(r"([\u3400-\u9fff\uf900-\ufaff])")
 
 
 def _normalise(text: str) -> str:
@@ -69,7 +68,7 @@ def _normalise(text: str) -> str:
     word analyser's pairs are the character bigrams (most Chinese words are two characters), which is
     what a segmenter would give without its dictionary. Text without Chinese is unchanged.
     """
-    return _CJK_CHAR.sub(r" \1 ", unicodedata.normalize("NFKC", text).lower())
+    return _CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", text).lower())
 
 
 class HashingEmbedder:

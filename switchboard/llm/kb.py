@@ -148,7 +148,7 @@ class KnowledgeBase:
             meta = _Meta(**{k: raw[k] for k in _Meta.__dataclass_fields__ if k in raw})
             if meta.signature != self.embedder.signature and _family(meta.signature) == _family(self.embedder.signature):
                 self.meta = meta
-                self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+                self.entries = _stored_entries()
                 return "outdated"  # the same embedder, improved: re-embedding from the store loses nothing
             if meta.signature != self.embedder.signature:
                 raise KbError(f"the knowledge base in {self.dir} was built with the {meta.signature} embedder, not "
@@ -161,7 +161,7 @@ class KnowledgeBase:
                           else VectorIndex(meta.dim))
             idmap_raw = orjson.loads((self.dir / "idmap.json").read_bytes()) if (self.dir / "idmap.json").exists() else {}
             self.idmap = {int(k): v for k, v in idmap_raw.items()}
-        self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+        self.entries = _stored_entries()
         self._repair()
         return "loaded"
 
@@ -303,7 +303,7 @@ class KnowledgeBase:
     def rebuild(self, progress: Progress | None = None) -> int:
         """Re-embed every entry with this base's embedder (after changing embedders); returns the entries."""
         with self._locked():
-            self.entries = {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+            self.entries = _stored_entries()
             self._reindex(progress)
         return len(self.entries)
 
@@ -386,6 +386,10 @@ class KnowledgeBase:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stored_entries() -> dict[str, KnownEntry]:
+    return {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
 
 
 def _family(signature: str) -> str:
