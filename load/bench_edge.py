@@ -483,13 +483,15 @@ async def bench_server(args: argparse.Namespace, serve: Serve, out: dict[str, An
     t = time.perf_counter()
     senders, readers, sockets = await make_world(serve.port, args.visitors, args.agents, stats, args.window)
     log(f"  ready in {time.perf_counter() - t:.1f} s")
-    cpu0, kids0, t0 = serve.cpu_s(), serve.child_cpu_s(), time.perf_counter()
+    cpu0, kids0, t0, client0 = serve.cpu_s(), serve.child_cpu_s(), time.perf_counter(), time.process_time()
     log(f"(a) forwarding flood for {args.duration:.0f} s")
     out["forward_msgs_per_s"] = await measure_flood(senders, stats, args.warmup, args.duration)
     wall = time.perf_counter() - t0
     out["forward_edge_cpu_pct"] = 100 * (serve.cpu_s() - cpu0) / wall
+    out["forward_client_cpu_pct"] = 100 * (time.process_time() - client0) / wall
     out["forward_embedded_cpu_pct"] = {k: round(100 * (v - kids0.get(k, 0)) / wall) for k, v in serve.child_cpu_s().items()}
-    log(f"  {out['forward_msgs_per_s']:,.0f} msgs/s delivered to agents (edge CPU {out['forward_edge_cpu_pct']:.0f}%)")
+    log(f"  {out['forward_msgs_per_s']:,.0f} msgs/s delivered to agents (edge CPU {out['forward_edge_cpu_pct']:.0f}%, "
+        f"client CPU {out['forward_client_cpu_pct']:.0f}%)")
     log(f"(b) paced {args.rate:.0f} msgs/s for {args.paced:.0f} s")
     paced = await measure_paced(senders, stats, args.rate, args.paced)
     out["paced"] = paced
@@ -507,8 +509,10 @@ async def bench_echo(args: argparse.Namespace, port: int, out: dict[str, Any]) -
     socks = await gather_limited([ws_connect(f"ws://127.0.0.1:{port}/ws/echo") for _ in range(args.visitors)], 50)
     senders = [Sender(ws, stats, args.window, echo=True) for ws in socks]
     log(f"(c) echo flood for {args.duration:.0f} s ({args.visitors} sockets, window {args.window})")
+    t0, client0 = time.perf_counter(), time.process_time()
     out["echo_msgs_per_s"] = await measure_flood(senders, stats, args.warmup, args.duration)
-    log(f"  {out['echo_msgs_per_s']:,.0f} round trips/s")
+    out["echo_client_cpu_pct"] = 100 * (time.process_time() - client0) / (time.perf_counter() - t0)
+    log(f"  {out['echo_msgs_per_s']:,.0f} round trips/s (client CPU {out['echo_client_cpu_pct']:.0f}%)")
     if args.echo_paced:
         paced = await measure_paced(senders, stats, args.rate, min(args.paced, 5))
         out["echo_paced_p99_ms"] = paced["p99"]
@@ -636,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
 def summary(out: dict[str, Any]) -> dict[str, Any]:
     fwd, echo = out.get("forward_msgs_per_s"), out.get("echo_msgs_per_s")
     paced = out.get("paced", {})
-    keys = ("quick", "visitors", "agents", "window", "rate", "cpus", "forward_edge_cpu_pct", "forward_embedded_cpu_pct", "idle_sockets",
+    keys = ("quick", "visitors", "agents", "window", "rate", "cpus", "forward_edge_cpu_pct", "forward_client_cpu_pct", "echo_client_cpu_pct",
+            "forward_embedded_cpu_pct", "idle_sockets",
             "idle_open_s", "idle_failures", "edge_kb_per_socket", "embedded_rss_mb", "errors", "server_problems",
             "server_stop", "server_log", "failed", "total_s")
     return {"forward_msgs_per_s": fwd, "echo_msgs_per_s": echo,

@@ -40,7 +40,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
                 args: argparse.Namespace) -> int:
     import ray
 
-    from .actors.engine import start_engine
+    from .actors.engine import on_loop, start_engine
     from .actors.ray_runtime import init_ray
     from .edges.fanout import Hub
     from .edges.names import Names
@@ -58,14 +58,13 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     from .edges.app import redis_client
 
     redis = redis_client(backends.redis_url)
-    writer = StoreWriter(journal=bool(settings.store_journal))
+    writer = StoreWriter(journal=bool(settings.store_journal), transactions=settings.store_transactions)
     await writer.start()
     hub = Hub(redis, "engine")
     relay = Relay(hub, writer, Names(), settings.history_cap)
     loop = asyncio.get_running_loop()
     hosts = args.hosts or 4
-    def on_delivery(delivery: Any) -> None:
-        loop.call_soon_threadsafe(relay.push, delivery)
+    on_delivery = on_loop(loop, relay.push)
 
     engine = start_engine("ray", hosts=hosts, settings=dispatch, ray_address=gcs, named=True, on_delivery=on_delivery)
 
@@ -114,7 +113,8 @@ def _spawn_edge(index: int, settings: ServerSettings, bot: BotSettings, backends
                            "max_frame_bytes": settings.max_frame_bytes, "rate_limit_per_s": settings.rate_limit_per_s,
                            "rate_limit_burst": settings.rate_limit_burst, "token_ttl_s": settings.token_ttl_s,
                            "visitor_token_ttl_s": settings.visitor_token_ttl_s, "history_cap": settings.history_cap,
-                           "default_group": settings.default_group, "store_journal": settings.store_journal},
+                           "default_group": settings.default_group, "store_journal": settings.store_journal,
+                           "store_transactions": settings.store_transactions},
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
               "hosts": hosts, "log_level": args.log_level, "index": index, "bot": dataclasses.asdict(bot)}
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}

@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Literal, Mapping, TypeVar
 
 import yaml
 
@@ -125,6 +125,7 @@ class ServerSettings:
     default_group: str = "support"  # where request_human goes when the visitor names no group
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
     require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
+    store_transactions: Literal["auto", "on", "off"] = "auto"  # a store write batch as one transaction: auto (where the store has them), on, off
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
@@ -154,6 +155,10 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
         if any("*" in o for o in origins):
             raise SettingsError(f"{name}: wildcards are not accepted, list each origin exactly ({raw!r})")
         return origins
+    if name == "store_transactions":
+        if raw not in ("auto", "on", "off"):
+            raise SettingsError(f"{name} must be auto, on or off, got {raw!r}")
+        return raw
     if isinstance(default, str):
         if not isinstance(raw, (str, int)) or isinstance(raw, bool):
             raise SettingsError(f"{name} must be a string, got {raw!r}")

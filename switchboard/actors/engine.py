@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Protocol
 
 from .address import Address
 from .hostcore import Delivery
 from ..settings import DispatchSettings
 
-__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "start_engine", "DeliveryCallback",
+__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "on_loop", "start_engine", "DeliveryCallback",
            "tune_garbage_collector", "advance_hosts"]
+
+log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[Delivery], None]
 
@@ -101,6 +105,39 @@ class Engine(Protocol):
         """Stop the hosts; messages still in flight are dropped."""
 
 
+def on_loop(loop: asyncio.AbstractEventLoop, handle: Callable[[Delivery], None]) -> Callable[[Delivery], None]:
+    """An ``on_delivery`` for the engine's threads that calls `handle` on `loop`, in order.
+
+    A burst of deliveries wakes the loop once (``call_soon_threadsafe`` writes to the loop's
+    self-pipe each time: at thousands of deliveries a second that was 5% of a busy edge).
+    """
+    pending: deque[Delivery] = deque()
+    lock = threading.Lock()
+    scheduled = False
+
+    def drain() -> None:
+        nonlocal scheduled
+        with lock:
+            batch = list(pending)
+            pending.clear()
+            scheduled = False
+        for delivery in batch:
+            try:
+                handle(delivery)
+            except Exception:  # one bad delivery must not lose the rest of the burst
+                log.exception("handling a delivery failed")
+
+    def push(delivery: Delivery) -> None:
+        nonlocal scheduled
+        with lock:
+            pending.append(delivery)
+            wake, scheduled = not scheduled, True
+        if wake:
+            loop.call_soon_threadsafe(drain)
+
+    return push
+
+
 class AsyncDeliveries:
     """Deliveries as an async iterator: pass `push` as the engine's `on_delivery`.
 
@@ -111,9 +148,7 @@ class AsyncDeliveries:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
-
-    def push(self, delivery: Delivery) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, delivery)
+        self.push = on_loop(self._loop, self._queue.put_nowait)
 
     async def get(self) -> Delivery:
         return await self._queue.get()

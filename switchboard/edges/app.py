@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from ..actors.engine import Engine, start_engine
+from ..actors.engine import Engine, on_loop, start_engine
 from ..settings import BotSettings, DispatchSettings, ServerSettings
 from ..store import connection
 from ..store.writer import StoreWriter
@@ -89,7 +89,8 @@ async def _start(config: AppConfig) -> Services:
     await asyncio.to_thread(connection.ensure_indexes)
     redis = redis_client(config.redis_url)
     await redis.ping()
-    writer = StoreWriter(journal=bool(config.settings.store_journal))
+    writer = StoreWriter(journal=bool(config.settings.store_journal),
+                         transactions=config.settings.store_transactions)
     await writer.start()
     hub = Hub(redis, _edge_id())
     names = Names()
@@ -124,9 +125,10 @@ def _edge_id() -> str:
 
 
 def _engine(config: AppConfig, loop: asyncio.AbstractEventLoop, relay: Relay | None) -> Engine:
-    def on_delivery(delivery: Any) -> None:  # called from the engine's threads
-        if relay is not None:
-            loop.call_soon_threadsafe(relay.push, delivery)
+    def ignore(_: Any) -> None:
+        return None
+
+    on_delivery = on_loop(loop, relay.push) if relay is not None else ignore  # called from the engine's threads
 
     if config.engine_factory is not None:
         return config.engine_factory(on_delivery)

@@ -8,7 +8,9 @@ since its last round in two round trips: one pipeline of registry lookups, one
 pipeline of staged writes followed by a single PUBLISH per edge carrying the
 whole batch. Staged writes run before the publishes in the same pipeline, so
 history a receiver may need to heal a gap is already in Redis when the frame
-arrives.
+arrives. The batch for this edge's own sockets is not published: once the
+pipeline has run, the flusher hands it to the same receiver the subscriber
+feeds (a single-process server never serialises a frame through Redis).
 
 Pub/sub is at most once: a frame can be lost (a slow or reconnecting
 subscriber). Message frames carry sequence numbers and :mod:`.sockets` heals
@@ -55,8 +57,9 @@ class Hub:
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
-        self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes
+        self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes (local batches too)
         self.published = 0
+        self._receive: Receiver | None = None
 
     # --- staging ------------------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class Hub:
     # --- running ------------------------------------------------------------------------------------
 
     def start(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self._receive = receive
         self._tasks = [asyncio.create_task(self._flusher(), name="hub-flusher"),
                        asyncio.create_task(self._subscriber(receive, control), name="hub-subscriber")]
 
@@ -131,13 +135,19 @@ class Hub:
         to_users, to_edges, writes = self._to_users, self._to_edges, self._writes
         self._to_users, self._to_edges, self._writes = [], [], []
         try:
-            await self._send(to_users, to_edges, writes)
+            local = await self._send(to_users, to_edges, writes)
         except Exception:  # put the round back in front, so the retry loses nothing
             self._to_users[:0], self._to_edges[:0], self._writes[:0] = to_users, to_edges, writes
             raise
+        if local and self._receive is not None:
+            try:
+                await self._receive(local)
+            except Exception:  # like a lost publish: the sequence numbers heal it
+                log.exception("delivering a batch to this edge's sockets failed")
 
     async def _send(self, to_users: list[tuple[str, Any]], to_edges: list[tuple[str, Any]],
-                    writes: list[Staged]) -> None:
+                    writes: list[Staged]) -> list[Any] | None:
+        """Write, publish to other edges; returns the batch for this edge's own sockets."""
         batches: dict[str, list[Any]] = defaultdict(list)
         for edge, item in to_edges:
             batches[edge].append(item)
@@ -150,16 +160,25 @@ class Hub:
             for key, item in to_users:
                 for edge in edges_of[key]:
                     batches[edge.decode() if isinstance(edge, bytes) else edge].append(["u", key, item])
+        local = batches.pop(self.edge_id, None) if self._receive is not None else None
         async with self.redis.pipeline(transaction=False) as pipe:
             for staged in writes:
                 staged(pipe)
             for edge, items in batches.items():
-                if self.drop_next_publish > 0:
-                    self.drop_next_publish -= 1
-                    continue
-                pipe.publish(f"sb:edge:{edge}", orjson.dumps(items))
-                self.published += 1
-            await pipe.execute()
+                if not self._lose_one():
+                    pipe.publish(f"sb:edge:{edge}", orjson.dumps(items))
+                    self.published += 1
+            if len(pipe):
+                await pipe.execute()
+        if local and self._lose_one():
+            return None
+        return local
+
+    def _lose_one(self) -> bool:
+        if self.drop_next_publish > 0:
+            self.drop_next_publish -= 1
+            return True
+        return False
 
     async def _subscriber(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         while True:

@@ -37,9 +37,10 @@ def message_frame(conversation: str, seq: int, prev: int, role: str, author: str
     return message
 
 
-def stage_append(pipe: Any, conversation: str, seq: int, message: dict[str, Any], cap: int) -> None:
+def stage_append(pipe: Any, conversation: str, messages: list[dict[str, Any]], cap: int) -> None:
+    """Add `messages` (frames with their ``seq``) to the conversation's history: three commands for any number."""
     key = f"sb:hist:{conversation}"
-    pipe.zadd(key, {orjson.dumps(message): seq})
+    pipe.zadd(key, {orjson.dumps(m): m["seq"] for m in messages})
     pipe.zremrangebyrank(key, 0, -(cap + 1))
     pipe.expire(key, HISTORY_TTL_S)
 

@@ -13,6 +13,8 @@ The documentation of every frame is docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Literal, Union
 
 import msgspec
@@ -174,9 +176,24 @@ _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "g
 
 
 def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= max_bytes else len(raw.encode())
     if size > max_bytes:
         raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes, got {size}")
+    try:  # the common case in one pass; any error is classified by the slower path below
+        parsed = _decoder(union).decode(raw)
+    except msgspec.DecodeError:
+        parsed = _classify(raw, union)
+    _check_limits(parsed)
+    return parsed
+
+
+@functools.cache
+def _decoder(union: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(union)
+
+
+def _classify(raw: str | bytes, union: Any) -> Any:
+    """Decode a frame the fast decoder refused, step by step, to say what is wrong with it."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -192,7 +209,6 @@ def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:
         if "Invalid value" in str(exc) and "$.type" in str(exc):
             raise ProtocolError("unknown_type", f"unknown frame type {kind[:40]!r}") from None
         raise ProtocolError("invalid_frame", f"{kind[:40]}: {exc}") from None
-    _check_limits(parsed)
     return parsed
 
 

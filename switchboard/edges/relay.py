@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Awaitable
@@ -65,6 +66,7 @@ class Relay:
         # history may not hold the newest of them yet (it is written in the hub's next flush).
         self._turns: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
         self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
+        self._history: dict[str, list[dict[str, Any]]] | None = None  # messages for the hub's next flush
         self._task: asyncio.Task[None] | None = None
         self.failed_writes = 0
 
@@ -75,10 +77,14 @@ class Relay:
         """Take one delivery (on the event loop, in the engine's order)."""
         event = delivery.event
         pending: Awaitable[Any] | None = None
-        if isinstance(event, Posted):
-            pending = asyncio.ensure_future(self.writer.add_message(self._stored(event)))
-        elif isinstance(event, ConversationState):
-            pending = asyncio.ensure_future(self.writer.save_conversation(event.state))
+        try:
+            if isinstance(event, Posted):
+                pending = self.writer.submit_message(self._stored(event))
+            elif isinstance(event, ConversationState):
+                pending = self.writer.submit_conversation(event.state)
+        except Exception as exc:  # refused before it was queued (malformed, writer closed): fails like a write
+            pending = asyncio.get_running_loop().create_future()
+            pending.set_exception(exc)
         self._fifo.put_nowait((pending, delivery))
 
     async def idle(self) -> None:
@@ -135,7 +141,7 @@ class Relay:
                                 p.client_id, p.at, p.extra)
         author = UserRef(p.role, p.author) if p.role in ("visitor", "agent") else None
         if not p.duplicate:
-            self.hub.write(lambda pipe: self._stage_message(pipe, p, message))
+            self._stage_history(message)
             self._remember_turn(p.conversation, message)
             for user in p.recipients:
                 if user != author:
@@ -143,9 +149,21 @@ class Relay:
         if author is not None:
             self.hub.to_user(author, {**message, "type": "ack"})
 
-    def _stage_message(self, pipe: Any, p: Posted, message: dict[str, Any]) -> None:
-        stage_append(pipe, p.conversation, p.seq, message, self.cap)
-        pipe.hset(f"sb:conv:{p.conversation}", "last_seq", p.seq)
+    def _stage_history(self, message: dict[str, Any]) -> None:
+        """Messages wait for the hub's next flush grouped by conversation: a few Redis commands per
+        conversation per flush, not per message."""
+        batch = self._history
+        if batch is None:
+            batch = self._history = {}
+            self.hub.write(functools.partial(self._write_history, batch))
+        batch.setdefault(message["conversation"], []).append(message)
+
+    def _write_history(self, batch: dict[str, list[dict[str, Any]]], pipe: Any) -> None:
+        if self._history is batch:  # later messages start the next flush's batch; a retried flush writes this one again
+            self._history = None
+        for conversation, messages in batch.items():
+            stage_append(pipe, conversation, messages, self.cap)
+            pipe.hset(f"sb:conv:{conversation}", "last_seq", max(m["seq"] for m in messages))
 
     def _state(self, state: dict[str, Any]) -> None:
         conv, visitor = state["conversation"], state["visitor"]

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
-from typing import Any
+from typing import Any, Callable, cast
 
 import pytest
 
@@ -10,7 +11,24 @@ from switchboard.store.archive import messages_between
 from switchboard.store.connection import connect
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_epoch
 from switchboard.store.embedded import EmbeddedMongo
-from switchboard.store.writer import StoreWriter
+from pymongo.errors import ConfigurationError, OperationFailure
+
+from switchboard.store import writer as writer_module
+from switchboard.store.writer import StoreWriter, Transactions
+
+
+NewWriter = Callable[..., StoreWriter]
+
+
+@pytest.fixture(params=["auto", "off"])
+def transactions(request: pytest.FixtureRequest) -> Transactions:
+    """The writer's tests run with batches in transactions (the embedded store has them) and as plain bulk calls."""
+    return cast(Transactions, request.param)
+
+
+@pytest.fixture
+def new_writer(transactions: Transactions) -> NewWriter:
+    return functools.partial(StoreWriter, transactions=transactions)
 
 
 def message(conversation: str, seq: int, text: str = "hi", client_id: str | None = None) -> dict[str, Any]:
@@ -28,9 +46,9 @@ def state(conversation: str, phase: str = "queued", **changes: Any) -> dict[str,
     return {**base, **changes}
 
 
-def test_a_message_is_readable_from_the_store_once_add_message_returns(store: str) -> None:
+def test_a_message_is_readable_from_the_store_once_add_message_returns(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> list[dict[str, Any]]:
-        writer = StoreWriter()
+        writer = new_writer()
         await writer.add_message(message("c1", 1, "hello", client_id="k1"))
         found = messages_between("c1", 0)  # before close: the write is done when add_message returns
         await writer.close()
@@ -40,9 +58,9 @@ def test_a_message_is_readable_from_the_store_once_add_message_returns(store: st
     assert Conversation.objects.get(id="c1").last_seq == 1
 
 
-def test_a_replayed_message_same_conversation_and_seq_is_written_once(store: str) -> None:
+def test_a_replayed_message_same_conversation_and_seq_is_written_once(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
-        writer = StoreWriter()
+        writer = new_writer()
         await writer.add_message(message("c1", 1, "first"))
         await asyncio.gather(writer.add_message(message("c1", 1, "replay")), writer.add_message(message("c1", 2)))
         await writer.close()
@@ -51,12 +69,12 @@ def test_a_replayed_message_same_conversation_and_seq_is_written_once(store: str
     assert [(m.seq, m.text) for m in Message.objects(conversation="c1").order_by("seq")] == [(1, "first"), (2, "hi")]
 
 
-def test_many_concurrent_messages_are_written_in_fewer_batches_than_messages(store: str) -> None:
+def test_many_concurrent_messages_are_written_in_fewer_batches_than_messages(store: str, new_writer: NewWriter) -> None:
     async def producer(writer: StoreWriter, conversation: str) -> None:
         await asyncio.gather(*(writer.add_message(message(conversation, seq)) for seq in range(1, 101)))
 
     async def scenario() -> StoreWriter:
-        writer = StoreWriter()
+        writer = new_writer()
         await asyncio.gather(*(producer(writer, f"c{i}") for i in range(5)))
         await writer.close()
         return writer
@@ -68,9 +86,9 @@ def test_many_concurrent_messages_are_written_in_fewer_batches_than_messages(sto
     assert {c.id: c.last_seq for c in Conversation.objects} == {f"c{i}": 100 for i in range(5)}
 
 
-def test_conversation_state_upserts_keep_the_latest_state_and_never_lower_last_seq(store: str) -> None:
+def test_conversation_state_upserts_keep_the_latest_state_and_never_lower_last_seq(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
-        writer = StoreWriter()
+        writer = new_writer()
         await asyncio.gather(writer.save_conversation(state("c1", "bot")), writer.add_message(message("c1", 3)))
         await asyncio.gather(writer.save_conversation(state("c1", "queued")),
                              writer.save_conversation(state("c1", "assigned", agent="a1", assigned_at=1_700_000_020.0)))
@@ -81,9 +99,9 @@ def test_conversation_state_upserts_keep_the_latest_state_and_never_lower_last_s
     assert (c.phase, c.agent, c.last_seq, to_epoch(c.assigned_at)) == ("assigned", "a1", 3, 1_700_000_020.0)
 
 
-def test_last_seq_does_not_go_down_when_an_older_message_is_written_later(store: str) -> None:
+def test_last_seq_does_not_go_down_when_an_older_message_is_written_later(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
-        writer = StoreWriter()
+        writer = new_writer()
         await writer.add_message(message("c1", 5))
         await writer.add_message(message("c1", 4))
         await writer.close()
@@ -92,9 +110,9 @@ def test_last_seq_does_not_go_down_when_an_older_message_is_written_later(store:
     assert Conversation.objects.get(id="c1").last_seq == 5
 
 
-def test_visitors_and_ratings_are_upserted_by_id(store: str) -> None:
+def test_visitors_and_ratings_are_upserted_by_id(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
-        writer = StoreWriter()
+        writer = new_writer()
         await writer.save_visitor("v1", name="Ada", created_at=1_700_000_000.0)
         await writer.save_visitor("v1", email="ada@example.com", last_agent="a1")
         await writer.save_rating("c1", "v1", "a1", 4, "ok", 1_700_000_100.0)
@@ -108,9 +126,9 @@ def test_visitors_and_ratings_are_upserted_by_id(store: str) -> None:
     assert (r.score, r.comment, to_epoch(r.at)) == (5, "great", 1_700_000_200.0)
 
 
-def test_a_malformed_message_raises_in_its_caller_and_is_not_queued(store: str) -> None:
+def test_a_malformed_message_raises_in_its_caller_and_is_not_queued(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> StoreWriter:
-        writer = StoreWriter()
+        writer = new_writer()
         with pytest.raises(ValueError):
             await writer.add_message({**message("c1", 1), "sender_role": "robot"})
         with pytest.raises(Exception, match="UTF-8|surrogate|utf"):
@@ -123,14 +141,14 @@ def test_a_malformed_message_raises_in_its_caller_and_is_not_queued(store: str) 
     assert asyncio.run(scenario()).stats.batches == 0
 
 
-def test_a_write_to_an_unreachable_store_fails_the_sender_after_the_retries(store: str) -> None:
+def test_a_write_to_an_unreachable_store_fails_the_sender_after_the_retries(store: str, new_writer: NewWriter) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with EmbeddedMongo(tmp) as doomed:
             uri = doomed.start()
         connect(uri, timeout_s=0.2)  # the server is gone now
 
         async def scenario() -> None:
-            writer = StoreWriter(retries=1, backoff_s=0.01)
+            writer = new_writer(retries=1, backoff_s=0.01)
             with pytest.raises(Exception, match="refused|Timeout|timed out"):
                 await writer.add_message(message("c1", 1))
             await writer.close()
@@ -142,9 +160,9 @@ def test_a_write_to_an_unreachable_store_fails_the_sender_after_the_retries(stor
     assert Message.objects.count() == 0
 
 
-def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str) -> None:
+def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
-        writer = StoreWriter()
+        writer = new_writer()
         tasks = [asyncio.create_task(writer.add_message(message("c1", seq))) for seq in range(1, 21)]
         await asyncio.sleep(0)
         await writer.flush()
@@ -154,3 +172,41 @@ def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str)
             await writer.add_message(message("c1", 21))
 
     asyncio.run(scenario())
+
+
+def test_on_the_embedded_store_a_batch_is_one_transaction(store: str, transactions: Transactions, new_writer: NewWriter) -> None:
+    async def scenario() -> StoreWriter:
+        writer = new_writer()
+        await asyncio.gather(*(writer.add_message(message("c1", seq)) for seq in range(1, 51)))
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.transactions == ("on" if transactions == "auto" else "off")
+    assert [m.seq for m in Message.objects(conversation="c1").order_by("seq")] == list(range(1, 51))
+
+
+def test_a_replay_inside_a_transactional_batch_aborts_it_and_the_batch_is_written_plainly(store: str) -> None:
+    async def scenario() -> None:
+        writer = StoreWriter(transactions="on")
+        await writer.add_message(message("c1", 1, "first"))
+        await asyncio.gather(writer.add_message(message("c1", 1, "replay")),
+                             *(writer.add_message(message("c1", seq)) for seq in range(2, 6)))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert [(m.seq, m.text) for m in Message.objects(conversation="c1").order_by("seq")] == \
+        [(1, "first")] + [(seq, "hi") for seq in range(2, 6)]
+    assert Conversation.objects.get(id="c1").last_seq == 5
+
+
+def test_a_store_without_transactions_is_recognised_by_its_refusal() -> None:
+    standalone = OperationFailure("Transaction numbers are only allowed on a replica set member or mongos", code=20)
+    assert writer_module._refuses_transactions(standalone)
+    assert writer_module._refuses_transactions(ConfigurationError("Sessions are not supported by this deployment"))
+    assert not writer_module._refuses_transactions(OperationFailure("WriteConflict", code=112))
+
+
+def test_an_unknown_transactions_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="auto, on or off"):
+        StoreWriter(transactions="sometimes")  # type: ignore[arg-type]
