@@ -8,7 +8,9 @@ conversations. The bounds are generous; the machine is shared and noisy.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from typing import Any
 
 from switchboard.actors.address import Address
 from switchboard.actors.engine import AsyncDeliveries, start_engine
@@ -75,3 +77,42 @@ def test_the_engine_assigns_two_thousand_visitors_without_blocking_the_event_loo
     assert assigned == {f"c{i}" for i in range(VISITORS)}
     assert len(gaps) >= MIN_TICKS, f"the loop ticked only {len(gaps)} times"
     assert max(gaps) < MAX_GAP_S, f"the loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_deliveries_pushed_from_threads_reach_the_loop_in_order_and_a_bad_one_loses_nothing() -> None:
+    from switchboard.actors.engine import on_loop
+
+    async def scenario() -> tuple[list[int], int]:
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+        wakeups = 0
+        real_call = loop.call_soon_threadsafe
+
+        def counting(callback: Any, *args: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return real_call(callback, *args)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+
+        def handle(n: Any) -> None:
+            if n == 500:
+                raise ValueError("a bad delivery")
+            seen.append(n)
+
+        push = on_loop(loop, handle)
+        threads = [threading.Thread(target=lambda k=k: [push(k * 1000 + i) for i in range(1000)]) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            await asyncio.to_thread(t.join)
+        while len(seen) < 2999:
+            await asyncio.sleep(0.01)
+        return seen, wakeups
+
+    seen, wakeups = asyncio.run(scenario())
+    assert sorted(seen) == sorted(set(range(3000)) - {500})
+    for k in range(3):  # each thread's deliveries keep their order
+        mine = [n for n in seen if n // 1000 == k]
+        assert mine == sorted(mine)
+    assert wakeups < 3000  # bursts share a wake-up (to_thread's own calls are counted too)
