@@ -20,6 +20,9 @@ b. delivery latency: messages at ``--rate`` per second, open loop (paced by the 
 c. the baseline: a bare Starlette websocket echo app under uvicorn (this file, as a
    subprocess; ws_per_message_deflate off, like serve), driven by the same client code with the
    same V and window. echo_msgs_per_s = round trips / s; ratio = forward / echo.
+e. the store alone: the same number of messages in flight (visitors x window) through the server's own
+   StoreWriter into a fresh embedded store, no sockets: store_msgs_per_s is a ceiling on forwarding, since
+   every message is stored before its ack (store_msgs_per_s / echo_msgs_per_s bounds the ratio).
 d. idle sockets: ``--idle`` visitor sockets that each say hello and get their welcome, then the
    RSS of the serve process itself (the edge) with psutil; its children (the embedded servers and the bot process)
    are printed separately.
@@ -552,6 +555,43 @@ async def bench_idle(args: argparse.Namespace, serve: Serve, out: dict[str, Any]
     await close_all(socks)
 
 
+async def bench_store(args: argparse.Namespace, data_dir: Path, out: dict[str, Any]) -> None:
+    from switchboard.store.connection import connect, disconnect, ensure_indexes
+    from switchboard.store.embedded import EmbeddedMongo
+    from switchboard.store.writer import StoreWriter
+
+    in_flight = args.visitors * args.window
+    log(f"(e) the store alone: {in_flight} messages in flight through StoreWriter into nx-27017 "
+        f"for {args.duration:.0f} s")
+    with EmbeddedMongo(str(data_dir / "store-alone")) as mongo:
+        await asyncio.to_thread(connect, mongo.start())
+        await asyncio.to_thread(ensure_indexes)
+        writer = StoreWriter(journal=False)  # serve's defaults: store_journal 0, store_transactions auto
+        done = 0
+        seqs = [0] * args.visitors
+
+        async def lane(i: int, stop: asyncio.Event) -> None:
+            nonlocal done
+            while not stop.is_set():
+                seqs[i] += 1
+                await writer.add_message({"conversation": f"bench-{i}", "seq": seqs[i], "sender_role": "visitor",
+                                          "sender_id": f"v{i}", "kind": "text", "client_id": f"m{seqs[i]}",
+                                          "text": f"t={time.perf_counter():.6f} n={seqs[i]}", "at": time.time()})
+                done += 1
+
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(lane(i % args.visitors, stop)) for i in range(in_flight)]
+        await asyncio.sleep(args.warmup)
+        n0, t0 = done, time.perf_counter()
+        await asyncio.sleep(args.duration)
+        out["store_msgs_per_s"] = (done - n0) / (time.perf_counter() - t0)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await writer.close()
+        await asyncio.to_thread(disconnect)
+    log(f"  {out['store_msgs_per_s']:,.0f} messages/s stored")
+
+
 # --- main -------------------------------------------------------------------------------------------
 
 
@@ -570,7 +610,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connect-concurrency", type=int, default=50,
                    help="sockets opening at once in (d); above ~100 the server's Redis pool runs out (see README)")
     p.add_argument("--echo-paced", action="store_true", help="also the paced latency against the echo server")
-    p.add_argument("--skip", default="", help="comma list of phases to skip: flood,echo,idle")
+    p.add_argument("--skip", default="", help="comma list of phases to skip: flood,echo,idle,store")
     p.add_argument("--echo-server", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     q = args.quick
@@ -614,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(bench_server(args, serve, out))
         if "idle" not in skip:
             asyncio.run(bench_idle(args, serve, out))
+        out["server_stop"] = serve.stop()
+        if "store" not in skip:  # last, with the server stopped
+            asyncio.run(bench_store(args, tmp, out))
     except Exception as exc:  # report what we have
         failed = f"{type(exc).__name__}: {exc}"
         log(f"FAILED: {failed}")
@@ -625,7 +668,8 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 echo_proc.kill()
         out["server_problems"] = serve.problems()[:20]
-        out["server_stop"] = serve.stop()
+        if "server_stop" not in out:
+            out["server_stop"] = serve.stop()
         out["server_log"] = str(serve.log_path)
     out["failed"] = failed
     out["total_s"] = time.perf_counter() - t_all
@@ -644,8 +688,10 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
             "forward_embedded_cpu_pct", "idle_sockets",
             "idle_open_s", "idle_failures", "edge_kb_per_socket", "embedded_rss_mb", "errors", "server_problems",
             "server_stop", "server_log", "failed", "total_s")
+    store = out.get("store_msgs_per_s")
     return {"forward_msgs_per_s": fwd, "echo_msgs_per_s": echo,
             "ratio": (fwd / echo) if fwd and echo else None,
+            "store_msgs_per_s": store, "store_ratio_ceiling": (store / echo) if store and echo else None,
             "idle_sockets": out.get("idle_sockets"), "edge_rss_mb": out.get("edge_rss_mb"),
             "p99_delivery_ms": paced.get("p99"), "p50_delivery_ms": paced.get("p50"),
             "paced_sent": paced.get("sent"), "paced_delivered": paced.get("delivered"),
@@ -669,6 +715,8 @@ def report(out: dict[str, Any]) -> None:
     row("echo round trips/s (bare uvicorn)", s["echo_msgs_per_s"], "", None)
     ratio = s["ratio"]
     row("ratio forward / echo", ratio, ">= 0.4", None if ratio is None else ratio >= 0.4)
+    row("store alone msgs/s (StoreWriter)", s["store_msgs_per_s"], "a ceiling on forward", None)
+    row("  store alone / echo", s["store_ratio_ceiling"], "a ceiling on the ratio", None)
     p99 = s["p99_delivery_ms"]
     row(f"p50 delivery ms at {out['rate']:.0f}/s", s["p50_delivery_ms"], "", None)
     row(f"p99 delivery ms at {out['rate']:.0f}/s", p99, "< 50", None if p99 is None else p99 < 50)
