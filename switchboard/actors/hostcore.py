@@ -22,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
+
 from . import errors
 from .address import Address, Kind, UserRef, host_for
 from .agent import Agent
@@ -37,8 +39,7 @@ __all__ = ["Envelope", "Fire", "Delivery", "HostCore", "Entity"]
 log = logging.getLogger("switchboard.host")
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(msgspec.Struct, frozen=True):
     """A message on its way to an entity.
 
     `ref` is the correlation id of the command that started the chain (kept by
@@ -60,8 +61,7 @@ class Fire:
     upto: float
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
     """An event for a person.
 
     `to` is None for a refusal (it goes to whoever sent `ref`) and for a record
