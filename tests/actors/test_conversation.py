@@ -7,7 +7,6 @@ ones); the remaining behaviours, which need a longer history, follow it.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -179,7 +178,7 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
 
 def _case_id(case: tuple[Phase, Any, Phase, list[Effect]]) -> str:
     phase, msg, after, _ = case
-    fields = ",".join(repr(getattr(msg, f.name)) for f in dataclasses.fields(msg))
+    fields = ",".join(repr(getattr(msg, name)) for name in msg.__struct_fields__)
     return f"{phase.name}-{type(msg).__name__}({fields})-{after.name}"
 
 
