@@ -156,9 +156,11 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
             raise SettingsError(f"{name}: wildcards are not accepted, list each origin exactly ({raw!r})")
         return origins
     if name == "store_transactions":
-        if raw not in ("auto", "on", "off"):
+        value = ("on" if raw else "off") if isinstance(raw, bool) else raw  # YAML reads a bare on/off as a boolean
+        value = value.strip().lower() if isinstance(value, str) else value
+        if value not in ("auto", "on", "off"):
             raise SettingsError(f"{name} must be auto, on or off, got {raw!r}")
-        return raw
+        return value
     if isinstance(default, str):
         if not isinstance(raw, (str, int)) or isinstance(raw, bool):
             raise SettingsError(f"{name} must be a string, got {raw!r}")

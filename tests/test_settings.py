@@ -253,3 +253,15 @@ def test_bot_settings_come_from_the_file_then_the_environment(tmp_path: Path) ->
 def test_a_bad_bot_setting_is_refused_with_a_clear_message(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_bot_settings(environ={f"SWITCHBOARD_BOT_{name.upper()}": value})
+
+
+@pytest.mark.parametrize(("written", "read"), [("off", "off"), ("on", "on"), ("auto", "auto"), ('"off"', "off")])
+def test_store_transactions_reads_a_bare_yaml_on_or_off_as_the_word(tmp_path: Path, written: str, read: str) -> None:
+    path = settings_file(tmp_path, f"server:\n  store_transactions: {written}\n")
+    assert load_server_settings(path, environ={}).store_transactions == read
+
+
+def test_store_transactions_from_the_environment_ignores_case_and_refuses_other_words() -> None:
+    assert load_server_settings(None, {"SWITCHBOARD_STORE_TRANSACTIONS": "OFF"}).store_transactions == "off"
+    with pytest.raises(SettingsError, match="auto, on or off"):
+        load_server_settings(None, {"SWITCHBOARD_STORE_TRANSACTIONS": "sometimes"})

@@ -9,8 +9,11 @@ pipeline of staged writes followed by a single PUBLISH per edge carrying the
 whole batch. Staged writes run before the publishes in the same pipeline, so
 history a receiver may need to heal a gap is already in Redis when the frame
 arrives. The batch for this edge's own sockets is not published: once the
-pipeline has run, the flusher hands it to the same receiver the subscriber
-feeds (a single-process server never serialises a frame through Redis).
+pipeline has run, the flusher queues it for a local delivery task that feeds
+the same receiver the subscriber feeds (a single-process server never
+serialises a frame through Redis). Delivery has its own task, as the
+subscriber has, so a socket that is slow to take its frames holds up only
+delivery, never the history writes and publishes of the next flush.
 
 Pub/sub is at most once: a frame can be lost (a slow or reconnecting
 subscriber). Message frames carry sequence numbers and :mod:`.sockets` heals
@@ -60,6 +63,7 @@ class Hub:
         self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes (local batches too)
         self.published = 0
         self._receive: Receiver | None = None
+        self._local: asyncio.Queue[list[Any]] = asyncio.Queue()
 
     # --- staging ------------------------------------------------------------------------------------
 
@@ -82,8 +86,10 @@ class Hub:
         self._wake.set()
 
     async def flushed(self) -> None:
-        """Wait until everything staged so far has been sent."""
+        """Wait until everything staged so far has been sent (and handed to this edge's own sockets)."""
         await self._idle.wait()
+        if self._tasks:
+            await self._local.join()
 
     # --- registry -----------------------------------------------------------------------------------
 
@@ -109,10 +115,14 @@ class Hub:
     def start(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self._receive = receive
         self._tasks = [asyncio.create_task(self._flusher(), name="hub-flusher"),
+                       asyncio.create_task(self._local_delivery(receive), name="hub-local"),
                        asyncio.create_task(self._subscriber(receive, control), name="hub-subscriber")]
 
     async def stop(self) -> None:
-        await asyncio.wait_for(self.flushed(), timeout=5)
+        try:
+            await asyncio.wait_for(self.flushed(), timeout=5)
+        except asyncio.TimeoutError:  # a socket that takes nothing, or Redis gone: stop anyway
+            log.warning("stopping the hub with frames not yet sent or delivered")
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,11 +149,18 @@ class Hub:
         except Exception:  # put the round back in front, so the retry loses nothing
             self._to_users[:0], self._to_edges[:0], self._writes[:0] = to_users, to_edges, writes
             raise
-        if local and self._receive is not None:
+        if local:
+            self._local.put_nowait(local)
+
+    async def _local_delivery(self, receive: Receiver) -> None:
+        while True:
+            items = await self._local.get()
             try:
-                await self._receive(local)
+                await receive(items)
             except Exception:  # like a lost publish: the sequence numbers heal it
                 log.exception("delivering a batch to this edge's sockets failed")
+            finally:
+                self._local.task_done()
 
     async def _send(self, to_users: list[tuple[str, Any]], to_edges: list[tuple[str, Any]],
                     writes: list[Staged]) -> list[Any] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 import orjson
@@ -50,11 +50,14 @@ class Ping(_Frame, tag="ping"):
     pass
 
 
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # a sequence number: what BSON's int64 can store
+
+
 class Sync(_Frame, tag="sync"):
     """Ask for the messages after `after` (a client that saw a gap, or a reload)."""
 
     conversation: str
-    after: int = 0
+    after: Seq = 0
 
 
 # --- visitor frames -----------------------------------------------------------------------------
@@ -67,7 +70,7 @@ class VisitorHello(_Frame, tag="hello"):
     page: Union[str, None] = None
     email: Union[str, None] = None
     name: Union[str, None] = None
-    last_seq: dict[str, int] = {}
+    last_seq: dict[str, Seq] = {}
 
 
 class VisitorMessage(_Frame, tag="message"):
@@ -118,7 +121,7 @@ class Rate(_Frame, tag="rate"):
 class AgentHello(_Frame, tag="hello"):
     token: str
     v: int = VERSION
-    last_seq: dict[str, int] = {}
+    last_seq: dict[str, Seq] = {}
 
 
 class Presence(_Frame, tag="presence"):
@@ -179,9 +182,14 @@ def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:
     size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= max_bytes else len(raw.encode())
     if size > max_bytes:
         raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes, got {size}")
+    if isinstance(raw, bytes):  # a binary frame: the decoder would skip bad UTF-8 inside an unknown field
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid_json", "a frame must be UTF-8 JSON") from None
     try:  # the common case in one pass; any error is classified by the slower path below
         parsed = _decoder(union).decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 and deep nesting are not DecodeErrors
         parsed = _classify(raw, union)
     _check_limits(parsed)
     return parsed

@@ -92,7 +92,10 @@ class Relay:
         await self.hub.flushed()
 
     async def stop(self) -> None:
-        await asyncio.wait_for(self.idle(), timeout=10)
+        try:
+            await asyncio.wait_for(self.idle(), timeout=10)
+        except asyncio.TimeoutError:
+            log.warning("stopping the relay with deliveries not yet carried")
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -233,9 +233,10 @@ class StoreWriter:
                 if self.transactions == "auto" and _refuses_transactions(exc):
                     log.info("the store has no transactions (%s); writing batches as plain bulk calls", exc)
                     self.transactions = "off"
-                elif not isinstance(exc, BulkWriteError):
+                elif not (isinstance(exc, BulkWriteError) or _not_in_transaction(exc)):
                     raise
-                # a duplicate key aborted the transaction: the plain write below counts it as written
+                # a duplicate key aborted the transaction (the plain write below counts it as written), or the
+                # batch did what a transaction may not (create a collection on MongoDB < 4.4): write it plainly
         _write_plain(plan, self.write_concern, None)
 
     def _settle(self, batch: list[_Item], error: Exception | None) -> None:
@@ -322,7 +323,12 @@ def _upsert(doc_id: str, update: dict[str, Any]) -> UpdateOne:
 
 def _refuses_transactions(exc: Exception) -> bool:
     """A standalone server's answer to a transaction (IllegalOperation), or pymongo's own refusal."""
-    return isinstance(exc, ConfigurationError) or (isinstance(exc, OperationFailure) and exc.code in (20, 263))
+    return isinstance(exc, ConfigurationError) or (isinstance(exc, OperationFailure) and exc.code == 20)
+
+
+def _not_in_transaction(exc: Exception) -> bool:
+    """OperationNotSupportedInTransaction: this batch cannot be a transaction, later ones may be."""
+    return isinstance(exc, OperationFailure) and exc.code == 263
 
 
 def _write_in_transaction(plan: _Plan, write_concern: WriteConcern) -> None:

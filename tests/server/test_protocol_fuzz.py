@@ -99,3 +99,22 @@ def test_every_visitor_and_agent_frame_type_is_listed_here() -> None:
 
     assert tags(p.VisitorFrame) == sorted(VISITOR_TYPES)
     assert tags(p.AgentFrame) == sorted(AGENT_TYPES)
+
+
+@pytest.mark.parametrize("parse", PARSERS)
+@pytest.mark.parametrize(("raw", "code"), [
+    pytest.param('{"type":"ping","x":' + "[" * 2000 + "]" * 2000 + "}", "invalid_json", id="nested-2000-deep"),
+    pytest.param(b'{"type":"sync","conversation":"c","after":0,"x":"\xff"}', "invalid_json", id="bad-utf8-bytes"),
+    pytest.param('{"type":"sync","conversation":"c","after":' + str(2**64) + "}", "invalid_frame", id="seq-past-int64"),
+    pytest.param('{"type":"sync","conversation":"c","after":-1}', "invalid_frame", id="negative-seq"),
+])
+def test_frames_the_fast_decoder_refuses_get_the_same_error_codes_as_before(parse: Any, raw: str | bytes,
+                                                                            code: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse(raw, 16384)
+    assert refused.value.code == code
+
+
+def test_a_frame_nested_1000_deep_but_within_the_size_limit_still_parses() -> None:
+    frame = parse_visitor('{"type":"ping","x":' + "[" * 1000 + "]" * 1000 + "}", 16384)
+    assert isinstance(frame, p.Ping)

@@ -207,6 +207,11 @@ def test_a_store_without_transactions_is_recognised_by_its_refusal() -> None:
     assert not writer_module._refuses_transactions(OperationFailure("WriteConflict", code=112))
 
 
+def test_a_batch_a_transaction_may_not_hold_is_written_plainly_without_giving_up_transactions() -> None:
+    cannot = OperationFailure("Cannot create namespace in multi-document transaction", code=263)
+    assert writer_module._not_in_transaction(cannot) and not writer_module._refuses_transactions(cannot)
+
+
 def test_an_unknown_transactions_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="auto, on or off"):
         StoreWriter(transactions="sometimes")  # type: ignore[arg-type]
