@@ -62,7 +62,6 @@ class Hub:
         self.subscribed = asyncio.Event()
         self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes (local batches too)
         self.published = 0
-        self._receive: Receiver | None = None
         self._local: asyncio.Queue[list[Any]] = asyncio.Queue()
 
     # --- staging ------------------------------------------------------------------------------------
@@ -113,7 +112,6 @@ class Hub:
     # --- running ------------------------------------------------------------------------------------
 
     def start(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        self._receive = receive
         self._tasks = [asyncio.create_task(self._flusher(), name="hub-flusher"),
                        asyncio.create_task(self._local_delivery(receive), name="hub-local"),
                        asyncio.create_task(self._subscriber(receive, control), name="hub-subscriber")]
@@ -177,7 +175,7 @@ class Hub:
             for key, item in to_users:
                 for edge in edges_of[key]:
                     batches[edge.decode() if isinstance(edge, bytes) else edge].append(["u", key, item])
-        local = batches.pop(self.edge_id, None) if self._receive is not None else None
+        local = batches.pop(self.edge_id, None) if self._tasks else None  # started: a local delivery task runs
         async with self.redis.pipeline(transaction=False) as pipe:
             for staged in writes:
                 staged(pipe)
