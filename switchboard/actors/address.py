@@ -3,14 +3,16 @@
 An entity address is a (kind, id) pair; its kind picks the entity class and
 its string form is what hosts hash to find the owning partition. A user
 address names the person a delivery is for (a visitor or an agent), so an
-edge can route it to that person's sockets.
+edge can route it to that person's sockets. Both are frozen ``msgspec.Struct``s
+(hashable, comparable, picklable), like the messages that carry them.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from enum import Enum
+
+import msgspec
 
 __all__ = ["Kind", "Address", "UserRef", "host_for"]
 
@@ -21,8 +23,7 @@ class Kind(str, Enum):
     CONVERSATION = "conversation"
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(msgspec.Struct, frozen=True):
     kind: Kind
     id: str
 
@@ -42,8 +43,7 @@ class Address:
         return cls(Kind.CONVERSATION, conversation_id)
 
 
-@dataclass(frozen=True, slots=True)
-class UserRef:
+class UserRef(msgspec.Struct, frozen=True):
     """A person outside the engine: role is "visitor" or "agent"."""
 
     role: str
