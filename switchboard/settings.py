@@ -125,7 +125,7 @@ class ServerSettings:
     default_group: str = "support"  # where request_human goes when the visitor names no group
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
     require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
-    store_transactions: Literal["auto", "on", "off"] = "auto"  # a store write batch as one transaction: auto (where the store has them), on, off
+    store_transactions: Literal["auto", "on", "off"] = "auto"  # a store write batch as one transaction (see StoreWriter)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:

@@ -33,8 +33,10 @@ A batch is one transaction where the deployment has them (``transactions="auto"`
 the default, tries one on the first batch and keeps to plain bulk calls if the
 server refuses: a standalone MongoDB does, a replica set and nx-27017 do not).
 On nx-27017 that is the difference between one SQLite commit per document and
-one per batch: 2x the documents per second at batches of 400, and with
-``journal=True`` one fsync per batch instead of one per message. A transaction
+one per batch: 2x the documents per second at batches of 400. With
+``journal=True``, "auto" uses transactions only on a replica set or a mongos,
+whose commits keep ``j: true``; nx-27017 ignores a commit's write concern, so
+there journaled batches stay plain bulk calls, each with its own ``j: true``. A transaction
 that fails on a duplicate key (a replay) is aborted and the batch is written
 again plainly, which counts the duplicate as written, as above.
 """
@@ -224,6 +226,10 @@ class StoreWriter:
 
     def _write(self, plan: _Plan) -> None:
         """One batch: in a transaction where possible, else (or after a failed one) as plain bulk calls."""
+        if self.transactions == "auto" and self.write_concern.document.get("j"):
+            self.transactions = "on" if _commits_honour_journal() else "off"
+            log.info("journaled writes: batches %s", "in transactions" if self.transactions == "on" else
+                     "as plain bulk calls (this store is no replica set, its commits may ignore j)")
         if self.transactions != "off":
             try:
                 _write_in_transaction(plan, self.write_concern)
@@ -329,6 +335,14 @@ def _refuses_transactions(exc: Exception) -> bool:
 def _not_in_transaction(exc: Exception) -> bool:
     """OperationNotSupportedInTransaction: this batch cannot be a transaction, later ones may be."""
     return isinstance(exc, OperationFailure) and exc.code == 263
+
+
+def _commits_honour_journal() -> bool:
+    """Whether a transaction's commit keeps ``j: true``: a replica set or a mongos does. nx-27017 takes a
+    write concern only from the write commands themselves, never from ``commitTransaction``, so there
+    journaled batches are written plainly, each bulk call with its own ``j: true``."""
+    hello = Message._get_collection().database.client.admin.command("hello")
+    return "setName" in hello or hello.get("msg") == "isdbgrid"
 
 
 def _write_in_transaction(plan: _Plan, write_concern: WriteConcern) -> None:
