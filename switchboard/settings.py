@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, TypeVar
+from typing import Any, Callable, Literal, Mapping, TypeVar, get_args
 
 import yaml
 
@@ -99,6 +99,9 @@ def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str,
 
 # --- the server (`switchboard serve`) ------------------------------------------------------------
 
+StoreTransactions = Literal["auto", "on", "off"]  # see switchboard.store.writer
+STORE_TRANSACTIONS: tuple[str, ...] = get_args(StoreTransactions)
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
@@ -125,7 +128,7 @@ class ServerSettings:
     default_group: str = "support"  # where request_human goes when the visitor names no group
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
     require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
-    store_transactions: Literal["auto", "on", "off"] = "auto"  # a store write batch as one transaction (see StoreWriter)
+    store_transactions: StoreTransactions = "auto"  # a store write batch as one transaction (see StoreWriter)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
@@ -158,7 +161,7 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
     if name == "store_transactions":
         value = ("on" if raw else "off") if isinstance(raw, bool) else raw  # YAML reads a bare on/off as a boolean
         value = value.strip().lower() if isinstance(value, str) else value
-        if value not in ("auto", "on", "off"):
+        if value not in STORE_TRANSACTIONS:
             raise SettingsError(f"{name} must be auto, on or off, got {raw!r}")
         return value
     if isinstance(default, str):

@@ -14,7 +14,6 @@ The documentation of every frame is docs/protocol.md.
 from __future__ import annotations
 
 import functools
-
 from typing import Annotated, Any, Literal, Union
 
 import msgspec

@@ -54,6 +54,7 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, ConfigurationError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
+from ..settings import STORE_TRANSACTIONS, StoreTransactions
 from .documents import Conversation, Message, Rating, Visitor, to_datetime
 
 __all__ = ["StoreWriter", "WriterStats"]
@@ -61,7 +62,7 @@ __all__ = ["StoreWriter", "WriterStats"]
 log = logging.getLogger(__name__)
 
 Target = Literal["message", "conversation", "visitor", "rating"]
-Transactions = Literal["auto", "on", "off"]
+Transactions = StoreTransactions
 
 DUPLICATE_KEY = 11000
 _MESSAGE_KEYS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at")
@@ -104,7 +105,7 @@ class StoreWriter:
 
     def __init__(self, max_batch: int = 1000, retries: int = 4, backoff_s: float = 0.1, journal: bool = True,
                  transactions: Transactions = "auto") -> None:
-        if transactions not in ("auto", "on", "off"):
+        if transactions not in STORE_TRANSACTIONS:
             raise ValueError(f"transactions is auto, on or off, got {transactions!r}")
         self.max_batch = max_batch
         self.write_concern = WriteConcern(w=1, j=True) if journal else WriteConcern(w=1)
