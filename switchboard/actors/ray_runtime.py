@@ -3,30 +3,32 @@
 Never one Ray actor per entity (each actor is a process: 20 of them took 8 s
 and 2.6 GB here); a few hosts carry every agent, queue and conversation.
 
-Batching. A remote call costs far more than handling a message (about 1,100
-calls/s one message each, against 80,000 messages/s in lists of 100), so
-nothing crosses a process boundary alone. A host is an asyncio actor whose
-``push`` only files the incoming batch; a pump task drains everything that
-has arrived, handles it through :class:`HostCore`, and sends what it produced
-as one list per destination host. While the pump works, new batches pile up
-and are drained together next time: the busier the system, the bigger the
-batches. The driver batches too (flushed every 10 ms or at 256 messages), and a host
-waits 10 ms after waking before it drains, so a trickle still travels in
-batches: fewer remote calls beat a shorter hop on 2 cores (measured with
-load/bench_dispatch.py: p99 at 1,000 requests/s fell from 1.25 s to 0.1 s).
+Transport. Ray places, names, starts and stops the hosts and answers the
+control calls (inspect, timers, counts, reset); envelopes travel on the
+hosts' own TCP streams (:mod:`switchboard.actors.wire`), one per (sender,
+receiver) pair, opened when the engine starts. A Ray call cost about 1 ms of
+CPU here and an assignment crosses hosts four times, so with calls a trickle
+had to wait in 10 ms windows to share them, and five windows made the p99 at
+1,000 requests/s 100-200 ms; a frame on an open socket costs tens of
+microseconds, so nothing waits (decision 002 has the figures).
 
-Order. Async actors do not promise to run calls in submission order, so every
-batch carries a per-(sender, receiver) sequence number and the receiver holds
-early batches back until the gap fills: messages between two entities arrive
-in the order they were sent.
+Batching. A host is an asyncio actor: a reader task per stream files what
+arrives; a pump drains everything filed, handles it through
+:class:`HostCore`, and writes what it produced as one frame per destination.
+While the pump works, frames pile up and are drained together next time: the
+busier the system, the bigger the batches. The driver's sends gather in a
+per-host outbox that a flusher thread writes as soon as it can.
 
-Quiet. Each host counts the items it sent and the items it handled; the
-driver counts what it sent. The engine is quiet when two consecutive polls of
-every host see the same counts and everything sent has been handled.
+Order. A stream keeps its order, so messages between two entities arrive in
+the order they were sent, and the driver's deliveries in each host's order.
 
-Deliveries wait in each host until the driver collects them: it keeps one
-long poll outstanding per host (answered as soon as deliveries wait, or after
-50 ms), and hands them to ``on_delivery`` in each host's drain order.
+Quiet. Each host counts the items it sent, handled and delivered; the driver
+counts what it sent and received. The engine is quiet when two consecutive
+polls of every host see the same counts, everything sent has been handled and
+every delivery has reached the driver.
+
+Deliveries go back on the owning driver's stream to each host (its hello says
+``sink``); an engine attached by an edge process only sends and inspects.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
+import secrets
+import selectors
+import socket
 import threading
 import time
 import uuid
@@ -45,6 +51,7 @@ import ray
 from .address import Address, host_for
 from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
 from .hostcore import Delivery, Envelope, Fire, HostCore
+from .wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
 from ..settings import DispatchSettings
 
 __all__ = ["RayEngine", "RayHost", "attach_ray_engine", "init_ray", "NAMESPACE", "host_name"]
@@ -75,82 +82,93 @@ def host_name(index: int) -> str:
 
 log = logging.getLogger("switchboard.ray")
 
-_FLUSH_S = 0.01
 _FLUSH_SIZE = 256
-_COALESCE_S = 0.01
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class RayHost:
-    """One partition of the entities, behind a batching, reordering mailbox."""
+    """One partition of the entities, behind its own streams and a batching pump."""
 
     def __init__(self, index: int, hosts: int, settings: DispatchSettings, wall_clock: bool) -> None:
         logging.basicConfig(level=logging.INFO)
         self.core = HostCore(index, hosts, settings)
         self.index, self.hosts = index, hosts
-        self.peers: list[Any] = []
+        self._secret = ""
+        self._endpoint: tuple[str, int] | None = None
+        self._peers: list[asyncio.StreamWriter | None] = []
+        self._sink: asyncio.StreamWriter | None = None
         self._inbox: deque[Any] = deque()
-        self._expected: dict[Any, int] = {}
-        self._early: dict[Any, dict[int, list[Any]]] = {}
-        self._out_seq: dict[int, int] = {}
-        self._deliveries: list[Delivery] = []
+        self._undelivered: list[Delivery] = []  # made while no driver listened
         self._sent = 0
         self._handled = 0
+        self._delivered = 0
         self._wall_clock = wall_clock
         self._wake: asyncio.Event | None = None
-        self._news: asyncio.Event | None = None  # set when deliveries wait, for a long poll
-        self._drains = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, peers: list[Any]) -> bool:
-        self.peers = peers
+    async def listen(self, secret: str) -> tuple[str, int]:
+        """Open this host's stream server on the node's address; returns where peers connect."""
+        self._secret = secret
         self._wake = asyncio.Event()
-        self._news = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.create_task(self._pump())
+        ip = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        server = await asyncio.start_server(self._serve, host=ip, port=0)
+        port = server.sockets[0].getsockname()[1]
+        self._endpoint = (ip, port)
+        return self._endpoint
+
+    async def start(self, endpoints: list[tuple[str, int]]) -> bool:
+        """Connect to every other host, then start the pump (and the wall-clock ticker)."""
+        self._peers = [None] * self.hosts
+        for i, (ip, port) in enumerate(endpoints):
+            if i != self.index:
+                _, writer = await asyncio.open_connection(ip, port)
+                writer.write(hello(self._secret, f"host-{self.index}", False))
+                self._peers[i] = writer
+        self._spawn(self._pump())
         if self._wall_clock:
-            loop.create_task(self._ticker())
+            self._spawn(self._ticker())
         return True
 
-    async def push(self, sender: Any, seq: int, items: list[Any]) -> None:
-        """File a numbered batch from `sender`; hold it back if an earlier one has not arrived yet."""
-        expected = self._expected.get(sender, 0)
-        if seq != expected:
-            self._early.setdefault(sender, {})[seq] = items
-            return
-        self._inbox.extend(items)
-        expected += 1
-        early = self._early.get(sender)
-        while early and expected in early:
-            self._inbox.extend(early.pop(expected))
-            expected += 1
-        self._expected[sender] = expected
-        assert self._wake is not None
-        self._wake.set()
+    async def endpoint(self) -> tuple[str, int, str]:
+        """Where an attached engine connects, with the secret it must present (Ray calls are trusted)."""
+        assert self._endpoint is not None
+        return (*self._endpoint, self._secret)
 
-    async def poll(self, wait_s: float = 0.0) -> tuple[int, list[Delivery], int, int]:
-        """Hand over waiting deliveries, numbered, with this host's (sent, handled) counts.
-
-        With `wait_s`, wait up to that long for deliveries first (a long poll: the
-        driver keeps one outstanding per host instead of asking every few ms).
-        """
-        if wait_s and not self._deliveries and self._news is not None:
-            self._news.clear()
-            try:
-                await asyncio.wait_for(self._news.wait(), wait_s)
-            except asyncio.TimeoutError:
-                pass
-        deliveries, self._deliveries = self._deliveries, []
-        self._drains += 1
-        return self._drains, deliveries, self._sent, self._handled
+    async def poll(self) -> tuple[int, int, int]:
+        """This host's (sent, handled, delivered) counts, for wait_quiet."""
+        return self._sent, self._handled, self._delivered
 
     async def ask(self, what: str, *args: Any) -> Any:
         return getattr(self.core, what)(*args)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One sender's stream: a hello with the secret, then batches, filed in arrival order."""
+        raw = await read_frame(reader, MAX_HELLO)
+        greeting = hello_ok(raw, self._secret) if raw is not None else None
+        if greeting is None:
+            log.warning("ray host %d: refused a stream without the engine's secret", self.index)
+            writer.close()
+            return
+        if greeting.get("sink"):
+            self._sink = writer
+            if self._undelivered:
+                self._deliver([])
+        assert self._wake is not None
+        while (raw := await read_frame(reader)) is not None:
+            self._inbox.extend(pickle.loads(raw))
+            self._wake.set()
+        if self._sink is writer:
+            self._sink = None
 
     async def _pump(self) -> None:
         assert self._wake is not None
         while True:
             await self._wake.wait()
-            await asyncio.sleep(_COALESCE_S)  # let a trickle gather into one batch per destination
             self._wake.clear()
             while self._inbox:
                 items = list(self._inbox)
@@ -160,22 +178,38 @@ class RayHost:
                 except Exception:  # a bug outside any entity: log it, keep the mailbox running
                     log.exception("ray host %d failed on a batch", self.index)
                 self._handled += len(items)
-                await asyncio.sleep(0)  # let more batches arrive, so the next drain is bigger
+                await self._drain()  # backpressure, and a turn for the readers: the next drain is bigger
 
     def _run(self, items: list[Any]) -> None:
         out = self.core.run_mailbox(items)
         if out.deliveries:
-            self._deliveries.extend(out.deliveries)
-            assert self._news is not None
-            self._news.set()
+            self._deliver(out.deliveries)
         batches: dict[int, list[Envelope]] = {}
         for env in out.outbound:
             batches.setdefault(host_for(env.to, self.hosts), []).append(env)
         for dest, batch in batches.items():
-            seq = self._out_seq.get(dest, 0)
-            self._out_seq[dest] = seq + 1
+            writer = self._peers[dest]
+            assert writer is not None
             self._sent += len(batch)
-            self.peers[dest].push.remote(self.index, seq, batch)
+            writer.write(frame(batch))
+
+    def _deliver(self, deliveries: list[Delivery]) -> None:
+        if self._sink is None or self._sink.is_closing():
+            self._undelivered.extend(deliveries)
+            return
+        batch = self._undelivered + deliveries if self._undelivered else deliveries
+        self._undelivered = []
+        self._delivered += len(batch)
+        self._sink.write(frame(batch))
+
+    async def _drain(self) -> None:
+        for writer in (*self._peers, self._sink):
+            if writer is not None and not writer.is_closing():
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    log.warning("ray host %d: a stream closed", self.index)
+        await asyncio.sleep(0)
 
     async def _ticker(self) -> None:
         assert self._wake is not None
@@ -196,7 +230,7 @@ class RayEngine:
     def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback,
                  address: str | None = None, *, named: bool = False, attach: bool = False) -> None:
         """`named`: register the hosts under host_name(i) so edges can attach; `attach`: use such hosts,
-        started by another process, only to send and inspect (that process drains the deliveries)."""
+        started by another process, only to send and inspect (that process receives the deliveries)."""
         if hosts < 1:
             raise ValueError("hosts must be at least 1")
         if not ray.is_initialized():
@@ -207,25 +241,34 @@ class RayEngine:
         self._actors: list[Any]
         if attach:
             self._actors = [ray.get_actor(host_name(i), namespace=NAMESPACE) for i in range(hosts)]
+            found = ray.get([a.endpoint.remote() for a in self._actors])
+            endpoints, secret = [(ip, port) for ip, port, _ in found], found[0][2]
         else:
+            secret = secrets.token_urlsafe(32)
             options = [{"name": host_name(i), "namespace": NAMESPACE} if named else {} for i in range(hosts)]
             self._actors = [RayHost.options(**options[i]).remote(i, hosts, settings, not clock.manual)  # type: ignore[attr-defined]
                             for i in range(hosts)]
-            ray.get([a.start.remote(self._actors) for a in self._actors])
+            endpoints = ray.get([a.listen.remote(secret) for a in self._actors])
+            ray.get([a.start.remote(endpoints) for a in self._actors])
         self._attached = attach
+        self._socks = [self._connect(ip, port, secret, sink=not attach) for ip, port in endpoints]
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._outbox: dict[int, list[Any]] = {}
-        self._out_seq: dict[int, int] = {}
         self._sent = 0
-        self._poll_lock = threading.Lock()
-        self._next_drain = [1] * hosts  # deliveries are handed on in each host's drain order
-        self._early: list[dict[int, list[Delivery]]] = [{} for _ in range(hosts)]
+        self._received = [0] * hosts
         self._stop = threading.Event()
+        self._wake_flusher = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="switchboard-ray-flush", daemon=True)
-        self._poller = threading.Thread(target=self._poll_loop, name="switchboard-ray-poll", daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, name="switchboard-ray-receive", daemon=True)
         self._flusher.start()
-        if not attach:
-            self._poller.start()
+        self._receiver.start()
+
+    def _connect(self, ip: str, port: int, secret: str, sink: bool) -> socket.socket:
+        sock = socket.create_connection((ip, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(hello(secret, self._id, sink))
+        return sock
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -235,12 +278,13 @@ class RayEngine:
     def wait_quiet(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         self._flush()
-        previous: list[tuple[int, int]] | None = None
+        previous: list[tuple[int, int, int]] | None = None
         while time.monotonic() < deadline:
-            counts = self._poll_once()
-            sent = self._sent + sum(s for s, _ in counts)
-            handled = sum(h for _, h in counts)
-            if counts == previous and sent == handled:
+            counts: list[tuple[int, int, int]] = ray.get([a.poll.remote() for a in self._actors])
+            sent = self._sent + sum(c[0] for c in counts)
+            handled = sum(c[1] for c in counts)
+            delivered = self._attached or all(c[2] == got for c, got in zip(counts, self._received))
+            if counts == previous and sent == handled and delivered:
                 return True
             previous = counts
             time.sleep(0.001)
@@ -268,14 +312,20 @@ class RayEngine:
     def stop(self) -> None:
         if self._stop.is_set():
             return
-        self._stop.set()
         self._flush()
+        self._stop.set()
+        self._wake_flusher.set()
         self._flusher.join(timeout=1)
-        if self._attached:
-            return
-        self._poller.join(timeout=1)
-        for actor in self._actors:
-            ray.kill(actor)
+        for sock in self._socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._receiver.join(timeout=1)
+        if not self._attached:
+            for actor in self._actors:
+                ray.kill(actor)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -286,56 +336,54 @@ class RayEngine:
             full = len(box) >= _FLUSH_SIZE
         if full:
             self._flush()
+        else:
+            self._wake_flusher.set()
 
     def _flush(self) -> None:
-        with self._lock:
-            for host, items in self._outbox.items():
+        """Write every waiting batch to its host's stream (one writer at a time keeps each stream's order)."""
+        with self._send_lock:
+            with self._lock:
+                boxes, self._outbox = self._outbox, {}
+                self._sent += sum(len(items) for items in boxes.values())
+            for host, items in boxes.items():
                 if items:
-                    seq = self._out_seq.get(host, 0)
-                    self._out_seq[host] = seq + 1
-                    self._sent += len(items)
-                    self._actors[host].push.remote(self._id, seq, items)
-            self._outbox = {}
+                    self._socks[host].sendall(frame(items))
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(_FLUSH_S):
-            self._flush()
-
-    def _poll_once(self) -> list[tuple[int, int]]:
-        """Collect deliveries and counts from every host at once (for wait_quiet)."""
-        results = ray.get([a.poll.remote() for a in self._actors])
-        for host, (drain, deliveries, _, _) in enumerate(results):
-            self._hand_on(host, drain, deliveries)
-        return [(sent, handled) for _, _, sent, handled in results]
-
-    def _hand_on(self, host: int, drain: int, deliveries: list[Delivery]) -> None:
-        """Give deliveries to the sink in the order the host drained them, whichever poll fetched them."""
-        with self._poll_lock:
-            self._early[host][drain] = deliveries
-            while self._next_drain[host] in self._early[host]:
-                for delivery in self._early[host].pop(self._next_drain[host]):
-                    try:
-                        self._sink(delivery)
-                    except Exception:
-                        log.exception("delivery callback failed")
-                self._next_drain[host] += 1
-
-    def _poll_loop(self) -> None:
-        """Keep one long poll outstanding per host; hand on what each returns."""
-        pending = {a.poll.remote(0.05): i for i, a in enumerate(self._actors)}
         while not self._stop.is_set():
+            self._wake_flusher.wait()
+            self._wake_flusher.clear()
             try:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-                for ref in ready:
-                    host = pending.pop(ref)
-                    drain, deliveries, _, _ = ray.get(ref)
-                    self._hand_on(host, drain, deliveries)
-                    pending[self._actors[host].poll.remote(0.05)] = host
-            except Exception:
+                self._flush()
+            except OSError:
                 if self._stop.is_set():
                     return
-                log.exception("polling the ray hosts failed")
-                time.sleep(0.1)
+                log.exception("writing to the ray hosts failed")
+
+    def _receive_loop(self) -> None:
+        """Hand each host's deliveries to the sink in the order the host wrote them."""
+        selector = selectors.DefaultSelector()
+        for host, sock in enumerate(self._socks):
+            selector.register(sock, selectors.EVENT_READ, (host, FrameReader(sock)))
+        open_streams = len(self._socks)
+        while open_streams and not self._stop.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                host, reader = key.data
+                batches = reader.feed()
+                if batches is None:
+                    selector.unregister(key.fileobj)
+                    open_streams -= 1
+                    if not self._stop.is_set():
+                        log.error("ray host %d closed its stream", host)
+                    continue
+                for batch in batches:
+                    for delivery in batch:
+                        try:
+                            self._sink(delivery)
+                        except Exception:
+                            log.exception("delivery callback failed")
+                    self._received[host] += len(batch)
+        selector.close()
 
 
 def attach_ray_engine(hosts: int, address: str | None) -> RayEngine:
