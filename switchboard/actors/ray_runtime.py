@@ -82,7 +82,8 @@ def host_name(index: int) -> str:
 
 log = logging.getLogger("switchboard.ray")
 
-_FLUSH_SIZE = 256
+_HELLO_TIMEOUT_S = 10.0
+_SEND_TIMEOUT_S = 30.0  # a host that takes nothing for this long is treated as gone
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -99,7 +100,8 @@ class RayHost:
         self._sink: asyncio.StreamWriter | None = None
         self._inbox: deque[Any] = deque()
         self._undelivered: list[Delivery] = []  # made while no driver listened
-        self._sent = 0
+        self._sent = 0  # items written to peers
+        self._filed: dict[str, int] = {}  # items filed, by the sender named in its stream's hello ("tick": our own)
         self._handled = 0
         self._delivered = 0
         self._wall_clock = wall_clock
@@ -134,9 +136,9 @@ class RayHost:
         assert self._endpoint is not None
         return (*self._endpoint, self._secret)
 
-    async def poll(self) -> tuple[int, int, int]:
-        """This host's (sent, handled, delivered) counts, for wait_quiet."""
-        return self._sent, self._handled, self._delivered
+    async def poll(self) -> tuple[int, dict[str, int], int, int]:
+        """This host's counts for wait_quiet: (sent to peers, filed by sender, handled, delivered)."""
+        return self._sent, dict(self._filed), self._handled, self._delivered
 
     async def ask(self, what: str, *args: Any) -> Any:
         return getattr(self.core, what)(*args)
@@ -147,23 +149,38 @@ class RayHost:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One sender's stream: a hello with the secret, then batches, filed in arrival order."""
-        raw = await read_frame(reader, MAX_HELLO)
-        greeting = hello_ok(raw, self._secret) if raw is not None else None
-        if greeting is None:
-            log.warning("ray host %d: refused a stream without the engine's secret", self.index)
+        """One sender's stream: a JSON hello with the secret, then batches, filed in arrival order."""
+        try:
+            try:
+                raw = await asyncio.wait_for(read_frame(reader, MAX_HELLO), _HELLO_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raw = None
+            greeting = hello_ok(raw, self._secret) if raw is not None else None
+            if greeting is None:
+                log.warning("ray host %d: refused a stream without the engine's secret", self.index)
+                return
+            await self._file_from(reader, writer, str(greeting.get("sender")), bool(greeting.get("sink")))
+        finally:
+            if self._sink is writer:
+                self._sink = None
             writer.close()
-            return
-        if greeting.get("sink"):
+
+    async def _file_from(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sender: str,
+                         sink: bool) -> None:
+        if sink:
             self._sink = writer
             if self._undelivered:
                 self._deliver([])
         assert self._wake is not None
         while (raw := await read_frame(reader)) is not None:
-            self._inbox.extend(pickle.loads(raw))
+            try:
+                items = pickle.loads(raw)
+            except Exception:  # a frame this host cannot read (a class it lacks): lose it, keep the stream
+                log.exception("ray host %d: dropped a frame from %s that could not be unpickled", self.index, sender)
+                continue
+            self._inbox.extend(items)
+            self._filed[sender] = self._filed.get(sender, 0) + len(items)
             self._wake.set()
-        if self._sink is writer:
-            self._sink = None
 
     async def _pump(self) -> None:
         assert self._wake is not None
@@ -189,7 +206,9 @@ class RayHost:
             batches.setdefault(host_for(env.to, self.hosts), []).append(env)
         for dest, batch in batches.items():
             writer = self._peers[dest]
-            assert writer is not None
+            if writer is None or writer.is_closing():
+                log.error("ray host %d: the stream to host %d is closed; %d messages lost", self.index, dest, len(batch))
+                continue
             self._sent += len(batch)
             writer.write(frame(batch))
 
@@ -218,7 +237,7 @@ class RayHost:
             due = self.core.next_timer()
             if due is not None and due <= time.time():
                 self._inbox.append(Fire(time.time()))
-                self._sent += 1  # the host sends itself the tick, so the counts still balance
+                self._filed["tick"] = self._filed.get("tick", 0) + 1
                 self._wake.set()
 
 
@@ -265,7 +284,7 @@ class RayEngine:
         self._receiver.start()
 
     def _connect(self, ip: str, port: int, secret: str, sink: bool) -> socket.socket:
-        sock = socket.create_connection((ip, port))
+        sock = socket.create_connection((ip, port), timeout=_SEND_TIMEOUT_S)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(hello(secret, self._id, sink))
         return sock
@@ -276,15 +295,20 @@ class RayEngine:
         self._put(host_for(to, self.hosts), Envelope(to, message, self.clock.now(), ref))
 
     def wait_quiet(self, timeout: float = 30.0) -> bool:
+        """Quiet: twice the same counts, every host has handled all it filed, everything this driver
+        and the hosts sent has been filed, and (for the owner) every delivery has arrived here.
+        Items still on their way from another process's attached engine are not seen."""
         deadline = time.monotonic() + timeout
         self._flush()
-        previous: list[tuple[int, int, int]] | None = None
+        previous: list[Any] | None = None
         while time.monotonic() < deadline:
-            counts: list[tuple[int, int, int]] = ray.get([a.poll.remote() for a in self._actors])
-            sent = self._sent + sum(c[0] for c in counts)
-            handled = sum(c[1] for c in counts)
-            delivered = self._attached or all(c[2] == got for c, got in zip(counts, self._received))
-            if counts == previous and sent == handled and delivered:
+            counts: list[tuple[int, dict[str, int], int, int]] = ray.get([a.poll.remote() for a in self._actors])
+            filed = [c[1] for c in counts]
+            settled = all(sum(f.values()) == c[2] for f, c in zip(filed, counts))
+            peers_filed = sum(n for f in filed for who, n in f.items() if who.startswith("host-"))
+            carried = sum(c[0] for c in counts) == peers_filed and sum(f.get(self._id, 0) for f in filed) == self._sent
+            delivered = self._attached or all(c[3] == got for c, got in zip(counts, self._received))
+            if counts == previous and settled and carried and delivered:
                 return True
             previous = counts
             time.sleep(0.001)
@@ -330,35 +354,32 @@ class RayEngine:
     # --- plumbing ------------------------------------------------------------------------------
 
     def _put(self, host: int, item: Any) -> None:
+        """File for the flusher thread: sending never waits on a socket (a burst becomes one frame)."""
         with self._lock:
-            box = self._outbox.setdefault(host, [])
-            box.append(item)
-            full = len(box) >= _FLUSH_SIZE
-        if full:
-            self._flush()
-        else:
-            self._wake_flusher.set()
+            self._outbox.setdefault(host, []).append(item)
+        self._wake_flusher.set()
 
     def _flush(self) -> None:
-        """Write every waiting batch to its host's stream (one writer at a time keeps each stream's order)."""
+        """Write every waiting batch to its host's stream (one writer at a time keeps each stream's order).
+
+        A host that cannot be written to (gone, or taking nothing for _SEND_TIMEOUT_S) loses its batch,
+        loudly; the other hosts still get theirs, and only what was written counts as sent."""
         with self._send_lock:
             with self._lock:
                 boxes, self._outbox = self._outbox, {}
-                self._sent += sum(len(items) for items in boxes.values())
             for host, items in boxes.items():
-                if items:
+                try:
                     self._socks[host].sendall(frame(items))
+                except OSError as exc:
+                    log.error("ray host %d is unreachable (%s): %d messages lost", host, exc, len(items))
+                    continue
+                self._sent += len(items)
 
     def _flush_loop(self) -> None:
         while not self._stop.is_set():
             self._wake_flusher.wait()
             self._wake_flusher.clear()
-            try:
-                self._flush()
-            except OSError:
-                if self._stop.is_set():
-                    return
-                log.exception("writing to the ray hosts failed")
+            self._flush()
 
     def _receive_loop(self) -> None:
         """Hand each host's deliveries to the sink in the order the host wrote them."""

@@ -5,14 +5,17 @@ per (sender, receiver) pair, rather than as Ray calls (why: decision 002). A
 stream keeps its order, so a frame needs no sequence number; the length prefix
 is all the framing there is. Pickle, because envelopes carry msgspec Structs,
 dataclasses and enums alike, as they do through Ray's own calls; and because
-pickle runs code, a stream is only read after its first frame presented the
-engine's secret (see :func:`hello_ok`).
+unpickling runs code, a stream's first frame is JSON, never a pickle: a hello
+with the engine's secret, and nothing after it is unpickled unless the secret
+matched (:func:`hello_ok`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import logging
 import pickle
 import socket
 import struct
@@ -23,6 +26,8 @@ __all__ = ["frame", "read_frame", "FrameReader", "hello", "hello_ok", "MAX_FRAME
 _LENGTH = struct.Struct("!I")
 MAX_FRAME = 1 << 30
 MAX_HELLO = 4096
+
+log = logging.getLogger("switchboard.ray")
 
 
 def frame(obj: Any) -> bytes:
@@ -39,16 +44,18 @@ def frame(obj: Any) -> bytes:
 
 
 def hello(secret: str, sender: str, sink: bool) -> bytes:
-    """The first frame on a stream: who is sending, and whether deliveries should come back on it."""
-    return frame({"secret": secret, "sender": sender, "sink": sink})
+    """The first frame on a stream, in JSON: the secret, who is sending, and whether deliveries
+    should come back on this stream."""
+    data = json.dumps({"secret": secret, "sender": sender, "sink": sink}).encode()
+    return _LENGTH.pack(len(data)) + data
 
 
 def hello_ok(raw: bytes, secret: str) -> dict[str, Any] | None:
-    """The hello in `raw` if it carries `secret`; None otherwise. Only a hello is unpickled unchecked,
-    and it is bounded by MAX_HELLO; a stranger's longer first frame is never read."""
+    """The hello in `raw` if it is JSON carrying `secret`; None otherwise. Parsing JSON runs no
+    code, and the reader bounds the frame by MAX_HELLO, so a stranger can send nothing that acts."""
     try:
-        greeting = pickle.loads(raw)
-    except Exception:
+        greeting = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(greeting, dict) or not isinstance(greeting.get("secret"), str):
         return None
@@ -93,7 +100,10 @@ class FrameReader:
                 end = start + _LENGTH.size + size
                 if len(buf) < end:
                     break
-                out.append(pickle.loads(view[start + _LENGTH.size:end]))
+                try:
+                    out.append(pickle.loads(view[start + _LENGTH.size:end]))
+                except Exception:  # one frame this process cannot read (say, a class it lacks)
+                    log.exception("dropped a frame that could not be unpickled (%d bytes)", size)
                 start = end
         del buf[:start]
         return out

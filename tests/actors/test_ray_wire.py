@@ -5,11 +5,14 @@ from __future__ import annotations
 import pickle
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 from switchboard.actors import wire
-from switchboard.actors.address import Address
+from switchboard.actors.address import Address, host_for
+from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.actors.hostcore import Envelope
 from switchboard.actors.messages import CreateGroup
 from tests.conftest import harness_for
 
@@ -62,23 +65,43 @@ def test_a_hello_is_accepted_only_with_the_secret() -> None:
     raw = wire.hello("s3cret", "driver-1", True)[4:]
     assert wire.hello_ok(raw, "s3cret") == {"secret": "s3cret", "sender": "driver-1", "sink": True}
     assert wire.hello_ok(raw, "other") is None
-    assert wire.hello_ok(b"not a pickle", "s3cret") is None
-    assert wire.hello_ok(pickle.dumps(["s3cret"]), "s3cret") is None
+    assert wire.hello_ok(b"not json", "s3cret") is None
+    assert wire.hello_ok(b'["s3cret"]', "s3cret") is None
 
 
-def test_a_stranger_without_the_secret_is_cut_off_and_the_engine_keeps_working() -> None:
+class Planted:
+    """A pickle that acts when it is loaded: what a stranger would send instead of a hello."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
+
+
+def test_a_pickled_hello_is_never_loaded(tmp_path: Path) -> None:
+    planted = tmp_path / "planted"
+    assert wire.hello_ok(pickle.dumps(Planted(str(planted))), "s3cret") is None
+    assert not planted.exists()
+
+
+def test_a_stranger_without_the_secret_is_cut_off_and_the_engine_keeps_working(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     h = harness_for("ray").fresh()
+    evil = next(f"evil{i}" for i in range(1000) if host_for(Address.queue(f"evil{i}"), h.engine.hosts) == 0)
     host, port, _ = ray.get(h.engine._actors[0].endpoint.remote())
-    with socket.create_connection((host, port)) as stranger:
-        stranger.sendall(wire.hello("guess", "stranger", True))
-        stranger.sendall(wire.frame([Address.queue("evil")]))  # would be filed if the hello were taken
-        stranger.settimeout(10)
-        assert stranger.recv(1) == b""  # the host hung up
+    planted = tmp_path / "planted"
+    for first in (wire.hello("guess", "stranger", True), wire.frame(Planted(str(planted)))):
+        with socket.create_connection((host, port)) as stranger:
+            stranger.sendall(first)
+            stranger.sendall(wire.frame([Envelope(Address.queue(evil), CreateGroup(), 0.0)]))  # filed, were the hello taken
+            stranger.settimeout(10)
+            assert stranger.recv(1) == b""  # the host hung up
     h.engine.send(Address.queue("sales"), CreateGroup())
     assert h.engine.wait_quiet(10)
     assert h.inspect(Address.queue("sales")) is not None
-    assert h.inspect(Address.queue("evil")) is None
+    assert h.inspect(Address.queue(evil)) is None
+    assert not planted.exists()
 
 
 def test_a_stranger_whose_first_frame_is_huge_is_cut_off_before_it_is_read() -> None:
@@ -91,3 +114,38 @@ def test_a_stranger_whose_first_frame_is_huge_is_cut_off_before_it_is_read() -> 
         started = time.monotonic()
         assert stranger.recv(1) == b""
         assert time.monotonic() - started < 10
+
+
+def test_what_an_attached_engine_sends_is_handled_and_the_owner_still_sees_quiet() -> None:
+    pytest.importorskip("ray")
+    from switchboard.actors.ray_runtime import attach_ray_engine
+
+    owner = start_engine("ray", hosts=2, clock=ManualClock(0.0), named=True)
+    try:
+        edge = attach_ray_engine(2, None)
+        try:
+            for i in range(20):
+                edge.send(Address.queue(f"g{i}"), CreateGroup())
+            assert edge.wait_quiet(10)
+        finally:
+            edge.stop()
+        assert owner.wait_quiet(10)
+        assert all(owner.inspect(Address.queue(f"g{i}")) is not None for i in range(20))
+    finally:
+        owner.stop()
+
+
+def test_a_dead_host_loses_only_its_own_messages() -> None:
+    ray = pytest.importorskip("ray")
+    engine = start_engine("ray", hosts=2, clock=ManualClock(0.0))
+    try:
+        on = [[f"g{i}" for i in range(200) if host_for(Address.queue(f"g{i}"), 2) == k][:5] for k in (0, 1)]
+        ray.kill(engine._actors[1])
+        time.sleep(1)
+        for dead, live in zip(*reversed(on)):  # each flush carries a message for the dead host, then the live one
+            engine.send(Address.queue(dead), CreateGroup())
+            engine.send(Address.queue(live), CreateGroup())
+            time.sleep(0.2)
+        assert [engine.inspect(Address.queue(g)) is not None for g in on[0]] == [True] * 5
+    finally:
+        engine.stop()
