@@ -22,10 +22,11 @@ per-host outbox that a flusher thread writes as soon as it can.
 Order. A stream keeps its order, so messages between two entities arrive in
 the order they were sent, and the driver's deliveries in each host's order.
 
-Quiet. Each host counts the items it sent, handled and delivered; the driver
-counts what it sent and received. The engine is quiet when two consecutive
-polls of every host see the same counts, everything sent has been handled and
-every delivery has reached the driver.
+Quiet. Each host counts the items it filed (per sender, as named by the
+stream's hello), handled, sent to peers and delivered; the driver counts what
+it sent and received. The engine is quiet when two consecutive polls of every
+host see the same counts, every host handled all it filed, all that the hosts
+and this driver sent was filed, and every delivery reached the driver.
 
 Deliveries go back on the owning driver's stream to each host (its hello says
 ``sink``); an engine attached by an edge process only sends and inspects.
