@@ -50,7 +50,7 @@ from typing import Any
 import ray
 
 from .address import Address, host_for
-from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
+from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts, tune_garbage_collector
 from .hostcore import Delivery, Envelope, Fire, HostCore
 from .wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
 from ..settings import DispatchSettings
@@ -93,6 +93,7 @@ class RayHost:
 
     def __init__(self, index: int, hosts: int, settings: DispatchSettings, wall_clock: bool) -> None:
         logging.basicConfig(level=logging.INFO)
+        tune_garbage_collector()  # a host holds the entities: the same heap the local runtime tunes for
         self.core = HostCore(index, hosts, settings)
         self.index, self.hosts = index, hosts
         self._secret = ""
