@@ -27,10 +27,13 @@ __all__ = ["recover"]
 
 log = logging.getLogger("switchboard.recovery")
 
+_SETTLE_S = 60.0
+
 
 async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
     """Restore everything open; returns counts for the start-up banner."""
     world = await asyncio.to_thread(archive.load_world)
+    await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins
     for group in world.groups:
         engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
     active: dict[str, list[tuple[str, str | None]]] = {}
@@ -42,7 +45,10 @@ async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
                                                             tuple(active.get(agent.id, ()))))
     for state in world.conversations:
         engine.send(Address.conversation(state["conversation"]), restore_message(state, world.client_ids))
-    await _rewrite_views(redis, world.conversations)
+    # Serve only a restored world: a restored conversation re-enters its queue by a message of its own,
+    # and an agent connecting the moment the server is up reads the queue from the engine.
+    if not await asyncio.to_thread(engine.wait_quiet, _SETTLE_S):
+        log.warning("the engine had not settled %.0f s after recovery; serving anyway", _SETTLE_S)
     counts = {"groups": len(world.groups), "agents": len(world.agents), "conversations": len(world.conversations),
               "queued": sum(1 for s in world.conversations if s["phase"] == "queued")}
     log.info("recovered %s", counts)

@@ -1,0 +1,44 @@
+"""Restart recovery: the server serves a restored world, not one still being rebuilt."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from switchboard.actors.address import Address
+from switchboard.actors.engine import start_engine
+from switchboard.edges.recovery import recover
+from switchboard.store.documents import SkillGroup
+from switchboard.store.writer import StoreWriter
+from tests.store.test_writer import state
+
+WAITING = 300
+
+
+@pytest.mark.parametrize("runtime", ["local", "ray"])
+def test_every_queued_visitor_is_back_in_order_the_moment_recovery_returns(runtime: str, store: str,
+                                                                           redis_url: str) -> None:
+    if runtime == "ray":
+        pytest.importorskip("ray")
+    SkillGroup(id="billing").save()
+    states = [state(f"c{i:03}", visitor=f"v{i}", queued_at=1_700_000_010.0 + i) for i in range(WAITING)]
+
+    async def scenario() -> list[str]:
+        writer = StoreWriter()
+        for item in reversed(states):  # stored out of order: the queue order comes from queued_at
+            await writer.save_conversation(item)
+        await writer.close()
+        engine = start_engine(runtime, tune_gc=False)
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            await recover(engine, redis)
+            queue = engine.inspect(Address.queue("billing"))  # at once, as an agent connecting right away
+        finally:
+            engine.stop()
+            await redis.aclose()
+        assert queue is not None
+        return [w["conversation"] for w in queue["waiting"]]
+
+    assert asyncio.run(scenario()) == [f"c{i:03}" for i in range(WAITING)]
