@@ -109,13 +109,14 @@ class RayHost:
         self._wall_clock = wall_clock
         self._wake: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
 
     async def listen(self, secret: str) -> tuple[str, int]:
         """Open this host's stream server on the node's address; returns where peers connect."""
         self._secret = secret
         self._wake = asyncio.Event()
         ip = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
-        server = await asyncio.start_server(self._serve, host=ip, port=0)
+        self._server = server = await asyncio.start_server(self._serve, host=ip, port=0)
         port = server.sockets[0].getsockname()[1]
         self._endpoint = (ip, port)
         return self._endpoint
