@@ -40,14 +40,17 @@ def frame(obj: Any) -> bytes:
         from ray import cloudpickle
 
         data = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-untyped-call]
-    return _LENGTH.pack(len(data)) + data
+    return _framed(data)
 
 
 def hello(secret: str, sender: str, sink: bool) -> bytes:
     """The first frame on a stream, in JSON: the secret, who is sending, and whether deliveries
     should come back on this stream."""
-    data = json.dumps({"secret": secret, "sender": sender, "sink": sink}).encode()
-    return _LENGTH.pack(len(data)) + data
+    return _framed(json.dumps({"secret": secret, "sender": sender, "sink": sink}).encode())
+
+
+def _framed(payload: bytes) -> bytes:
+    return _LENGTH.pack(len(payload)) + payload
 
 
 def hello_ok(raw: bytes, secret: str) -> dict[str, Any] | None:
