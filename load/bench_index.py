@@ -2,7 +2,7 @@
 
 Builds 100,000 synthetic chunks (words drawn mostly from one of 2,000 topics'
 vocabularies and otherwise from a Zipf-distributed common vocabulary), embeds them with the default
-hashing embedder (1,024 dimensions) and adds them in ingestion-sized batches to
+hashing embedder (1,024 hashed + 128 static dimensions) and adds them in ingestion-sized batches to
 a :class:`~switchboard.llm.index.VectorIndex`, which turns approximate (IVF)
 past ``APPROX_ABOVE``. The same vectors in an exact ``IndexFlatIP`` are the
 baseline, measured in the same run. Each of 1,000 single queries is timed

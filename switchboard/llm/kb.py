@@ -67,7 +67,7 @@ class Thresholds:
 
 
 # Uncalibrated defaults per embedder, measured on tests/data/bot (see docs/bot.md); calibrate your own base.
-DEFAULT_THRESHOLDS = {"hashing": Thresholds(0.55, 0.35), "semantic": Thresholds(0.65, 0.45)}
+DEFAULT_THRESHOLDS = {"hashing": Thresholds(0.64, 0.38), "semantic": Thresholds(0.65, 0.45)}
 
 
 @dataclass(frozen=True, slots=True)

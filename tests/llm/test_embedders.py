@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from switchboard.llm.embedders import MAX_RARITY, HashingEmbedder, rarity
+from switchboard.llm.static_vectors import StaticVectors
 
 
 def test_common_words_are_light_domain_words_heavier_and_unknown_words_heaviest() -> None:
@@ -52,3 +53,30 @@ def test_the_topical_vector_leans_on_the_questions_rare_words() -> None:
 def test_topical_vectors_are_unit_length_and_empty_text_is_zero() -> None:
     vectors = HashingEmbedder().embed_topical(["when is the shop open?", "", "?"])
     assert np.allclose(np.linalg.norm(vectors[0]), 1.0) and not vectors[1].any() and not vectors[2].any()
+
+
+def test_static_vectors_bring_words_of_related_meaning_together_without_shared_letters() -> None:
+    static = StaticVectors()
+    postage, shipping, hours = static.embed(["postage cost", "shipping price", "opening hours"])
+    assert postage @ shipping > postage @ hours + 0.2
+
+
+def test_a_paraphrase_in_other_words_scores_higher_with_the_static_part_than_hashing_alone() -> None:
+    h = HashingEmbedder()
+    question, faq = "is postage free if I spend over fifty quid", "Do you offer free shipping on orders over £50?"
+    both = h.embed([question])[0] @ h.embed([faq])[0]
+    hashed = h.embed(["运" + question])[0] @ h.embed(["运" + faq])[0]  # any Chinese: hashing alone
+    assert both > hashed
+
+
+def test_chinese_text_gets_no_static_vector_so_two_chinese_texts_score_their_hashing_cosine() -> None:
+    h = HashingEmbedder()
+    assert not StaticVectors().embed(["退货要多久？"]).any()
+    a, b = h.embed(["退货要多久？", "多久可以退款"])
+    assert not a[h.buckets:].any() and np.isclose(np.linalg.norm(a), 1.0)
+    assert np.isclose(a @ b, a[:h.buckets] @ b[:h.buckets])
+
+
+def test_plain_vectors_are_unit_length_with_both_parts() -> None:
+    vectors = HashingEmbedder().embed(["when is the shop open?", "refund", "how long does delivery take to Spain"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)

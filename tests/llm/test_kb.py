@@ -112,8 +112,8 @@ def test_an_index_built_by_an_older_version_of_the_embedder_is_re_embedded_on_op
     kb.ingest([files / "faq.yaml"])
     kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
     meta = orjson.loads((kb.dir / "meta.json").read_bytes())
-    meta["signature"] = kb.embedder.signature.replace("-v4-", "-v3-")  # as the previous release wrote it
-    # (v3 thresholds were calibrated on plain scores and unsplit Chinese: they must not survive)
+    meta["signature"] = kb.embedder.signature.replace("-v5-", "-v4-")  # as the previous release wrote it
+    # (v4 thresholds and vectors had no static part: they must not survive)
     (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
     again = KnowledgeBase.open(kb.dir, HashingEmbedder())
     assert "re-embedding its 2 entries" in caplog.text
@@ -125,14 +125,14 @@ def test_an_index_built_by_an_older_version_of_the_embedder_is_re_embedded_on_op
 def test_an_index_built_by_another_embedder_is_refused(kb: KnowledgeBase, files: Path) -> None:
     kb.ingest([files / "faq.yaml"])
     with pytest.raises(KbError, match="rebuild"):
-        KnowledgeBase.open(kb.dir, HashingEmbedder(dim=512))
+        KnowledgeBase.open(kb.dir, HashingEmbedder(buckets=512))
 
 
 def test_rebuild_re_embeds_every_entry_with_the_new_embedder(kb: KnowledgeBase, files: Path) -> None:
     kb.ingest([files / "faq.yaml"])
-    other = KnowledgeBase(kb.dir, HashingEmbedder(dim=512))
+    other = KnowledgeBase(kb.dir, HashingEmbedder(buckets=512))
     assert other.rebuild() == 2
-    assert KnowledgeBase.open(kb.dir, HashingEmbedder(dim=512)).search("return policy")[0].entry.id.endswith(
+    assert KnowledgeBase.open(kb.dir, HashingEmbedder(buckets=512)).search("return policy")[0].entry.id.endswith(
         "return-window")
 
 

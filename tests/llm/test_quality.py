@@ -2,8 +2,9 @@
 
 The same figures as ``load/eval_bot.py``. The semantic embedder must meet every
 target (top-1 >= 0.85, decline precision and recall >= 0.8); the hashing embedder
-meets its top-1 target (>= 0.70) but its declines fall short of 0.8 on this set
-(see docs/bot.md), so that part of its test guards the level it reaches.
+meets its top-1 target (>= 0.70) and decline precision, but its decline recall falls
+just short of 0.8 on this set (see docs/bot.md), so that part of its test guards the
+level it reaches.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def test_the_semantic_embedder_meets_the_quality_targets(store: str, tmp_path: P
 
 def test_the_hashing_embedder_meets_top1_and_keeps_its_decline_level(store: str, tmp_path: Path) -> None:
     r = evaluate("hashing", load_set(DATA), tmp_path)
-    assert r["top1"] >= 0.70 and r["suggest_hit"] >= 0.85  # 0.753 and 0.897 when this was written
-    # 0.758 and 0.806 with the topic score (0.782 and 0.731 on plain scores): precision is the known gap.
-    assert r["decline_precision"] >= 0.75 and r["decline_recall"] >= 0.78
+    assert r["top1"] >= 0.78 and r["suggest_hit"] >= 0.9  # 0.798 and 0.910 with the static part (0.753, 0.897 without)
+    # 0.924 and 0.785 with the static part (0.758 and 0.806 without): recall is the known gap now.
+    assert r["decline_precision"] >= 0.9 and r["decline_recall"] >= 0.78
     assert r["p99_ms"] < 50
 
 
