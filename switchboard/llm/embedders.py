@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .static_vectors import StaticVectors
+from .static_vectors import CJK, StaticVectors
 
 __all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "rarity", "Vectors"]
 
@@ -61,7 +61,7 @@ class Embedder(Protocol):
 
 
 _WORD = re.compile(r"\w+")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK = CJK
 
 
 def _normalise(text: str) -> str:
@@ -112,6 +112,7 @@ class HashingEmbedder:
         self.buckets = buckets
         self.word_weight = word_weight
         self._static = StaticVectors()
+        self._static.load()
         self.dim = buckets + self._static.dim
         common: dict[str, Any] = {"n_features": buckets, "alternate_sign": True, "norm": "l2",
                                   "preprocessor": _normalise, "dtype": np.float32}

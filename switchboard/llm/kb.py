@@ -147,6 +147,10 @@ class KnowledgeBase:
             raw = orjson.loads(meta_path.read_bytes())
             meta = _Meta(**{k: raw[k] for k in _Meta.__dataclass_fields__ if k in raw})
             if meta.signature != self.embedder.signature and _family(meta.signature) == _family(self.embedder.signature):
+                if _version(meta.signature) > _version(self.embedder.signature):
+                    raise KbError(f"the knowledge base in {self.dir} was built by a newer version of this embedder "
+                                  f"({meta.signature}; this process has {self.embedder.signature}): upgrade switchboard "
+                                  f"here, or run `switchboard kb rebuild` to re-embed every entry with this version")
                 self.meta = meta
                 self.entries = _stored_entries()
                 return "outdated"  # the same embedder, improved: re-embedding from the store loses nothing
@@ -192,7 +196,10 @@ class KnowledgeBase:
         if mtime == self._meta_mtime:
             return False
         with self._locked(shared=True):
-            self._load()
+            outdated = self._load() == "outdated"
+        if outdated:  # an older process wrote the base after us: re-embed it, as open() would
+            with self._locked():
+                self._load_if_changed(force=True)
         return True
 
     # --- reading -------------------------------------------------------------------------------
@@ -372,10 +379,12 @@ class KnowledgeBase:
         _write_atomic(self.dir / "meta.json", orjson.dumps(self.meta.__dict__, option=orjson.OPT_INDENT_2))
         self._meta_mtime = (self.dir / "meta.json").stat().st_mtime
 
-    def _load_if_changed(self) -> None:
+    def _load_if_changed(self, force: bool = False) -> None:
+        """Under the exclusive lock: reload what another process changed, re-embedding an older version's base."""
         meta_path = self.dir / "meta.json"
-        if meta_path.exists() and meta_path.stat().st_mtime != self._meta_mtime:
-            self._load()
+        if meta_path.exists() and (force or meta_path.stat().st_mtime != self._meta_mtime):
+            if self._load() == "outdated":
+                self._reindex(None)
 
     @contextmanager
     def _locked(self, shared: bool = False) -> Iterator[None]:
@@ -395,6 +404,12 @@ def _stored_entries() -> dict[str, KnownEntry]:
 def _family(signature: str) -> str:
     """An embedder's signature without its version ("hashing-v4-d1024-w0.5" -> "hashing-d1024-w0.5")."""
     return re.sub(r"-v\d+(?=-|$)", "", signature, count=1)
+
+
+def _version(signature: str) -> int:
+    """The version in an embedder's signature ("hashing-v5-d1024-w0.5" -> 5; none -> 0)."""
+    found = re.search(r"-v(\d+)(?=-|$)", signature)
+    return int(found.group(1)) if found else 0
 
 
 def _best(scores: dict[str, float], k: int) -> list[tuple[str, float]]:

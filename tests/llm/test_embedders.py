@@ -63,10 +63,24 @@ def test_static_vectors_bring_words_of_related_meaning_together_without_shared_l
 
 def test_a_paraphrase_in_other_words_scores_higher_with_the_static_part_than_hashing_alone() -> None:
     h = HashingEmbedder()
-    question, faq = "is postage free if I spend over fifty quid", "Do you offer free shipping on orders over £50?"
-    both = h.embed([question])[0] @ h.embed([faq])[0]
-    hashed = h.embed(["运" + question])[0] @ h.embed(["运" + faq])[0]  # any Chinese: hashing alone
-    assert both > hashed
+    q, faq = h.embed(["is postage free if I spend over fifty quid", "Do you offer free shipping on orders over £50?"])
+    hashing_alone = (q[:h.buckets] @ faq[:h.buckets]) / (np.linalg.norm(q[:h.buckets]) * np.linalg.norm(faq[:h.buckets]))
+    assert q @ faq > hashing_alone + 0.02
+
+
+def test_a_mostly_english_question_with_a_chinese_word_keeps_its_static_part() -> None:
+    static = StaticVectors()
+    mixed, english, chinese = static.embed(["refund for my order 订单", "refund for my order", "请问App怎么下载"])
+    assert np.isclose(mixed @ english, 1.0) and not chinese.any()
+
+
+def test_full_width_latin_reads_as_latin() -> None:
+    full_width, ascii_ = StaticVectors().embed(["ｒｅｆｕｎｄ ｐｏｌｉｃｙ", "refund policy"])
+    assert np.isclose(full_width @ ascii_, 1.0)
+
+
+def test_punctuation_alone_gets_no_static_vector() -> None:
+    assert not StaticVectors().embed(["?", "!!!", ""]).any()
 
 
 def test_chinese_text_gets_no_static_vector_so_two_chinese_texts_score_their_hashing_cosine() -> None:

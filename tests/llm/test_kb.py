@@ -107,18 +107,47 @@ def test_the_base_survives_a_restart_with_its_thresholds(kb: KnowledgeBase, file
     assert again.search("return policy")[0].entry.id == "faq.yaml#return-window"
 
 
+class _HashingV4:
+    """The previous release's embedder: the hashed features alone, 1,024 dimensions."""
+
+    name = "hashing"
+    dim = 1024
+    signature = "hashing-v4-d1024-w0.5"
+
+    def __init__(self) -> None:
+        self._v5 = HashingEmbedder()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return _unit(self._v5.embed(texts)[:, :1024])
+
+    def embed_topical(self, texts: list[str]) -> np.ndarray:
+        return _unit(self._v5.embed_topical(texts)[:, :1024])
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.ascontiguousarray(m / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+
 def test_an_index_built_by_an_older_version_of_the_embedder_is_re_embedded_on_open(
-        kb: KnowledgeBase, files: Path, caplog: pytest.LogCaptureFixture) -> None:
-    kb.ingest([files / "faq.yaml"])
-    kb.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))
-    meta = orjson.loads((kb.dir / "meta.json").read_bytes())
-    meta["signature"] = kb.embedder.signature.replace("-v5-", "-v4-")  # as the previous release wrote it
-    # (v4 thresholds and vectors had no static part: they must not survive)
-    (kb.dir / "meta.json").write_bytes(orjson.dumps(meta))
-    again = KnowledgeBase.open(kb.dir, HashingEmbedder())
+        store: str, tmp_path: Path, files: Path, caplog: pytest.LogCaptureFixture) -> None:
+    old = KnowledgeBase.open(tmp_path / "kb", _HashingV4())
+    old.ingest([files / "faq.yaml"])
+    old.set_thresholds(Thresholds(0.6, 0.4, calibrated=True))  # calibrated on vectors without the static part
+    assert orjson.loads((old.dir / "meta.json").read_bytes())["dim"] == 1024
+    again = KnowledgeBase.open(old.dir, HashingEmbedder())
     assert "re-embedding its 2 entries" in caplog.text
     assert len(again.index) == 8 and again.search("营业时间")[0].entry.id == "faq.yaml#opening-hours"
     assert not again.thresholds.calibrated  # calibrated on the old vectors: calibrate again
+    meta = orjson.loads((old.dir / "meta.json").read_bytes())
+    assert meta["signature"] == again.embedder.signature and meta["dim"] == 1152
+    assert KnowledgeBase.open(old.dir, HashingEmbedder()).search("when do you open?")[0].entry.id == "faq.yaml#opening-hours"
+
+
+def test_an_index_built_by_a_newer_version_is_refused_rather_than_overwritten(kb: KnowledgeBase, files: Path) -> None:
+    kb.ingest([files / "faq.yaml"])
+    with pytest.raises(KbError, match="newer version"):
+        KnowledgeBase.open(kb.dir, _HashingV4())  # an old process beside an upgraded one
     assert orjson.loads((kb.dir / "meta.json").read_bytes())["signature"] == kb.embedder.signature
 
 
