@@ -35,7 +35,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .static_vectors import CJK, StaticVectors
+from .static_vectors import CJK as _CJK
+from .static_vectors import StaticVectors
 
 __all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "rarity", "Vectors"]
 
@@ -61,7 +62,6 @@ class Embedder(Protocol):
 
 
 _WORD = re.compile(r"\w+")
-_CJK = CJK
 
 
 def _normalise(text: str) -> str:
@@ -95,8 +95,8 @@ class HashingEmbedder:
 
     The static part (:class:`.StaticVectors`) is appended to both vectors, scaled so
     that inner products are ``(1 - STATIC_SHARE) x hashing cosine + STATIC_SHARE x
-    static cosine``; a text the table cannot speak for (Chinese, or no known token)
-    gets its hashing vector alone at full length, so two such texts score exactly
+    static cosine``; a text the table cannot speak for (mostly Chinese, or no known
+    word) gets its hashing vector alone at full length, so two such texts score exactly
     their hashing cosine. The share and the table's recipe were fixed on the
     calibration split (decision 006): alone, the static vectors separate in-scope from
     off-topic no better than hashing, but together they rescue the paraphrases that

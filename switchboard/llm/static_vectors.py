@@ -32,7 +32,6 @@ __all__ = ["StaticVectors"]
 
 DATA = Path(__file__).resolve().parent / "data"
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # Chinese characters (the hashing side splits on them too)
-_CJK = CJK
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _ASCII_WORD = re.compile(r"[a-z0-9]")
 
@@ -75,7 +74,7 @@ class StaticVectors:
         tokens = [""] * len(vocab)
         for token, i in vocab.items():
             tokens[i] = token
-        counts = [t != "[UNK]" and not _CJK.search(t) for t in tokens]
+        counts = [t != "[UNK]" and not CJK.search(t) for t in tokens]
         return counts, [c and bool(_ASCII_WORD.search(t)) for c, t in zip(counts, tokens)]
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
@@ -102,5 +101,5 @@ class StaticVectors:
 
 def _mostly_chinese(text: str) -> bool:
     """More Chinese characters than other letters and digits."""
-    chinese = len(_CJK.findall(text))
+    chinese = len(CJK.findall(text))
     return chinese > 0 and chinese >= len(_LETTER_OR_DIGIT.findall(text)) - chinese
