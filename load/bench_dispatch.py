@@ -204,12 +204,17 @@ def check_refusals(coll: Collector, what: str) -> None:
         raise BenchError(f"{len(coll.refused)} command(s) refused while {what}: {sample}")
 
 
+def requests_for(world: World, visitors: range) -> list[RequestHuman]:
+    """Each visitor's RequestHuman for its group, one shared message per group (made once, not per send)."""
+    by_group: dict[str, RequestHuman] = {}
+    return [by_group.setdefault(g, RequestHuman(g)) for g in (world.group_of_visitor(i) for i in visitors)]
+
+
 def workload(world: World, tag: str) -> tuple[list[Address], list[OpenConversation], list[RequestHuman]]:
     """Precomputed addresses and messages, so the timed loops measure the engine, not this script."""
     addrs = [Address.conversation(f"{tag}{i}") for i in range(world.visitors)]
     opens = [OpenConversation(f"v{i}") for i in range(world.visitors)]
-    requests: dict[str, RequestHuman] = {}
-    reqs = [requests.setdefault(g, RequestHuman(g)) for g in (world.group_of_visitor(i) for i in range(world.visitors))]
+    reqs = requests_for(world, range(world.visitors))
     return addrs, opens, reqs
 
 
@@ -310,8 +315,7 @@ def measure_burst_cost(engine: Any, coll: Collector, world: World, full_tag: str
     n = min(BURST, world.visitors)
     first = world.visitors - n
     close = Close(by="visitor")
-    requests: dict[str, RequestHuman] = {}
-    reqs = [requests.setdefault(g, RequestHuman(g)) for g in (world.group_of_visitor(i) for i in range(first, world.visitors))]
+    reqs = requests_for(world, range(first, world.visitors))
     opens = [OpenConversation(f"v{i}") for i in range(first, world.visitors)]
     previous = [Address.conversation(f"{full_tag}{i}") for i in range(first, world.visitors)]
     best = math.inf
@@ -344,8 +348,7 @@ def measure_latency(engine: Any, coll: Collector, world: World, tag: str, sample
     n = samples
     addrs = [Address.conversation(f"{tag}{i}") for i in range(n)]
     opens = [OpenConversation(f"v{i}") for i in range(n)]
-    requests: dict[str, RequestHuman] = {}
-    reqs = [requests.setdefault(g, RequestHuman(g)) for g in (world.group_of_visitor(i) for i in range(n))]
+    reqs = requests_for(world, range(n))
     close = Close(by="visitor")
     coll.arm(n)
     send = engine.send

@@ -401,14 +401,17 @@ def _stored_entries() -> dict[str, KnownEntry]:
     return {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
 
 
+_VERSION = re.compile(r"-v(\d+)(?=-|$)")  # the version part of an embedder's signature
+
+
 def _family(signature: str) -> str:
     """An embedder's signature without its version ("hashing-v4-d1024-w0.5" -> "hashing-d1024-w0.5")."""
-    return re.sub(r"-v\d+(?=-|$)", "", signature, count=1)
+    return _VERSION.sub("", signature, count=1)
 
 
 def _version(signature: str) -> int:
     """The version in an embedder's signature ("hashing-v5-d1024-w0.5" -> 5; none -> 0)."""
-    found = re.search(r"-v(\d+)(?=-|$)", signature)
+    found = _VERSION.search(signature)
     return int(found.group(1)) if found else 0
 
 

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parent / "data"
-TABLE = "minilm_static_d128.npy"
-TOKENIZER = "minilm_tokenizer.json"
+from .static_vectors import DATA, TABLE, TOKENIZER
+
 DIMS = 128
 SIF = 1e-4
 

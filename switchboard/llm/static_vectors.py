@@ -31,6 +31,8 @@ import numpy.typing as npt
 __all__ = ["StaticVectors"]
 
 DATA = Path(__file__).resolve().parent / "data"
+TABLE = "minilm_static_d128.npy"  # written by .static_table
+TOKENIZER = "minilm_tokenizer.json"
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # Chinese characters (the hashing side splits on them too)
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _ASCII_WORD = re.compile(r"[a-z0-9]")
@@ -39,8 +41,7 @@ _ASCII_WORD = re.compile(r"[a-z0-9]")
 class StaticVectors:
     """Unit-length mean token vectors, or all-zero rows for texts the table cannot speak for."""
 
-    def __init__(self, table: Path = DATA / "minilm_static_d128.npy",
-                 tokenizer: Path = DATA / "minilm_tokenizer.json") -> None:
+    def __init__(self, table: Path = DATA / TABLE, tokenizer: Path = DATA / TOKENIZER) -> None:
         self._table_path, self._tokenizer_path = table, tokenizer
         self._lock = threading.Lock()
 
