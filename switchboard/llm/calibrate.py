@@ -10,6 +10,12 @@ entry (``{"q": ..., "id": ...}``), it is the lowest first-match score at which,
 among the questions engaged with, the first match is the right one at least
 :data:`ANSWER_PRECISION` of the time; without ids it sits :data:`DEFAULT_GAP`
 above ``suggest``.
+
+The BAD questions are also kept with the thresholds as off-topic examples: a
+question resembling one of them has its topic score lowered
+(:func:`~.kb.off_topic_penalty`), and ``suggest`` is chosen on the scores so
+lowered. A BAD question is never compared with itself while calibrating (leave
+one out), or every one of them would look certain to be declined.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from pathlib import Path
 
 import orjson
 
-from .kb import KnowledgeBase, Match, Thresholds
+import numpy as np
+
+from .kb import KnowledgeBase, Match, Thresholds, off_topic_penalty
 
 __all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K"]
 
@@ -38,6 +46,7 @@ class Calibration:
     answer_precision: float | None  # of the GOOD questions it would answer directly, the share answered right
     good: int
     bad: int
+    off_topic: tuple[str, ...] = ()  # the distinct BAD questions, stored with the thresholds as examples
 
 
 def read_questions(path: Path) -> list[tuple[str, str | None]]:
@@ -65,10 +74,12 @@ def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[s
     """Measure both sets' scores and choose thresholds; does not store them."""
     if not good or not bad:
         raise ValueError("calibration needs at least one GOOD and one BAD question")
-    good_hits = kb.search_many([q for q, _ in good], TOP_K)
-    bad_hits = kb.search_many(bad, TOP_K)
-    good_scores = [_topic(hits) for hits in good_hits]
-    bad_scores = [_topic(hits) for hits in bad_hits]
+    examples = _distinct(bad)
+    good_hits = kb.search_many([q for q, _ in good], TOP_K, off_topic=False)
+    bad_hits = kb.search_many(bad, TOP_K, off_topic=False)
+    good_penalty, bad_penalty = _penalties(kb, [q for q, _ in good], bad, examples)
+    good_scores = [_topic(hits) - p for hits, p in zip(good_hits, good_penalty, strict=True)]
+    bad_scores = [_topic(hits) - p for hits, p in zip(bad_hits, bad_penalty, strict=True)]
     suggest = _best_cut(good_scores, bad_scores)
     # Among the questions engaged with, how the first match's plain score tells a right answer from a wrong one.
     labelled = [(hits[0].score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
@@ -85,7 +96,31 @@ def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[s
         decline_recall=_ratio(declined_bad, len(bad_scores)),
         engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
         engage_recall=_ratio(engaged_good, len(good_scores)),
-        answer_precision=answer_precision, good=len(good), bad=len(bad))
+        answer_precision=answer_precision, good=len(good), bad=len(bad), off_topic=tuple(examples))
+
+
+def _distinct(questions: list[str]) -> list[str]:
+    """Each question once (case and spacing aside), in order: a repeated one would be its own neighbour."""
+    seen: dict[str, str] = {}
+    for q in questions:
+        seen.setdefault(_key(q), q)
+    return list(seen.values())
+
+
+def _key(question: str) -> str:
+    return " ".join(question.casefold().split())
+
+
+def _penalties(kb: KnowledgeBase, good: list[str], bad: list[str], examples: list[str]) -> tuple[list[float], list[float]]:
+    """Each question's off-topic penalty against `examples`, a BAD question's without its own example."""
+    vectors = kb.embedder.embed(good + bad + examples)
+    asked, kept = vectors[:len(good) + len(bad)], vectors[len(good) + len(bad):]
+    similarities = asked @ kept.T
+    own = {_key(q): i for i, q in enumerate(examples)}
+    for row, q in enumerate(bad, start=len(good)):
+        similarities[row, own[_key(q)]] = -np.inf  # leave one out
+    penalty = [float(p) for p in off_topic_penalty(similarities)]
+    return penalty[:len(good)], penalty[len(good):]
 
 
 def _best_cut(positives: list[float], negatives: list[float]) -> float:

@@ -118,7 +118,8 @@ def _list(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         print(f"{doc['name']}\t{doc['kind']}\t{doc['entries']} entries\t{doc['added_at']}")
     t = kb.thresholds
     print(f"# {len(kb)} entries, {len(kb.index)} vectors ({kb.index.kind}), embedder {kb.embedder.signature}, "
-          f"thresholds answer {t.answer:.3f} suggest {t.suggest:.3f} ({'calibrated' if t.calibrated else 'defaults'})",
+          f"thresholds answer {t.answer:.3f} suggest {t.suggest:.3f} ({'calibrated' if t.calibrated else 'defaults'}), "
+          f"{len(kb.off_topic_examples)} off-topic examples",
           file=sys.stderr)
     return 0
 
@@ -156,7 +157,7 @@ def _calibrate(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     bad = [q for q, _ in read_questions(Path(args.bad))]
     result = calibrate(kb, good, bad)
     if not args.dry_run:
-        kb.set_thresholds(result.thresholds)
+        kb.set_thresholds(result.thresholds, result.off_topic)
     print(_calibration_text(result, stored=not args.dry_run))
     return 0
 
@@ -164,8 +165,8 @@ def _calibrate(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 def _calibration_text(c: Calibration, stored: bool) -> str:
     t = c.thresholds
     answer = f"{c.answer_precision:.2f}" if c.answer_precision is not None else "n/a (GOOD lines carry no ids)"
-    return (f"thresholds: answer >= {t.answer:.4f}, suggest >= {t.suggest:.4f} "
-            f"({'stored with the index' if stored else 'dry run: not stored'})\n"
+    return (f"thresholds: answer >= {t.answer:.4f}, suggest >= {t.suggest:.4f}, with {len(c.off_topic)} distinct BAD "
+            f"questions kept as off-topic examples ({'stored with the index' if stored else 'dry run: not stored'})\n"
             f"on {c.good} GOOD and {c.bad} BAD questions it expects: decline precision {c.decline_precision:.2f}, "
             f"decline recall {c.decline_recall:.2f}, engage precision {c.engage_precision:.2f}, engage recall "
             f"{c.engage_recall:.2f}, direct-answer precision {answer}")

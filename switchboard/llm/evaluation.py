@@ -36,7 +36,7 @@ def evaluate(embedder_name: str, s: dict[str, Any], work: Path) -> dict[str, Any
     kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))
     kb.ingest([s["faq"]])
     cal = calibrate(kb, s["good_cal"], s["bad_cal"])
-    kb.set_thresholds(cal.thresholds)
+    kb.set_thresholds(cal.thresholds, cal.off_topic)
     build_s = time.perf_counter() - started
     kb.search_many(["warm up", "预热"], 1)  # first-use costs (model graphs, word lists) are paid at start-up
 

@@ -17,7 +17,9 @@ The topic score is the match's plain score for the semantic embedder; the
 hashing embedder weighs the question's rare words more in it (see
 :meth:`~.embedders.HashingEmbedder.embed_topical`): ranking wants every word,
 "how long" and "how much" included, while whether a question is about the
-business at all is told by its rarer words.
+business at all is told by its rarer words. Both embedders' topic scores are
+lowered for a question much like one of the off-topic examples the base was
+calibrated with (:func:`~.kb.off_topic_penalty`).
 """
 
 from __future__ import annotations

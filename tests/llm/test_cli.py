@@ -61,7 +61,7 @@ def test_calibrate_stores_thresholds_that_list_then_reports(base: Path, store: s
     out = kb(base, store, "calibrate", str(base / "good.jsonl"), str(base / "bad.txt"))
     assert out.returncode == 0, out.stderr
     assert "stored with the index" in out.stdout and "decline precision" in out.stdout
-    assert "(calibrated)" in kb(base, store, "list").stderr
+    assert "(calibrated), 2 off-topic examples" in kb(base, store, "list").stderr
 
 
 def test_remove_deletes_a_document_and_names_an_unknown_one(base: Path, store: str) -> None:

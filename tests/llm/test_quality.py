@@ -1,10 +1,7 @@
 """Answer quality on the labelled Pedalwise set (tests/data/bot): the issue's targets, checked every run.
 
-The same figures as ``load/eval_bot.py``. The semantic embedder must meet every
-target (top-1 >= 0.85, decline precision and recall >= 0.8); the hashing embedder
-meets its top-1 target (>= 0.70) and decline precision, but its decline recall falls
-just short of 0.8 on this set (see docs/bot.md), so that part of its test guards the
-level it reaches.
+The same figures as ``load/eval_bot.py``. Both embedders must meet every target: top-1
+>= 0.85 (semantic) and >= 0.70 (hashing), decline precision and recall >= 0.8 (see docs/bot.md).
 """
 
 from __future__ import annotations
@@ -30,11 +27,11 @@ def test_the_semantic_embedder_meets_the_quality_targets(store: str, tmp_path: P
     assert r["answer_precision"] >= 0.9  # what it answers outright is right
 
 
-def test_the_hashing_embedder_meets_top1_and_keeps_its_decline_level(store: str, tmp_path: Path) -> None:
+def test_the_hashing_embedder_meets_the_quality_targets(store: str, tmp_path: Path) -> None:
     r = evaluate("hashing", load_set(DATA), tmp_path)
     assert r["top1"] >= 0.78 and r["suggest_hit"] >= 0.9  # 0.798 and 0.910 with the static part (0.753, 0.897 without)
-    # 0.924 and 0.785 with the static part (0.758 and 0.806 without): recall is the known gap now.
-    assert r["decline_precision"] >= 0.9 and r["decline_recall"] >= 0.78
+    # 0.917 and 0.828 with the off-topic examples (0.924 and 0.785 without; 0.758 and 0.806 without static vectors)
+    assert r["decline_precision"] >= 0.8 and r["decline_recall"] >= 0.8
     assert r["p99_ms"] < 50
 
 
