@@ -29,7 +29,10 @@ host see the same counts, every host handled all it filed, all that the hosts
 and this driver sent was filed, and every delivery reached the driver.
 
 Deliveries go back on the owning driver's stream to each host (its hello says
-``sink``); an engine attached by an edge process only sends and inspects.
+``sink``); an engine attached by an edge process only sends and inspects. While
+no driver listens (before it connects, or after its stream broke) a host keeps
+its deliveries for it, up to :data:`BACKLOG_LIMIT`; past that the oldest go,
+counted and logged, so a driver that never comes back costs bounded memory.
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ from .hostcore import Delivery, Envelope, Fire, HostCore
 from .wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
 from ..settings import DispatchSettings
 
-__all__ = ["RayEngine", "RayHost", "attach_ray_engine", "init_ray", "NAMESPACE", "host_name"]
+__all__ = ["RayEngine", "RayHost", "Backlog", "attach_ray_engine", "init_ray", "NAMESPACE", "host_name",
+           "BACKLOG_LIMIT"]
 
 NAMESPACE = "switchboard"
+BACKLOG_LIMIT = 200_000  # deliveries a host keeps for an absent driver (a few hundred bytes each)
 
 
 def init_ray(address: str | None = None, **options: Any) -> None:
@@ -83,6 +88,37 @@ def host_name(index: int) -> str:
 
 log = logging.getLogger("switchboard.ray")
 
+
+class Backlog:
+    """Deliveries made while no driver listens, oldest first; past `limit` the oldest are dropped and counted.
+
+    The driver heals what it lost the way a lost publish is healed (sequence gaps are fetched again),
+    so keeping the newest is right; keeping everything would let a driver that never returns grow a
+    host without end.
+    """
+
+    def __init__(self, limit: int = BACKLOG_LIMIT) -> None:
+        self._items: deque[Delivery] = deque(maxlen=limit)
+        self.dropped = 0  # since the last take
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, deliveries: list[Delivery]) -> int:
+        """Keep `deliveries`; returns how many old ones this dropped."""
+        assert self._items.maxlen is not None
+        over = max(0, len(self._items) + len(deliveries) - self._items.maxlen)
+        self._items.extend(deliveries)
+        self.dropped += over
+        return over
+
+    def take(self) -> tuple[list[Delivery], int]:
+        """Everything kept, and how many were dropped before it; empties the backlog."""
+        items, dropped = list(self._items), self.dropped
+        self._items.clear()
+        self.dropped = 0
+        return items, dropped
+
 _HELLO_TIMEOUT_S = 10.0
 _SEND_TIMEOUT_S = 30.0  # a host that takes nothing for this long is treated as gone
 
@@ -101,7 +137,7 @@ class RayHost:
         self._peers: list[asyncio.StreamWriter | None] = []
         self._sink: asyncio.StreamWriter | None = None
         self._inbox: deque[Any] = deque()
-        self._undelivered: list[Delivery] = []  # made while no driver listened
+        self._undelivered = Backlog()  # made while no driver listened
         self._sent = 0  # items written to peers
         self._filed: dict[str, int] = {}  # items filed, by the sender named in its stream's hello ("tick": our own)
         self._handled = 0
@@ -217,10 +253,18 @@ class RayHost:
 
     def _deliver(self, deliveries: list[Delivery]) -> None:
         if self._sink is None or self._sink.is_closing():
-            self._undelivered.extend(deliveries)
+            over = self._undelivered.add(deliveries)
+            if over and self._undelivered.dropped == over:  # the first drop since a driver last listened
+                log.warning("ray host %d: no driver has listened for %d deliveries; dropping the oldest",
+                            self.index, len(self._undelivered) + over)
             return
-        batch = self._undelivered + deliveries if self._undelivered else deliveries
-        self._undelivered = []
+        batch = deliveries
+        if self._undelivered:
+            kept, dropped = self._undelivered.take()
+            batch = kept + deliveries
+            if dropped:
+                log.warning("ray host %d: a driver listens again; %d deliveries made while none did were dropped",
+                            self.index, dropped)
         self._delivered += len(batch)
         self._sink.write(frame(batch))
 

@@ -149,3 +149,16 @@ def test_a_dead_host_loses_only_its_own_messages() -> None:
         assert [engine.inspect(Address.queue(g)) is not None for g in on[0]] == [True] * 5
     finally:
         engine.stop()
+
+
+def test_a_host_keeps_the_newest_deliveries_for_an_absent_driver_and_counts_what_it_dropped() -> None:
+    from switchboard.actors.ray_runtime import Backlog
+
+    backlog = Backlog(limit=5)
+    assert backlog.add([1, 2, 3]) == 0  # type: ignore[list-item]
+    assert backlog.add([4, 5, 6, 7]) == 2  # type: ignore[list-item]
+    assert len(backlog) == 5
+    assert backlog.take() == ([3, 4, 5, 6, 7], 2)
+    assert len(backlog) == 0 and backlog.take() == ([], 0)
+    assert backlog.add(list(range(12))) == 7  # type: ignore[arg-type]
+    assert backlog.take() == ([7, 8, 9, 10, 11], 7)
