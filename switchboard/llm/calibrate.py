@@ -20,6 +20,8 @@ one out), or every one of them would look certain to be declined.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +102,8 @@ def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[s
 
 
 def _distinct(questions: list[str]) -> list[str]:
-    """Each question once (case and spacing aside), in order: a repeated one would be its own neighbour."""
+    """Each question once (its words decide; case, width and punctuation aside), in order: a question written
+    twice would be its own neighbour when the other copy is left out."""
     seen: dict[str, str] = {}
     for q in questions:
         seen.setdefault(_key(q), q)
@@ -108,7 +111,7 @@ def _distinct(questions: list[str]) -> list[str]:
 
 
 def _key(question: str) -> str:
-    return " ".join(question.casefold().split())
+    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", question).casefold()))
 
 
 def _penalties(kb: KnowledgeBase, good: list[str], bad: list[str], examples: list[str]) -> tuple[list[float], list[float]]:

@@ -131,6 +131,7 @@ class KnowledgeBase:
         self.idmap: dict[int, str] = {}
         self.entries: dict[str, KnownEntry] = {}
         self._off_topic = np.zeros((0, embedder.dim), dtype=np.float32)  # meta.off_topic, embedded
+        self._off_topic_key: tuple[str, tuple[str, ...]] = (embedder.signature, ())
         self._meta_mtime = 0.0
         self._checked_at = 0.0
         self._mutex = threading.RLock()  # searches (the bot's thread) against changes (an upload's thread)
@@ -174,7 +175,7 @@ class KnowledgeBase:
                           else VectorIndex(meta.dim))
             idmap_raw = orjson.loads((self.dir / "idmap.json").read_bytes()) if (self.dir / "idmap.json").exists() else {}
             self.idmap = {int(k): v for k, v in idmap_raw.items()}
-            self._off_topic = self.embedder.embed(list(meta.off_topic))
+            self._use_examples(meta.off_topic)
         self.entries = _stored_entries()
         self._repair()
         return "loaded"
@@ -337,7 +338,7 @@ class KnowledgeBase:
         self.index, self.idmap = VectorIndex(self.embedder.dim), {}
         self.meta = replace(self.meta, signature=self.embedder.signature, dim=self.embedder.dim, trained_at=0,
                             thresholds=None, off_topic=[])
-        self._off_topic = np.zeros((0, self.embedder.dim), dtype=np.float32)
+        self._use_examples(())
         self._index_entries(list(self.entries.values()), progress)
         self._save()
 
@@ -348,8 +349,16 @@ class KnowledgeBase:
             self._load_if_changed()
             self.meta.thresholds = thresholds.as_dict()
             self.meta.off_topic = list(off_topic)
-            self._off_topic = self.embedder.embed(self.meta.off_topic)
+            self._use_examples(self.meta.off_topic)
             self._save()
+
+    def _use_examples(self, texts: Sequence[str]) -> None:
+        """Embed the calibration's off-topic examples unless these are already embedded: a reload after an upload
+        keeps them, and re-embedding hundreds with the semantic model would hold searches up for seconds."""
+        key = (self.embedder.signature, tuple(texts))
+        if key != self._off_topic_key:
+            self._off_topic = self.embedder.embed(list(texts))
+            self._off_topic_key = key
 
     def _drop_document(self, name: str) -> None:
         gone = {e_id for e_id, e in self.entries.items() if e.document == name}

@@ -55,12 +55,21 @@ def test_a_question_like_an_off_topic_example_loses_topic_score_and_an_in_scope_
 
 def test_calibration_keeps_each_bad_question_once_as_an_example_and_the_base_remembers_them(
         kb: KnowledgeBase, tmp_path: Path) -> None:
-    result = calibrate(kb, GOOD, BAD + ["WHO painted  the Mona Lisa"])
-    assert result.off_topic == tuple(BAD) and result.bad == len(BAD) + 1
+    result = calibrate(kb, GOOD, BAD + ["WHO painted  the Mona Lisa?", "ｗｈｏ painted the mona lisa!"])
+    assert result.off_topic == tuple(BAD) and result.bad == len(BAD) + 2
     kb.set_thresholds(result.thresholds, result.off_topic)
     again = KnowledgeBase.open(tmp_path / "kb", HashingEmbedder())
     assert again.off_topic_examples == BAD
     assert again.search(BAD[0])[0].penalty == pytest.approx(OFF_TOPIC_WEIGHT, abs=1e-3)
+
+
+def test_a_server_s_open_base_sees_the_examples_a_calibration_elsewhere_stored(kb: KnowledgeBase, tmp_path: Path) -> None:
+    server = KnowledgeBase.open(tmp_path / "kb", HashingEmbedder())
+    assert server.search(BAD[1])[0].penalty == 0.0
+    result = calibrate(kb, GOOD, BAD)
+    kb.set_thresholds(result.thresholds, result.off_topic)
+    assert server.refresh(every_s=0.0) and server.thresholds == result.thresholds
+    assert server.search(BAD[1])[0].penalty == pytest.approx(OFF_TOPIC_WEIGHT, abs=1e-3)
 
 
 def test_thresholds_set_without_examples_and_a_rebuild_forget_the_examples(kb: KnowledgeBase) -> None:
