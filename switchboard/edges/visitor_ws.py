@@ -121,15 +121,33 @@ class VisitorSession:
             await self.conn.send(frame("error", code=code, message=f"conversation {named[:64]!r} is not open for you"))
             return None
         if current is None and open_new:
-            current = f"c-{uuid.uuid4().hex[:16]}"
-            await self.s.redis.hset(f"sb:visitor:{self.visitor}", "conv", current)
-            self.conn.current = current
-            await self.s.redis.hset(f"sb:conv:{current}", mapping={"visitor": self.visitor, "phase": "bot"})
-            self.conn.last[current] = 0
-            command(self.s, self.conn, Address.conversation(current), m.OpenConversation(self.visitor, self.channel), "open")
+            current = await self._open()
         if current is None:
             await self.conn.send(frame("error", code="no_conversation", message="you have no open conversation"))
         return current
+
+    async def _open(self) -> str | None:
+        """Open a conversation, or join the one another socket of this visitor opened a moment before.
+
+        HSETNX makes the choice atomic: two sockets (on any edges) sending their first message at once
+        open one conversation, not two. The winner sends OpenConversation straight after it, before any
+        other await, so the other socket's message (which needs two more Redis round trips) follows it.
+        """
+        fresh = f"c-{uuid.uuid4().hex[:16]}"
+        for _ in range(3):  # another socket's conversation may end between our two reads: try again
+            if await self.s.redis.hsetnx(f"sb:visitor:{self.visitor}", "conv", fresh):
+                break
+            self.conn.current = None
+            found = await self.current()
+            if found is not None:
+                return found
+        else:
+            return None
+        self.conn.current = fresh
+        self.conn.last[fresh] = 0
+        command(self.s, self.conn, Address.conversation(fresh), m.OpenConversation(self.visitor, self.channel), "open")
+        await self.s.redis.hset(f"sb:conv:{fresh}", mapping={"visitor": self.visitor, "phase": "bot"})
+        return fresh
 
     async def _message(self, f: p.VisitorMessage) -> None:
         conv = await self._target(f.conversation, open_new=True)

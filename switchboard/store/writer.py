@@ -11,12 +11,17 @@ per write as arrive during the previous write: natural group commit, no timer.
 
 A batch is written in a fixed order, each step one bulk call:
 
-1. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a
-   replay of a message already stored, so it counts as written;
-2. conversations: the state upserts (last state per conversation wins), then a
-   ``$max`` of ``last_seq`` per conversation that got messages; states never
+1. conversations: the state upserts (last state per conversation wins), then a
+   ``$max`` of ``last_seq`` per conversation that gets messages; states never
    ``$set`` ``last_seq``, so it never goes down;
+2. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a
+   replay of a message already stored, so it counts as written;
 3. visitors and ratings: upserts by id.
+
+``last_seq`` goes first so that, without a transaction, a crash between the steps
+leaves it ahead of the stored messages (a gap of messages nobody was acked for),
+never behind: a restarted server numbers new messages from ``last_seq``, and a
+stored message above it would take the new one's seq and, as a "replay", its ack.
 
 Every step is idempotent, so a failed batch is simply written again (with
 backoff); after ``retries`` it fails every future of the batch with the error and
@@ -355,9 +360,11 @@ def _write_in_transaction(plan: _Plan, write_concern: WriteConcern) -> None:
 
 def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: ClientSession | None) -> None:
     """The batch's bulk calls; inside a transaction (`session`) the write concern is the transaction's."""
+    if plan.conversations:
+        _collection(Conversation, write_concern).bulk_write(plan.conversations, ordered=True, session=session)
     if plan.messages:
         _insert_messages(plan.messages, write_concern, session)
-    for document, ops in ((Conversation, plan.conversations), (Visitor, plan.visitors), (Rating, plan.ratings)):
+    for document, ops in ((Visitor, plan.visitors), (Rating, plan.ratings)):
         if ops:
             _collection(document, write_concern).bulk_write(ops, ordered=True, session=session)
 

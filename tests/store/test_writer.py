@@ -160,6 +160,26 @@ def test_a_write_to_an_unreachable_store_fails_the_sender_after_the_retries(stor
     assert Message.objects.count() == 0
 
 
+def test_a_crash_between_the_steps_leaves_last_seq_ahead_of_the_messages_never_behind(
+        store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a transaction, a crash after one bulk call: a restarted server numbers new messages from
+    last_seq, so a stored message above it would take a new message's seq (and its ack, as a replay)."""
+    def crash(*args: Any) -> None:
+        raise ConnectionError("the server died here")
+
+    monkeypatch.setattr(writer_module, "_insert_messages", crash)
+
+    async def scenario() -> None:
+        writer = StoreWriter(transactions="off", retries=0, backoff_s=0.01)
+        with pytest.raises(ConnectionError):
+            await writer.add_message(message("c-crash", 7))
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert Message.objects(conversation="c-crash").count() == 0
+    assert Conversation.objects.get(id="c-crash").last_seq == 7
+
+
 def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str, new_writer: NewWriter) -> None:
     async def scenario() -> None:
         writer = new_writer()
