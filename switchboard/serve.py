@@ -50,9 +50,11 @@ class Backends:
     def __init__(self, settings: ServerSettings, stack: ExitStack) -> None:
         self.redis_url, self.mongodb_uri = settings.redis_url, settings.mongodb_uri
         if not self.redis_url or not self.mongodb_uri:
-            from .store.embedded import EmbeddedMongo, EmbeddedRedis
+            from .store.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
 
-            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+            # Before anything else, and for this process's life: a second serve on this data dir
+            # fails here (DataDirInUse) instead of replacing this one's servers as if left by a crash.
+            stack.enter_context(DataDirLock(settings.data_dir))
             if not self.redis_url:
                 server = stack.enter_context(EmbeddedRedis(settings.data_dir))
                 self.redis_url = server.start()
@@ -83,8 +85,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print("switchboard serve: --edges must be at least 1", file=sys.stderr)
         return 2
     print(f"Switchboard starting (data dir {settings.data_dir})", flush=True)
+    from .store.embedded import EmbeddedServerError
+
     with ExitStack() as stack:
-        backends = Backends(settings, stack)
+        try:
+            backends = Backends(settings, stack)
+        except EmbeddedServerError as exc:  # DataDirInUse among them: another process has the data dir
+            print(f"switchboard serve: {exc}", file=sys.stderr, flush=True)
+            return 1
         if args.edges > 1 or args.ray_address:
             from .multiedge import run_multi_edge
 

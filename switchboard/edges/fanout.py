@@ -12,8 +12,9 @@ arrives. The batch for this edge's own sockets is not published: once the
 pipeline has run, the flusher queues it for a local delivery task that feeds
 the same receiver the subscriber feeds (a single-process server never
 serialises a frame through Redis). Delivery has its own task, as the
-subscriber has, so a socket that is slow to take its frames holds up only
-delivery, never the history writes and publishes of the next flush.
+subscriber has, so the history writes and publishes of the next flush never
+wait for delivery; and delivery never waits for one slow socket either (its
+frames queue for it, see :class:`.sockets.Connection`).
 
 Pub/sub is at most once: a frame can be lost (a slow or reconnecting
 subscriber). Message frames carry sequence numbers and :mod:`.sockets` heals

