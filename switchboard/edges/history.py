@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from .protocol import frame
 
-__all__ = ["stage_append", "fetch", "message_frame", "HISTORY_TTL_S"]
+__all__ = ["stage_append", "fetch", "message_frame", "HISTORY_TTL_S", "PAGE"]
 
 HISTORY_TTL_S = 7 * 86400
 
@@ -46,8 +46,11 @@ def stage_append(pipe: Any, conversation: str, messages: list[dict[str, Any]], c
     pipe.expire(key, HISTORY_TTL_S)
 
 
+PAGE = 500  # messages per resume or sync answer (docs/protocol.md): a full page means "ask again after it"
+
+
 async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
-                for_visitor: bool, limit: int = 500) -> list[dict[str, Any]]:
+                for_visitor: bool, limit: int = PAGE) -> list[dict[str, Any]]:
     """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors.
 
     A page is what the reader missed from `after` on, never with a stored message skipped: `limit`

@@ -345,11 +345,16 @@ class Sockets:
         await conn.send(frame)
 
     async def heal(self, conn: Connection, conversation: str, after: int, upto: int | None) -> None:
-        """Send what `conn` missed in (after, upto], from the history."""
-        missed = await history.fetch(self.redis, conversation, after, upto, conn.is_visitor)
-        for message in missed:
-            if message["seq"] > conn.last.get(conversation, after):
-                conn.last[conversation] = message["seq"]
-                await conn.send(message)
+        """Send what `conn` missed in (after, upto], from the history: page after page up to `upto` (a gap
+        a lost publish left); one page when `upto` is None (a resume: the client asks for the next)."""
+        while True:
+            missed = await history.fetch(self.redis, conversation, after, upto, conn.is_visitor, history.PAGE)
+            for message in missed:
+                if message["seq"] > conn.last.get(conversation, after):
+                    conn.last[conversation] = message["seq"]
+                    await conn.send(message)
+            if upto is None or len(missed) < history.PAGE or missed[-1]["seq"] >= upto:
+                break
+            after = missed[-1]["seq"]
         if upto is not None:
             conn.last[conversation] = max(conn.last.get(conversation, after), upto)

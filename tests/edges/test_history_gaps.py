@@ -11,9 +11,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
+from starlette.websockets import WebSocketState
 
 from switchboard.edges import history
+from switchboard.edges.fanout import user_key
+from switchboard.actors.address import UserRef
+from switchboard.edges.sockets import Connection, Sockets, TokenBucket
 from switchboard.edges.history import message_frame, stage_append
 from switchboard.store.writer import StoreWriter
 
@@ -123,3 +128,42 @@ def test_a_message_missing_from_the_redis_window_is_read_from_the_store_not_skip
             await redis.aclose()
 
     assert asyncio.run(scenario()) == seqs_seen(frames, 5, for_visitor=False)
+
+
+class Collecting:
+    """A websocket that takes every frame at once and keeps the seqs of the messages."""
+
+    def __init__(self) -> None:
+        self.application_state = WebSocketState.CONNECTED
+        self.seqs: list[int] = []
+
+    async def send_text(self, text: str) -> None:
+        self.seqs.append(orjson.loads(text)["seq"])
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.application_state = WebSocketState.DISCONNECTED
+
+
+def test_a_socket_that_missed_more_than_a_page_through_a_lost_publish_gets_all_of_it_in_order(
+        store: str, redis_url: str) -> None:
+    frames = conversation(1_300, lambda seq: False)
+
+    async def scenario() -> list[int]:
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            await kept(redis, frames[:-1], WINDOW)
+            edge, ws = Sockets(redis), Collecting()
+            conn = Connection(ws, UserRef.agent("a-00000001"), "c1", TokenBucket(20, 40))  # type: ignore[arg-type]
+            conn.last[CONV] = 10  # it saw up to seq 10; the publishes of 11..1299 were lost
+            edge.add(conn)
+            await edge.release(conn)
+            await edge.receive([["u", user_key(conn.user), frames[-1]]])
+            for _ in range(100):  # the socket's writer drains what the heal queued
+                if ws.seqs and ws.seqs[-1] == 1_300:
+                    break
+                await asyncio.sleep(0.02)
+            return ws.seqs
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(scenario()) == list(range(11, 1_301))
