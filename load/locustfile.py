@@ -195,6 +195,7 @@ class VisitorUser(User):
             assigned = sock.wait("assigned", timeout=max(TIMEOUT_S, 90))
         del assigned
         conv = None
+        replied = time.perf_counter()
         for i in range(EXCHANGES):
             cid = uuid.uuid4().hex[:12]
             t0 = time.perf_counter()
@@ -206,8 +207,11 @@ class VisitorUser(User):
             with Step("agent reply round trip") as step:
                 step.t0 = t0
                 sock.wait("message", conversation=conv)
-            self.wait_think()
-        with Step("agent close->visitor closed"):
+            replied = time.perf_counter()
+            if i < EXCHANGES - 1:
+                self.wait_think()  # not after the last reply: the agent closes right after it
+        with Step("agent close->visitor closed") as step:
+            step.t0 = replied  # from the last reply, which the agent follows with its close
             sock.wait("closed", conversation=conv)
         with Step("rate->rated"):
             sock.send("rate", conversation=conv, score=5, comment="load test")

@@ -40,6 +40,7 @@ async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
     conversation messages its queue and its agent, so it comes last.
     """
     world = await asyncio.to_thread(archive.load_world)
+    await _forget_sockets(redis)
     await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins
     for group in world.groups:
         engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
@@ -61,6 +62,18 @@ async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
               "queued": sum(1 for s in world.conversations if s["phase"] == "queued")}
     log.info("recovered %s", counts)
     return counts
+
+
+async def _forget_sockets(redis: aioredis.Redis) -> None:
+    """The registry of connected users (``sb:reg:*``, user -> edge -> sockets) counted the sockets of edges
+    that are gone: every edge starts with the server, under a new id. A server killed with -9 never told
+    Redis (which keeps it on disk), and its counts would keep an agent "connected" after their last real
+    socket closed: never set offline, still assigned visitors."""
+    keys = [key async for key in redis.scan_iter(match="sb:reg:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await redis.delete(*keys[start:start + 1000])
+    if keys:
+        log.info("forgot the connections of %d users counted before the restart", len(keys))
 
 
 async def _settle(engine: Engine, what: str) -> None:

@@ -42,3 +42,26 @@ def test_every_queued_visitor_is_back_in_order_the_moment_recovery_returns(runti
         return [w["conversation"] for w in queue["waiting"]]
 
     assert asyncio.run(scenario()) == [f"c{i:03}" for i in range(WAITING)]
+
+
+def test_an_agent_counted_as_connected_before_a_kill_9_is_offline_with_their_last_socket_after_the_restart(
+        store: str, redis_url: str) -> None:
+    """The registry is on Redis' disk: the killed server's counts must not keep the agent online for ever."""
+    from switchboard.actors.address import UserRef
+    from switchboard.edges.fanout import Hub
+
+    async def scenario() -> int:
+        redis = aioredis.Redis.from_url(redis_url)
+        engine = start_engine("inline", tune_gc=False)
+        try:
+            mia = UserRef.agent("mia")
+            await Hub(redis, "edge-before-the-kill").register(mia)  # her socket when the server was killed
+            await recover(engine, redis)
+            after = Hub(redis, "edge-after-the-restart")
+            await after.register(mia)  # she reconnects ...
+            return await after.unregister(mia)  # ... and closes her socket: sockets she has left anywhere
+        finally:
+            engine.stop()
+            await redis.aclose()
+
+    assert asyncio.run(scenario()) == 0
