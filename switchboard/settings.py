@@ -28,6 +28,7 @@ class DispatchSettings:
     wait_timeout_s: float = 60.0
     session_idle_timeout_s: float = 180.0
     offline_grace_s: float = 60.0
+    transfer_offer_timeout_s: float = 60.0  # an unanswered transfer offer to an agent is refused after this
     no_reply_reassign_s: float | None = None  # off by default
     last_agent_wait_s: float = 30.0  # a group's default for last_agent_first
     sweep_interval_s: float = 10.0  # safety-net sweep of every queue; 0 turns it off

@@ -28,6 +28,13 @@ Unsolicited candidates that arrive during a round join the round's pool. A
 conversation that is no longer waiting when ``Assign`` reaches it (the visitor
 left, another agent invited it) answers ``Release``, which frees the slot.
 Invites and accepted transfers may go beyond saturation; nothing else does.
+
+A transfer offer that would take the agent beyond saturation waits in
+``pending_transfers`` for their answer, and the agent owns how long: going
+offline refuses every pending offer (``offline``), and each offer has a timer
+(``transfer_offer:<conversation>``, ``transfer_offer_timeout_s``) that refuses
+it (``timeout``) if it is still unanswered. Either way the conversation is free
+to offer itself elsewhere at once.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from ..settings import DispatchSettings
 __all__ = ["Presence", "Agent", "valid_saturation"]
 
 GRACE_TIMER = "offline_grace"
+OFFER_TIMER = "transfer_offer:"  # + conversation id
 
 
 class Presence(enum.Enum):
@@ -74,6 +82,7 @@ class _PendingTransfer:
     visitor: str
     group: str | None
     from_agent: str
+    due: float  # refused as unanswered from then on
 
 
 Handler = Callable[["Agent", Any, float], list[Effect]]
@@ -152,6 +161,8 @@ class Agent:
             "last_assigned_at": self.last_assigned_at,
             "online_time_s": self.online_time(now) if now is not None else self.online_before_s,
             "pending_transfers": list(self.pending_transfers),
+            "transfer_offers": [{"conversation": c, "from_agent": p.from_agent, "visitor": p.visitor, "group": p.group,
+                                 "due": p.due} for c, p in self.pending_transfers.items()],
         }
 
     # --- commands ----------------------------------------------------------------------
@@ -178,6 +189,7 @@ class Agent:
         if new is Presence.OFFLINE:
             if self.active:
                 effects.append(SetTimer(GRACE_TIMER, now + self._settings.offline_grace_s))
+            effects += self._refuse_pending_transfers("offline")
         elif old is Presence.OFFLINE:
             effects.append(CancelTimer(GRACE_TIMER))
         return effects + self._broadcast() + self._start_round()
@@ -252,16 +264,37 @@ class Agent:
             return [SendTo(conv, TransferRefused(self.id, errors.AGENT_OFFLINE))]
         if self.free > 0:
             return self._take_transfer(msg.conversation, msg.group, now)
-        self.pending_transfers[msg.conversation] = _PendingTransfer(msg.visitor, msg.group, msg.from_agent)
-        return [Deliver(UserRef.agent(self.id), TransferRequested(msg.conversation, msg.from_agent))]
+        due = now + self._settings.transfer_offer_timeout_s
+        self.pending_transfers[msg.conversation] = _PendingTransfer(msg.visitor, msg.group, msg.from_agent, due)
+        return [Deliver(UserRef.agent(self.id), TransferRequested(msg.conversation, msg.from_agent)),
+                SetTimer(OFFER_TIMER + msg.conversation, due)]
+
+    def _refuse_pending_transfers(self, code: str) -> list[Effect]:
+        """Refuse every offer still waiting for this agent's answer (nobody is there to give it)."""
+        effects: list[Effect] = []
+        for conversation in self.pending_transfers:
+            effects += [CancelTimer(OFFER_TIMER + conversation),
+                        SendTo(Address.conversation(conversation), TransferRefused(self.id, code))]
+        self.pending_transfers.clear()
+        return effects
 
     def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
+        if msg.key.startswith(OFFER_TIMER):
+            return self._offer_timed_out(msg.key[len(OFFER_TIMER):], now)
         if msg.key != GRACE_TIMER or self.presence is not Presence.OFFLINE:
             return []
         effects: list[Effect] = [SendTo(Address.conversation(c), Requeue(self.id)) for c in self.active]
         self.active.clear()
         self._again.clear()
         return effects + self._broadcast()
+
+    def _offer_timed_out(self, conversation: str, now: float) -> list[Effect]:
+        # An answered offer leaves its timer running: it finds no offer (or a later one, not yet due) here.
+        pending = self.pending_transfers.get(conversation)
+        if pending is None or now < pending.due:
+            return []
+        del self.pending_transfers[conversation]
+        return [SendTo(Address.conversation(conversation), TransferRefused(self.id, "timeout"))]
 
     def _on_undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
         group = msg.to.id

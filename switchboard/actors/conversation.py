@@ -28,7 +28,12 @@ queue is the authority on order, the agent on its load.
   ``ConversationState`` record, which is what restart recovery rebuilds from
   (``RestoreConversation``).
 * A transfer to an agent waits for the target's ``TransferAccepted`` before it
-  changes anything; a transfer to a group moves to QUEUED at once but keeps the
+  changes anything. The target ends an offer it cannot take with
+  ``TransferRefused``: ``agent_offline`` at once refuses the command; a pending
+  offer that the target declines, or that ends because the target went offline
+  or did not answer in time, is reported to the transferring agent
+  (``TransferDeclined`` with the reason), who may transfer again at once. A
+  transfer to a group moves to QUEUED at once but keeps the
   old agent counted until the queue confirms (``Enqueued``), so an unknown
   group puts everything back as it was.
 """
@@ -74,7 +79,7 @@ TRANSITIONS: dict[tuple[Phase, type], str] = {
     (Q, Assign): "_assign", (Q, LeaveQueue): "_leave", (Q, KeepWaiting): "_keep_waiting",
     (Q, Invite): "_invite", (Q, Close): "_close", (Q, VisitorWrote): "_ignore",
     (Q, EnqueueRefused): "_enqueue_refused", (Q, Enqueued): "_enqueued",
-    (Q, Undeliverable): "_undeliverable", (Q, TimerFired): "_timer", (Q, TransferRefused): "_ignore",
+    (Q, Undeliverable): "_undeliverable", (Q, TimerFired): "_timer", (Q, TransferRefused): "_transfer_refused",
     (A, AgentWrote): "_agent_wrote", (A, VisitorWrote): "_visitor_wrote", (A, Close): "_close",
     (A, TransferToAgent): "_transfer_to_agent", (A, TransferToGroup): "_transfer_to_group",
     (A, TransferAccepted): "_transfer_accepted", (A, TransferRefused): "_transfer_refused",
@@ -85,6 +90,9 @@ TRANSITIONS: dict[tuple[Phase, type], str] = {
     (Q, TransferAccepted): "_give_back", (B, TransferAccepted): "_give_back",
     (B, Post): "_post", (Q, Post): "_post", (A, Post): "_post",
 }
+
+# TransferRefused codes that end a pending offer (told to the transferring agent); others refuse the command.
+_OFFER_ENDED = ("declined", "offline", "timeout")
 
 MAX_TEXT = 8000  # characters of one chat message
 MAX_CLIENT_ID = 64
@@ -387,9 +395,9 @@ class Conversation:
         if msg.agent != self._pending_transfer:
             return []
         self._pending_transfer = None
-        if msg.code == "declined":
-            assert self.agent is not None
-            return [Deliver(UserRef.agent(self.agent), TransferDeclined(self.id, msg.agent))]
+        offering = self.agent if self._previous is None else self._previous[1]  # during a group transfer: the old one
+        if msg.code in _OFFER_ENDED and offering is not None:
+            return [Deliver(UserRef.agent(offering), TransferDeclined(self.id, msg.agent, msg.code))]
         return [Rejected(msg.code, f"agent {msg.agent} cannot take the transfer ({msg.code})")]
 
     def _transfer_to_group(self, msg: TransferToGroup, now: float) -> list[Effect]:

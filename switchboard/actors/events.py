@@ -120,11 +120,16 @@ class TransferRequested:
 
 @dataclass(frozen=True, slots=True)
 class TransferDeclined:
-    """To the transferring agent: the target said no."""
+    """To the transferring agent: the offer ended without the target taking it.
+
+    `reason` is ``declined`` (the target said no), ``offline`` (the target went offline
+    before answering) or ``timeout`` (no answer in time).
+    """
 
     kind: ClassVar[str] = "transfer_declined"
     conversation: str
     to_agent: str
+    reason: str = "declined"
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,7 @@ class TransferAccepted(msgspec.Struct, frozen=True):
 
 class TransferRefused(msgspec.Struct, frozen=True):
     agent: str
-    code: str  # agent_offline | declined
+    code: str  # agent_offline | declined | offline | timeout (an offer refused by going offline, or unanswered)
 
 
 class TimerFired(msgspec.Struct, frozen=True):

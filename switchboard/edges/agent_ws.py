@@ -3,11 +3,11 @@
 The hello carries the token from ``POST /api/auth/login`` (in the frame, never
 in the URL, so it stays out of access logs); it is checked like a REST call
 (signature, expiry, live session, password version). The welcome is a
-snapshot: the agent's presence and conversations, and the queues of their
-groups. Commands go to the engine with the agent's id as the actor, so the
-entities refuse what is not this agent's to do; transfer, whose message names
-no actor, and typing are checked here against the conversation's agent in
-Redis. When an agent's last socket anywhere closes, the agent goes offline
+snapshot: the agent's presence and conversations, the transfers waiting for
+their answer, and the queues of their groups. Commands go to the engine with
+the agent's id as the actor, so the entities refuse what is not this agent's
+to do; transfer, whose message names no actor, and typing are checked here
+against the conversation's agent in Redis. When an agent's last socket anywhere closes, the agent goes offline
 (the offline grace period keeps their conversations for a reconnect).
 """
 
@@ -90,10 +90,12 @@ class AgentSession:
     async def snapshot(self) -> dict[str, Any]:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
         if me is None:
-            return {"presence": "offline", "saturation": 0, "groups": [], "conversations": [], "queues": {}}
+            return {"presence": "offline", "saturation": 0, "groups": [], "conversations": [], "pending_transfers": [],
+                    "queues": {}}
         conversations = [c for c in [await conversation_info(self.s, conv) for conv in me.get("active", [])] if c]
+        pending = [{"conversation": o["conversation"], "from_agent": o["from_agent"]} for o in me.get("transfer_offers", [])]
         return {"presence": me["presence"], "saturation": me["saturation"], "groups": me["groups"],
-                "conversations": conversations, "queues": await self.queues(me["groups"])}
+                "conversations": conversations, "pending_transfers": pending, "queues": await self.queues(me["groups"])}
 
     async def queues(self, groups: list[str]) -> dict[str, list[dict[str, Any]]]:
         now, result = time.time(), {}

@@ -342,7 +342,7 @@ def test_a_transfer_beyond_saturation_asks_the_agent_first() -> None:
     asked = agent.handle(TransferOffer("c9", "v-c9", "sales", "bob"), 7.0)
     accepted = agent.handle(AnswerTransfer("c9", True), 8.0)
 
-    assert asked == [Deliver(ANN, TransferRequested("c9", "bob"))]
+    assert asked == [Deliver(ANN, TransferRequested("c9", "bob")), SetTimer("transfer_offer:c9", 7.0 + SETTINGS.transfer_offer_timeout_s)]
     assert accepted == [SendTo(conv("c9"), TransferAccepted("ann")),
                         SendTo(SALES, AgentStatus("ann", "online", 2, 1, 8.0))]
     assert agent.load == 2 and agent.pending_transfers == {}
