@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ import httpx
 import pytest
 
 from switchboard.store.embedded import LOCK_FILE, DataDirInUse, DataDirLock, EmbeddedMongo
+from tests.server.conftest import free_port
+from tests.store.test_embedded import _alive
 
 ROOT = Path(__file__).resolve().parents[2]  # the code under test, for the subprocesses too
 
@@ -32,22 +33,6 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 def _switchboard(*args: str) -> list[str]:
     return [sys.executable, "-m", "switchboard.cli", *args]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _holder(data_dir: Path, code: str) -> subprocess.Popen[bytes]:
@@ -114,7 +99,7 @@ def test_an_embedded_server_refuses_a_data_dir_held_by_another_process_and_touch
 
 def test_a_second_serve_on_a_data_dir_in_use_fails_at_once_and_the_first_keeps_serving(
         tmp_path: Path, reap: list[subprocess.Popen[bytes]]) -> None:
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "first.log", "wb")
     first = subprocess.Popen(_switchboard("serve", "--port", str(port)), env=_env(tmp_path), stdout=log,
                              stderr=subprocess.STDOUT)
@@ -138,7 +123,7 @@ def test_a_second_serve_on_a_data_dir_in_use_fails_at_once_and_the_first_keeps_s
                 assert str(tmp_path / LOCK_FILE) not in {os.path.realpath(f) for f in fds.iterdir()}
 
         started = time.monotonic()
-        second = subprocess.Popen(_switchboard("serve", "--port", str(_free_port())), env=_env(tmp_path),
+        second = subprocess.Popen(_switchboard("serve", "--port", str(free_port())), env=_env(tmp_path),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         reap.append(second)
         _, err = second.communicate(timeout=60)
