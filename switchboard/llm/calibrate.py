@@ -115,13 +115,16 @@ def _key(question: str) -> str:
 
 
 def _penalties(kb: KnowledgeBase, good: list[str], bad: list[str], examples: list[str]) -> tuple[list[float], list[float]]:
-    """Each question's off-topic penalty against `examples`, a BAD question's without its own example."""
-    vectors = kb.embedder.embed(good + bad + examples)
-    asked, kept = vectors[:len(good) + len(bad)], vectors[len(good) + len(bad):]
-    similarities = asked @ kept.T
-    own = {_key(q): i for i, q in enumerate(examples)}
-    for row, q in enumerate(bad, start=len(good)):
-        similarities[row, own[_key(q)]] = -np.inf  # leave one out
+    """Each question's off-topic penalty against `examples`, a BAD question's without its own example.
+
+    A BAD question is measured as its example (the examples are the BAD questions, each once)."""
+    vectors = kb.embedder.embed(good + examples)
+    kept = vectors[len(good):]
+    index = {_key(q): i for i, q in enumerate(examples)}
+    own = [index[_key(q)] for q in bad]
+    similarities = np.vstack([vectors[:len(good)], kept[own]]) @ kept.T
+    for row, example in enumerate(own, start=len(good)):
+        similarities[row, example] = -np.inf  # leave one out
     penalty = [float(p) for p in off_topic_penalty(similarities)]
     return penalty[:len(good)], penalty[len(good):]
 
