@@ -7,7 +7,9 @@ serving the websockets and REST on the same port (SO_REUSEPORT: the kernel
 spreads connections over them); it attaches to the named hosts to send
 commands and reaches its sockets through its own Redis channel. A visitor on
 one edge and their agent on another talk through Redis, never through each
-other.
+other. This process supervises the edges: one that dies is started again
+while the others serve on, and its sockets are forgotten (:class:`_Supervisor`);
+only SIGINT or SIGTERM of this process ends the server.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any
+import time
+from typing import Any, Callable
 
 import orjson
 
@@ -77,23 +80,19 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     relay.start()
     counts = await recover(engine, redis)
     print(f"  engine on Ray ({hosts} hosts, cluster {gcs}); recovered {counts}", flush=True)
-    edges = [_spawn_edge(i, settings, bot_settings, backends, gcs, hosts, args) for i in range(args.edges)]
+
+    def spawn(index: int) -> _Edge:
+        return _spawn_edge(index, settings, dispatch, bot_settings, backends, gcs, hosts, args)
+
+    supervisor = _Supervisor(spawn, args.edges, redis, engine)
     print_urls(settings)
-    print(f"  {args.edges} edge processes share the port (pids {', '.join(str(e.pid) for e in edges)})", flush=True)
+    pids = ", ".join(str(e.proc.pid) for e in supervisor.edges if e)
+    print(f"  {args.edges} edge processes share the port (pids {pids}); an edge that dies is started again", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    while not stop.is_set() and all(e.poll() is None for e in edges):
-        try:
-            await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
-            pass
-    code = 0 if stop.is_set() else 1
-    for edge in edges:
-        if edge.poll() is None:
-            edge.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-    for edge in edges:
-        await asyncio.to_thread(_wait, edge)
+    await supervisor.run(stop)
+    await supervisor.stop()
     await stop_bot_worker(relay.bot)
     await asyncio.to_thread(engine.wait_quiet, 5.0)
     await relay.stop()
@@ -103,22 +102,146 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     await redis.aclose()
     ray.shutdown()
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
-    return code
+    return 0
 
 
-def _spawn_edge(index: int, settings: ServerSettings, bot: BotSettings, backends: Any, gcs: str, hosts: int,
-                args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    config = {"settings": {"host": settings.host, "port": settings.port, "data_dir": settings.data_dir,
-                           "secret": settings.secret, "allowed_origins": list(settings.allowed_origins),
-                           "max_frame_bytes": settings.max_frame_bytes, "rate_limit_per_s": settings.rate_limit_per_s,
-                           "rate_limit_burst": settings.rate_limit_burst, "token_ttl_s": settings.token_ttl_s,
-                           "visitor_token_ttl_s": settings.visitor_token_ttl_s, "history_cap": settings.history_cap,
-                           "default_group": settings.default_group, "store_journal": settings.store_journal,
-                           "store_transactions": settings.store_transactions},
+RESTART_GAP_S = 3.0  # an edge slot is started at most once per this many seconds
+QUICK_DEATH_S = 30.0  # an edge that dies this soon after its start failed again: the next start waits longer
+MAX_BACKOFF_S = 60.0
+POLL_S = 0.5
+
+
+@dataclasses.dataclass
+class _Edge:
+    """One edge process, and the read end of the pipe it writes its edge id into once it serves."""
+
+    index: int
+    proc: subprocess.Popen[bytes]
+    report: int
+    started: float
+    edge_id: str | None = None
+
+    def read_id(self) -> str | None:
+        if self.edge_id is None and self.report >= 0:
+            try:
+                data = os.read(self.report, 64)
+            except BlockingIOError:  # started, not serving yet
+                return None
+            self.edge_id = data.decode().strip() or None
+            os.close(self.report)
+            self.report = -1
+        return self.edge_id
+
+    def close(self) -> None:
+        if self.report >= 0:
+            os.close(self.report)
+            self.report = -1
+
+
+class _Supervisor:
+    """Keeps N edges running: an edge that exits while the server runs is logged, its sockets forgotten
+    (its agents go offline as if they had disconnected, unless they have sockets elsewhere) and started
+    again, at most once per RESTART_GAP_S, backing off while it keeps dying. The other edges serve on."""
+
+    def __init__(self, spawn: Callable[[int], _Edge], count: int, redis: Any, engine: Any) -> None:
+        self._spawn, self._redis, self._engine = spawn, redis, engine
+        self.edges: list[_Edge | None] = [spawn(i) for i in range(count)]
+        self._next_start = [0.0] * count
+        self._failures = [0] * count  # quick deaths in a row, per slot
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = time.monotonic()
+            for index, edge in enumerate(self.edges):
+                if edge is None:
+                    if now >= self._next_start[index]:
+                        self.edges[index] = started = self._spawn(index)
+                        log.warning("edge %d started again (pid %d)", index, started.proc.pid)
+                elif edge.proc.poll() is not None:
+                    self.edges[index] = None
+                    await self._died(edge, now)
+                else:
+                    edge.read_id()
+            try:
+                await asyncio.wait_for(stop.wait(), POLL_S)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _died(self, edge: _Edge, now: float) -> None:
+        edge_id, code = edge.read_id(), edge.proc.returncode
+        edge.close()
+        how = f"status {code}" if code >= 0 else f"signal {_signal_name(-code)}"
+        quick = now - edge.started < QUICK_DEATH_S
+        failures = self._failures[edge.index] = self._failures[edge.index] + 1 if quick else 1
+        delay = 0.0 if failures == 1 else min(RESTART_GAP_S * 2 ** (failures - 2), MAX_BACKOFF_S)
+        # Never in this round: a Ctrl-C reaches the edges too, and serve's own stop may come a moment later.
+        self._next_start[edge.index] = max(now + delay, edge.started + RESTART_GAP_S, now + POLL_S / 2)
+        wait = self._next_start[edge.index] - now
+        if failures == 1:
+            log.warning("edge %d (pid %d, id %s) exited unexpectedly (%s); the other edges serve on; "
+                        "starting it again in %.1f s", edge.index, edge.proc.pid, edge_id, how, wait)
+        else:
+            log.error("edge %d keeps dying: %d times in a row within %.0f s of its start (pid %d, %s); "
+                      "next start in %.0f s", edge.index, failures, QUICK_DEATH_S, edge.proc.pid, how, wait)
+        if edge_id is not None:
+            try:
+                await self._forget(edge_id)
+            except Exception:
+                log.exception("could not forget the sockets of edge %s", edge_id)
+
+    async def _forget(self, edge_id: str) -> None:
+        """What a clean stop of that edge does (Hub.forget_edge), and what its sockets' closing would have done:
+        an agent whose last socket was there is set offline (the offline grace keeps their conversations)."""
+        from .actors.address import Address
+        from .actors.messages import SetPresence
+        from .edges.fanout import Hub
+
+        agents = [key async for key in self._redis.scan_iter(match="sb:reg:agent:*", count=1000)
+                  if await self._redis.hexists(key, edge_id)]
+        await Hub(self._redis, edge_id).forget_edge()
+        offline = []
+        for key in agents:
+            if sum(int(c) for c in await self._redis.hvals(key)) == 0:
+                agent_id = (key.decode() if isinstance(key, bytes) else key)[len("sb:reg:agent:"):]
+                self._engine.send(Address.agent(agent_id), SetPresence("offline"))
+                offline.append(agent_id)
+        log.info("forgot the sockets of edge %s; agents now offline: %s", edge_id, ", ".join(offline) or "none")
+
+    async def stop(self) -> None:
+        edges = [e for e in self.edges if e is not None]
+        for edge in edges:
+            if edge.proc.poll() is None:
+                edge.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        for edge in edges:
+            await asyncio.to_thread(_wait, edge.proc)
+            edge.close()
+
+
+def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Any,
+                gcs: str, hosts: int, args: argparse.Namespace) -> _Edge:
+    # Every setting, as the single-process server has them (serve's --host/--port/--data-dir are in `settings`).
+    server = {**dataclasses.asdict(settings), "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri}
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    config = {"settings": server, "dispatch": dataclasses.asdict(dispatch), "bot": dataclasses.asdict(bot),
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
-              "hosts": hosts, "log_level": args.log_level, "index": index, "bot": dataclasses.asdict(bot)}
+              "hosts": hosts, "log_level": args.log_level, "index": index, "report_fd": write}
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}
-    return subprocess.Popen([sys.executable, "-m", "switchboard.edges.worker"], env=env)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "switchboard.edges.worker"], env=env, pass_fds=(write,))
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return _Edge(index, proc, read, time.monotonic())
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _wait(proc: subprocess.Popen[bytes]) -> None:

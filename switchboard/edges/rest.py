@@ -399,6 +399,9 @@ class _Api:
         if "saturation" in changes and changes["saturation"] != before:
             engine: Engine = request.app.state.services.engine
             engine.send(Address.agent(agent_id), SetSaturation(changes["saturation"]))
+        names = getattr(request.app.state.services, "names", None)
+        if "nickname" in changes and names is not None:  # at once here; other processes within Names.ttl_s
+            names.set_agent(agent_id, user.nickname)
         return ORJSONResponse(user_json(user))
 
     # groups (admin)

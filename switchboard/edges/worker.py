@@ -2,15 +2,21 @@
 
 It serves the app on a socket bound with SO_REUSEPORT, so N of these share one
 port, and attaches to the engine's named Ray hosts instead of running its own.
-Its configuration arrives as JSON in ``SWITCHBOARD_EDGE_CONFIG``.
+Its configuration arrives as JSON in ``SWITCHBOARD_EDGE_CONFIG``: every server, dispatch and bot setting
+the serve process has, so an edge behaves as the single-process server does. Once it serves, it writes
+its edge id into the pipe ``report_fd``: the serve process supervises its edges, and when one dies it
+forgets that id's sockets in Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+from typing import Any, AsyncIterator
 
 import orjson
 
@@ -31,18 +37,48 @@ def main() -> int:
     # Join the cluster before uvicorn installs its signal handlers: ray.init installs a SIGTERM
     # handler that exits at once, which would skip the graceful shutdown.
     ray.init(address=config["ray_address"], namespace=NAMESPACE, logging_level=logging.WARNING)
-    app = create_app(AppConfig(settings, DispatchSettings(), config["redis_url"], config["mongodb_uri"],
-                               runtime="ray", hosts=config["hosts"], ray_address=config["ray_address"], attach=True,
+    app = create_app(AppConfig(settings, DispatchSettings.from_mapping(config.get("dispatch", {})), config["redis_url"],
+                               config["mongodb_uri"], runtime="ray", hosts=config["hosts"],
+                               ray_address=config["ray_address"], attach=True,
                                bot=BotSettings.from_mapping(config.get("bot", {}))))
+    if config.get("report_fd") is not None:
+        _report_edge_id(app, config["report_fd"])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
     sock.set_inheritable(True)
     server = GracefulServer(uvicorn.Config(app, log_level=config["log_level"], ws_per_message_deflate=False,
+                                           ws_max_size=settings.max_frame_bytes * 4,  # as serve's single process
                                            timeout_graceful_shutdown=10, lifespan="on"))
+    graceful = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        # A Ctrl-C reaches an edge twice, from the terminal and forwarded by serve; uvicorn takes a second
+        # SIGINT for "force exit", which would cut this edge's graceful shutdown short. serve kills it after 20 s.
+        if not (sig == signal.SIGINT and server.should_exit):
+            graceful(sig, frame)
+
+    server.handle_exit = handle_exit
     server.run(sockets=[sock])
     return 0
+
+
+def _report_edge_id(app: Any, fd: int) -> None:
+    """Write the edge id into `fd` once the app has started (before any socket is served, so before any
+    is registered under that id), then close it."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            try:
+                os.write(fd, a.state.services.edge_id.encode())
+            finally:
+                os.close(fd)
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""The serve process's supervision of its edges, with stand-in edge processes (no Ray, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from switchboard import multiedge
+from switchboard.multiedge import _Edge, _Supervisor
+
+
+class _NoRedis:
+    """The supervisor forgets only edges that reported an id; these never do."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Redis used: {name}")
+
+
+def test_an_edge_that_keeps_dying_is_started_again_ever_more_slowly_with_an_error_and_the_other_serves_on(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(multiedge, "RESTART_GAP_S", 0.2)
+    monkeypatch.setattr(multiedge, "POLL_S", 0.02)
+    starts: dict[int, list[float]] = {0: [], 1: []}
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(index: int) -> _Edge:
+        code = "import time; time.sleep(60)" if index == 0 else "raise SystemExit(3)"  # edge 1 dies at once
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        procs.append(proc)
+        read, write = os.pipe()
+        os.close(write)
+        starts[index].append(time.monotonic())
+        return _Edge(index, proc, read, time.monotonic())
+
+    async def scenario() -> None:
+        supervisor = _Supervisor(spawn, 2, _NoRedis(), None)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(2.5, stop.set)
+        await supervisor.run(stop)
+        await supervisor.stop()
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="switchboard.multiedge"):
+            asyncio.run(scenario())
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+    gaps = [b - a for a, b in zip(starts[1], starts[1][1:])]
+    assert len(starts[0]) == 1  # the healthy edge was never touched
+    assert 3 <= len(starts[1]) <= 5, gaps  # 0.2 s, then 0.2, 0.4, 0.8 ... apart: not a busy loop
+    assert all(later > earlier for earlier, later in zip(gaps[1:], gaps[2:])), gaps
+    assert "exited unexpectedly (status 3)" in caplog.text
+    assert "edge 1 keeps dying" in caplog.text
