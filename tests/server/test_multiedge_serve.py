@@ -104,15 +104,23 @@ def test_require_email_in_the_settings_holds_on_every_edge(serve: Serve) -> None
     assert asked == dict.fromkeys(asked, True) and len(asked) == 2
 
 
-def test_a_renamed_agent_shows_the_new_name_to_visitors_within_a_second_or_so(serve: Serve) -> None:
-    group = f"rename{uuid.uuid4().hex[:6]}"
-    agent_id, token = setup_agent(serve.url, group, saturation=3)
+def chat_across_edges(serve: Serve, group: str, saturation: int, email: str) -> tuple[Any, ...]:
+    """An online agent of `group` on one edge serving a new visitor on the other: (agent id, agent token, agent
+    socket, its welcome, visitor socket, its welcome, the conversation, the visitor's `assigned` frame)."""
+    agent_id, token = setup_agent(serve.url, group, saturation=saturation)
     agent, agent_hello = hello(serve, "/ws/agent", token=token)
     agent.send("presence", presence="online")
-    guest, _ = visitor_on_another_edge(serve, agent_hello["edge"], email="first@example.com")
+    guest, guest_hello = visitor_on_another_edge(serve, agent_hello["edge"], email=email)
     guest.send("request_human", group=group)
-    assert guest.wait("assigned", timeout=10)["agent"]["name"] == "Ann"
+    assigned = guest.wait("assigned", timeout=10)
     conv = agent.wait("conversation_assigned", timeout=10)["conversation"]
+    return agent_id, token, agent, agent_hello, guest, guest_hello, conv, assigned
+
+
+def test_a_renamed_agent_shows_the_new_name_to_visitors_within_a_second_or_so(serve: Serve) -> None:
+    group = f"rename{uuid.uuid4().hex[:6]}"
+    agent_id, token, agent, agent_hello, guest, _, conv, assigned = chat_across_edges(serve, group, 3, "first@example.com")
+    assert assigned["agent"]["name"] == "Ann"
 
     api = httpx.Client(base_url=serve.url, timeout=10)
     admin = api.post("/api/auth/login", json={"email": ADMIN[0], "password": ADMIN[1]}).json()["token"]
@@ -137,13 +145,7 @@ def test_a_renamed_agent_shows_the_new_name_to_visitors_within_a_second_or_so(se
 
 def test_when_an_edge_dies_the_other_serves_on_and_its_clients_come_back_where_they_were(serve: Serve) -> None:
     group = f"kill{uuid.uuid4().hex[:6]}"
-    _, token = setup_agent(serve.url, group, saturation=2)
-    agent, agent_hello = hello(serve, "/ws/agent", token=token)
-    agent.send("presence", presence="online")
-    guest, guest_hello = visitor_on_another_edge(serve, agent_hello["edge"], email="guest@example.com")
-    guest.send("request_human", group=group)
-    conv = agent.wait("conversation_assigned", timeout=10)["conversation"]
-    guest.wait("assigned", timeout=10)
+    _, token, agent, agent_hello, guest, guest_hello, conv, _ = chat_across_edges(serve, group, 2, "guest@example.com")
     guest.send("message", client_id="v1", text="my order is late")
     assert agent.wait("message", timeout=10, text="my order is late")["seq"] == 1
 

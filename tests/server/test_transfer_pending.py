@@ -26,15 +26,22 @@ def served(server: Server, group: str, agent: Client) -> str:
     return conversation
 
 
-def test_a_transfer_to_an_agent_who_goes_offline_ends_and_another_transfer_works(server: Server) -> None:
-    group = group_name()
-    _, eve_token = make_agent(server, group, saturation=1, nickname="Eve")
+def eve_serving_and_fay_full(server: Server, group: str) -> tuple[Client, str, Client, str, str, str]:
+    """Eve and Fay (saturation 1 each, in `group`) both serving a visitor, so an offer to Fay must wait.
+    Returns (eve, eve_id, fay, fay_id, fay_token, Eve's conversation)."""
+    eve_id, eve_token = make_agent(server, group, saturation=1, nickname="Eve")
     fay_id, fay_token = make_agent(server, group, saturation=1, nickname="Fay")
-    gus_id, gus_token = make_agent(server, group, saturation=1, nickname="Gus")
     eve = online(server, eve_token)
     c1 = served(server, group, eve)
     fay = online(server, fay_token)
     served(server, group, fay)
+    return eve, eve_id, fay, fay_id, fay_token, c1
+
+
+def test_a_transfer_to_an_agent_who_goes_offline_ends_and_another_transfer_works(server: Server) -> None:
+    group = group_name()
+    eve, _, fay, fay_id, fay_token, c1 = eve_serving_and_fay_full(server, group)
+    gus_id, gus_token = make_agent(server, group, saturation=1, nickname="Gus")
 
     eve.send("transfer", conversation=c1, to_agent=fay_id)
     assert fay.wait("transfer_requested", timeout=10)["conversation"] == c1
@@ -56,13 +63,7 @@ def test_a_transfer_to_an_agent_who_goes_offline_ends_and_another_transfer_works
 
 
 def test_a_target_who_reconnects_while_an_offer_waits_sees_it_and_can_accept(server: Server) -> None:
-    group = group_name()
-    eve_id, eve_token = make_agent(server, group, saturation=1, nickname="Eve")
-    fay_id, fay_token = make_agent(server, group, saturation=1, nickname="Fay")
-    eve = online(server, eve_token)
-    c1 = served(server, group, eve)
-    fay = online(server, fay_token)
-    served(server, group, fay)
+    eve, eve_id, fay, fay_id, fay_token, c1 = eve_serving_and_fay_full(server, group_name())
     eve.send("transfer", conversation=c1, to_agent=fay_id)
     fay.wait("transfer_requested", timeout=10, conversation=c1)
 
