@@ -14,6 +14,7 @@ against the conversation's agent in Redis. When an agent's last socket anywhere 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from .services import Services
 from .sockets import Connection, TokenBucket
 from .visitor_ws import conversation_info, last_seq_of
 from .wsbase import command, hold, origin_allowed, read_hello, send_error
+
+log = logging.getLogger("switchboard.agent_ws")
 
 __all__ = ["agent_endpoint", "authenticate_agent"]
 
@@ -85,7 +88,10 @@ class AgentSession:
         for conv, last in hello.last_seq.items():
             if await self.may_read(conv):
                 self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
-                await self.s.sockets.heal(self.conn, conv, last, None)
+                sent = await self.s.sockets.heal(self.conn, conv, last, None)
+                log.info("agent %s resumed conversation %s after seq %d: %d missed message(s) sent", self.agent, conv, last, sent)
+            else:
+                log.info("agent %s may not read conversation %s: not resumed", self.agent, conv)
 
     async def snapshot(self) -> dict[str, Any]:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))

@@ -344,17 +344,21 @@ class Sockets:
         conn.last[conversation] = max(seq, conn.last.get(conversation, seq))
         await conn.send(frame)
 
-    async def heal(self, conn: Connection, conversation: str, after: int, upto: int | None) -> None:
+    async def heal(self, conn: Connection, conversation: str, after: int, upto: int | None) -> int:
         """Send what `conn` missed in (after, upto], from the history: page after page up to `upto` (a gap
-        a lost publish left); one page when `upto` is None (a resume: the client asks for the next)."""
+        a lost publish left); one page when `upto` is None (a resume: the client asks for the next).
+        Returns how many messages were sent."""
+        sent = 0
         while True:
             missed = await history.fetch(self.redis, conversation, after, upto, conn.is_visitor, history.PAGE)
             for message in missed:
                 if message["seq"] > conn.last.get(conversation, after):
                     conn.last[conversation] = message["seq"]
                     await conn.send(message)
+                    sent += 1
             if upto is None or len(missed) < history.PAGE or missed[-1]["seq"] >= upto:
                 break
             after = missed[-1]["seq"]
         if upto is not None:
             conn.last[conversation] = max(conn.last.get(conversation, after), upto)
+        return sent

@@ -26,6 +26,9 @@ from ..settings import BotSettings, DispatchSettings, ServerSettings
 def main() -> int:
     config = orjson.loads(os.environ["SWITCHBOARD_EDGE_CONFIG"])
     settings = ServerSettings.from_mapping(config["settings"])
+    # As serve's own: without it an edge's INFO lines (resumes, slow sockets) were lost and its warnings bare.
+    logging.basicConfig(level=getattr(logging, str(config["log_level"]).upper()),
+                        format=f"%(asctime)s edge{config.get('index', '?')} %(name)s %(levelname)s %(message)s")
     from ..serve import GracefulServer
     from .app import AppConfig, create_app
 
