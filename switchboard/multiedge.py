@@ -225,7 +225,8 @@ def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings
     os.set_blocking(read, False)
     config = {"settings": server, "dispatch": dataclasses.asdict(dispatch), "bot": dataclasses.asdict(bot),
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
-              "hosts": hosts, "log_level": args.log_level, "index": index, "report_fd": write}
+              "hosts": hosts, "log_level": args.log_level, "index": index, "report_fd": write,
+              "parent": os.getpid()}  # the edge ends when this process does, even by SIGKILL
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}
     try:
         proc = subprocess.Popen([sys.executable, "-m", "switchboard.edges.worker"], env=env, pass_fds=(write,))

@@ -11,6 +11,7 @@ forgets that id's sockets in Redis.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ def main() -> int:
     # As serve's own: without it an edge's INFO lines (resumes, slow sockets) were lost and its warnings bare.
     logging.basicConfig(level=getattr(logging, str(config["log_level"]).upper()),
                         format=f"%(asctime)s edge{config.get('index', '?')} %(name)s %(levelname)s %(message)s")
+    _end_with(config.get("parent"))
     from ..serve import GracefulServer
     from .app import AppConfig, create_app
 
@@ -65,6 +67,25 @@ def main() -> int:
     server.handle_exit = handle_exit
     server.run(sockets=[sock])
     return 0
+
+
+def _end_with(parent: int | None) -> None:
+    """Ask Linux for SIGTERM when serve goes, however it goes: a serve killed with SIGKILL cannot stop its
+    edges, and an orphan would go on taking connections on the shared port with no engine behind it."""
+    if parent is None:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    except (OSError, AttributeError) as exc:  # not Linux: serve's clean stop still stops the edges
+        logging.getLogger("switchboard.worker").warning("this edge cannot follow serve's death: %s", exc)
+        return
+    if os.getppid() != parent:  # serve went before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _report_edge_id(app: Any, fd: int) -> None:

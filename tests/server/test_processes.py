@@ -154,3 +154,43 @@ def test_after_kill_9_open_conversations_transcripts_and_queue_order_come_back(d
         assert queued_visitors == expected
     finally:
         assert again.stop() == 0
+
+
+def _edges_of(pid: int) -> set[int]:
+    """The edge processes whose parent is `pid`."""
+    edges = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"switchboard.edges.worker" in (proc / "cmdline").read_bytes():
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    edges.add(int(proc.name))
+        except OSError:
+            continue
+    return edges
+
+
+@pytest.mark.ray
+def test_edges_end_with_serve_even_when_it_is_killed_with_kill_9(data_dir: Path) -> None:
+    serve = Serve(data_dir, "--edges", "2")
+    serve.wait_ready(edges=2)
+    edges = _edges_of(serve.proc.pid)
+    assert len(edges) == 2
+
+    serve.stop(signal.SIGKILL)  # no clean stop: the kernel tells the edges
+    try:
+        deadline = time.monotonic() + 30
+        while edges & _running():
+            assert time.monotonic() < deadline, f"edges still running 30 s after serve was killed: {edges}"
+            time.sleep(0.2)
+        with pytest.raises(httpx.ConnectError):  # nothing is left taking connections on the port
+            httpx.get(f"{serve.url}/healthz", timeout=2)
+    finally:
+        for pid in edges & _running():
+            os.kill(pid, signal.SIGKILL)
+        again = Serve(data_dir)  # the embedded servers outlive a kill -9; a restart replaces and then stops them
+        again.wait_ready()
+        assert again.stop() == 0
+
+
+def _running() -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
