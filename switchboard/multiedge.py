@@ -91,10 +91,11 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await supervisor.run(stop)
+    code = await supervisor.run(stop)
     await supervisor.stop()
     await stop_bot_worker(relay.bot)
-    await asyncio.to_thread(engine.wait_quiet, 5.0)
+    if engine.failure is None:  # a dead host answers no poll
+        await asyncio.to_thread(engine.wait_quiet, 5.0)
     await relay.stop()
     await writer.close()
     await hub.stop()
@@ -102,7 +103,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     await redis.aclose()
     ray.shutdown()
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
-    return 0
+    return code
 
 
 RESTART_GAP_S = 3.0  # an edge slot is started at most once per this many seconds
@@ -149,8 +150,15 @@ class _Supervisor:
         self._next_start = [0.0] * count
         self._failures = [0] * count  # quick deaths in a row, per slot
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> int:
+        """Until `stop` (0), or until the engine breaks (1): a dead Ray host took its entities with it, and
+        serving on would hang every conversation it held; the exit lets a supervisor above (systemd, a
+        container's restart policy) start serve again, and restart recovery brings everything back."""
         while not stop.is_set():
+            if self._engine.failure is not None:
+                log.error("the engine cannot go on: %s; stopping, so that a restart recovers every open "
+                          "conversation and queue from the store", self._engine.failure)
+                return 1
             now = time.monotonic()
             for index, edge in enumerate(self.edges):
                 if edge is None:
@@ -166,6 +174,7 @@ class _Supervisor:
                 await asyncio.wait_for(stop.wait(), POLL_S)
             except asyncio.TimeoutError:
                 pass
+        return 0
 
     async def _died(self, edge: _Edge, now: float) -> None:
         edge_id, code = edge.read_id(), edge.proc.returncode

@@ -85,6 +85,7 @@ class Engine(Protocol):
     clock: Clock
     runtime: str
     hosts: int
+    failure: str | None  # why the engine cannot go on (a Ray host died); None while it is whole
 
     def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
         """Hand `message` to the entity at `to`; never blocks."""

@@ -21,6 +21,7 @@ __all__ = ["InlineEngine"]
 
 class InlineEngine:
     runtime = "inline"
+    failure: str | None = None  # hosts in this process cannot die alone
     hosts = 1
 
     def __init__(self, settings: DispatchSettings | None = None, clock: Clock | None = None,

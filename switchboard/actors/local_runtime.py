@@ -98,6 +98,7 @@ class LocalEngine:
     """Pykka hosts in one process; see :mod:`switchboard.actors.engine` for the API."""
 
     runtime = "local"
+    failure: str | None = None  # hosts in this process cannot die alone
 
     def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback) -> None:
         if hosts < 1:

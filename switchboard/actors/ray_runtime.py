@@ -292,6 +292,7 @@ class RayEngine:
     """Ray actor hosts; see :mod:`switchboard.actors.engine` for the API."""
 
     runtime = "ray"
+    failure: str | None = None
 
     def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback,
                  address: str | None = None, *, named: bool = False, attach: bool = False) -> None:
@@ -442,6 +443,8 @@ class RayEngine:
                     selector.unregister(key.fileobj)
                     open_streams -= 1
                     if not self._stop.is_set():
+                        # Its entities and whatever it held are gone: the owner must stop (a restart recovers).
+                        self.failure = f"ray host {host} closed its stream (its process ended)"
                         log.error("ray host %d closed its stream", host)
                     continue
                 for batch in batches:

@@ -23,6 +23,42 @@ class _NoRedis:
         raise AssertionError(f"Redis used: {name}")
 
 
+class _Engine:
+    """A stand-in for the Ray engine: whole until told otherwise."""
+
+    failure: str | None = None
+
+
+def _sleeper(index: int) -> _Edge:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    read, write = os.pipe()
+    os.close(write)
+    return _Edge(index, proc, read, time.monotonic())
+
+
+def test_when_the_engine_breaks_serve_stops_its_edges_and_exits_1_with_an_error_saying_why(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(multiedge, "POLL_S", 0.02)
+    engine = _Engine()
+
+    async def scenario() -> tuple[int, float, list[_Edge]]:
+        supervisor = _Supervisor(_sleeper, 2, _NoRedis(), engine)
+        edges = [e for e in supervisor.edges if e]
+        asyncio.get_running_loop().call_later(0.3, setattr, engine, "failure", "ray host 1 closed its stream")
+        started = time.monotonic()
+        code = await supervisor.run(asyncio.Event())
+        took = time.monotonic() - started
+        await supervisor.stop()
+        return code, took, edges
+
+    with caplog.at_level(logging.ERROR, logger="switchboard.multiedge"):
+        code, took, edges = asyncio.run(scenario())
+
+    assert code == 1 and took < 2
+    assert all(e.proc.poll() is not None for e in edges)  # stopped, as serve's own stop does
+    assert "the engine cannot go on: ray host 1 closed its stream" in caplog.text
+
+
 def test_an_edge_that_keeps_dying_is_started_again_ever_more_slowly_with_an_error_and_the_other_serves_on(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(multiedge, "RESTART_GAP_S", 0.2)
@@ -40,7 +76,7 @@ def test_an_edge_that_keeps_dying_is_started_again_ever_more_slowly_with_an_erro
         return _Edge(index, proc, read, time.monotonic())
 
     async def scenario() -> None:
-        supervisor = _Supervisor(spawn, 2, _NoRedis(), None)
+        supervisor = _Supervisor(spawn, 2, _NoRedis(), _Engine())
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(2.5, stop.set)
         await supervisor.run(stop)

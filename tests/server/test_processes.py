@@ -194,3 +194,47 @@ def test_edges_end_with_serve_even_when_it_is_killed_with_kill_9(data_dir: Path)
 
 def _running() -> set[int]:
     return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+
+
+def _descendants(pid: int) -> dict[int, bytes]:
+    """Every process under `pid`, with its command line."""
+    parents, cmdlines = {}, {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdlines[int(proc.name)] = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+    found, frontier = {}, {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found.update({child: cmdlines[child] for child in frontier})
+    return found
+
+
+@pytest.mark.ray
+def test_when_a_ray_host_dies_serve_says_so_and_exits_1_and_a_restart_brings_the_queue_back(data_dir: Path) -> None:
+    serve = Serve(data_dir, "--edges", "2")
+    serve.wait_ready(edges=2)
+    _, token = setup_agent(serve.url, "support", saturation=1)  # offline: the visitor waits in the queue
+    guest, welcome = hello(serve, "/ws/visitor")
+    guest.send("request_human", group="support")
+    guest.wait("queue_position", timeout=10)
+    hosts = [pid for pid, cmd in _descendants(serve.proc.pid).items() if cmd.startswith(b"ray::RayHost")]
+    assert hosts, "no Ray host process found under serve"
+
+    os.kill(hosts[0], signal.SIGKILL)
+
+    try:
+        assert serve.proc.wait(timeout=60) == 1
+        assert "the engine cannot go on: ray host" in Path(serve.log.name).read_text()
+    finally:
+        serve.stop(signal.SIGKILL)  # if it is still running; its edges end with it
+        again = Serve(data_dir)  # (and if it is not, this restart also stops what it left)
+    try:
+        again.wait_ready()
+        _, snapshot = hello(again, "/ws/agent", token=token)
+        assert [w["visitor"] for w in snapshot["queues"]["support"]] == [welcome["visitor"]]
+    finally:
+        assert again.stop() == 0
