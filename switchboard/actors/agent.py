@@ -34,7 +34,10 @@ A transfer offer that would take the agent beyond saturation waits in
 offline refuses every pending offer (``offline``), and each offer has a timer
 (``transfer_offer:<conversation>``, ``transfer_offer_timeout_s``) that refuses
 it (``timeout``) if it is still unanswered. Either way the conversation is free
-to offer itself elsewhere at once.
+to offer itself elsewhere at once. A conversation that moves on while its offer
+waits (closed, requeued, moved to a group) withdraws it (``OfferWithdrawn``).
+Every way an offer ends unanswered tells the agent (``TransferWithdrawn``), so
+their workspace stops showing it.
 """
 
 from __future__ import annotations
@@ -46,10 +49,10 @@ from typing import Any, Callable
 from . import errors
 from .address import Address, UserRef
 from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
-from .events import TransferRequested
+from .events import TransferRequested, TransferWithdrawn
 from .messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
-    JoinGroup, LeaveGroup, MemberLeft, Pull, PullResult, Release, Requeue, SetPresence,
+    JoinGroup, LeaveGroup, MemberLeft, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
     SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable,
 )
 from ..settings import DispatchSettings
@@ -274,9 +277,16 @@ class Agent:
         effects: list[Effect] = []
         for conversation in self.pending_transfers:
             effects += [CancelTimer(OFFER_TIMER + conversation),
-                        SendTo(Address.conversation(conversation), TransferRefused(self.id, code))]
+                        SendTo(Address.conversation(conversation), TransferRefused(self.id, code)),
+                        Deliver(UserRef.agent(self.id), TransferWithdrawn(conversation, code))]
         self.pending_transfers.clear()
         return effects
+
+    def _on_offer_withdrawn(self, msg: OfferWithdrawn, now: float) -> list[Effect]:
+        if self.pending_transfers.pop(msg.conversation, None) is None:
+            return []  # answered already (an accept crossing the withdrawal is given back)
+        return [CancelTimer(OFFER_TIMER + msg.conversation),
+                Deliver(UserRef.agent(self.id), TransferWithdrawn(msg.conversation, msg.reason))]
 
     def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
         if msg.key.startswith(OFFER_TIMER):
@@ -294,7 +304,8 @@ class Agent:
         if pending is None or now < pending.due:
             return []
         del self.pending_transfers[conversation]
-        return [SendTo(Address.conversation(conversation), TransferRefused(self.id, "timeout"))]
+        return [SendTo(Address.conversation(conversation), TransferRefused(self.id, "timeout")),
+                Deliver(UserRef.agent(self.id), TransferWithdrawn(conversation, "timeout"))]
 
     def _on_undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
         group = msg.to.id
@@ -392,6 +403,7 @@ _HANDLERS: dict[type, Handler] = {
     InviteGranted: Agent._on_invite_granted,
     Release: Agent._on_release,
     TransferOffer: Agent._on_transfer_offer,
+    OfferWithdrawn: Agent._on_offer_withdrawn,
     TimerFired: Agent._on_timer,
     Undeliverable: Agent._on_undeliverable,
 }

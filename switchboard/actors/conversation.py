@@ -53,7 +53,7 @@ from .events import (
 )
 from .messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
-    KeepWaiting, LeaveQueue, OpenConversation, Post, Release, RequestHuman, Requeue,
+    KeepWaiting, LeaveQueue, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
 )
@@ -355,8 +355,8 @@ class Conversation:
     def _end(self, now: float, reason: str) -> list[Effect]:
         agent = self.agent
         self.phase, self.closed_at, self.close_reason = C, now, reason
-        self._pending_transfer = None
-        effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason))]
+        effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), Deliver(self._me, Closed(self.id, reason)),
+                                 *self._withdraw_offer("closed")]
         if agent is not None:
             effects += [SendTo(Address.agent(agent), Release(self.id, "closed")),
                         Deliver(UserRef.agent(agent), Closed(self.id, reason))]
@@ -391,6 +391,12 @@ class Conversation:
             effects.append(SetTimer("no_reply", now + self._settings.no_reply_reassign_s))
         return effects
 
+    def _withdraw_offer(self, reason: str) -> list[Effect]:
+        """End a transfer offer still waiting for its target's answer, and tell the target, whose
+        workspace would otherwise show it until it timed out (an accept meanwhile is given back)."""
+        target, self._pending_transfer = self._pending_transfer, None
+        return [] if target is None else [SendTo(Address.agent(target), OfferWithdrawn(self.id, reason))]
+
     def _transfer_refused(self, msg: TransferRefused, now: float) -> list[Effect]:
         if msg.agent != self._pending_transfer:
             return []
@@ -415,10 +421,10 @@ class Conversation:
         if previous is None or previous[1] is None:
             return []
         old = previous[1]
-        self._pending_transfer = None  # an offer made by the old agent dies with their hold
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"),
                                  SendTo(Address.agent(old), Release(self.id, "transferred")),
-                                 Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred"))]
+                                 Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred")),
+                                 *self._withdraw_offer("transferred")]  # an offer by the old agent dies with their hold
         if self.phase is Q:
             effects.append(self._wait_timer(self.transfers[-1].at))
         return effects
@@ -441,10 +447,11 @@ class Conversation:
     def _back_to_front(self, now: float, notice: Any, avoid: str | None, reason: str) -> list[Effect]:
         agent, group = self.agent, self.group
         assert group is not None
-        self.phase, self.agent, self._pending_transfer, self.front = Q, None, None, True
+        withdrawn = self._withdraw_offer("requeued")
+        self.phase, self.agent, self.front = Q, None, True
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
-                                 Deliver(self._me, notice), self._wait_timer(now)]
+                                 Deliver(self._me, notice), self._wait_timer(now), *withdrawn]
         if agent is not None:
             effects.append(Deliver(UserRef.agent(agent), ConversationRemoved(self.id, reason)))
         return effects

@@ -14,7 +14,7 @@ from .address import UserRef
 __all__ = [
     "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
     "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
-    "TransferRequested", "TransferDeclined", "Refused", "Posted", "ConversationState",
+    "TransferRequested", "TransferWithdrawn", "TransferDeclined", "Refused", "Posted", "ConversationState",
 ]
 
 
@@ -116,6 +116,19 @@ class TransferRequested:
     kind: ClassVar[str] = "transfer_requested"
     conversation: str
     from_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferWithdrawn:
+    """To the target agent: an offer they had not answered is over; `answer_transfer` would find nothing.
+
+    `reason` is ``timeout`` (they did not answer in time), ``closed`` (the conversation ended),
+    ``requeued`` (it went back to its queue) or ``transferred`` (it was moved to a group).
+    """
+
+    kind: ClassVar[str] = "transfer_withdrawn"
+    conversation: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

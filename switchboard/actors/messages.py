@@ -30,7 +30,7 @@ __all__ = [
     # between entities
     "AgentStatus", "Candidate", "Pull", "Candidates", "PullResult", "Enqueue", "Enqueued",
     "EnqueueRefused", "Dequeue", "InviteTake", "InviteGranted", "MemberLeft", "Assign",
-    "Release", "Requeue", "TransferOffer", "TransferAccepted", "TransferRefused",
+    "Release", "Requeue", "TransferOffer", "TransferAccepted", "TransferRefused", "OfferWithdrawn",
     "TimerFired", "Undeliverable", "CREATION",
 ]
 
@@ -311,6 +311,13 @@ class TransferAccepted(msgspec.Struct, frozen=True):
 class TransferRefused(msgspec.Struct, frozen=True):
     agent: str
     code: str  # agent_offline | declined | offline | timeout (an offer refused by going offline, or unanswered)
+
+
+class OfferWithdrawn(msgspec.Struct, frozen=True):
+    """Conversation -> the agent it offered itself to: the offer is over before their answer (the
+    conversation closed, went back to its queue, or moved to a group), so they stop seeing it."""
+    conversation: str
+    reason: str  # closed | requeued | transferred
 
 
 class TimerFired(msgspec.Struct, frozen=True):

@@ -17,6 +17,19 @@ const USER_KEY = "switchboard.user";
 const PRESENCE_KEY = "switchboard.presence";
 const NOTICE_KEY = "switchboard.notice";
 const QUEUES_EVERY_MS = 3000;
+// Why a transfer offered to us ended unanswered (transfer_withdrawn), and why ours did (transfer_declined).
+const WITHDRAWN_TEXT = {
+  timeout: "A transfer offered to you expired unanswered.",
+  offline: "The transfers offered to you ended when you went offline.",
+  closed: "A transfer offered to you ended: the conversation was closed.",
+  requeued: "A transfer offered to you ended: the conversation went back to its queue.",
+  transferred: "A transfer offered to you ended: the conversation moved to a group.",
+};
+const DECLINED_TEXT = {
+  declined: "declined the transfer.",
+  offline: "went offline before answering your transfer.",
+  timeout: "did not answer your transfer in time.",
+};
 
 const api = new Api();
 
@@ -263,8 +276,11 @@ class Workspace {
         desk.transferRequests.set(f.conversation, f.from_agent);
         chime("conversation");
         break;
+      case "transfer_withdrawn":
+        if (desk.transferRequests.delete(f.conversation)) toast(WITHDRAWN_TEXT[f.reason] || WITHDRAWN_TEXT.closed);
+        break;
       case "transfer_declined":
-        toast(`${this.names.agent(f.to_agent)} declined the transfer.`, "error");
+        toast(`${this.names.agent(f.to_agent)} ${DECLINED_TEXT[f.reason] || DECLINED_TEXT.declined}`, "error");
         break;
       case "error":
         this.error(f);

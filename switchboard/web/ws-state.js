@@ -131,6 +131,8 @@ export class Desk {
     for (const c of this.convs.values()) {
       if (c.open && !listed.has(c.id)) this.end(c, "away");
     }
+    // The offers still waiting for our answer: any others ended while we were away.
+    this.transferRequests = new Map((frame.pending_transfers || []).map((o) => [o.conversation, o.from_agent]));
     return backfill;
   }
 

@@ -23,7 +23,7 @@ from switchboard.actors.messages import (
     Post, RestoreConversation,
     AgentStatus, AgentWrote, AnswerTransfer, Assign, Candidate, Candidates, Close, CreateAgent, CreateGroup,
     Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteGranted, InviteTake, JoinGroup, KeepWaiting,
-    LeaveGroup, LeaveQueue, MemberLeft, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
+    LeaveGroup, LeaveQueue, MemberLeft, OfferWithdrawn, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
     SetPresence, SetSaturation, Sweep, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
 )
@@ -226,6 +226,7 @@ SAMPLES: dict[type, Any] = {
     MemberLeft: MemberLeft("bob"), Assign: Assign("bob", "auto"), Release: Release("c1", "closed"),
     Requeue: Requeue("bob"), TransferOffer: TransferOffer("c1", "v1", "sales", "bob"),
     TransferAccepted: TransferAccepted("bob"), TransferRefused: TransferRefused("bob", "declined"),
+    OfferWithdrawn: OfferWithdrawn("c1", "closed"),
     TimerFired: TimerFired("wait"), Undeliverable: Undeliverable(SALES, Enqueue("c1", "v1", 0, 0.0)),
 }
 

@@ -1,8 +1,10 @@
-"""A transfer offer waiting for a busy agent's answer ends: when the target goes offline, or after a timeout.
+"""A transfer offer waiting for a busy agent's answer ends: when the target goes offline, after a timeout,
+or when the conversation moves on without it (closed, back to its queue, to a group).
 
 Run on the inline engine with a manual clock: the offering agent is told why
-(``transfer_declined`` with a reason), the target's list of offers forgets it,
-and the conversation takes another transfer at once.
+(``transfer_declined`` with a reason), the target is told the offer is over
+(``transfer_withdrawn`` with a reason) and their list of offers forgets it, and
+the conversation takes another transfer at once.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import pytest
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
-from switchboard.actors.events import TransferDeclined
+from switchboard.actors.events import TransferDeclined, TransferWithdrawn
 from switchboard.actors.messages import (
     AnswerTransfer, Close, CreateAgent, CreateGroup, OpenConversation, RequestHuman, SetPresence, TransferToAgent,
+    TransferToGroup,
 )
 from switchboard.settings import DispatchSettings
 from tests.conftest import harness_for
@@ -57,6 +60,11 @@ def declined(h: Harness, agent_id: str) -> list[dict[str, Any]]:
     return [asdict(e) for e in h.events_for(UserRef.agent(agent_id)) if isinstance(e, TransferDeclined)]
 
 
+def withdrawn(h: Harness, agent_id: str) -> list[dict[str, Any]]:
+    """The transfer_withdrawn events `agent_id` got."""
+    return [asdict(e) for e in h.events_for(UserRef.agent(agent_id)) if isinstance(e, TransferWithdrawn)]
+
+
 def eve_serves_c1_and_fay_is_full(h: Harness) -> None:
     h.send(Address.queue("sales"), CreateGroup())
     agent(h, "eve")
@@ -74,6 +82,7 @@ def test_a_pending_transfer_is_refused_when_the_target_goes_offline_and_another_
     h.send(Address.agent("fay"), SetPresence("offline"))
 
     assert declined(h, "eve") == [{"conversation": "c1", "to_agent": "fay", "reason": "offline"}]
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "offline"}]  # another tab of hers may show it
     assert state(h, Address.agent("fay"))["pending_transfers"] == []
     assert state(h, Address.conversation("c1"))["agent"] == "eve"
     agent(h, "gus")
@@ -90,6 +99,7 @@ def test_a_pending_transfer_ends_after_the_timeout_and_the_target_forgets_it(h: 
     h.at(TRANSFER_OFFER_TIMEOUT_S)
 
     assert declined(h, "eve") == [{"conversation": "c1", "to_agent": "fay", "reason": "timeout"}]
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "timeout"}]
     assert state(h, Address.agent("fay"))["pending_transfers"] == []
     answer = h.send(Address.agent("fay"), AnswerTransfer("c1", True))
     assert [r.code for r in h.refusals(answer)] == [errors.NO_TRANSFER_PENDING]
@@ -122,11 +132,37 @@ def test_a_target_who_stays_online_still_sees_the_offer_and_can_accept_it(h: Har
     assert state(h, Address.conversation("c1"))["agent"] == "fay"
 
 
-def test_an_offer_for_a_conversation_closed_meanwhile_still_expires_quietly(h: Harness) -> None:
+def test_an_offer_for_a_conversation_closed_meanwhile_is_withdrawn_from_the_target_at_once(h: Harness) -> None:
     eve_serves_c1_and_fay_is_full(h)
-    h.send(Address.conversation("c1"), Close("agent", agent="eve"))
 
-    h.at(TRANSFER_OFFER_TIMEOUT_S)
+    h.send(Address.conversation("c1"), Close("visitor"))
 
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "closed"}]
     assert state(h, Address.agent("fay"))["pending_transfers"] == []
+    answer = h.send(Address.agent("fay"), AnswerTransfer("c1", True))
+    assert [r.code for r in h.refusals(answer)] == [errors.NO_TRANSFER_PENDING]
+    h.at(TRANSFER_OFFER_TIMEOUT_S)  # its timer was cancelled: nothing more happens
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "closed"}]
     assert declined(h, "eve") == [] and state(h, Address.agent("fay"))["load"] == 1
+
+
+def test_an_offer_for_a_conversation_that_went_back_to_its_queue_is_withdrawn(h: Harness) -> None:
+    h.fresh(DispatchSettings(offline_grace_s=10))
+    eve_serves_c1_and_fay_is_full(h)
+
+    h.send(Address.agent("eve"), SetPresence("offline"))
+    h.at(10)  # Eve's grace runs out before the offer's timeout: c1 goes back to the front of sales
+
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "requeued"}]
+    assert state(h, Address.agent("fay"))["pending_transfers"] == []
+    assert state(h, Address.conversation("c1"))["phase"] == "queued"
+
+
+def test_an_offer_for_a_conversation_moved_to_a_group_is_withdrawn(h: Harness) -> None:
+    eve_serves_c1_and_fay_is_full(h)
+    h.send(Address.queue("billing"), CreateGroup())
+
+    h.send(Address.conversation("c1"), TransferToGroup("billing"))
+
+    assert withdrawn(h, "fay") == [{"conversation": "c1", "reason": "transferred"}]
+    assert state(h, Address.agent("fay"))["pending_transfers"] == []

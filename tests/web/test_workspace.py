@@ -73,10 +73,12 @@ def messages(page: Page, role: str | None = None, kind: str | None = None) -> An
     return page.locator(selector)
 
 
-def transfer_request(web: Server, context: Any, me_name: str, colleague_name: str) -> tuple[Page, str, Client, Client, str]:
+def transfer_request(web: Server, context: Any, me_name: str,
+                     colleague_name: str) -> tuple[Page, str, Client, Client, str, str, str]:
     """A saturated agent in the workspace whose colleague asks to hand over a conversation.
 
-    Returns (the agent's page, the agent's id, the colleague's socket, the visitor, the conversation).
+    Returns (the agent's page, the agent's id, the colleague's socket, the visitor, the conversation,
+    the agent's email and password).
     """
     group, me, email, password = agent_in_own_group(web, nickname=me_name, saturation=1)
     page = sign_in(context, web, email, password)
@@ -89,7 +91,7 @@ def transfer_request(web: Server, context: Any, me_name: str, colleague_name: st
     other.wait("presence")
     guest, handed = ask_for_person(web, group)
     other.send("transfer", conversation=handed, to_agent=me)
-    return page, me, other, guest, handed
+    return page, me, other, guest, handed, email, password
 
 
 def reply(page: Page, text: str) -> None:
@@ -221,7 +223,7 @@ def test_a_conversation_is_transferred_to_a_colleague_and_another_is_closed_for_
 
 
 def test_a_transfer_request_beyond_saturation_is_accepted_from_the_workspace(web: Server, context: Any) -> None:
-    page, me, other, guest, handed = transfer_request(web, context, "Fay", "Gus")
+    page, me, other, guest, handed, _, _ = transfer_request(web, context, "Fay", "Gus")
     request = page.locator(f'[data-testid="transfer-request"][data-conversation="{handed}"]')
     expect(request).to_contain_text("Gus")
     request.get_by_test_id("accept-transfer").click()
@@ -255,7 +257,7 @@ def test_a_conversation_transferred_to_another_group_goes_to_that_groups_agent(w
 
 def test_a_declined_transfer_request_leaves_the_conversation_with_the_agent_who_asked(
         web: Server, context: Any) -> None:
-    page, me, other, guest, kept = transfer_request(web, context, "Jo", "Kit")
+    page, me, other, guest, kept, _, _ = transfer_request(web, context, "Jo", "Kit")
     request = page.locator(f'[data-testid="transfer-request"][data-conversation="{kept}"]')
     expect(request).to_contain_text("Kit")
     request.get_by_test_id("decline-transfer").click()
@@ -265,6 +267,24 @@ def test_a_declined_transfer_request_leaves_the_conversation_with_the_agent_who_
     other.send("message", conversation=kept, text="Still with me", client_id="c-kept-1")
     assert guest.wait("message", timeout=10, text="Still with me")["sender"]["role"] == "agent"
     other.close()
+
+
+def test_a_transfer_request_survives_a_reload_and_goes_when_the_visitor_leaves(web: Server, context: Any) -> None:
+    page, _, other, guest, handed, email, password = transfer_request(web, context, "Lea", "Max")
+    request = page.locator(f'[data-testid="transfer-request"][data-conversation="{handed}"]')
+    expect(request).to_contain_text("Max")
+    other_tab, _ = agent_socket(web, login(web, email, password))  # so the reload is not her going offline
+
+    page.reload()  # the welcome lists the offers still waiting for an answer
+    expect(request).to_contain_text("Max")
+    guest.send("close")
+
+    expect(request).to_have_count(0)
+    expect(page.get_by_test_id("toast").filter(has_text="the conversation was closed")).to_be_visible()
+    assert other_tab.wait("transfer_withdrawn", timeout=10) == {"type": "transfer_withdrawn", "conversation": handed,
+                                                                "reason": "closed"}
+    for client in (other, other_tab):
+        client.close()
 
 
 def test_markup_from_a_visitor_is_shown_as_text_and_never_runs(web: Server, context: Any) -> None:
