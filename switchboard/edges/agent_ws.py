@@ -85,8 +85,9 @@ class AgentSession:
                                    **snapshot))
         for conv in snapshot["conversations"]:
             self.conn.last[conv["id"]] = conv["last_seq"]
+        serving = {conv["id"] for conv in snapshot["conversations"]}  # the engine's word, whatever Redis says
         for conv, last in hello.last_seq.items():
-            if await self.may_read(conv):
+            if conv in serving or await self.may_read(conv):
                 self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
                 sent = await self.s.sockets.heal(self.conn, conv, last, None)
                 log.info("agent %s resumed conversation %s after seq %d: %d missed message(s) sent", self.agent, conv, last, sent)

@@ -89,8 +89,10 @@ async def _start(config: AppConfig) -> Services:
     await asyncio.to_thread(connection.ensure_indexes)
     redis = redis_client(config.redis_url)
     await redis.ping()
+    # An edge of several writes visitors and ratings beside the relay's writer in serve, the sole one that may
+    # use transactions on a store that is no replica set (store/writer.py: nx-27017 nests overlapping ones).
     writer = StoreWriter(journal=bool(config.settings.store_journal),
-                         transactions=config.settings.store_transactions)
+                         transactions=config.settings.store_transactions, sole_writer=not config.attach)
     await writer.start()
     hub = Hub(redis, _edge_id())
     names = Names()

@@ -128,6 +128,10 @@ class Relay:
             self._uncarried[_key(event)] = event
             while len(self._uncarried) > _UNCARRIED_KEPT:
                 self._uncarried.popitem(last=False)
+        if isinstance(event, ConversationState):
+            # The engine has moved on either way: the edges' view of it (who may read, resume, rate) must too.
+            # The store catches up with the conversation's next state.
+            self._state(event.state)
         if isinstance(event, Posted) and event.role in ("visitor", "agent"):
             # No ack: the client keeps the message and re-sends it with the same client id.
             err = frame("error", code="store_unavailable", message="the message was not saved; send it again",

@@ -44,6 +44,17 @@ whose commits keep ``j: true``; nx-27017 ignores a commit's write concern, so
 there journaled batches stay plain bulk calls, each with its own ``j: true``. A transaction
 that fails on a duplicate key (a replay) is aborted and the batch is written
 again plainly, which counts the duplicate as written, as above.
+
+On a store that is no replica set, only a sole writer uses transactions
+(``sole_writer``; ``serve --edges N`` gives that role to the relay's writer and
+none to the edges'). nx-27017 runs every client on one SQLite connection: a
+transaction begun while another client's is open becomes a SAVEPOINT inside it,
+the outer commit takes it along, and the inner commit fails with "no such
+savepoint" although its writes were committed; the failed session then fails
+every later transaction of that client. So there a transaction that fails for
+any other reason than a duplicate key turns transactions off for the rest of the
+run, with a warning, and the batch is written again plainly (its steps are
+idempotent). On a replica set such a failure is retried as any other.
 """
 
 from __future__ import annotations
@@ -109,12 +120,14 @@ class StoreWriter:
     """Batches writes from one event loop; see the module docstring."""
 
     def __init__(self, max_batch: int = 1000, retries: int = 4, backoff_s: float = 0.1, journal: bool = True,
-                 transactions: Transactions = "auto") -> None:
+                 transactions: Transactions = "auto", sole_writer: bool = True) -> None:
         if transactions not in STORE_TRANSACTIONS:
             raise ValueError(f"transactions is auto, on or off, got {transactions!r}")
         self.max_batch = max_batch
         self.write_concern = WriteConcern(w=1, j=True) if journal else WriteConcern(w=1)
         self.transactions: Transactions = transactions  # "auto" becomes "on" or "off" at the first batch
+        self.sole_writer = sole_writer  # no other process writes transactions to this store (see above)
+        self._replica: bool | None = None  # a replica set or a mongos: asked once, when it matters
         self.retries = retries
         self.backoff_s = backoff_s
         self.stats = WriterStats()
@@ -232,10 +245,15 @@ class StoreWriter:
 
     def _write(self, plan: _Plan) -> None:
         """One batch: in a transaction where possible, else (or after a failed one) as plain bulk calls."""
-        if self.transactions == "auto" and self.write_concern.document.get("j"):
-            self.transactions = "on" if _commits_honour_journal() else "off"
-            log.info("journaled writes: batches %s", "in transactions" if self.transactions == "on" else
-                     "as plain bulk calls (this store is no replica set, its commits may ignore j)")
+        if self.transactions == "auto" and not self.is_replica():
+            if self.write_concern.document.get("j"):
+                self.transactions = "off"
+                log.info("journaled writes: batches as plain bulk calls (this store is no replica set, "
+                         "its commits may ignore j)")
+            elif not self.sole_writer:
+                self.transactions = "off"
+                log.info("batches as plain bulk calls (this store is no replica set, and another process "
+                         "writes to it in transactions)")
         if self.transactions != "off":
             try:
                 _write_in_transaction(plan, self.write_concern)
@@ -245,11 +263,23 @@ class StoreWriter:
                 if self.transactions == "auto" and _refuses_transactions(exc):
                     log.info("the store has no transactions (%s); writing batches as plain bulk calls", exc)
                     self.transactions = "off"
-                elif not (isinstance(exc, BulkWriteError) or _not_in_transaction(exc)):
+                elif isinstance(exc, BulkWriteError) or _not_in_transaction(exc):
+                    pass
+                elif not self.is_replica():
+                    log.warning("a transaction failed on this store, which is no replica set (%r); writing "
+                                "batches as plain bulk calls from now on", exc)
+                    self.transactions = "off"
+                else:
                     raise
                 # a duplicate key aborted the transaction (the plain write below counts it as written), or the
                 # batch did what a transaction may not (create a collection on MongoDB < 4.4): write it plainly
         _write_plain(plan, self.write_concern, None)
+
+    def is_replica(self) -> bool:
+        """Whether the store is a replica set or a mongos (asked once, from the writer's thread)."""
+        if self._replica is None:
+            self._replica = _replica_set_or_mongos()
+        return self._replica
 
     def _settle(self, batch: list[_Item], error: Exception | None) -> None:
         for item in batch:
@@ -343,10 +373,10 @@ def _not_in_transaction(exc: Exception) -> bool:
     return isinstance(exc, OperationFailure) and exc.code == 263
 
 
-def _commits_honour_journal() -> bool:
-    """Whether a transaction's commit keeps ``j: true``: a replica set or a mongos does. nx-27017 takes a
-    write concern only from the write commands themselves, never from ``commitTransaction``, so there
-    journaled batches are written plainly, each bulk call with its own ``j: true``."""
+def _replica_set_or_mongos() -> bool:
+    """A replica set or a mongos: its transactions keep a commit's ``j: true`` and run side by side with
+    other clients'. nx-27017 does neither: it takes a write concern only from the write commands
+    themselves, never from ``commitTransaction``, and it nests concurrent transactions (module docstring)."""
     hello = Message._get_collection().database.client.admin.command("hello")
     return "setName" in hello or hello.get("msg") == "isdbgrid"
 

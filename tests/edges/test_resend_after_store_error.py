@@ -45,7 +45,7 @@ def frames_for(got: list[Any], user: UserRef, *types: str) -> list[tuple[str, An
 Said = list[tuple[str, str, bool]]  # (client id, text, store down while it is sent)
 
 
-def chat(redis_url: str, said: Said) -> dict[str, Any]:
+def chat(redis_url: str, said: Said, down_while_assigned: bool = False) -> dict[str, Any]:
     """A visitor, served by an agent, says each line in turn (the store down for some); what everyone got."""
     async def scenario() -> dict[str, Any]:
         redis = aioredis.Redis.from_url(redis_url)
@@ -71,8 +71,11 @@ def chat(redis_url: str, said: Said) -> dict[str, Any]:
             engine.send(Address.agent(AGENT.id), CreateAgent(3, (GROUP,)))
             engine.send(Address.agent(AGENT.id), SetPresence("online"))
             engine.send(Address.conversation(CONV), OpenConversation(VISITOR.id))
+            writer.down = down_while_assigned
             engine.send(Address.conversation(CONV), RequestHuman(GROUP))
             await relay.idle()
+            await hub.flushed()
+            state = {k.decode(): v.decode() for k, v in (await redis.hgetall(f"sb:conv:{CONV}")).items()}
             for client_id, text, down in said:
                 writer.down = down
                 engine.send(Address.conversation(CONV), Post("visitor", VISITOR.id, text, client_id=client_id))
@@ -86,7 +89,7 @@ def chat(redis_url: str, said: Said) -> dict[str, Any]:
             await hub.stop()
             await writer.close()
             await redis.aclose()
-        return {"agent": frames_for(got, AGENT, "message"), "visitor": frames_for(got, VISITOR, "ack", "error"),
+        return {"state": state, "agent": frames_for(got, AGENT, "message"), "visitor": frames_for(got, VISITOR, "ack", "error"),
                 "history": [(m["seq"], m["text"]) for m in in_history], "last_seq": int(last_seq or 0),
                 "stored": [(m["seq"], m["text"]) for m in messages_between(CONV, 0)]}
 
@@ -119,3 +122,11 @@ def test_a_message_re_sent_after_a_later_one_fills_its_place_in_the_history_and_
     assert seen["agent"] == [("message", 1, "hi"), ("message", 3, "hello?"), ("message", 2, "order 1234")]
     assert seen["history"] == seen["stored"] == [(1, "hi"), (2, "order 1234"), (3, "hello?")]
     assert seen["last_seq"] == 3
+
+
+def test_an_assignment_the_store_could_not_save_still_reaches_the_edges_so_the_agent_may_resume_it(
+        store: str, redis_url: str) -> None:
+    seen = chat(redis_url, [("v1", "hi", False)], down_while_assigned=True)
+
+    assert (seen["state"]["phase"], seen["state"]["agent"]) == ("assigned", AGENT.id)  # what may_read checks
+    assert seen["agent"] == [("message", 1, "hi")]

@@ -91,6 +91,20 @@ def test_an_agent_who_reconnects_gets_exactly_the_messages_it_missed_in_order(se
     assert messages(agent.drain()) == missed + [(missed[-1][0] + 1, "oh, hello")]
 
 
+def test_an_agent_resumes_a_conversation_the_engine_says_is_theirs_even_when_redis_lost_its_assignment(
+        server: Server) -> None:
+    c = chat(server)
+    first = visitor_says(c, "v1", "hi")
+    c.agent.close()
+    missed = visitor_says(c, "v2", "still there?")
+    on_server(server, server.services.redis.hdel(f"sb:conv:{c.conv}", "agent", "participants"))
+
+    agent, welcome = agent_socket(server, c.agent_token, last_seq={c.conv: first})
+
+    assert [conv["id"] for conv in welcome["conversations"]] == [c.conv]
+    assert messages(agent.drain()) == [(missed, "still there?")]
+
+
 def test_re_sending_a_message_with_the_same_client_id_does_not_post_it_twice(server: Server) -> None:
     c = chat(server)
     c.guest.send("message", client_id="same", text="is it in stock?")

@@ -11,6 +11,7 @@ from switchboard.store.archive import messages_between
 from switchboard.store.connection import connect
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_epoch
 from switchboard.store.embedded import EmbeddedMongo
+from pymongo import MongoClient
 from pymongo.errors import ConfigurationError, OperationFailure
 
 from switchboard.store import writer as writer_module
@@ -194,12 +195,13 @@ def test_flush_waits_for_everything_submitted_and_close_refuses_more(store: str,
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(("journal", "expected"), [(False, "on"), (True, "off")])
-def test_auto_uses_transactions_on_the_embedded_store_unless_writes_are_journaled(store: str, journal: bool,
-                                                                                  expected: str) -> None:
-    """nx-27017 ignores a commit's write concern, so a journaled transaction would not be fsynced there."""
+@pytest.mark.parametrize(("journal", "sole", "expected"), [(False, True, "on"), (True, True, "off"), (False, False, "off")])
+def test_auto_uses_transactions_on_the_embedded_store_only_for_a_sole_writer_whose_writes_are_not_journaled(
+        store: str, journal: bool, sole: bool, expected: str) -> None:
+    """nx-27017 ignores a commit's write concern, so a journaled transaction would not be fsynced there; and
+    it nests two clients' transactions, so a second writer's would fail."""
     async def scenario() -> StoreWriter:
-        writer = StoreWriter(journal=journal, transactions="auto")
+        writer = StoreWriter(journal=journal, transactions="auto", sole_writer=sole)
         await asyncio.gather(*(writer.add_message(message("c1", seq)) for seq in range(1, 51)))
         await writer.close()
         return writer
@@ -207,6 +209,45 @@ def test_auto_uses_transactions_on_the_embedded_store_unless_writes_are_journale
     writer = asyncio.run(scenario())
     assert writer.transactions == expected
     assert [m.seq for m in Message.objects(conversation="c1").order_by("seq")] == list(range(1, 51))
+
+
+def _poison_a_pooled_session(uri: str) -> None:
+    """What two writers' overlapping transactions do on nx-27017: the second begins inside the first (a
+    SAVEPOINT), the first commits, the second's commit fails ("no such savepoint") and its session, back in
+    the writer's client's pool, fails every transaction after it."""
+    other = MongoClient(uri)
+    ours = Message._get_collection().database.client  # the client the writer uses
+    theirs, mine = other.get_default_database().visitors, ours.get_default_database().visitors
+    first, second = other.start_session(), ours.start_session()
+    try:
+        first.start_transaction()
+        theirs.update_one({"_id": "va"}, {"$set": {"n": 1}}, upsert=True, session=first)
+        second.start_transaction()
+        mine.update_one({"_id": "vb"}, {"$set": {"n": 1}}, upsert=True, session=second)
+        first.commit_transaction()
+        with pytest.raises(OperationFailure, match="savepoint"):
+            second.commit_transaction()
+    finally:
+        second.end_session()
+        first.end_session()
+        other.close()
+
+
+def test_a_writer_whose_transactions_fail_on_the_embedded_store_writes_plainly_and_loses_nothing(
+        store: str, caplog: pytest.LogCaptureFixture) -> None:
+    _poison_a_pooled_session(store)
+
+    async def scenario() -> StoreWriter:
+        writer = StoreWriter(transactions="on", retries=0)
+        await asyncio.gather(*(writer.add_message(message("c1", seq)) for seq in range(1, 21)))
+        await writer.add_message(message("c1", 21))
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.transactions == "off" and "writing batches as plain bulk calls from now on" in caplog.text
+    assert [m.seq for m in Message.objects(conversation="c1").order_by("seq")] == list(range(1, 22))
+    assert Conversation.objects.get(id="c1").last_seq == 21
 
 
 def test_a_replay_inside_a_transactional_batch_aborts_it_and_the_batch_is_written_plainly(store: str) -> None:
