@@ -47,6 +47,8 @@ MAX_BODY_BYTES = 64 * 1024
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_TEXT = 200
+_NICKNAME_SCHEMA = {"type": "string", "maxLength": MAX_TEXT, "pattern": r"\S",
+                    "description": "shown to visitors; trimmed, never blank (on creation it defaults to the email's local part)"}
 POLICIES = ("balanced", "last_agent_first", "designated")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")  # loose: one @, a dot in the domain
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -135,6 +137,14 @@ def _string(data: dict[str, Any], name: str, *, max_len: int = MAX_TEXT) -> str:
         raise _bad(f"{name} must be a string")
     if len(value) > max_len:
         raise _bad(f"{name} must be at most {max_len} characters")
+    return value
+
+
+def _nickname(data: dict[str, Any]) -> str:
+    """What visitors see as the agent's name: never blank (a visitor would see nobody), trimmed."""
+    value = _string(data, "nickname").strip()
+    if not value:
+        raise _bad("nickname must not be blank")
     return value
 
 
@@ -367,7 +377,7 @@ class _Api:
                            ("email", "password"))
         email = _email(data)
         password = _new_password(data, "password")
-        nickname = _string(data, "nickname") if "nickname" in data else ""
+        nickname = _nickname(data) if "nickname" in data else email.split("@", 1)[0]  # visitors see a name
         saturation = _int(data, "saturation", 1, 1000) if "saturation" in data else 5
         groups = _groups(data) if "groups" in data else ()
         missing = await run_in_threadpool(_missing_groups, groups)
@@ -390,7 +400,7 @@ class _Api:
         data = await _body(request, ("nickname", "saturation"))
         changes: dict[str, Any] = {}
         if "nickname" in data:
-            changes["nickname"] = _string(data, "nickname")
+            changes["nickname"] = _nickname(data)
         if "saturation" in data:
             changes["saturation"] = _int(data, "saturation", 1, 1000)
         user, before = await run_in_threadpool(_update_agent, agent_id, changes)
@@ -582,12 +592,12 @@ OPENAPI: dict[str, Any] = {
                          "properties": {
                              "email": {"type": "string", "format": "email", "maxLength": 254},
                              "password": {"type": "string", "minLength": 8, "maxLength": MAX_PASSWORD},
-                             "nickname": {"type": "string", "maxLength": MAX_TEXT},
+                             "nickname": _NICKNAME_SCHEMA,
                              "saturation": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
                              "groups": {"type": "array", "maxItems": 100, "items": _SLUG_SCHEMA,
                                         "description": "ids of existing groups"}}},
             "AgentChange": {"type": "object", "additionalProperties": False, "properties": {
-                "nickname": {"type": "string", "maxLength": MAX_TEXT},
+                "nickname": _NICKNAME_SCHEMA,
                 "saturation": {"type": "integer", "minimum": 1, "maximum": 1000}}},
             "Group": {"type": "object", "properties": {
                 "id": _STR, "name": _STR, "policy": {"type": "string", "enum": list(POLICIES)},

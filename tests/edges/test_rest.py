@@ -220,7 +220,7 @@ def test_a_duplicate_email_is_a_409(world: World) -> None:
 @pytest.mark.parametrize("fields", [
     {"email": "not-an-email"}, {"email": {"$ne": None}}, {"email": ["ann@example.com"]},
     {"password": "short"}, {"password": 12345678}, {"password": {"$ne": None}},
-    {"nickname": {"first": "Ann"}}, {"saturation": 0}, {"saturation": 1001}, {"saturation": True},
+    {"nickname": {"first": "Ann"}}, {"nickname": "   "}, {"nickname": ""}, {"saturation": 0}, {"saturation": 1001}, {"saturation": True},
     {"saturation": "5"}, {"saturation": 5.0}, {"groups": "billing"}, {"groups": [{"$ne": None}]},
     {"groups": ["Not A Slug"]}, {"groups": ["nowhere"]}, {"role": "admin"},
 ])
@@ -229,6 +229,18 @@ def test_an_agent_with_a_bad_field_is_400_and_not_created(world: World, fields: 
     body = {"email": "ann@example.com", "password": "ann-password", **fields}
     _error(world.call("POST", "/api/agents", admin, body), 400, "invalid_argument")
     assert User.objects(role="agent").count() == 0
+
+
+def test_an_agents_nickname_is_trimmed_never_blank_and_defaults_to_the_emails_name(world: World) -> None:
+    admin = world.login()
+    named = world.call("POST", "/api/agents", admin, {"email": "ann@example.com", "password": "ann-password",
+                                                      "nickname": "  Ann  "}).json()
+    unnamed = world.call("POST", "/api/agents", admin, {"email": "bob.smith@example.com",
+                                                        "password": "bob-password"}).json()
+
+    assert (named["nickname"], unnamed["nickname"]) == ("Ann", "bob.smith")
+    _error(world.call("PATCH", f"/api/agents/{named['id']}", admin, {"nickname": " \t "}), 400, "invalid_argument")
+    assert User.objects.get(id=named["id"]).nickname == "Ann"
 
 
 def test_changing_an_agents_saturation_tells_the_dispatch_agent(world: World) -> None:
