@@ -94,8 +94,12 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     code = await supervisor.run(stop)
     await supervisor.stop()
     await stop_bot_worker(relay.bot)
-    if engine.failure is None:  # a dead host answers no poll
-        await asyncio.to_thread(engine.wait_quiet, 5.0)
+    try:
+        if engine.failure is None:  # a dead host answers no poll
+            await asyncio.to_thread(engine.wait_quiet, 5.0)
+    except Exception as exc:  # one died meanwhile: still flush what the relay and the writer hold
+        log.error("the engine broke while stopping: %r", exc)
+        code = 1
     await relay.stop()
     await writer.close()
     await hub.stop()

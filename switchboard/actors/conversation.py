@@ -284,7 +284,7 @@ class Conversation:
         if self.group is not None:
             effects.insert(0, SendTo(Address.queue(self.group), Dequeue(self.id)))
         if self._previous is not None:  # left during a group transfer: the old agent stops counting it
-            effects += self._finish_group_transfer()
+            effects += self._withdraw_offer("closed") + self._finish_group_transfer()
         return effects
 
     def _keep_waiting(self, msg: KeepWaiting, now: float) -> list[Effect]:
@@ -320,6 +320,8 @@ class Conversation:
         return [SendTo(Address.agent(msg.agent), Release(self.id, "void"))]
 
     def _give_back(self, msg: TransferAccepted, now: float) -> list[Effect]:
+        if msg.agent == self._pending_transfer:  # their answer ends the offer (it crossed a group transfer)
+            self._pending_transfer = None
         return [SendTo(Address.agent(msg.agent), Release(self.id, "void"))]
 
     # --- assigned ---------------------------------------------------------------------------

@@ -122,8 +122,9 @@ class TransferRequested:
 class TransferWithdrawn:
     """To the target agent: an offer they had not answered is over; `answer_transfer` would find nothing.
 
-    `reason` is ``timeout`` (they did not answer in time), ``closed`` (the conversation ended),
-    ``requeued`` (it went back to its queue) or ``transferred`` (it was moved to a group).
+    `reason` is ``timeout`` (they did not answer in time), ``offline`` (they went offline), ``closed``
+    (the conversation ended), ``requeued`` (it went back to its queue) or ``transferred`` (it was moved
+    to a group).
     """
 
     kind: ClassVar[str] = "transfer_withdrawn"

@@ -420,6 +420,8 @@ class RayEngine:
                     self._socks[host].sendall(frame(items))
                 except OSError as exc:
                     log.error("ray host %d is unreachable (%s): %d messages lost", host, exc, len(items))
+                    if not self._stop.is_set():  # gone without closing its stream, or taking nothing for long
+                        self.failure = f"ray host {host} is unreachable ({exc})"
                     continue
                 self._sent += len(items)
 

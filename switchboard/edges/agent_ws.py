@@ -85,9 +85,8 @@ class AgentSession:
                                    **snapshot))
         for conv in snapshot["conversations"]:
             self.conn.last[conv["id"]] = conv["last_seq"]
-        serving = {conv["id"] for conv in snapshot["conversations"]}  # the engine's word, whatever Redis says
         for conv, last in hello.last_seq.items():
-            if conv in serving or await self.may_read(conv):
+            if await self.may_read(conv) or await self.engine_lets_read(conv):
                 self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
                 sent = await self.s.sockets.heal(self.conn, conv, last, None)
                 log.info("agent %s resumed conversation %s after seq %d: %d missed message(s) sent", self.agent, conv, last, sent)
@@ -118,6 +117,12 @@ class AgentSession:
         raw = await self.s.redis.hmget(f"sb:conv:{conv}", ["agent", "participants"])
         agent, participants = (v.decode() if isinstance(v, bytes) else v for v in raw)
         return agent == self.agent or (participants is not None and f'"{self.agent}"' in participants)
+
+    async def engine_lets_read(self, conv: str) -> bool:
+        """The engine's word where Redis says no: a state the store refused never reached Redis before the
+        relay learned to write it anyway, and the engine is the truth either way. Asked only then."""
+        state = await asyncio.to_thread(self.s.engine.inspect, Address.conversation(conv))
+        return state is not None and (state.get("agent") == self.agent or self.agent in state.get("participants", ()))
 
     async def is_mine(self, conv: str) -> bool:
         agent = await self.s.redis.hget(f"sb:conv:{conv}", "agent")

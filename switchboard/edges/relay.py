@@ -131,7 +131,10 @@ class Relay:
         if isinstance(event, ConversationState):
             # The engine has moved on either way: the edges' view of it (who may read, resume, rate) must too.
             # The store catches up with the conversation's next state.
-            self._state(event.state)
+            try:
+                self._state(event.state)
+            except Exception:  # a state that could not be stored may not be writable here either
+                log.exception("could not put conversation state into Redis")
         if isinstance(event, Posted) and event.role in ("visitor", "agent"):
             # No ack: the client keeps the message and re-sends it with the same client id.
             err = frame("error", code="store_unavailable", message="the message was not saved; send it again",

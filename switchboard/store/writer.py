@@ -41,9 +41,13 @@ On nx-27017 that is the difference between one SQLite commit per document and
 one per batch: 2x the documents per second at batches of 400. With
 ``journal=True``, "auto" uses transactions only on a replica set or a mongos,
 whose commits keep ``j: true``; nx-27017 ignores a commit's write concern, so
-there journaled batches stay plain bulk calls, each with its own ``j: true``. A transaction
-that fails on a duplicate key (a replay) is aborted and the batch is written
-again plainly, which counts the duplicate as written, as above.
+there journaled batches stay plain bulk calls, each with its own ``j: true``. On a
+replica set a transaction that fails on a duplicate key (a replay) is aborted and
+the batch is written again plainly, which counts the duplicate as written, as
+above. On nx-27017 the replay is counted as written inside the transaction, which
+commits: an abort there rolls back the one SQLite transaction all its clients
+share, with the plain writes other clients made meanwhile (already acknowledged
+to them).
 
 On a store that is no replica set, only a sole writer uses transactions
 (``sole_writer``; ``serve --edges N`` gives that role to the relay's writer and
@@ -256,7 +260,7 @@ class StoreWriter:
                          "writes to it in transactions)")
         if self.transactions != "off":
             try:
-                _write_in_transaction(plan, self.write_concern)
+                _write_in_transaction(plan, self.write_concern, keep_on_duplicates=not self.is_replica())
                 self.transactions = "on"
                 return
             except (ConfigurationError, OperationFailure) as exc:
@@ -381,19 +385,24 @@ def _replica_set_or_mongos() -> bool:
     return "setName" in hello or hello.get("msg") == "isdbgrid"
 
 
-def _write_in_transaction(plan: _Plan, write_concern: WriteConcern) -> None:
+def _write_in_transaction(plan: _Plan, write_concern: WriteConcern, keep_on_duplicates: bool) -> None:
+    """`keep_on_duplicates` (nx-27017): a replayed message does not abort the transaction, which commits the
+    rest. There an abort rolls back the shared SQLite transaction, with every plain write other clients made
+    meanwhile (acknowledged to them: a rating, a new agent). A replica set aborts a transaction on any write
+    error, so there the replay aborts it and the batch is written again plainly."""
     client = Message._get_collection().database.client
     with client.start_session() as session:
         with session.start_transaction(write_concern=write_concern):
-            _write_plain(plan, None, session)
+            _write_plain(plan, None, session, duplicates_abort=not keep_on_duplicates)
 
 
-def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: ClientSession | None) -> None:
+def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: ClientSession | None,
+                 duplicates_abort: bool = True) -> None:
     """The batch's bulk calls; inside a transaction (`session`) the write concern is the transaction's."""
     if plan.conversations:
         _collection(Conversation, write_concern).bulk_write(plan.conversations, ordered=True, session=session)
     if plan.messages:
-        _insert_messages(plan.messages, write_concern, session)
+        _insert_messages(plan.messages, write_concern, session, duplicates_abort and session is not None)
     for document, ops in ((Visitor, plan.visitors), (Rating, plan.ratings)):
         if ops:
             _collection(document, write_concern).bulk_write(ops, ordered=True, session=session)
@@ -405,12 +414,13 @@ def _collection(document: Any, write_concern: WriteConcern | None) -> Any:
 
 
 def _insert_messages(docs: list[dict[str, Any]], write_concern: WriteConcern | None,
-                     session: ClientSession | None) -> None:
+                     session: ClientSession | None, duplicates_abort: bool) -> None:
+    """Duplicates (replays) count as written, unless they abort the transaction they are in."""
     collection = _collection(Message, write_concern)
     try:
         collection.insert_many(docs, ordered=False, session=session)
     except BulkWriteError as exc:
-        if session is not None:
+        if duplicates_abort:
             raise  # the transaction is aborted; the caller writes the batch again without one
         details = exc.details
         if details.get("writeConcernErrors") or any(

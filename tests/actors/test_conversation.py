@@ -477,6 +477,30 @@ def test_a_visitor_leaving_during_a_group_transfer_releases_the_old_agent() -> N
     ]
 
 
+def test_an_offer_accepted_while_a_group_transfer_waits_ends_so_a_refused_one_leaves_ann_free_to_transfer_again(
+        ) -> None:
+    conv = conversation_in(ASSIGNED)
+    handle(conv, TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToGroup("ghost"), 41.0)
+
+    crossed = handle(conv, TransferAccepted("bob"), 42.0)  # bob's answer to the offer, after the group transfer
+    handle(conv, Undeliverable(Address.queue("ghost"), Enqueue("c1", "v1", 0, QUEUED_AT, front=True, confirm=True)), 43.0)
+
+    assert crossed == [SendTo(BOB, Release("c1", "void"))]
+    assert (conv.phase, conv.agent) == (ASSIGNED, "ann")
+    assert handle(conv, TransferToAgent("bob"), 44.0) == [SendTo(BOB, TransferOffer("c1", "v1", "sales", "ann"))]
+
+
+def test_a_visitor_leaving_during_a_group_transfer_withdraws_an_offer_as_closed() -> None:
+    conv = conversation_in(ASSIGNED)
+    handle(conv, TransferToAgent("bob"), 40.0)
+    handle(conv, TransferToGroup("support"), 41.0)
+
+    left = handle(conv, LeaveQueue(), 42.0)
+
+    assert [e for e in left if isinstance(e, SendTo) and e.to == BOB] == [SendTo(BOB, OfferWithdrawn("c1", "closed"))]
+
+
 def test_a_refused_group_transfer_keeps_the_idle_timeout_the_agent_started() -> None:
     conv = conversation_in(ASSIGNED)
     handle(conv, AgentWrote(), 30.0)  # idle timer due at 30 + 180

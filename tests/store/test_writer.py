@@ -250,7 +250,38 @@ def test_a_writer_whose_transactions_fail_on_the_embedded_store_writes_plainly_a
     assert Conversation.objects.get(id="c1").last_seq == 21
 
 
-def test_a_replay_inside_a_transactional_batch_aborts_it_and_the_batch_is_written_plainly(store: str) -> None:
+def test_a_replay_in_a_transaction_on_the_embedded_store_loses_no_other_clients_write(
+        store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nx-27017 shares one SQLite transaction among its clients: an abort would take their writes along."""
+    other = MongoClient(store)
+    inner = writer_module._insert_messages
+
+    def with_a_rating_meanwhile(*args: Any, **kwargs: Any) -> None:
+        if not calls:  # once, while the transaction is open
+            other.get_default_database().ratings.insert_one({"_id": "c9", "score": 5})  # acked to that client
+            calls.append("rated")
+        inner(*args, **kwargs)
+
+    calls: list[str] = []
+
+    async def scenario() -> StoreWriter:
+        writer = StoreWriter(transactions="on")
+        await writer.add_message(message("c1", 1, "first"))
+        monkeypatch.setattr(writer_module, "_insert_messages", with_a_rating_meanwhile)
+        await asyncio.gather(writer.add_message(message("c1", 1, "replay")), writer.add_message(message("c1", 2)))
+        await writer.close()
+        return writer
+
+    try:
+        writer = asyncio.run(scenario())
+    finally:
+        other.close()
+    assert calls == ["rated"] and Rating.objects(id="c9").count() == 1
+    assert [(m.seq, m.text) for m in Message.objects(conversation="c1").order_by("seq")] == [(1, "first"), (2, "hi")]
+    assert writer.transactions == "on"
+
+
+def test_a_replay_inside_a_transactional_batch_is_stored_once_with_the_rest_of_the_batch(store: str) -> None:
     async def scenario() -> None:
         writer = StoreWriter(transactions="on")
         await writer.add_message(message("c1", 1, "first"))
