@@ -85,8 +85,9 @@ class AgentSession:
                                    **snapshot))
         for conv in snapshot["conversations"]:
             self.conn.last[conv["id"]] = conv["last_seq"]
+        serving = {conv["id"] for conv in snapshot["conversations"]}  # the engine's list (it may hold some briefly)
         for conv, last in hello.last_seq.items():
-            if await self.may_read(conv) or await self.engine_lets_read(conv):
+            if await self.may_read(conv) or (conv in serving and await self.engine_lets_read(conv)):
                 self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
                 sent = await self.s.sockets.heal(self.conn, conv, last, None)
                 log.info("agent %s resumed conversation %s after seq %d: %d missed message(s) sent", self.agent, conv, last, sent)
@@ -119,8 +120,8 @@ class AgentSession:
         return agent == self.agent or (participants is not None and f'"{self.agent}"' in participants)
 
     async def engine_lets_read(self, conv: str) -> bool:
-        """The engine's word where Redis says no: a state the store refused never reached Redis before the
-        relay learned to write it anyway, and the engine is the truth either way. Asked only then."""
+        """The conversation's own word, for one of ours that Redis does not show as ours: Redis is the
+        engine's cache and can lag or lose a state (a state the store refused never reached it, once)."""
         state = await asyncio.to_thread(self.s.engine.inspect, Address.conversation(conv))
         return state is not None and (state.get("agent") == self.agent or self.agent in state.get("participants", ()))
 
