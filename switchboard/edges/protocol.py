@@ -50,6 +50,7 @@ class Ping(_Frame, tag="ping"):
 
 
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # a sequence number: what BSON's int64 can store
+MAX_VISITOR_RESUMES = 32  # conversations in a visitor's hello.last_seq: each costs Redis reads (anonymous sockets)
 
 
 class Sync(_Frame, tag="sync"):
@@ -69,7 +70,7 @@ class VisitorHello(_Frame, tag="hello"):
     page: Union[str, None] = None
     email: Union[str, None] = None
     name: Union[str, None] = None
-    last_seq: dict[str, Seq] = {}
+    last_seq: Annotated[dict[str, Seq], msgspec.Meta(max_length=MAX_VISITOR_RESUMES)] = {}
 
 
 class VisitorMessage(_Frame, tag="message"):

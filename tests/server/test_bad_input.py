@@ -158,6 +158,16 @@ def test_a_visitor_with_a_tampered_or_expired_token_is_closed_with_4001(server: 
     still_served(bystander)
 
 
+def test_a_visitor_hello_resuming_more_than_32_conversations_is_refused_and_closed_1008(
+        server: Server, bystander: Client) -> None:
+    guest = Client(server.ws("/ws/visitor"))
+    guest.send("hello", last_seq={f"c-{i:016x}": 0 for i in range(33)})  # each would cost Redis reads
+
+    assert closed_with(guest) == 1008
+    assert errors(guest) == ["invalid_frame"]
+    still_served(bystander)
+
+
 # --- other people's conversations ------------------------------------------------------------------
 
 
