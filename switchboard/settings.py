@@ -155,9 +155,12 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
             raise SettingsError(f"{name} must be a list of origins (or a comma-separated string), got {raw!r}")
-        origins = tuple(i.strip().rstrip("/") for i in items if i.strip())
+        # Browsers send the scheme and host in lower case, so an entry is compared in lower case too.
+        origins = tuple(i.strip().rstrip("/").lower() for i in items if i.strip())
         if any("*" in o for o in origins):
             raise SettingsError(f"{name}: wildcards are not accepted, list each origin exactly ({raw!r})")
+        if "null" in origins:  # what sandboxed iframes and file:// pages send: anyone can be "null"
+            raise SettingsError(f"{name}: the origin null is not accepted (any sandboxed page sends it)")
         return origins
     if name == "store_transactions":
         value = ("on" if raw else "off") if isinstance(raw, bool) else raw  # YAML reads a bare on/off as a boolean

@@ -215,7 +215,8 @@ def test_redis_url_and_mongodb_uri_from_the_environment_replace_the_embedded_ser
     assert (s.redis_url, s.mongodb_uri, s.port) == ("redis://r:6379/0", "mongodb://m/sb", 9001)
 
 
-@pytest.mark.parametrize(("name", "value"), [("allowed_origins", "https://*.example.com"), ("port", "70000"),
+@pytest.mark.parametrize(("name", "value"), [("allowed_origins", "https://*.example.com"), ("allowed_origins", "null"),
+                                              ("port", "70000"),
                                               ("rate_limit_per_s", "-1"), ("store_journal", "2"), ("max_frame_bytes", "x")])
 def test_a_bad_server_setting_is_refused_with_its_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
@@ -223,9 +224,9 @@ def test_a_bad_server_setting_is_refused_with_its_name(name: str, value: str) ->
 
 
 def test_allowed_origins_are_exact_strings_from_a_list_or_a_comma_separated_value() -> None:
-    s = ServerSettings.from_mapping({"allowed_origins": "https://shop.example/, https://help.example"})
+    s = ServerSettings.from_mapping({"allowed_origins": "https://shop.example/, https://Help.Example"})
 
-    assert s.allowed_origins == ("https://shop.example", "https://help.example")
+    assert s.allowed_origins == ("https://shop.example", "https://help.example")  # as browsers send them
 
 
 # --- the bot -----------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
         AdminError: a malformed email, a short password, a taken email, or no usable store.
     """
     email = email.strip().lower()
-    if not EMAIL_PATTERN.match(email) or len(email) > 254:
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
         raise AdminError(f"{email!r} does not look like an email address")
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AdminError(f"the password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")

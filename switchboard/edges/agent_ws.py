@@ -90,9 +90,10 @@ class AgentSession:
             if await self.may_read(conv) or (conv in serving and await self.engine_lets_read(conv)):
                 self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
                 sent = await self.s.sockets.heal(self.conn, conv, last, None)
-                log.info("agent %s resumed conversation %s after seq %d: %d missed message(s) sent", self.agent, conv, last, sent)
-            else:
-                log.info("agent %s may not read conversation %s: not resumed", self.agent, conv)
+                log.info("agent %s resumed conversation %r after seq %d: %d missed message(s) sent", self.agent,
+                         conv[:64], last, sent)
+            else:  # the id as the client sent it: quoted and cut, so it cannot forge or flood log lines
+                log.info("agent %s may not read conversation %r: not resumed", self.agent, conv[:64])
 
     async def snapshot(self) -> dict[str, Any]:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))

@@ -54,7 +54,7 @@ async def _changed(request: Request) -> None:
 
 def _name(request: Request) -> str:
     name = request.path_params["name"]
-    if not _NAME.match(name) or name in (".", ".."):
+    if not _NAME.fullmatch(name) or name in (".", ".."):
         raise ApiError(400, "invalid_argument", "a document name is a file name of letters, digits, '.', '-', '_' "
                                                 "and spaces (at most 121 characters)")
     return str(name)
@@ -89,7 +89,7 @@ class _KbApi:
             raise ApiError(400, "invalid_argument", "the body is the document itself and must not be empty")
         kb = await _kb(request)
         try:
-            source = read_source(Path(name), data)
+            source = await run_in_threadpool(read_source, Path(name), data)  # parsing 5 MiB takes seconds
             report = await run_in_threadpool(kb.ingest_sources, [source])
         except (SourceError, KbError) as exc:
             raise ApiError(400, "invalid_argument", str(exc)) from None

@@ -50,7 +50,9 @@ MAX_TEXT = 200
 _NICKNAME_SCHEMA = {"type": "string", "maxLength": MAX_TEXT, "pattern": r"\S",
                     "description": "shown to visitors; trimmed, never blank (on creation it defaults to the email's local part)"}
 POLICIES = ("balanced", "last_agent_first", "designated")
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")  # loose: one @, a dot in the domain
+# Loose: one @, a dot in the domain, no control characters. Every pattern here is used with .fullmatch:
+# "$" also matches before a final newline, which let "support\n" pass as a group id.
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _AGENT_ID = re.compile(r"^a-[0-9a-f]{8}$")
 
@@ -157,7 +159,7 @@ def _int(data: dict[str, Any], name: str, lo: int, hi: int) -> int:
 
 def _email(data: dict[str, Any], name: str = "email") -> str:
     value = _string(data, name, max_len=254).strip().lower()
-    if not EMAIL_PATTERN.match(value):
+    if not EMAIL_PATTERN.fullmatch(value):
         raise _bad(f"{name} must look like an email address")
     return value
 
@@ -170,7 +172,7 @@ def _new_password(data: dict[str, Any], name: str) -> str:
 
 
 def _slug(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _SLUG.match(value):
+    if not isinstance(value, str) or not _SLUG.fullmatch(value):
         raise _bad(f"{what} must be a slug: lower-case letters, digits, '_' or '-', at most 64, e.g. 'billing'")
     return value
 
@@ -451,9 +453,9 @@ class _Api:
     async def _member(self, request: Request, join: bool) -> Response:
         await self.admin(request)
         group_id, agent_id = request.path_params["group"], request.path_params["agent"]
-        if not _SLUG.match(group_id):
+        if not _SLUG.fullmatch(group_id):
             raise ApiError(404, "not_found", f"no group {group_id}")
-        if not _AGENT_ID.match(agent_id):
+        if not _AGENT_ID.fullmatch(agent_id):
             raise ApiError(404, "not_found", f"no agent {agent_id}")
         changed = await run_in_threadpool(_membership, group_id, agent_id, join)
         if changed:  # the agent entity ignores a repeated join, but refuses leaving a group it is not in

@@ -253,4 +253,4 @@ _HANDLERS: dict[type, Any] = {
 def _valid_email(value: str) -> bool:
     from .rest import EMAIL_PATTERN
 
-    return len(value) <= 254 and EMAIL_PATTERN.match(value.strip()) is not None
+    return len(value) <= 254 and EMAIL_PATTERN.fullmatch(value.strip()) is not None

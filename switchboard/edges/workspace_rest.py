@@ -74,7 +74,7 @@ class _WorkspaceApi:
         caller = await self.auth.caller(request)
         visitor_id = str(request.path_params["visitor"])
         redis = request.app.state.services.redis
-        if not _VISITOR_ID.match(visitor_id):
+        if not _VISITOR_ID.fullmatch(visitor_id):
             raise (ApiError(404, "not_found", "no such visitor") if caller.user.role == "admin"
                    else ApiError(403, "forbidden", "not a visitor of yours"))
         raw = await redis.hgetall(f"sb:visitor:{visitor_id}")

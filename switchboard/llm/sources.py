@@ -98,10 +98,15 @@ def split_markdown(text: str) -> list[Entry]:
     return entries
 
 
+MAX_ALTERNATIVES = 100  # phrasings of one FAQ entry
+MAX_PHRASINGS = 100_000  # vectors one file may add (YAML aliases made a 22 KB file ask for 96,803)
+
+
 def parse_faq(text: str, suffix: str, name: str) -> list[Entry]:
     items = _faq_items(text, suffix, name)
     entries: list[Entry] = []
     seen: set[str] = set()
+    phrasings = 0
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise SourceError(f"{name}: entry {n} is not a mapping")
@@ -113,7 +118,13 @@ def parse_faq(text: str, suffix: str, name: str) -> list[Entry]:
             raise SourceError(f"{name}: entry {n} repeats the id {key!r}")
         seen.add(key)
         alternatives = _alternatives(item.get("alternatives"), name, n)
-        entries.append(Entry(key, "faq", question, answer, faq_phrasings(question, alternatives, answer), alternatives))
+        if len(alternatives) > MAX_ALTERNATIVES:
+            raise SourceError(f"{name}: entry {n} has {len(alternatives)} alternatives; at most {MAX_ALTERNATIVES}")
+        entry = Entry(key, "faq", question, answer, faq_phrasings(question, alternatives, answer), alternatives)
+        phrasings += len(entry.phrasings)
+        if phrasings > MAX_PHRASINGS:
+            raise SourceError(f"{name}: more than {MAX_PHRASINGS:,} questions and alternatives in one file; split it")
+        entries.append(entry)
     return entries
 
 
@@ -134,14 +145,19 @@ def _faq_items(text: str, suffix: str, name: str) -> list[Any]:
         elif suffix == ".csv":
             data = list(csv.DictReader(io.StringIO(text)))
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_YAML_LOADER)
     except (orjson.JSONDecodeError, yaml.YAMLError, csv.Error) as exc:
         raise SourceError(f"{name}: cannot parse: {exc}") from None
+    except RecursionError:
+        raise SourceError(f"{name}: cannot parse: nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("faq"), list):
         data = data["faq"]
     if not isinstance(data, list):
         raise SourceError(f"{name}: expected a list of FAQ entries")
     return data
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: 5 MiB in about a second, not thirteen
 
 
 def _alternatives(raw: Any, name: str, n: int) -> tuple[str, ...]:

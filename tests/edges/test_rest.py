@@ -219,7 +219,7 @@ def test_a_duplicate_email_is_a_409(world: World) -> None:
 
 @pytest.mark.parametrize("fields", [
     {"email": "not-an-email"}, {"email": {"$ne": None}}, {"email": ["ann@example.com"]},
-    {"password": "short"}, {"password": 12345678}, {"password": {"$ne": None}},
+    {"email": "a\u0000@example.com"}, {"password": "short"}, {"password": 12345678}, {"password": {"$ne": None}},
     {"nickname": {"first": "Ann"}}, {"nickname": "   "}, {"nickname": ""}, {"saturation": 0}, {"saturation": 1001}, {"saturation": True},
     {"saturation": "5"}, {"saturation": 5.0}, {"groups": "billing"}, {"groups": [{"$ne": None}]},
     {"groups": ["Not A Slug"]}, {"groups": ["nowhere"]}, {"role": "admin"},
@@ -277,7 +277,7 @@ def test_a_duplicate_group_id_is_a_409(world: World) -> None:
 
 
 @pytest.mark.parametrize("fields", [
-    {"id": "Billing"}, {"id": "-billing"}, {"id": "b" * 65}, {"id": {"$ne": None}}, {"id": 7},
+    {"id": "Billing"}, {"id": "-billing"}, {"id": "b" * 65}, {"id": {"$ne": None}}, {"id": 7}, {"id": "billing\n"},
     {"policy": "random"}, {"policy": {"$in": ["balanced"]}}, {"max_queue": True}, {"max_queue": 0},
     {"max_queue": "10"}, {"last_agent_wait_s": 0}, {"last_agent_wait_s": False}, {"last_agent_wait_s": "30"},
     {"name": {"$ne": None}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -166,6 +167,21 @@ def test_a_visitor_hello_resuming_more_than_32_conversations_is_refused_and_clos
     assert closed_with(guest) == 1008
     assert errors(guest) == ["invalid_frame"]
     still_served(bystander)
+
+
+def test_an_agents_hello_cannot_write_a_line_of_its_own_into_the_servers_log(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    _, token = make_agent(server, group_name())
+    forged = "c-x\n2026-11-24 06:00:00,000 switchboard.auth ERROR admin password reset" + "y" * 8000
+
+    with caplog.at_level(logging.INFO, logger="switchboard.agent_ws"):
+        agent_socket(server, token, last_seq={forged: 0})
+        deadline = time.monotonic() + 5
+        while "not resumed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    line = next(r.getMessage() for r in caplog.records if "not resumed" in r.getMessage())
+    assert "\n" not in line and len(line) < 300
 
 
 # --- other people's conversations ------------------------------------------------------------------

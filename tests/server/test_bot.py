@@ -123,4 +123,7 @@ def test_bad_knowledge_uploads_get_clear_errors(bot_server: Server) -> None:
     broken = admin.put("/api/admin/kb/documents/broken.yaml", content=b"- question: no answer here\n")
     assert broken.status_code == 400 and "answer" in broken.json()["error"]["message"]
     assert admin.put("/api/admin/kb/documents/empty.md", content=b"").status_code == 400
+    deep = admin.put("/api/admin/kb/documents/deep.yaml", content=b"[" * 600 + b"]" * 600)  # was a 500
+    assert deep.status_code == 400 and deep.json()["error"]["code"] == "invalid_argument"
+    assert admin.put("/api/admin/kb/documents/faq.yaml%0A", content=b"- question: Q\n  answer: A\n").status_code == 400
     assert api(bot_server).get("/api/admin/kb/documents").status_code == 401
