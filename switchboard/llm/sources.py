@@ -138,6 +138,9 @@ def faq_phrasings(question: str, alternatives: tuple[str, ...], answer: str) -> 
     return (question, *alternatives, f"{question} {answer}")
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: 5 MiB in about a second, not thirteen
+
+
 def _faq_items(text: str, suffix: str, name: str) -> list[Any]:
     try:
         if suffix == ".json":
@@ -155,9 +158,6 @@ def _faq_items(text: str, suffix: str, name: str) -> list[Any]:
     if not isinstance(data, list):
         raise SourceError(f"{name}: expected a list of FAQ entries")
     return data
-
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: 5 MiB in about a second, not thirteen
 
 
 def _alternatives(raw: Any, name: str, n: int) -> tuple[str, ...]:
