@@ -334,6 +334,12 @@ class RayEngine:
     def _connect(self, ip: str, port: int, secret: str, sink: bool) -> socket.socket:
         sock = socket.create_connection((ip, port), timeout=_SEND_TIMEOUT_S)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A host on a node that vanishes without a FIN (power, network) is noticed within about a minute:
+        # the kernel's probes fail, the stream ends, and `failure` is set (a restart recovers).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+            if hasattr(socket, option):  # Linux names; elsewhere the system's defaults apply
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
         sock.sendall(hello(secret, self._id, sink))
         return sock
 

@@ -135,13 +135,17 @@ def test_what_an_attached_engine_sends_is_handled_and_the_owner_still_sees_quiet
         owner.stop()
 
 
-def test_a_dead_host_loses_only_its_own_messages() -> None:
+def test_a_dead_host_loses_only_its_own_messages_and_the_engine_says_it_cannot_go_on() -> None:
     ray = pytest.importorskip("ray")
     engine = start_engine("ray", hosts=2, clock=ManualClock(0.0))
     try:
+        # A host whose node vanishes without closing its stream is found by the kernel's keepalive probes.
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) for s in engine._socks)  # type: ignore[attr-defined]
+        assert engine.failure is None
         on = [[f"g{i}" for i in range(200) if host_for(Address.queue(f"g{i}"), 2) == k][:5] for k in (0, 1)]
         ray.kill(engine._actors[1])
         time.sleep(1)
+        assert engine.failure is not None and "ray host 1" in engine.failure  # serve stops on this (multiedge)
         for dead, live in zip(*reversed(on)):  # each flush carries a message for the dead host, then the live one
             engine.send(Address.queue(dead), CreateGroup())
             engine.send(Address.queue(live), CreateGroup())
