@@ -157,16 +157,8 @@ def test_after_kill_9_open_conversations_transcripts_and_queue_order_come_back(d
 
 
 def _edges_of(pid: int) -> set[int]:
-    """The edge processes whose parent is `pid`."""
-    edges = set()
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"switchboard.edges.worker" in (proc / "cmdline").read_bytes():
-                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    edges.add(int(proc.name))
-        except OSError:
-            continue
-    return edges
+    """The edge processes under `pid`."""
+    return {child for child, cmd in _descendants(pid).items() if b"switchboard.edges.worker" in cmd}
 
 
 @pytest.mark.ray
