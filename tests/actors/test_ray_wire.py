@@ -155,6 +155,26 @@ def test_a_dead_host_loses_only_its_own_messages_and_the_engine_says_it_cannot_g
         engine.stop()
 
 
+def test_a_host_that_cannot_be_written_to_loses_its_batch_and_the_engine_says_it_cannot_go_on() -> None:
+    pytest.importorskip("ray")
+    engine = start_engine("ray", hosts=2, clock=ManualClock(0.0))
+    live_stream = engine._socks[1]  # type: ignore[attr-defined]
+    try:
+        on = [[f"g{i}" for i in range(200) if host_for(Address.queue(f"g{i}"), 2) == k][:3] for k in (0, 1)]
+        broken = socket.socket()
+        broken.close()  # a real socket whose every write fails, as one to a host that takes nothing any more
+        engine._socks[1] = broken  # type: ignore[attr-defined]
+        for dead, live in zip(on[1], on[0]):
+            engine.send(Address.queue(dead), CreateGroup())
+            engine.send(Address.queue(live), CreateGroup())
+            time.sleep(0.2)
+        assert engine.failure is not None and "ray host 1 is unreachable" in engine.failure
+        assert [engine.inspect(Address.queue(g)) is not None for g in on[0]] == [True] * 3  # the other host got its own
+    finally:
+        engine._socks[1] = live_stream  # type: ignore[attr-defined]
+        engine.stop()
+
+
 def test_a_host_keeps_the_newest_deliveries_for_an_absent_driver_and_counts_what_it_dropped() -> None:
     from switchboard.actors.ray_runtime import Backlog
 
