@@ -35,12 +35,15 @@ const api = new Api();
 
 // --- toasts ------------------------------------------------------------------------------------------
 
+// The same words at once (every pending offer withdrawn as we go offline) make one toast, shown the longer.
 function toast(text, kind = "info") {
   const box = $("#toasts");
-  const item = el("div", {class: `toast toast-${kind}`, testid: "toast", role: kind === "error" ? "alert" : "status"},
-                  text);
-  box.append(item);
-  setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+  const shown = [...box.children].find((t) => t.textContent === text && t.classList.contains(`toast-${kind}`));
+  const item = shown || el("div", {class: `toast toast-${kind}`, testid: "toast", role: kind === "error" ? "alert" : "status"},
+                           text);
+  if (!shown) box.append(item);
+  clearTimeout(item.timer);
+  item.timer = setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
 }
 
 // --- login -------------------------------------------------------------------------------------------

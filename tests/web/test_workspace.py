@@ -287,6 +287,23 @@ def test_a_transfer_request_survives_a_reload_and_goes_when_the_visitor_leaves(w
         client.close()
 
 
+def test_going_offline_with_two_transfer_requests_ends_both_with_one_toast(web: Server, context: Any) -> None:
+    page, me, other, _, first, _, _ = transfer_request(web, context, "Ned", "Ola")
+    group = other.wait("conversation_assigned", conversation=first)["group"]
+    _, second = ask_for_person(web, group)  # Ned is saturated: Ola takes this one too, and offers it to him
+    other.send("transfer", conversation=second, to_agent=me)
+    requests = page.get_by_test_id("transfer-request")
+    expect(requests).to_have_count(2)
+
+    page.get_by_test_id("presence").select_option("offline")
+
+    expect(requests).to_have_count(0)
+    expect(page.get_by_test_id("toast").filter(has_text="when you went offline")).to_have_count(1)
+    for conversation in (first, second):
+        assert other.wait("transfer_declined", timeout=10, conversation=conversation)["reason"] == "offline"
+    other.close()
+
+
 def test_markup_from_a_visitor_is_shown_as_text_and_never_runs(web: Server, context: Any) -> None:
     group, _, email, password = agent_in_own_group(web)
     page = sign_in(context, web, email, password)
