@@ -78,7 +78,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     relay.bot = await start_bot_worker(settings, bot_settings, engine, hub, redis, backends.mongodb_uri)
     relay.handoff_turns = bot_settings.handoff_turns
     relay.start()
-    counts = await recover(engine, redis)
+    counts = await recover(engine, redis, settings.default_group)
     print(f"  engine on Ray ({hosts} hosts, cluster {gcs}); recovered {counts}", flush=True)
 
     def spawn(index: int) -> _Edge:

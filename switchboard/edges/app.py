@@ -109,7 +109,7 @@ async def _start(config: AppConfig) -> Services:
         relay.handoff_turns = config.bot.handoff_turns
         relay.start()
         if config.recover:
-            counts = await recover(engine, redis)
+            counts = await recover(engine, redis, config.settings.default_group)
             services.__dict__["recovered"] = counts
     return services
 

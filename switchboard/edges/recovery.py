@@ -30,8 +30,12 @@ log = logging.getLogger("switchboard.recovery")
 _SETTLE_S = 60.0
 
 
-async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
+async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | None = None) -> dict[str, int]:
     """Restore everything open; returns counts for the start-up banner.
+
+    `default_group` (the server's ``default_group``, where a visitor who names no group waits) is created
+    first if the store has no such group: on a fresh install every hand-off would otherwise be refused
+    with ``unknown_group`` until an admin happened to create a group of exactly that name.
 
     In three steps, each on a quiet engine: groups, then agents, then conversations. The engine
     orders messages between two entities, not across hosts: a new agent tells each of its
@@ -39,6 +43,9 @@ async def recover(engine: Engine, redis: aioredis.Redis) -> dict[str, int]:
     leaves the group for good), so the queues must exist before any agent does; a restored
     conversation messages its queue and its agent, so it comes last.
     """
+    if default_group and await asyncio.to_thread(archive.ensure_group, default_group):
+        log.info("created the skill group %r: visitors who ask for a person without naming a group wait there",
+                 default_group)
     world = await asyncio.to_thread(archive.load_world)
     await _forget_sockets(redis)
     await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins

@@ -10,13 +10,14 @@ epoch floats, the engine's unit, in the same dict shapes the writer takes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from .documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
 
 __all__ = [
-    "AgentRecord", "GroupRecord", "World", "load_world", "messages_between", "get_user", "get_user_by_email",
-    "get_visitor",
+    "AgentRecord", "GroupRecord", "World", "ensure_group", "load_world", "messages_between", "get_user",
+    "get_user_by_email", "get_visitor",
 ]
 
 _STATE_TIMES = ("created_at", "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
@@ -64,6 +65,20 @@ def load_world() -> World:
                            key=lambda c: str(c["conversation"]))
     ids = [c["conversation"] for c in conversations]
     return World(_agents(), _groups(), conversations, _client_ids(ids))
+
+
+def ensure_group(group_id: str) -> bool:
+    """Create skill group `group_id` (balanced, named after its id) unless it exists; True if it was created.
+
+    One conditional upsert, so two processes starting at once cannot both create it, and an existing group
+    keeps its name and policy.
+    """
+    result = SkillGroup._get_collection().update_one(
+        {"_id": group_id},
+        {"$setOnInsert": {"name": group_id.replace("-", " ").replace("_", " ").title(), "policy": "balanced",
+                          "created_at": datetime.now(timezone.utc)}},
+        upsert=True)
+    return result.upserted_id is not None
 
 
 def messages_between(conversation: str, after: int, upto: int | None = None, limit: int = 500) -> list[dict[str, Any]]:

@@ -34,6 +34,11 @@
   const WS_URL = (BASE.protocol === "https:" ? "wss:" : "ws:") + "//" + BASE.host + BASE.pathname + "ws/visitor";
   const CSS_URL = new URL("static/widget.css", BASE).href;
   const DATA = (SCRIPT && SCRIPT.dataset) || {};
+  // Why nobody comes, in the visitor's words (the error's own message is written for developers).
+  const HANDOFF_TEXT = {
+    queue_full: "All our people are busy and the waiting line is full. Please try again in a few minutes.",
+    unknown_group: "Sorry, nobody can take this chat right now. Please try again later.",
+  };
   const TITLE = DATA.title || "Chat with us";
   const GREETING = DATA.greeting || "Hi! Ask us anything, or talk to a person.";
   const ACCENT = /^#[0-9a-f]{3,8}$/i.test(DATA.color || "") ? DATA.color : null;
@@ -959,6 +964,9 @@
     }
     if (code === "rate_limited" || code === "already_requested") return render();
     if (S.rating === "sending" && (code === "not_closed" || code === "not_your_conversation")) S.rating = "idle";
+    if (f.in_reply_to === "request_human" && code !== "conversation_ended") {
+      return showError(HANDOFF_TEXT[code] || HANDOFF_TEXT.unknown_group);
+    }
     showError(f.message || code);
   }
 

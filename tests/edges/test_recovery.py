@@ -65,3 +65,25 @@ def test_an_agent_counted_as_connected_before_a_kill_9_is_offline_with_their_las
             await redis.aclose()
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_the_first_start_creates_the_default_group_so_a_visitor_who_names_none_can_wait_there(
+        store: str, redis_url: str) -> None:
+    SkillGroup(id="sales", name="Sales", policy="last_agent_first").save()  # an admin's group stays as it is
+
+    async def start(default_group: str) -> dict[str, int]:
+        engine = start_engine("inline", tune_gc=False)
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            counts = await recover(engine, redis, default_group)
+            assert engine.inspect(Address.queue(default_group)) is not None
+            return counts
+        finally:
+            engine.stop()
+            await redis.aclose()
+
+    assert asyncio.run(start("help-desk"))["groups"] == 2
+    assert asyncio.run(start("help-desk"))["groups"] == 2  # the next start finds it: still one of each
+    assert asyncio.run(start("sales"))["groups"] == 2
+    groups = {g.id: (g.name, g.policy) for g in SkillGroup.objects()}
+    assert groups == {"help-desk": ("Help Desk", "balanced"), "sales": ("Sales", "last_agent_first")}

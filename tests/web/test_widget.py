@@ -436,6 +436,17 @@ def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_
     scripted.next("message", text="still there?")
 
 
+def test_a_refused_hand_off_is_told_in_the_visitors_words_and_they_may_ask_again(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    widget.goto().open()
+    scripted.welcome()
+    widget.by_id("talk-to-person").click()
+    scripted.next("request_human")
+    scripted.send("error", code="unknown_group", in_reply_to="request_human", message="no skill group 'helpdesk'")
+    expect(widget.by_id("sb-error")).to_have_text("Sorry, nobody can take this chat right now. Please try again later.")
+    expect(widget.by_id("talk-to-person")).to_be_visible()
+
+
 def test_frames_arriving_while_the_visitor_types_an_email_do_not_interrupt_the_typing(
         widget: Widget, scripted: ScriptedSocket) -> None:
     widget.goto().open()
