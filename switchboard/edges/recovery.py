@@ -43,7 +43,8 @@ async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | No
     leaves the group for good), so the queues must exist before any agent does; a restored
     conversation messages its queue and its agent, so it comes last.
     """
-    if default_group and await asyncio.to_thread(archive.ensure_group, default_group):
+    created = bool(default_group) and await asyncio.to_thread(archive.ensure_group, str(default_group))
+    if created:
         log.info("created the skill group %r: visitors who ask for a person without naming a group wait there",
                  default_group)
     world = await asyncio.to_thread(archive.load_world)
