@@ -31,6 +31,19 @@ const DECLINED_TEXT = {
   timeout: "did not answer your transfer in time.",
 };
 
+// Refusals of what this agent did, in their words: the engine's own messages name agents by id.
+const REFUSED_TEXT = {
+  "invite:agent_offline": "You are offline: set yourself online or away to invite.",
+  "invite:not_queued": "That visitor is no longer waiting.",
+  "invite:not_in_group": "You are not in that visitor's group.",
+  "transfer:agent_offline": "That colleague is offline and cannot take the transfer.",
+  "transfer:unknown_agent": "There is no such colleague.",
+  "transfer:unknown_group": "There is no such group.",
+  "transfer:same_agent": "The conversation is already with that colleague.",
+  "transfer:transfer_pending": "A transfer of this conversation is already waiting for an answer.",
+  "transfer:queue_full": "That group's queue is full.",
+};
+
 const api = new Api();
 
 // --- toasts ------------------------------------------------------------------------------------------
@@ -303,7 +316,7 @@ class Workspace {
       this.desk.inviting.clear();
       this.send("queues");
     }
-    toast(f.message || f.code, "error");
+    toast(REFUSED_TEXT[`${f.in_reply_to}:${f.code}`] || f.message || f.code, "error");
   }
 
   /** After a reconnect: send again what was never acked, with the same client_id (no duplicates). */

@@ -3,7 +3,7 @@
 // Typing goes both ways: the agent's typing is sent while they write a reply (never for a note).
 
 import {$, clock, el, fill} from "./ws-dom.js";
-import {ENDED_TEXT} from "./ws-state.js";
+import {ENDED_TEXT, GONE_TEXT} from "./ws-state.js";
 
 const TYPING_IDLE_MS = 3000;
 const TYPING_REPEAT_MS = 5000;
@@ -133,12 +133,13 @@ export class ConversationView {
       return;
     }
     const agents = directory.agents.filter((a) => a.id !== this.desk.me.id);
+    const named = (a) => agents.filter((b) => b.nickname === a.nickname).length > 1 ? `${a.nickname} (${a.id})` : a.nickname;
     fill(p.target,
       el("option", {value: ""}, "Choose a colleague or a group…"),
       el("optgroup", {label: "Agents"}, agents.map((a) =>
-        el("option", {value: `agent:${a.id}`}, a.nickname ? `${a.nickname} (${a.id})` : a.id))),
+        el("option", {value: `agent:${a.id}`, title: a.id}, a.nickname ? named(a) : a.id))),  // the id only to tell two apart
       el("optgroup", {label: "Groups"}, directory.groups.map((g) =>
-        el("option", {value: `group:${g.id}`}, g.name ? `${g.name} (${g.id})` : g.id))));
+        el("option", {value: `group:${g.id}`, title: g.id}, g.name || g.id))));
     p.confirm.disabled = false;
     p.target.focus();
   }
@@ -161,7 +162,7 @@ export class ConversationView {
       p.reply.value = c.draft;
     }
     p.title.textContent = this.o.names.visitor(c.visitor);
-    p.sub.textContent = [c.group && `Group ${this.o.names.group(c.group)}`, c.open ? c.phase : "ended",
+    p.sub.textContent = [c.group && `Group ${this.o.names.group(c.group)}`, c.open ? c.phase : GONE_TEXT[c.ended] || "ended",
                          c.via && `via ${c.via}`].filter(Boolean).join(" · ");
     p.transfer.disabled = !c.open;
     p.close.disabled = !c.open;
@@ -188,7 +189,7 @@ export class ConversationView {
     p.reply.disabled = !c.open;
     p.send.disabled = !c.open;
     p.note.disabled = !c.open;
-    p.reply.placeholder = !c.open ? "This conversation has ended."
+    p.reply.placeholder = !c.open ? (GONE_TEXT[c.ended] ? "This conversation is no longer yours." : "This conversation has ended.")
       : c.noteMode ? "Write an internal note (only agents see it)…" : "Write a reply…";
     p.send.textContent = c.noteMode ? "Add note" : "Send";
     p.hint.textContent = c.noteMode ? "Internal note: never shown to the visitor" : "Enter to send · Shift+Enter for a new line";

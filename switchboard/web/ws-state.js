@@ -14,6 +14,14 @@ export const ENDED_TEXT = {
   away: "No longer assigned to you.",
 };
 
+// The header's one word for a conversation no longer ours; only a closed one has ended (for the visitor too).
+export const GONE_TEXT = {
+  transferred: "transferred",
+  requeued: "back in the queue",
+  no_reply: "reassigned",
+  away: "no longer yours",
+};
+
 let counter = 0;
 export const newClientId = () => `w-${Date.now().toString(36)}-${(counter += 1)}`;
 

@@ -193,6 +193,20 @@ def test_a_visitor_waiting_in_the_queue_panel_is_taken_with_invite_beyond_satura
     expect(panel.get_by_test_id("queue-entry")).to_have_count(0)
 
 
+def test_an_invite_refused_because_the_agent_is_offline_says_so_in_words_not_ids(web: Server, context: Any) -> None:
+    group, me, email, password = agent_in_own_group(web, nickname="Dov")
+    page = sign_in(context, web, email, password)
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    expect(page.get_by_test_id("presence")).to_have_value("offline")
+    waiting, _ = visitor(web)
+    waiting.send("request_human", group=group)
+    queued = waiting.wait("queue_position", timeout=10)["conversation"]
+    page.locator(f'[data-testid="queue-entry"][data-conversation="{queued}"]').get_by_test_id("invite").click()
+    refusal = page.get_by_test_id("toast").filter(has_text="You are offline")
+    expect(refusal).to_be_visible()
+    expect(refusal).not_to_contain_text(me)
+
+
 def test_a_conversation_is_transferred_to_a_colleague_and_another_is_closed_for_the_visitor(
         web: Server, context: Any) -> None:
     group, _, email, password = agent_in_own_group(web, nickname="Dee")
@@ -252,6 +266,8 @@ def test_a_conversation_transferred_to_another_group_goes_to_that_groups_agent(w
     assert guest.wait("assigned", timeout=10)["agent"]["id"] == billing_agent
     assert taken["conversation"] == moving
     expect(page.get_by_test_id("conversation-ended")).to_contain_text("Transferred")
+    expect(page.locator("#conv-sub")).to_contain_text("transferred")  # not "ended": the visitor chats on
+    expect(page.get_by_test_id("reply")).to_have_attribute("placeholder", "This conversation is no longer yours.")
     specialist.close()
 
 
