@@ -205,6 +205,7 @@ def test_an_invite_refused_because_the_agent_is_offline_says_so_in_words_not_ids
     refusal = page.get_by_test_id("toast").filter(has_text="You are offline")
     expect(refusal).to_be_visible()
     expect(refusal).not_to_contain_text(me)
+    screenshot(page, "workspace-refusal")  # the toast sits over the transcript's header, not the composer
 
 
 def test_a_conversation_is_transferred_to_a_colleague_and_another_is_closed_for_the_visitor(
