@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -84,6 +85,11 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.edges < 1:
         print("switchboard serve: --edges must be at least 1", file=sys.stderr)
         return 2
+    taken = port_taken(settings.host, settings.port)
+    if taken is not None:
+        print(f"switchboard serve: cannot listen on {settings.host}:{settings.port} ({taken}); is another server "
+              f"running there? Choose another port with --port or SWITCHBOARD_PORT.", file=sys.stderr, flush=True)
+        return 1
     print(f"Switchboard starting (data dir {settings.data_dir})", flush=True)
     from .store.embedded import EmbeddedServerError
 
@@ -98,6 +104,23 @@ def run_serve(args: argparse.Namespace) -> int:
 
             return run_multi_edge(settings, dispatch, bot, backends, args)
         return _run_single(settings, dispatch, bot, backends, args)
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why `host`:`port` cannot be listened on, or None: asked before the embedded servers start and the
+    knowledge base is ingested, not only by uvicorn at the end (a taken port cost a whole start-up)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"the address does not resolve: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -151,3 +152,18 @@ def test_a_second_serve_on_a_data_dir_in_use_fails_at_once_and_the_first_keeps_s
             first.kill()
             first.wait()
         log.close()
+
+
+def test_serve_on_a_port_in_use_says_so_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run(_switchboard("serve", "--port", str(port)), env=_env(tmp_path), capture_output=True,
+                              timeout=60)
+    assert done.returncode == 1 and time.monotonic() - started < 15
+    message = done.stderr.decode()
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "--port" in message, message
+    assert "Traceback" not in message
+    assert not (tmp_path / "mongo").exists() and not (tmp_path / "kb").exists()  # nothing was started or ingested
