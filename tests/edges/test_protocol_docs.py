@@ -14,3 +14,18 @@ def test_every_event_a_person_can_get_has_a_row_in_the_protocol_doc() -> None:
     kinds.discard(events.ConversationState.kind)  # a record for the store and Redis, never a frame
     undocumented = sorted(kind for kind in kinds if f"| `{kind}` |" not in PROTOCOL)
     assert kinds and undocumented == []
+
+
+def test_every_rest_route_has_a_row_in_the_protocol_doc_and_in_the_openapi_description() -> None:
+    from starlette.routing import Route
+
+    from switchboard.edges.kb_rest import kb_routes
+    from switchboard.edges.rest import OPENAPI, rest_routes
+    from switchboard.edges.workspace_rest import workspace_routes
+
+    routes = [r for r in [*rest_routes(), *workspace_routes(), *kb_routes()] if isinstance(r, Route)]
+    rows = [line for line in PROTOCOL.splitlines() if line.startswith("| ")]
+    missing = [(method, r.path) for r in routes for method in sorted(set(r.methods or ()) - {"HEAD"})
+               if not any(f"| `{r.path}` |" in row and method in row.split("|")[1] for row in rows)]
+    assert missing == []
+    assert {r.path for r in routes} <= set(OPENAPI["paths"])
