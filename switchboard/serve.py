@@ -25,7 +25,7 @@ from typing import Any
 
 from .settings import (
     BotSettings, DispatchSettings, ServerSettings, SettingsError, load_bot_settings, load_dispatch_settings,
-    load_server_settings,
+    load_server_settings, unknown_variables,
 )
 
 __all__ = ["add_serve_parser", "run_serve", "Backends"]
@@ -82,6 +82,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"switchboard serve: {exc}", file=sys.stderr)
         return 2
+    for note in unknown_variables():
+        print(f"switchboard serve: warning: {note}", file=sys.stderr, flush=True)
     if args.edges < 1:
         print("switchboard serve: --edges must be at least 1", file=sys.stderr)
         return 2

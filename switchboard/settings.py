@@ -87,15 +87,36 @@ def _file_section(path: str | Path | None, name: str) -> Mapping[str, Any]:
     return section or {}
 
 
+_T = TypeVar("_T")
+
+
+def _layered(apply: Callable[[Mapping[str, Any], _T], _T], base: _T, path: str | Path | None, section: str,
+             variables: list[tuple[str, str, str]]) -> _T:
+    """`base`, then the file's `section`, then each (variable, setting, value): a bad value is named with the
+    place it came from, so the operator knows which of the three to mend."""
+    values = _file_section(path, section)
+    try:
+        settings = apply(values, base)
+    except SettingsError as exc:
+        raise SettingsError(f"settings file {path}, section {section}: {exc}") from None
+    for variable, name, value in variables:
+        try:
+            settings = apply({name: value}, settings)
+        except SettingsError as exc:
+            raise SettingsError(f"environment variable {variable}: {exc}") from None
+    return settings
+
+
+def _prefixed(environ: Mapping[str, str], prefix: str) -> list[tuple[str, str, str]]:
+    return [(k, k[len(prefix):].lower(), v) for k, v in sorted(environ.items()) if k.startswith(prefix)]
+
+
 def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> DispatchSettings:
     """Defaults, then the file's ``dispatch`` section, then ``SWITCHBOARD_DISPATCH_*`` variables."""
     environ = os.environ if environ is None else environ
-    settings = DispatchSettings()
-    section = _file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "dispatch")
-    settings = DispatchSettings.from_mapping(section, settings)
-    prefix = "SWITCHBOARD_DISPATCH_"
-    overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
-    return DispatchSettings.from_mapping(overrides, settings)
+    return _layered(lambda values, base: DispatchSettings.from_mapping(values, base), DispatchSettings(),
+                    path or environ.get("SWITCHBOARD_SETTINGS"), "dispatch",
+                    _prefixed(environ, "SWITCHBOARD_DISPATCH_"))
 
 
 # --- the server (`switchboard serve`) ------------------------------------------------------------
@@ -192,15 +213,33 @@ _SERVER_ENV = {"REDIS_URL": "redis_url", "MONGODB_URI": "mongodb_uri"}
 def load_server_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> ServerSettings:
     """Defaults, the file's ``server`` section, then REDIS_URL, MONGODB_URI and ``SWITCHBOARD_<NAME>``."""
     environ = os.environ if environ is None else environ
-    settings = ServerSettings()
-    section = _file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "server")
-    settings = ServerSettings.from_mapping(section, settings)
     names = {f.name for f in fields(ServerSettings)}
-    overrides = {field: environ[var] for var, field in _SERVER_ENV.items() if environ.get(var)}
-    for key, value in environ.items():
-        if key.startswith("SWITCHBOARD_") and key[len("SWITCHBOARD_"):].lower() in names:
-            overrides[key[len("SWITCHBOARD_"):].lower()] = value
-    return ServerSettings.from_mapping(overrides, settings)
+    variables = [(var, name, environ[var]) for var, name in _SERVER_ENV.items() if environ.get(var)]
+    variables += [v for v in _prefixed(environ, "SWITCHBOARD_") if v[1] in names]
+    return _layered(lambda values, base: ServerSettings.from_mapping(values, base), ServerSettings(),
+                    path or environ.get("SWITCHBOARD_SETTINGS"), "server", variables)
+
+
+# Read elsewhere, not settings: the file's path, an edge's whole configuration, docker compose's own.
+_OTHER_VARIABLES = {"SWITCHBOARD_SETTINGS", "SWITCHBOARD_EDGE_CONFIG", "SWITCHBOARD_TAG", "SWITCHBOARD_EDGES",
+                    "SWITCHBOARD_CHROMIUM", "SWITCHBOARD_KEEP_RAY"}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``SWITCHBOARD_*`` variables that set nothing (a misspelt name is otherwise silently ignored), each with
+    the likeliest meant name; the ``DISPATCH_`` and ``BOT_`` ones are refused by their loaders instead."""
+    import difflib
+
+    environ = os.environ if environ is None else environ
+    known = {f"SWITCHBOARD_{f.name.upper()}" for f in fields(ServerSettings)} | _OTHER_VARIABLES
+    notes = []
+    for name in sorted(environ):
+        if not name.startswith("SWITCHBOARD_") or name in known or name.startswith(("SWITCHBOARD_DISPATCH_",
+                                                                                     "SWITCHBOARD_BOT_")):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        notes.append(f"{name} sets nothing" + (f" (did you mean {close[0]}?)" if close else ""))
+    return notes
 
 
 # --- the bot (knowledge base, answer policy, LLM backends) ----------------------------------------
@@ -273,7 +312,5 @@ def _validate_bot(name: str, raw: Any, default: Any) -> Any:
 def load_bot_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
     """Defaults, the file's ``bot`` section, then ``SWITCHBOARD_BOT_*`` variables."""
     environ = os.environ if environ is None else environ
-    settings = BotSettings.from_mapping(_file_section(path or environ.get("SWITCHBOARD_SETTINGS"), "bot"))
-    prefix = "SWITCHBOARD_BOT_"
-    overrides = {k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)}
-    return BotSettings.from_mapping(overrides, settings)
+    return _layered(lambda values, base: BotSettings.from_mapping(values, base), BotSettings(),
+                    path or environ.get("SWITCHBOARD_SETTINGS"), "bot", _prefixed(environ, "SWITCHBOARD_BOT_"))

@@ -183,6 +183,26 @@ def test_a_bad_value_in_the_environment_is_refused_naming_the_setting() -> None:
         load_dispatch_settings(environ={"SWITCHBOARD_DISPATCH_WAIT_TIMEOUT_S": "a minute"})
 
 
+def test_a_bad_value_names_the_place_it_came_from_the_file_or_the_variable(tmp_path: Path) -> None:
+    from switchboard.settings import load_server_settings
+
+    path = settings_file(tmp_path, "server:\n  port: 70000\n")
+    with pytest.raises(SettingsError, match=f"^settings file {path}, section server: port "):
+        load_server_settings(path, environ={})
+    with pytest.raises(SettingsError, match="^environment variable SWITCHBOARD_PORT: port "):
+        load_server_settings(environ={"SWITCHBOARD_PORT": "abc"})
+    with pytest.raises(SettingsError, match="^environment variable SWITCHBOARD_BOT_TOP_K: top_k "):
+        load_bot_settings(environ={"SWITCHBOARD_BOT_TOP_K": "many"})
+
+
+def test_a_misspelt_variable_is_reported_with_the_name_it_probably_meant() -> None:
+    from switchboard.settings import unknown_variables
+
+    environ = {"SWITCHBOARD_PROT": "9000", "SWITCHBOARD_PORT": "9001", "SWITCHBOARD_SETTINGS": "x.yaml",
+               "SWITCHBOARD_DISPATCH_WAIT": "5", "HOME": "/root"}
+    assert unknown_variables(environ) == ["SWITCHBOARD_PROT sets nothing (did you mean SWITCHBOARD_PORT?)"]
+
+
 def test_an_unknown_setting_in_the_environment_is_refused_naming_it() -> None:
     with pytest.raises(SettingsError, match="'wait'"):
         load_dispatch_settings(environ={"SWITCHBOARD_DISPATCH_WAIT": "5"})
