@@ -19,7 +19,8 @@ from typing import Any, AsyncIterator, Callable
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from ..actors.engine import Engine, on_loop, start_engine
@@ -76,7 +77,20 @@ def create_app(config: AppConfig) -> Starlette:
 
     routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
               Route("/healthz", _health), *rest_routes(), *kb_routes(), *workspace_routes(), *page_routes()]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no such route, a method the route has not) in the documented JSON shape
+    under /api/, so a REST client reads every error one way; elsewhere its plain text."""
+    assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith("/api/"):
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = f"no route {request.url.path}" if exc.status_code == 404 else \
+        f"{request.method} is not allowed on {request.url.path}" if exc.status_code == 405 else str(exc.detail)
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code,
+                        headers=exc.headers)
 
 
 async def _health(request: Request) -> JSONResponse:

@@ -317,3 +317,13 @@ def test_a_visitor_socket_from_an_origin_not_allowed_is_refused(strict: Server) 
     assert shop.wait("welcome")["visitor"].startswith("v-")
     no_origin, _ = visitor(strict)  # not a browser: no Origin header at all
     still_served(no_origin)
+
+
+def test_an_unknown_rest_path_or_method_gets_the_json_error_every_other_rest_error_has(server: Server) -> None:
+    client = api(server)
+    missing = client.get("/api/no-such-thing")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    wrong = client.delete("/api/agents")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (405, "method_not_allowed")
+    page = client.get("/no-such-page")
+    assert (page.status_code, page.text) == (404, "Not Found")  # pages keep Starlette's plain answer
