@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pymongo.errors import PyMongoError
@@ -69,16 +69,29 @@ def open_kb(server: ServerSettings, bot: BotSettings, embedder: str | None = Non
     return KnowledgeBase.open(kb_dir_of(server, bot), make_embedder(embedder or bot.embedder))
 
 
-def _progress_bar(desc: str) -> tuple[Progress, Any]:
-    from tqdm import tqdm
+class _Bar:
+    """A tqdm bar made at the first progress report: a refused file or an unchanged base shows none
+    (it printed an empty "0 phrasings" bar)."""
 
-    bar = tqdm(total=0, desc=desc, unit=" phrasings", file=sys.stderr, mininterval=0.5)
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar = desc, cast(Any, None)
 
-    def update(done: int, total: int, what: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-    return update, bar
+    def update(self, done: int, total: int, what: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=" phrasings", file=sys.stderr, mininterval=0.5)
+        self.bar.total, self.bar.n = total, done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(desc: str) -> tuple[Progress, _Bar]:
+    bar = _Bar(desc)
+    return bar.update, bar
 
 
 def _files(paths: list[str]) -> list[Path]:

@@ -77,3 +77,4 @@ def test_a_missing_path_or_a_malformed_file_is_a_clear_error(base: Path, store: 
     (base / "bad.json").write_text('{"not": "a list"}')
     bad = kb(base, store, "ingest", str(base / "bad.json"))
     assert bad.returncode == 1 and "bad.json: expected a list of FAQ entries" in bad.stderr
+    assert "phrasings" not in bad.stderr  # no empty progress bar before the refusal
