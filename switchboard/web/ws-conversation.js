@@ -65,6 +65,7 @@ export class ConversationView {
       if (c && c.open) this.o.send("close", {conversation: c.id});
     });
     p.transfer.addEventListener("click", () => this.openPicker());
+    p.target.addEventListener("change", () => { p.confirm.disabled = !p.target.value; });
     p.cancel.addEventListener("click", () => { p.picker.hidden = true; });
     p.confirm.addEventListener("click", () => {
       const c = this.desk.active;
@@ -140,7 +141,7 @@ export class ConversationView {
         el("option", {value: `agent:${a.id}`, title: a.id}, a.nickname ? named(a) : a.id))),  // the id only to tell two apart
       el("optgroup", {label: "Groups"}, directory.groups.map((g) =>
         el("option", {value: `group:${g.id}`, title: g.id}, g.name || g.id))));
-    p.confirm.disabled = false;
+    p.confirm.disabled = true;  // until a colleague or a group is chosen
     p.target.focus();
   }
 

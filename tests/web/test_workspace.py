@@ -222,7 +222,10 @@ def test_a_conversation_is_transferred_to_a_colleague_and_another_is_closed_for_
 
     item(page, to_move).click()
     page.get_by_test_id("transfer").click()
+    expect(page.get_by_test_id("transfer-confirm")).to_be_disabled()  # nobody chosen yet
     page.get_by_test_id("transfer-target").select_option(f"agent:{colleague_id}")
+    expect(page.get_by_test_id("transfer-target")).to_contain_text("Eli")  # a name, not "Eli (a-…)"
+    expect(page.get_by_test_id("transfer-target")).not_to_contain_text(f"({colleague_id})")
     page.get_by_test_id("transfer-confirm").click()
     taken = colleague.wait("conversation_assigned", timeout=10, conversation=to_move)
     assert taken["via"] == "transfer"
