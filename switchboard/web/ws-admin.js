@@ -177,8 +177,9 @@ export class AdminArea {
          el("span", {class: "strong doc-name"}, d.name),
          el("span", {class: "muted small"}, `${d.kind} · ${d.entries === 1 ? "1 entry" : `${d.entries} entries`} · ${formatSize(d.size)}`),
          el("button", {type: "button", class: "btn btn-small btn-danger", testid: "kb-delete",
-                       onclick: () => this.act(() => this.api.deleteDocument(d.name), `${d.name} deleted.`,
-                                               async () => { await this.loadKb(); this.render(); })},
+                       onclick: () => window.confirm(`Delete ${d.name}? The bot stops answering from it at once.`)
+                         && this.act(() => this.api.deleteDocument(d.name), `${d.name} deleted.`,
+                                     async () => { await this.loadKb(); this.render(); })},
             "Delete")))
       : el("li", {class: "empty-note"}, "No documents yet."));
   }

@@ -441,6 +441,15 @@ def test_an_admin_creates_a_group_and_an_agent_in_it_and_uploads_a_document_to_t
     assert "bike-care.md" in names
 
     screenshot(page, "workspace-admin")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    document.get_by_test_id("kb-delete").click()  # a second thought: nothing is deleted
+    expect(document).to_be_visible()
+    assert asked and "bike-care.md" in asked[0]
+    page.get_by_test_id("kb-file").wait_for()  # the page is idle again
+    names = [d["name"] for d in api(web, admin_token(web)).get("/api/admin/kb/documents").json()["documents"]]
+    assert "bike-care.md" in names
+    page.once("dialog", lambda dialog: dialog.accept())
     document.get_by_test_id("kb-delete").click()
     expect(document).to_have_count(0)
 
