@@ -185,6 +185,11 @@ class Workspace {
     presence.addEventListener("change", () => {
       sessionStorage.setItem(PRESENCE_KEY, presence.value);
       if (!this.send("presence", {presence: presence.value})) toast("Not connected: your status is set on reconnect.");
+      const open = [...this.desk.convs.values()].filter((c) => c.open).length;
+      if (presence.value === "offline" && open) {  // the offline grace: back soon, and they are still yours
+        toast(`Your ${open === 1 ? "open conversation goes" : `${open} open conversations go`} back to the queue `
+              + "unless you are online or away again soon.");
+      }
     });
     $("#refresh-queues").addEventListener("click", () => this.send("queues"));
     $("#reconnect").addEventListener("click", () => this.socket.drop());

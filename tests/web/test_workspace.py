@@ -319,6 +319,7 @@ def test_going_offline_with_two_transfer_requests_ends_both_with_one_toast(web: 
 
     expect(requests).to_have_count(0)
     expect(page.get_by_test_id("toast").filter(has_text="when you went offline")).to_have_count(1)
+    expect(page.get_by_test_id("toast").filter(has_text="Your open conversation goes back to the queue")).to_be_visible()
     for conversation in (first, second):
         assert other.wait("transfer_declined", timeout=10, conversation=conversation)["reason"] == "offline"
     other.close()
