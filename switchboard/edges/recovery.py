@@ -22,6 +22,7 @@ from ..actors import messages as m
 from ..actors.address import Address
 from ..actors.engine import Engine
 from ..store import archive
+from .claims import release_stale, stage_claim
 
 __all__ = ["recover"]
 
@@ -50,6 +51,10 @@ async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | No
     world = await asyncio.to_thread(archive.load_world)
     await _forget_sockets(redis)
     await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins
+    stale = await release_stale(redis, [(s["visitor"], s["conversation"]) for s in world.conversations])
+    if stale:
+        log.info("released %d visitors' claims on conversations the store does not have open (a crash "
+                 "came between the two): their next message opens a new one", len(stale))
     for group in world.groups:
         engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
     await _settle(engine, "the groups")
@@ -106,5 +111,5 @@ async def _rewrite_views(redis: aioredis.Redis, conversations: list[dict[str, An
                 "visitor": s["visitor"], "phase": s["phase"], "group": s["group"] or "", "agent": s["agent"] or "",
                 "participants": orjson.dumps(s.get("participants") or []), "channel": s.get("channel") or "widget",
                 "last_seq": s.get("last_seq") or 0})
-            pipe.hset(f"sb:visitor:{s['visitor']}", "conv", s["conversation"])
+            stage_claim(pipe, s["visitor"], s["conversation"])
         await pipe.execute()

@@ -29,6 +29,7 @@ from ..actors.address import UserRef
 from ..actors.effects import AskBot
 from ..actors.events import Assigned, ConversationAssigned, ConversationState, Posted, Refused
 from ..actors.hostcore import Delivery
+from .claims import stage_claim, stage_release
 from .fanout import Hub
 from .history import message_frame, stage_append
 from .names import Names
@@ -214,10 +215,10 @@ class Relay:
         def stage(pipe: Any) -> None:
             pipe.hset(f"sb:conv:{conv}", mapping=mapping)
             if open_:
-                pipe.hset(f"sb:visitor:{visitor}", "conv", conv)
+                stage_claim(pipe, visitor, conv)
             else:
                 pipe.expire(f"sb:conv:{conv}", 30 * 86400)
-                pipe.hdel(f"sb:visitor:{visitor}", "conv")
+                stage_release(pipe, visitor, conv)
                 if state["agent"]:
                     pipe.hset(f"sb:visitor:{visitor}", "last_agent", state["agent"])
         self.hub.write(stage)

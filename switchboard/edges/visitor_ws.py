@@ -21,6 +21,7 @@ from ..actors.address import Address, UserRef
 from ..actors import messages as m
 from . import protocol as p
 from .auth import AuthError, decode_visitor_token, issue_visitor_token
+from .claims import claim
 from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
 from .services import Services
 from .sockets import Connection, TokenBucket
@@ -129,13 +130,13 @@ class VisitorSession:
     async def _open(self) -> str | None:
         """Open a conversation, or join the one another socket of this visitor opened a moment before.
 
-        HSETNX makes the choice atomic: two sockets (on any edges) sending their first message at once
-        open one conversation, not two. The winner sends OpenConversation straight after it, before any
-        other await, so the other socket's message (which needs two more Redis round trips) follows it.
+        The claim (HSETNX, :mod:`.claims`) makes the choice atomic: two sockets (on any edges) sending their
+        first message at once open one conversation, not two. The winner sends OpenConversation straight after
+        it, before any other await, so the other socket's message (two more Redis round trips) follows it.
         """
         fresh = f"c-{uuid.uuid4().hex[:16]}"
         for _ in range(3):  # another socket's conversation may end between our two reads: try again
-            if await self.s.redis.hsetnx(f"sb:visitor:{self.visitor}", "conv", fresh):
+            if await claim(self.s.redis, self.visitor, fresh):
                 break
             self.conn.current = None
             found = await self.current()

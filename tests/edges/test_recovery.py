@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -87,3 +88,39 @@ def test_the_first_start_creates_the_default_group_so_a_visitor_who_names_none_c
     assert asyncio.run(start("sales"))["groups"] == 2
     groups = {g.id: (g.name, g.policy) for g in SkillGroup.objects()}
     assert groups == {"help-desk": ("Help Desk", "balanced"), "sales": ("Sales", "last_agent_first")}
+
+
+def test_a_claim_left_by_a_crash_is_released_so_the_visitors_next_message_opens_a_new_conversation(
+        store: str, redis_url: str) -> None:
+    """kill -9 between the store and Redis: a close stored but not yet in Redis, or a conversation claimed
+    in Redis that neither the engine nor the store ever had. Either claim refused every later frame."""
+    from switchboard.edges.claims import CLAIMED, claim
+
+    open_state = state("c-open", visitor="v-open")
+    closed_state = state("c-closed", "closed", visitor="v-closed")
+
+    async def scenario() -> dict[str, Any]:
+        writer = StoreWriter()
+        for item in (open_state, closed_state):
+            await writer.save_conversation(item)
+        await writer.close()
+        redis = aioredis.Redis.from_url(redis_url)
+        engine = start_engine("inline", tune_gc=False)
+        try:
+            for visitor, conv in (("v-open", "c-open"), ("v-closed", "c-closed"), ("v-new", "c-never-stored")):
+                assert await claim(redis, visitor, conv)  # as before the crash
+            await redis.hset("sb:conv:c-closed", mapping={"visitor": "v-closed", "phase": "assigned"})
+            await recover(engine, redis)
+            claims = {v: await redis.hget(f"sb:visitor:{v}", "conv") for v in ("v-open", "v-closed", "v-new")}
+            return {"claims": claims, "claimed": await redis.smembers(CLAIMED),
+                    "phase": await redis.hget("sb:conv:c-closed", "phase"),
+                    "again": await claim(redis, "v-closed", "c-next")}
+        finally:
+            engine.stop()
+            await redis.aclose()
+
+    seen = asyncio.run(scenario())
+    assert seen["claims"] == {"v-open": b"c-open", "v-closed": None, "v-new": None}
+    assert seen["phase"] == b"closed"
+    assert seen["again"] is True  # the next message opens a new conversation
+    assert b"v-open" in seen["claimed"] and b"v-new" not in seen["claimed"]
