@@ -133,6 +133,8 @@ def _state(doc: dict[str, Any]) -> dict[str, Any]:
     state["participants"] = list(doc.get("participants", []))
     state["transfers"] = [dict(t) for t in doc.get("transfers", [])]
     state.update({k: to_epoch(doc.get(k)) for k in _STATE_TIMES})
+    if doc.get("queued_at_s") is not None and state["queued_at"] is not None:
+        state["queued_at"] = float(doc["queued_at_s"])  # exact: the queue's order survives a restart
     return state
 
 

@@ -94,6 +94,9 @@ class Conversation(Document):
     transfers = ListField(DictField())
     created_at = DateTimeField()
     queued_at = DateTimeField(null=True)
+    # queued_at as the engine had it, to the microsecond: a date keeps milliseconds, and a burst of requests
+    # in one millisecond came back from a restart in conversation-id order instead of their queue's order
+    queued_at_s = FloatField(null=True)
     assigned_at = DateTimeField(null=True)
     first_agent_reply_at = DateTimeField(null=True)
     closed_at = DateTimeField(null=True)

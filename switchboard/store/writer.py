@@ -316,6 +316,8 @@ def _message_doc(msg: dict[str, Any]) -> dict[str, Any]:
 
 def _state_doc(state: dict[str, Any]) -> dict[str, Any]:
     doc = {k: state[k] for k in _STATE_KEYS if k in state}
+    if "queued_at" in doc:
+        doc["queued_at_s"] = doc["queued_at"]  # the queue's order, exact (see Conversation.queued_at_s)
     for k in _STATE_TIMES:
         if k in doc:
             doc[k] = to_datetime(doc[k])

@@ -45,6 +45,32 @@ def test_every_queued_visitor_is_back_in_order_the_moment_recovery_returns(runti
     assert asyncio.run(scenario()) == [f"c{i:03}" for i in range(WAITING)]
 
 
+def test_visitors_queued_within_one_millisecond_come_back_in_their_queue_order_not_their_id_order(
+        store: str, redis_url: str) -> None:
+    SkillGroup(id="billing").save()
+    burst = 1_700_000_010.0005
+    # ids run the other way round from the requests: only the exact request times can give the order back
+    states = [state(f"c{99 - i:03}", visitor=f"v{i}", queued_at=burst + i * 1e-5) for i in range(30)]
+
+    async def scenario() -> list[str]:
+        writer = StoreWriter()
+        for item in states:
+            await writer.save_conversation(item)
+        await writer.close()
+        engine = start_engine("inline", tune_gc=False)
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            await recover(engine, redis)
+            queue = engine.inspect(Address.queue("billing"))
+        finally:
+            engine.stop()
+            await redis.aclose()
+        assert queue is not None
+        return [w["conversation"] for w in queue["waiting"]]
+
+    assert asyncio.run(scenario()) == [s["conversation"] for s in states]
+
+
 def test_an_agent_counted_as_connected_before_a_kill_9_is_offline_with_their_last_socket_after_the_restart(
         store: str, redis_url: str) -> None:
     """The registry is on Redis' disk: the killed server's counts must not keep the agent online for ever."""
