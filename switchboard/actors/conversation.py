@@ -155,7 +155,8 @@ class Conversation:
         self.participants = list(msg.participants)
         self.created_at, self.queued_at, self.assigned_at = msg.created_at, msg.queued_at, msg.assigned_at
         self.first_agent_reply_at, self.last_seq = msg.first_agent_reply_at, msg.last_seq
-        self.last_public_seq = msg.last_seq  # a note at the very end would look like a gap once: harmless
+        # `prev` of the next visible message: a note at the very end must not look like a gap to the visitor
+        self.last_public_seq = msg.last_seq if msg.last_public_seq is None else min(msg.last_public_seq, msg.last_seq)
         self._client_ids = {_split_client_key(k): seq for k, seq in msg.client_ids}
 
     @staticmethod

@@ -179,6 +179,7 @@ class RestoreConversation(msgspec.Struct, frozen=True):
     first_agent_reply_at: float | None
     last_seq: int
     client_ids: tuple[tuple[str, int], ...] = ()
+    last_public_seq: int | None = None  # the last seq a visitor can see (None: last_seq); notes come after it
 
 
 # --- between entities ------------------------------------------------------------------

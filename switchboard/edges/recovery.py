@@ -101,7 +101,8 @@ def restore_message(state: dict[str, Any], client_ids: dict[str, dict[str, int]]
         agent=state["agent"], participants=tuple(state.get("participants") or ()),
         created_at=state["created_at"] or 0.0, queued_at=state["queued_at"], assigned_at=state["assigned_at"],
         first_agent_reply_at=state["first_agent_reply_at"], last_seq=state.get("last_seq") or 0,
-        client_ids=tuple(client_ids.get(state["conversation"], {}).items()))
+        client_ids=tuple(client_ids.get(state["conversation"], {}).items()),
+        last_public_seq=state.get("last_public_seq"))
 
 
 async def _rewrite_views(redis: aioredis.Redis, conversations: list[dict[str, Any]]) -> None:

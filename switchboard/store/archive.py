@@ -64,6 +64,12 @@ def load_world() -> World:
     conversations = sorted((_state(d) for d in _find(Conversation, {"phase": {"$in": list(OPEN_PHASES)}})),
                            key=lambda c: str(c["conversation"]))
     ids = [c["conversation"] for c in conversations]
+    notes = _note_seqs(ids)
+    for c in conversations:  # seqs run 1..last_seq without holes: step down over the notes at the end
+        last = int(c["last_seq"] or 0)
+        while last in notes.get(c["conversation"], ()):
+            last -= 1
+        c["last_public_seq"] = last
     return World(_agents(), _groups(), conversations, _client_ids(ids))
 
 
@@ -148,6 +154,15 @@ def _client_ids(conversations: list[str]) -> dict[str, dict[str, int]]:
         if d["client_id"]:
             key = f"{d['sender_role']}:{d.get('sender_id', '')}|{d['client_id']}"
             found[d["conversation"]][key] = d["seq"]
+    return found
+
+
+def _note_seqs(conversations: list[str]) -> dict[str, set[int]]:
+    """The seqs of internal notes (few) in `conversations`: what a visitor never sees."""
+    found: dict[str, set[int]] = {}
+    if conversations:
+        for d in _find(Message, {"conversation": {"$in": conversations}, "kind": "note"}, {"conversation": 1, "seq": 1}):
+            found.setdefault(d["conversation"], set()).add(int(d["seq"]))
     return found
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import Conversation, Phase
@@ -129,6 +131,19 @@ def test_a_restored_conversation_keeps_numbering_and_remembers_client_ids(engine
 
     records = [d.event for d in h.recorder.deliveries if isinstance(d.event, Posted)]
     assert [(p.seq, p.duplicate) for p in records] == [(7, True), (8, False)]
+
+
+def test_after_a_restart_the_first_visible_message_points_past_a_note_the_visitor_never_saw(
+        engine_harness: Harness) -> None:
+    h = engine_harness
+    h.send(Address.queue("sales"), CreateGroup())
+    h.send(Address.agent("ann"), CreateAgent(2, ("sales",), active=(("c1", "sales"),)))
+    h.send(Address.conversation("c1"), msgspec.structs.replace(restored("c1", 10.0, phase="assigned", agent="ann"),
+                                                               last_public_seq=6))  # seq 7 was a note
+    h.send(Address.conversation("c1"), Post("agent", "ann", "back again"))
+
+    reply = [d.event for d in h.recorder.deliveries if isinstance(d.event, Posted)][-1]
+    assert (reply.seq, reply.prev) == (8, 6)  # prev 7 would be a gap no sync could fill
 
 
 def test_a_restored_agent_is_offline_and_its_conversations_requeue_after_the_grace(engine_harness: Harness) -> None:

@@ -39,9 +39,18 @@ def test_load_world_returns_open_conversations_with_their_client_ids_and_skips_c
     world = load_world()
     assert [c["conversation"] for c in world.conversations] == ["c1", "c2"]
     assert world.conversations[0] == {**state("c1", "assigned", agent="a1", assigned_at=1_700_000_020.0,
-                                              participants=["a1"]), "last_seq": 3}
+                                              participants=["a1"]), "last_seq": 3, "last_public_seq": 3}
     assert world.conversations[1]["last_seq"] == 0
     assert world.client_ids == {"c1": {"visitor:v1|k1": 1, "visitor:v1|k3": 3}, "c2": {}}
+
+
+def test_load_world_knows_the_last_message_a_visitor_saw_when_notes_came_after_it(store: str) -> None:
+    note = {**message("c1", 3), "sender_role": "agent", "sender_id": "a1", "kind": "note"}
+    write(("conversation", state("c1", "assigned", agent="a1", participants=["a1"])),
+          ("message", message("c1", 1)), ("message", message("c1", 2)), ("message", note),
+          ("message", {**note, "seq": 4}))
+    world = load_world()
+    assert (world.conversations[0]["last_seq"], world.conversations[0]["last_public_seq"]) == (4, 2)
 
 
 def test_load_world_lists_agents_and_groups(store: str) -> None:
