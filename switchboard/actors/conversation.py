@@ -157,7 +157,8 @@ class Conversation:
         self.first_agent_reply_at, self.last_seq = msg.first_agent_reply_at, msg.last_seq
         # `prev` of the next visible message: a note at the very end must not look like a gap to the visitor
         self.last_public_seq = msg.last_seq if msg.last_public_seq is None else min(msg.last_public_seq, msg.last_seq)
-        self._client_ids = {_split_client_key(k): seq for k, seq in msg.client_ids}
+        newest = sorted(msg.client_ids, key=lambda item: item[1])[-_CLIENT_IDS_KEPT:]  # as before the restart
+        self._client_ids = {_split_client_key(k): seq for k, seq in newest}
 
     @staticmethod
     def validate_creation(msg: OpenConversation | RestoreConversation) -> Rejected | None:

@@ -133,6 +133,20 @@ def test_a_restored_conversation_keeps_numbering_and_remembers_client_ids(engine
     assert [(p.seq, p.duplicate) for p in records] == [(7, True), (8, False)]
 
 
+def test_a_restored_conversation_remembers_as_many_client_ids_as_a_running_one(engine_harness: Harness) -> None:
+    h = engine_harness
+    h.send(Address.queue("sales"), CreateGroup())
+    ids = tuple((f"visitor:v-c1|m{seq}", seq) for seq in range(1, 301))
+    h.send(Address.conversation("c1"), msgspec.structs.replace(restored("c1", 10.0), last_seq=300, client_ids=ids))
+
+    h.send(Address.conversation("c1"), Post("visitor", "v-c1", "the newest, again", client_id="m300"))
+    h.send(Address.conversation("c1"), Post("visitor", "v-c1", "the 256th newest, again", client_id="m45"))
+    h.send(Address.conversation("c1"), Post("visitor", "v-c1", "the 257th newest, again", client_id="m44"))
+
+    records = [d.event for d in h.recorder.deliveries if isinstance(d.event, Posted)]
+    assert [(p.seq, p.duplicate) for p in records] == [(300, True), (45, True), (301, False)]  # as documented
+
+
 def test_after_a_restart_the_first_visible_message_points_past_a_note_the_visitor_never_saw(
         engine_harness: Harness) -> None:
     h = engine_harness
