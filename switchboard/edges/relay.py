@@ -219,6 +219,7 @@ class Relay:
             else:
                 pipe.expire(f"sb:conv:{conv}", 30 * 86400)
                 stage_release(pipe, visitor, conv)
+                pipe.hset(f"sb:visitor:{visitor}", "last_conv", conv)  # where a late re-send is found (visitor_ws)
                 if state["agent"]:
                     pipe.hset(f"sb:visitor:{visitor}", "last_agent", state["agent"])
         self.hub.write(stage)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from starlette.websockets import WebSocket
 
 from ..actors.address import Address, UserRef
@@ -28,6 +29,8 @@ from .sockets import Connection, TokenBucket
 from .wsbase import command, hold, origin_allowed, read_hello, send_error
 
 __all__ = ["visitor_endpoint"]
+
+_RECENT_RESENDS = 64  # messages of the last ended conversation searched for a re-sent client id
 
 
 async def visitor_endpoint(ws: WebSocket) -> None:
@@ -151,10 +154,33 @@ class VisitorSession:
         return fresh
 
     async def _message(self, f: p.VisitorMessage) -> None:
+        if f.conversation is None and await self.current() is None:
+            stored = await self._stored_before(f.client_id)
+            if stored is not None:  # its ack was lost and its conversation ended meanwhile: ack it, open nothing
+                await self.conn.send({**stored, "type": "ack"})
+                return
         conv = await self._target(f.conversation, open_new=True)
         if conv is not None:
             post = m.Post("visitor", self.visitor, f.text, client_id=f.client_id)
             command(self.s, self.conn, Address.conversation(conv), post, "message", f.client_id)
+
+    async def _stored_before(self, client_id: str) -> dict[str, Any] | None:
+        """This visitor's message `client_id` among the last ones of their last ended conversation, if there.
+
+        Dedupe is per conversation, so a re-send whose first copy was stored (its ack lost with the socket)
+        just before the conversation closed would open a new conversation with the same text. The widget
+        re-sends what it holds unacknowledged at once on reconnecting, before the resume that would have
+        told it. Only the first message of a new conversation pays this one Redis read."""
+        last = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "last_conv")
+        if last is None:
+            return None
+        conv = last.decode() if isinstance(last, bytes) else last
+        recent = await self.s.redis.zrange(f"sb:hist:{conv}", -_RECENT_RESENDS, -1)
+        for raw in reversed(recent):
+            message: dict[str, Any] = orjson.loads(cast(bytes, raw))
+            if message.get("client_id") == client_id and message.get("sender", {}).get("id") == self.visitor:
+                return message
+        return None
 
     async def _remember(self, fields: dict[str, str]) -> None:
         """Channel, page, email and name in Redis: the workspace shows them, hand-offs check the email."""

@@ -124,6 +124,27 @@ def test_re_sending_a_message_with_the_same_client_id_does_not_post_it_twice(ser
         (first["seq"], "is it in stock?"), (mine["seq"], "yes")]
 
 
+def test_a_message_re_sent_after_its_conversation_closed_is_acked_as_stored_and_opens_nothing(
+        server: Server) -> None:
+    """The ack was lost with the socket, the agent closed meanwhile, and the widget re-sends on reconnecting."""
+    c = chat(server)
+    stored = visitor_says(c, "late-ack", "one more thing")
+    c.agent.send("close", conversation=c.conv)
+    c.guest.wait("closed")
+    c.guest.close()
+
+    guest, welcome = visitor(server, token=c.guest_token)
+    assert welcome["conversation"] is None
+    guest.send("message", client_id="late-ack", text="one more thing")
+    again = guest.wait("ack", client_id="late-ack")
+    guest.send("message", client_id="new-one", text="a new question")
+    new = guest.wait("ack", client_id="new-one")
+
+    assert (again["conversation"], again["seq"]) == (c.conv, stored)
+    assert new["conversation"] != c.conv and new["seq"] == 1  # the re-send opened no conversation of its own
+    assert [m.text for m in Message.objects(conversation=c.conv)].count("one more thing") == 1
+
+
 def test_a_lost_publish_is_healed_from_history_and_the_visitor_sees_both_messages_in_order(server: Server) -> None:
     c = chat(server)
     c.guest.drain(0.2)
