@@ -416,12 +416,17 @@ def test_a_message_still_unacknowledged_when_the_socket_drops_is_sent_again_with
     assert widget.page.evaluate("localStorage.getItem('switchboard.visitor')") == '"t-2"'
 
 
-def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_on(
-        widget: Widget, scripted: ScriptedSocket) -> None:
+def asks_for_a_person(widget: Widget, scripted: ScriptedSocket) -> None:
+    """A welcomed visitor presses "talk to a person"; the scripted server has the request."""
     widget.goto().open()
     scripted.welcome()
     widget.by_id("talk-to-person").click()
     scripted.next("request_human")
+
+
+def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_on(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    asks_for_a_person(widget, scripted)
     expect(widget.by_id("queue-status")).to_have_text("Connecting you to a person…")
     scripted.send("queue_full", conversation="c-1", group="web-support")
     expect(widget.by_id("sb-notice").filter(has_text="the queue is full")).to_be_visible()
@@ -438,10 +443,7 @@ def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_
 
 def test_a_refused_hand_off_is_told_in_the_visitors_words_and_they_may_ask_again(
         widget: Widget, scripted: ScriptedSocket) -> None:
-    widget.goto().open()
-    scripted.welcome()
-    widget.by_id("talk-to-person").click()
-    scripted.next("request_human")
+    asks_for_a_person(widget, scripted)
     scripted.send("error", code="unknown_group", in_reply_to="request_human", message="no skill group 'helpdesk'")
     expect(widget.by_id("sb-error")).to_have_text("Sorry, nobody can take this chat right now. Please try again later.")
     expect(widget.by_id("talk-to-person")).to_be_visible()
@@ -449,10 +451,7 @@ def test_a_refused_hand_off_is_told_in_the_visitors_words_and_they_may_ask_again
 
 def test_frames_arriving_while_the_visitor_types_an_email_do_not_interrupt_the_typing(
         widget: Widget, scripted: ScriptedSocket) -> None:
-    widget.goto().open()
-    scripted.welcome()
-    widget.by_id("talk-to-person").click()
-    scripted.next("request_human")
+    asks_for_a_person(widget, scripted)
     scripted.send("error", code="email_required", in_reply_to="request_human", message="leave an email first")
     field = widget.by_id("email-input")
     expect(field).to_be_focused()
