@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, TypeVar, get_args
@@ -171,6 +172,9 @@ def _apply(base: _S, values: Mapping[str, Any], section: str, validate: Callable
     return replace(base, **changes)
 
 
+GROUP_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a skill group's id (matched whole)
+
+
 def _validate_server(name: str, raw: Any, default: Any) -> Any:
     if name == "allowed_origins":
         items = raw.split(",") if isinstance(raw, str) else raw
@@ -189,6 +193,11 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
         if value not in STORE_TRANSACTIONS:
             raise SettingsError(f"{name} must be auto, on or off, got {raw!r}")
         return value
+    if name == "default_group":  # every start creates it: it must be an id the REST API can name
+        if not isinstance(raw, str) or not GROUP_ID.fullmatch(raw):
+            raise SettingsError(f"{name} must be a group id (lower-case letters, digits, - and _, at most 64), "
+                                f"got {raw!r}")
+        return raw
     if isinstance(default, str):
         if not isinstance(raw, (str, int)) or isinstance(raw, bool):
             raise SettingsError(f"{name} must be a string, got {raw!r}")

@@ -195,6 +195,15 @@ def test_a_bad_value_names_the_place_it_came_from_the_file_or_the_variable(tmp_p
         load_bot_settings(environ={"SWITCHBOARD_BOT_TOP_K": "many"})
 
 
+def test_the_default_group_must_be_an_id_the_rest_api_can_name_since_every_start_creates_it() -> None:
+    from switchboard.settings import load_server_settings
+
+    assert load_server_settings(environ={"SWITCHBOARD_DEFAULT_GROUP": "help-desk"}).default_group == "help-desk"
+    for bad in ("Support", "help desk", "-x", ""):
+        with pytest.raises(SettingsError, match="default_group must be a group id"):
+            load_server_settings(environ={"SWITCHBOARD_DEFAULT_GROUP": bad})
+
+
 def test_a_misspelt_variable_is_reported_with_the_name_it_probably_meant() -> None:
     from switchboard.settings import unknown_variables
 

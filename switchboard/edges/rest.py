@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 from ..actors.address import Address
 from ..actors.engine import Engine
 from ..actors.messages import CreateAgent, CreateGroup, JoinGroup, LeaveGroup, SetSaturation
-from ..settings import ServerSettings
+from ..settings import GROUP_ID, ServerSettings
 from ..store.documents import SkillGroup, User, to_epoch
 from .auth import AuthError, Claims, Passwords, check_session, decode_token, end_session, end_sessions, \
     issue_token, start_session
@@ -53,7 +53,7 @@ POLICIES = ("balanced", "last_agent_first", "designated")
 # Loose: one @, a dot in the domain, no control characters. Every pattern here is used with .fullmatch:
 # "$" also matches before a final newline, which let "support\n" pass as a group id.
 EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SLUG = GROUP_ID  # ids of groups (and of the default group in the settings)
 _AGENT_ID = re.compile(r"^a-[0-9a-f]{8}$")
 
 
@@ -521,7 +521,7 @@ def _op(summary: str, responses: dict[str, Any], *, body: str | None = None, aut
 
 
 _STR = {"type": "string"}
-_SLUG_SCHEMA = {"type": "string", "pattern": _SLUG.pattern}
+_SLUG_SCHEMA = {"type": "string", "pattern": f"^{_SLUG.pattern}$"}  # JSON Schema patterns search
 _NO_CONTENT = {"204": {"description": "done"}}
 _ADMIN = (400, 401, 403, 413)
 
