@@ -14,6 +14,7 @@ conversation cannot release a newer one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,9 @@ import redis.asyncio as aioredis
 __all__ = ["CLAIMED", "claim", "stage_claim", "stage_release", "release_stale"]
 
 CLAIMED = "sb:visitors:claimed"
+_ADOPTED = "sb:visitors:claimed:adopted"  # set once the claims older than CLAIMED are in it
+
+log = logging.getLogger("switchboard.claims")
 
 # KEYS[1] the visitor's hash, KEYS[2] CLAIMED; ARGV[1] the ended conversation, ARGV[2] the visitor
 _RELEASE = ("if redis.call('HGET', KEYS[1], 'conv') == ARGV[1] then redis.call('HDEL', KEYS[1], 'conv') "
@@ -54,7 +58,11 @@ def stage_release(pipe: Any, visitor: str, conversation: str) -> None:
 
 async def release_stale(redis: aioredis.Redis, open_conversations: Iterable[tuple[str, str]]) -> list[str]:
     """At start-up, with no socket connected: release every claim on a conversation not in
-    `open_conversations` ((visitor, conversation) pairs the store has open); returns those conversations."""
+    `open_conversations` ((visitor, conversation) pairs the store has open); returns those conversations.
+
+    A released conversation becomes the visitor's ``last_conv``, as a close does (``Relay._state``): a
+    message of it re-sent later is found there. The caller sets its phase in ``sb:conv``."""
+    await _adopt_older_claims(redis)
     keep = dict(open_conversations)
     visitors = [v.decode() if isinstance(v, bytes) else v async for v in redis.sscan_iter(CLAIMED, count=1000)]
     stale: list[str] = []
@@ -72,10 +80,38 @@ async def release_stale(redis: aioredis.Redis, open_conversations: Iterable[tupl
                 if conv is not None:
                     stale.append(conv)
                     stage_release(pipe, visitor, conv)
-                    pipe.hset(f"sb:conv:{conv}", "phase", "closed")  # not open: its views say so too
-                    pipe.expire(f"sb:conv:{conv}", 30 * 86400)
+                    pipe.hset(_key(visitor), "last_conv", conv)
                 else:
                     pipe.srem(CLAIMED, visitor)
             if len(pipe):
                 await pipe.execute()
     return stale
+
+
+async def _adopt_older_claims(redis: aioredis.Redis) -> None:
+    """Once per Redis: put the claims made before this set existed into it, so they are checked too (a
+    visitor stuck on a conversation lost by an older version's crash is released by the first start)."""
+    if not await redis.set(_ADOPTED, "1", nx=True):
+        return
+    adopted = 0
+    batch: list[str] = []
+    async for raw in redis.scan_iter(match="sb:visitor:*", count=1000):
+        batch.append(raw.decode() if isinstance(raw, bytes) else raw)
+        if len(batch) == 1000:
+            adopted += await _adopt(redis, batch)
+            batch = []
+    adopted += await _adopt(redis, batch)
+    if adopted:
+        log.info("found %d visitors' open-conversation claims made before %s existed", adopted, CLAIMED)
+
+
+async def _adopt(redis: aioredis.Redis, keys: list[str]) -> int:
+    if not keys:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hexists(key, "conv")
+        claimed = [key[len("sb:visitor:"):] for key, has in zip(keys, await pipe.execute(), strict=True) if has]
+    if claimed:
+        await redis.sadd(CLAIMED, *claimed)
+    return len(claimed)

@@ -53,6 +53,7 @@ async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | No
     await _rewrite_views(redis, world.conversations)  # first: what the restored entities say next wins
     stale = await release_stale(redis, [(s["visitor"], s["conversation"]) for s in world.conversations])
     if stale:
+        await _mark_ended(redis, stale, await asyncio.to_thread(archive.phases, stale))
         log.info("released %d visitors' claims on conversations the store does not have open (a crash "
                  "came between the two): their next message opens a new one", len(stale))
     for group in world.groups:
@@ -103,6 +104,15 @@ def restore_message(state: dict[str, Any], client_ids: dict[str, dict[str, int]]
         first_agent_reply_at=state["first_agent_reply_at"], last_seq=state.get("last_seq") or 0,
         client_ids=tuple(client_ids.get(state["conversation"], {}).items()),
         last_public_seq=state.get("last_public_seq"))
+
+
+async def _mark_ended(redis: aioredis.Redis, conversations: list[str], stored: dict[str, str]) -> None:
+    """Their views say what the store says (closed or abandoned); one the store never had was never open."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for conv in conversations:
+            pipe.hset(f"sb:conv:{conv}", "phase", stored.get(conv, "abandoned"))
+            pipe.expire(f"sb:conv:{conv}", 30 * 86400)
+        await pipe.execute()
 
 
 async def _rewrite_views(redis: aioredis.Redis, conversations: list[dict[str, Any]]) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 from .documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
 
 __all__ = [
-    "AgentRecord", "GroupRecord", "World", "ensure_group", "load_world", "messages_between", "get_user",
-    "get_user_by_email", "get_visitor",
+    "AgentRecord", "GroupRecord", "World", "ensure_group", "load_world", "messages_between", "phases",
+    "get_user", "get_user_by_email", "get_visitor",
 ]
 
 _STATE_TIMES = ("created_at", "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
@@ -71,6 +71,13 @@ def load_world() -> World:
             last -= 1
         c["last_public_seq"] = last
     return World(_agents(), _groups(), conversations, _client_ids(ids))
+
+
+def phases(conversations: list[str]) -> dict[str, str]:
+    """The stored phase of each of `conversations` the store has (a find by id, indexed)."""
+    if not conversations:
+        return {}
+    return {d["_id"]: d["phase"] for d in _find(Conversation, {"_id": {"$in": conversations}}, {"phase": 1})}
 
 
 def ensure_group(group_id: str) -> bool:

@@ -135,18 +135,22 @@ def test_a_claim_left_by_a_crash_is_released_so_the_visitors_next_message_opens_
         try:
             for visitor, conv in (("v-open", "c-open"), ("v-closed", "c-closed"), ("v-new", "c-never-stored")):
                 assert await claim(redis, visitor, conv)  # as before the crash
+            await redis.hset("sb:visitor:v-older", "conv", "c-lost")  # claimed by a version before the set
             await redis.hset("sb:conv:c-closed", mapping={"visitor": "v-closed", "phase": "assigned"})
             await recover(engine, redis)
-            claims = {v: await redis.hget(f"sb:visitor:{v}", "conv") for v in ("v-open", "v-closed", "v-new")}
+            visitors = ("v-open", "v-closed", "v-new", "v-older")
+            claims = {v: await redis.hget(f"sb:visitor:{v}", "conv") for v in visitors}
             return {"claims": claims, "claimed": await redis.smembers(CLAIMED),
-                    "phase": await redis.hget("sb:conv:c-closed", "phase"),
+                    "phases": [await redis.hget(f"sb:conv:{c}", "phase") for c in ("c-closed", "c-never-stored")],
+                    "last": await redis.hget("sb:visitor:v-closed", "last_conv"),
                     "again": await claim(redis, "v-closed", "c-next")}
         finally:
             engine.stop()
             await redis.aclose()
 
     seen = asyncio.run(scenario())
-    assert seen["claims"] == {"v-open": b"c-open", "v-closed": None, "v-new": None}
-    assert seen["phase"] == b"closed"
+    assert seen["claims"] == {"v-open": b"c-open", "v-closed": None, "v-new": None, "v-older": None}
+    assert seen["phases"] == [b"closed", b"abandoned"]  # as stored; never stored: never open
+    assert seen["last"] == b"c-closed"  # where a late re-send of its last message is found
     assert seen["again"] is True  # the next message opens a new conversation
     assert b"v-open" in seen["claimed"] and b"v-new" not in seen["claimed"]
