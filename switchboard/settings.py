@@ -115,7 +115,7 @@ def _prefixed(environ: Mapping[str, str], prefix: str) -> list[tuple[str, str, s
 def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> DispatchSettings:
     """Defaults, then the file's ``dispatch`` section, then ``SWITCHBOARD_DISPATCH_*`` variables."""
     environ = os.environ if environ is None else environ
-    return _layered(lambda values, base: DispatchSettings.from_mapping(values, base), DispatchSettings(),
+    return _layered(DispatchSettings.from_mapping, DispatchSettings(),
                     path or environ.get("SWITCHBOARD_SETTINGS"), "dispatch",
                     _prefixed(environ, "SWITCHBOARD_DISPATCH_"))
 
@@ -225,7 +225,7 @@ def load_server_settings(path: str | Path | None = None, environ: Mapping[str, s
     names = {f.name for f in fields(ServerSettings)}
     variables = [(var, name, environ[var]) for var, name in _SERVER_ENV.items() if environ.get(var)]
     variables += [v for v in _prefixed(environ, "SWITCHBOARD_") if v[1] in names]
-    return _layered(lambda values, base: ServerSettings.from_mapping(values, base), ServerSettings(),
+    return _layered(ServerSettings.from_mapping, ServerSettings(),
                     path or environ.get("SWITCHBOARD_SETTINGS"), "server", variables)
 
 
@@ -321,5 +321,5 @@ def _validate_bot(name: str, raw: Any, default: Any) -> Any:
 def load_bot_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
     """Defaults, the file's ``bot`` section, then ``SWITCHBOARD_BOT_*`` variables."""
     environ = os.environ if environ is None else environ
-    return _layered(lambda values, base: BotSettings.from_mapping(values, base), BotSettings(),
+    return _layered(BotSettings.from_mapping, BotSettings(),
                     path or environ.get("SWITCHBOARD_SETTINGS"), "bot", _prefixed(environ, "SWITCHBOARD_BOT_"))

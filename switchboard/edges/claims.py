@@ -52,16 +52,18 @@ def stage_claim(pipe: Any, visitor: str, conversation: str) -> None:
 
 
 def stage_release(pipe: Any, visitor: str, conversation: str) -> None:
-    """`conversation` ended: release the visitor's claim if it is still this conversation's."""
+    """`conversation` ended: release the visitor's claim if it is still this conversation's, and make it their
+    ``last_conv``, where a message of it re-sent later is found (``VisitorSession._stored_before``)."""
     pipe.eval(_RELEASE, 2, _key(visitor), CLAIMED, conversation, visitor)
+    pipe.hset(_key(visitor), "last_conv", conversation)
 
 
 async def release_stale(redis: aioredis.Redis, open_conversations: Iterable[tuple[str, str]]) -> list[str]:
     """At start-up, with no socket connected: release every claim on a conversation not in
     `open_conversations` ((visitor, conversation) pairs the store has open); returns those conversations.
 
-    A released conversation becomes the visitor's ``last_conv``, as a close does (``Relay._state``): a
-    message of it re-sent later is found there. The caller sets its phase in ``sb:conv``."""
+    A released conversation becomes the visitor's ``last_conv``, as a close does (:func:`stage_release`).
+    The caller sets its phase in ``sb:conv``."""
     await _adopt_older_claims(redis)
     keep = dict(open_conversations)
     visitors = [v.decode() if isinstance(v, bytes) else v async for v in redis.sscan_iter(CLAIMED, count=1000)]
@@ -80,7 +82,6 @@ async def release_stale(redis: aioredis.Redis, open_conversations: Iterable[tupl
                 if conv is not None:
                     stale.append(conv)
                     stage_release(pipe, visitor, conv)
-                    pipe.hset(_key(visitor), "last_conv", conv)
                 else:
                     pipe.srem(CLAIMED, visitor)
             if len(pipe):

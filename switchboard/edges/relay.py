@@ -218,8 +218,7 @@ class Relay:
                 stage_claim(pipe, visitor, conv)
             else:
                 pipe.expire(f"sb:conv:{conv}", 30 * 86400)
-                stage_release(pipe, visitor, conv)
-                pipe.hset(f"sb:visitor:{visitor}", "last_conv", conv)  # where a late re-send is found (visitor_ws)
+                stage_release(pipe, visitor, conv)  # and it becomes the visitor's last_conv
                 if state["agent"]:
                     pipe.hset(f"sb:visitor:{visitor}", "last_agent", state["agent"])
         self.hub.write(stage)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from pymongo.errors import PyMongoError
@@ -74,7 +74,8 @@ class _Bar:
     (it printed an empty "0 phrasings" bar)."""
 
     def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, cast(Any, None)
+        self.desc = desc
+        self.bar: Any = None
 
     def update(self, done: int, total: int, what: str) -> None:
         from tqdm import tqdm
