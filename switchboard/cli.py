@@ -18,13 +18,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc.add_argument("--hosts", type=int, default=None, help="number of hosts (default: 2 local, 4 ray)")
     sc.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     sc.add_argument("-q", "--quiet", action="store_true", help="print failures only")
-    from .serve import add_serve_parser, run_serve
+    from switchboard.processes.serve import add_serve_parser, run_serve
 
     add_serve_parser(sub)
-    from .edges.admin_cli import add_admin_parser, run_admin
+    from switchboard.processes.admin import add_admin_parser, run_admin
 
     add_admin_parser(sub)
-    from .llm.cli import add_kb_parser, run_kb
+    from switchboard.llm.cli import add_kb_parser, run_kb
 
     add_kb_parser(sub)
     args = parser.parse_args(argv)
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "kb":
         return run_kb(args)
     if args.command == "scenario":
-        from .scenarios.cli import run_files
+        from switchboard.scenarios.cli import run_files
 
         return run_files(args.files, args.runtime, args.hosts, args.ray_address, args.quiet)
     return 2  # pragma: no cover

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.engine import Engine, ManualClock
 from switchboard.actors.events import Refused
-from switchboard.actors.hostcore import Delivery
+from switchboard.actors.output import EngineOutput
 from switchboard.settings import DispatchSettings
 
 
@@ -17,10 +17,10 @@ class Recorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.deliveries: list[Delivery] = []
-        self.listener: Callable[[Delivery], None] | None = None  # e.g. a scenario Observer
+        self.deliveries: list[EngineOutput] = []
+        self.listener: Callable[[EngineOutput], None] | None = None  # e.g. a scenario Observer
 
-    def __call__(self, delivery: Delivery) -> None:
+    def __call__(self, delivery: EngineOutput) -> None:
         with self._lock:
             self.deliveries.append(delivery)
         if self.listener is not None:

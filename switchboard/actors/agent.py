@@ -46,16 +46,16 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import errors
-from .address import Address, UserRef
-from .effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
-from .events import TransferRequested, TransferWithdrawn
-from .messages import (
+from switchboard.actors import errors
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
+from switchboard.actors.events import TransferRequested, TransferWithdrawn
+from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
     JoinGroup, LeaveGroup, MemberLeft, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
     SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable,
 )
-from ..settings import DispatchSettings
+from switchboard.settings import DispatchSettings
 
 __all__ = ["Presence", "Agent", "valid_saturation"]
 

@@ -44,20 +44,20 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import errors
-from .address import Address, UserRef
-from .effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
-from .events import (
+from switchboard.actors import errors
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from switchboard.actors.events import (
     Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, Posted,
     QueueFull, Reassigned, Requeued, TransferDeclined, WaitTimeout,
 )
-from .messages import (
+from switchboard.actors.messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
     KeepWaiting, LeaveQueue, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
 )
-from ..settings import DispatchSettings
+from switchboard.settings import DispatchSettings
 
 __all__ = ["Phase", "Conversation", "TRANSITIONS"]
 

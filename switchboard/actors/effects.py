@@ -15,7 +15,8 @@ from typing import Any, Union
 
 import msgspec
 
-from .address import Address, UserRef
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors.events import ArchiveRecord, PersonEvent
 
 __all__ = ["SendTo", "Deliver", "Record", "AskBot", "SetTimer", "CancelTimer", "Rejected", "Effect"]
 
@@ -31,7 +32,7 @@ class Deliver(msgspec.Struct, frozen=True):
     """Hand `event` to a person's sockets, outside the engine."""
 
     to: UserRef
-    event: Any
+    event: PersonEvent
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -42,7 +43,7 @@ class Record(msgspec.Struct, frozen=True):
     each change (what restart recovery rebuilds the engine from).
     """
 
-    record: Any
+    record: ArchiveRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,16 +31,15 @@ import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
-from .address import Address
-from .hostcore import Delivery
-from ..settings import DispatchSettings
+from switchboard.actors.address import Address
+from switchboard.actors.output import EngineOutput, EngineOutputCallback
+from switchboard.settings import DispatchSettings
 
-__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "on_loop", "start_engine", "DeliveryCallback",
+__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "on_loop", "start_engine", "EngineOutputCallback",
            "tune_garbage_collector", "advance_hosts"]
 
 log = logging.getLogger(__name__)
 
-DeliveryCallback = Callable[[Delivery], None]
 
 
 class Clock(Protocol):
@@ -106,13 +105,13 @@ class Engine(Protocol):
         """Stop the hosts; messages still in flight are dropped."""
 
 
-def on_loop(loop: asyncio.AbstractEventLoop, handle: Callable[[Delivery], None]) -> Callable[[Delivery], None]:
+def on_loop(loop: asyncio.AbstractEventLoop, handle: EngineOutputCallback) -> EngineOutputCallback:
     """An ``on_delivery`` for the engine's threads that calls `handle` on `loop`, in order.
 
     A burst of deliveries wakes the loop once (``call_soon_threadsafe`` writes to the loop's
     self-pipe each time: at thousands of deliveries a second that was 5% of a busy edge).
     """
-    pending: deque[Delivery] = deque()
+    pending: deque[EngineOutput] = deque()
     lock = threading.Lock()
     scheduled = False
 
@@ -128,7 +127,7 @@ def on_loop(loop: asyncio.AbstractEventLoop, handle: Callable[[Delivery], None])
             except Exception:  # one bad delivery must not lose the rest of the burst
                 log.exception("handling a delivery failed")
 
-    def push(delivery: Delivery) -> None:
+    def push(delivery: EngineOutput) -> None:
         nonlocal scheduled
         with lock:
             pending.append(delivery)
@@ -148,16 +147,16 @@ class AsyncDeliveries:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
-        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._queue: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self.push = on_loop(self._loop, self._queue.put_nowait)
 
-    async def get(self) -> Delivery:
+    async def get(self) -> EngineOutput:
         return await self._queue.get()
 
     def __aiter__(self) -> AsyncDeliveries:
         return self
 
-    async def __anext__(self) -> Delivery:
+    async def __anext__(self) -> EngineOutput:
         return await self._queue.get()
 
 
@@ -167,7 +166,7 @@ def start_engine(
     hosts: int | None = None,
     settings: DispatchSettings | None = None,
     clock: Clock | None = None,
-    on_delivery: DeliveryCallback | None = None,
+    on_delivery: EngineOutputCallback | None = None,
     ray_address: str | None = None,
     named: bool = False,
     tune_gc: bool = True,
@@ -185,15 +184,15 @@ def start_engine(
     clock = clock or WallClock()
     sink = on_delivery or (lambda delivery: None)
     if runtime == "local":
-        from .local_runtime import LocalEngine
+        from switchboard.actors.local_runtime import LocalEngine
 
         return LocalEngine(hosts or 2, settings, clock, sink)
     if runtime == "inline":
-        from .inline import InlineEngine
+        from switchboard.actors.inline import InlineEngine
 
         return InlineEngine(settings, clock, sink)
     if runtime == "ray":
-        from .ray_runtime import RayEngine
+        from switchboard.actors.ray_runtime import RayEngine
 
         return RayEngine(hosts or 4, settings, clock, sink, address=ray_address, named=named)
     raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")

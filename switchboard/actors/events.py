@@ -7,14 +7,15 @@ Each is a frozen dataclass with a `kind` class attribute; the scenario format's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union
 
-from .address import UserRef
+from switchboard.actors.address import UserRef
 
 __all__ = [
     "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
     "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
     "TransferRequested", "TransferWithdrawn", "TransferDeclined", "Refused", "Posted", "ConversationState",
+    "PersonEvent", "ArchiveRecord",
 ]
 
 
@@ -194,3 +195,11 @@ class ConversationState:
 
     kind: ClassVar[str] = "conversation_state"
     state: dict[str, Any]
+
+
+PersonEvent = Union[QueuePosition, Assigned, WaitTimeout, QueueFull, Requeued, Reassigned, Closed, Abandoned,
+                    ConversationAssigned, ConversationRemoved, TransferRequested, TransferWithdrawn, TransferDeclined]
+"""What :class:`~switchboard.actors.effects.Deliver` hands to one person."""
+
+ArchiveRecord = Union[Posted, ConversationState]
+"""What :class:`~switchboard.actors.effects.Record` hands to the archive."""

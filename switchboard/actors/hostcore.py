@@ -24,17 +24,18 @@ from typing import Any, Protocol
 
 import msgspec
 
-from . import errors
-from .address import Address, Kind, UserRef, host_for
-from .agent import Agent
-from .conversation import Conversation
-from .effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
-from .events import Refused
-from .messages import CREATION, TimerFired, Undeliverable
-from .queue import SkillQueue
-from ..settings import DispatchSettings
+from switchboard.actors import errors
+from switchboard.actors.address import Address, Kind, UserRef, host_for
+from switchboard.actors.agent import Agent
+from switchboard.actors.conversation import Conversation
+from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from switchboard.actors.events import Refused
+from switchboard.actors.output import BotQuestion, Delivery, EngineOutput, Recorded, Refusal
+from switchboard.actors.messages import CREATION, TimerFired, Undeliverable
+from switchboard.actors.queue import SkillQueue
+from switchboard.settings import DispatchSettings
 
-__all__ = ["Envelope", "Fire", "Delivery", "HostCore", "Entity"]
+__all__ = ["Envelope", "Fire", "HostCore", "Entity", "Output"]
 
 log = logging.getLogger("switchboard.host")
 
@@ -59,19 +60,6 @@ class Fire:
     """A mailbox item: fire every timer due at or before `upto` (the runtime's tick, or advance_to)."""
 
     upto: float
-
-
-class Delivery(msgspec.Struct, frozen=True):
-    """An event for a person.
-
-    `to` is None for a refusal (it goes to whoever sent `ref`) and for a record
-    for the archive (:class:`~switchboard.actors.effects.Record`).
-    """
-
-    to: UserRef | None
-    event: Any
-    ref: str | None
-    at: float
 
 
 class Entity(Protocol):
@@ -102,7 +90,7 @@ class Output:
     """What one call into the core produced for the runtime to carry out."""
 
     outbound: list[Envelope] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[EngineOutput] = field(default_factory=list)
     handled: int = 0
 
 
@@ -218,9 +206,9 @@ class HostCore:
             elif isinstance(effect, Deliver):
                 out.deliveries.append(Delivery(effect.to, effect.event, env.ref, env.now))
             elif isinstance(effect, Record):
-                out.deliveries.append(Delivery(None, effect.record, env.ref, env.now))
+                out.deliveries.append(Recorded(effect.record, env.ref, env.now))
             elif isinstance(effect, AskBot):
-                out.deliveries.append(Delivery(None, effect, env.ref, env.now))
+                out.deliveries.append(BotQuestion(effect, env.ref, env.now))
             elif isinstance(effect, SetTimer):
                 self._token += 1
                 self._live[(env.to, effect.key)] = self._token
@@ -229,7 +217,7 @@ class HostCore:
                 self._live.pop((env.to, effect.key), None)
             elif isinstance(effect, Rejected):
                 refused = Refused(env.ref, effect.code, effect.detail, str(env.to))
-                out.deliveries.append(Delivery(None, refused, env.ref, env.now))
+                out.deliveries.append(Refusal(refused, env.ref, env.now))
                 if env.ref is None:
                     log.info("refused without a sender to tell: %s %s (%s)", env.to, effect.code, effect.detail)
             else:  # pragma: no cover - a new effect type without a runner

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .address import Address
-from .engine import Clock, DeliveryCallback, ManualClock, WallClock
-from .hostcore import Envelope, HostCore
-from ..settings import DispatchSettings
+from switchboard.actors.address import Address
+from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, WallClock
+from switchboard.actors.hostcore import Envelope, HostCore
+from switchboard.settings import DispatchSettings
 
 __all__ = ["InlineEngine"]
 
@@ -25,7 +25,7 @@ class InlineEngine:
     hosts = 1
 
     def __init__(self, settings: DispatchSettings | None = None, clock: Clock | None = None,
-                 on_delivery: DeliveryCallback | None = None) -> None:
+                 on_delivery: EngineOutputCallback | None = None) -> None:
         self.settings = settings or DispatchSettings()
         self.clock = clock or WallClock()
         self._sink = on_delivery or (lambda delivery: None)

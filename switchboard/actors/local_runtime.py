@@ -19,10 +19,10 @@ from typing import Any, cast
 
 import pykka
 
-from .address import Address, host_for
-from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts
-from .hostcore import Envelope, Fire, HostCore, Output
-from ..settings import DispatchSettings
+from switchboard.actors.address import Address, host_for
+from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, advance_hosts
+from switchboard.actors.hostcore import Envelope, Fire, HostCore, Output
+from switchboard.settings import DispatchSettings
 
 __all__ = ["LocalEngine"]
 
@@ -100,7 +100,7 @@ class LocalEngine:
     runtime = "local"
     failure: str | None = None  # hosts in this process cannot die alone
 
-    def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback) -> None:
+    def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: EngineOutputCallback) -> None:
         if hosts < 1:
             raise ValueError("hosts must be at least 1")
         self.hosts, self.clock, self.settings = hosts, clock, settings

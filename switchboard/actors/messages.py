@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from .address import Address
+from switchboard.actors.address import Address
 
 __all__ = [
     # commands to an agent

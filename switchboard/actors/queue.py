@@ -38,15 +38,15 @@ from typing import Any, Callable, Iterator
 
 from sortedcontainers import SortedList
 
-from . import errors
-from .address import Address, UserRef
-from .effects import Deliver, Effect, Rejected, SendTo, SetTimer
-from .events import QueuePosition
-from .messages import (
+from switchboard.actors import errors
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors.effects import Deliver, Effect, Rejected, SendTo, SetTimer
+from switchboard.actors.events import QueuePosition
+from switchboard.actors.messages import (
     AgentStatus, Candidate, Candidates, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
     InviteGranted, InviteTake, MemberLeft, Pull, PullResult, Sweep, TimerFired,
 )
-from ..settings import DispatchSettings
+from switchboard.settings import DispatchSettings
 
 __all__ = ["SkillQueue", "POLICIES"]
 

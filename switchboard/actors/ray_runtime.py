@@ -52,11 +52,12 @@ from typing import Any
 
 import ray
 
-from .address import Address, host_for
-from .engine import Clock, DeliveryCallback, ManualClock, advance_hosts, tune_garbage_collector
-from .hostcore import Delivery, Envelope, Fire, HostCore
-from .wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
-from ..settings import DispatchSettings
+from switchboard.actors.address import Address, host_for
+from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, advance_hosts, tune_garbage_collector
+from switchboard.actors.hostcore import Envelope, Fire, HostCore
+from switchboard.actors.output import EngineOutput
+from switchboard.actors.wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
+from switchboard.settings import DispatchSettings
 
 __all__ = ["RayEngine", "RayHost", "Backlog", "attach_ray_engine", "init_ray", "NAMESPACE", "host_name",
            "BACKLOG_LIMIT"]
@@ -98,13 +99,13 @@ class Backlog:
     """
 
     def __init__(self, limit: int = BACKLOG_LIMIT) -> None:
-        self._items: deque[Delivery] = deque(maxlen=limit)
+        self._items: deque[EngineOutput] = deque(maxlen=limit)
         self.dropped = 0  # since the last take
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, deliveries: list[Delivery]) -> int:
+    def add(self, deliveries: list[EngineOutput]) -> int:
         """Keep `deliveries`; returns how many old ones this dropped."""
         assert self._items.maxlen is not None
         over = max(0, len(self._items) + len(deliveries) - self._items.maxlen)
@@ -112,7 +113,7 @@ class Backlog:
         self.dropped += over
         return over
 
-    def take(self) -> tuple[list[Delivery], int]:
+    def take(self) -> tuple[list[EngineOutput], int]:
         """Everything kept, and how many were dropped before it; empties the backlog."""
         items, dropped = list(self._items), self.dropped
         self._items.clear()
@@ -251,7 +252,7 @@ class RayHost:
             self._sent += len(batch)
             writer.write(frame(batch))
 
-    def _deliver(self, deliveries: list[Delivery]) -> None:
+    def _deliver(self, deliveries: list[EngineOutput]) -> None:
         if self._sink is None or self._sink.is_closing():
             over = self._undelivered.add(deliveries)
             if over and self._undelivered.dropped == over:  # the first drop since a driver last listened
@@ -294,7 +295,7 @@ class RayEngine:
     runtime = "ray"
     failure: str | None = None
 
-    def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: DeliveryCallback,
+    def __init__(self, hosts: int, settings: DispatchSettings, clock: Clock, sink: EngineOutputCallback,
                  address: str | None = None, *, named: bool = False, attach: bool = False) -> None:
         """`named`: register the hosts under host_name(i) so edges can attach; `attach`: use such hosts,
         started by another process, only to send and inspect (that process receives the deliveries)."""
@@ -467,6 +468,6 @@ class RayEngine:
 
 def attach_ray_engine(hosts: int, address: str | None) -> RayEngine:
     """An engine handle for an edge process: sends to (and inspects) the named hosts another process runs."""
-    from .engine import WallClock
+    from switchboard.actors.engine import WallClock
 
     return RayEngine(hosts, DispatchSettings(), WallClock(), lambda d: None, address, attach=True)

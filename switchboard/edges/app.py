@@ -23,24 +23,24 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from ..actors.engine import Engine, on_loop, start_engine
-from ..settings import BotSettings, DispatchSettings, ServerSettings
-from ..store import connection
-from ..store.writer import StoreWriter
-from .agent_ws import agent_endpoint
-from .auth import load_or_create_secret
-from .bot import start_bot_worker, stop_bot_worker
-from .fanout import Hub
-from .kb_rest import kb_routes
-from .pages import page_routes
-from .workspace_rest import workspace_routes
-from .names import Names
-from .recovery import recover
-from .relay import Relay
-from .rest import rest_routes
-from .services import Services
-from .sockets import Sockets
-from .visitor_ws import visitor_endpoint
+from switchboard.actors.engine import Engine, on_loop, start_engine
+from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.store import connection
+from switchboard.store.writer import StoreWriter
+from switchboard.edges.ws.agent import agent_endpoint
+from switchboard.edges.auth import load_or_create_secret
+from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
+from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.rest.kb import kb_routes
+from switchboard.edges.pages import page_routes
+from switchboard.edges.rest.workspace import workspace_routes
+from switchboard.edges.delivery.names import Names
+from switchboard.edges.delivery.recovery import recover
+from switchboard.edges.delivery.relay import Relay
+from switchboard.edges.rest.accounts import rest_routes
+from switchboard.edges.services import Services
+from switchboard.edges.delivery.sockets import Sockets
+from switchboard.edges.ws.visitor import visitor_endpoint
 
 __all__ = ["AppConfig", "create_app"]
 
@@ -149,7 +149,7 @@ def _engine(config: AppConfig, loop: asyncio.AbstractEventLoop, relay: Relay | N
     if config.engine_factory is not None:
         return config.engine_factory(on_delivery)
     if config.attach:
-        from ..actors.ray_runtime import attach_ray_engine
+        from switchboard.actors.ray_runtime import attach_ray_engine
 
         return attach_ray_engine(config.hosts or 4, config.ray_address)
     return start_engine(config.runtime, hosts=config.hosts, settings=config.dispatch, on_delivery=on_delivery,

@@ -29,7 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
-from ..settings import ServerSettings
+from switchboard.settings import ServerSettings
 
 __all__ = [
     "AuthError", "Claims", "Passwords", "issue_token", "decode_token", "issue_visitor_token",

@@ -1,6 +1,6 @@
 """What the edges share inside one process: the engine, Redis, the store writer, this edge's sockets.
 
-Built once by :mod:`switchboard.serve` (or a test) and hung on ``app.state.services``.
+Built once by :mod:`switchboard.processes.serve` (or a test) and hung on ``app.state.services``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..actors.engine import Engine
-from ..settings import DispatchSettings, ServerSettings
-from .auth import Passwords
-from .fanout import Hub
-from .names import Names
-from .relay import Relay
-from .sockets import Sockets
+from switchboard.actors.engine import Engine
+from switchboard.settings import DispatchSettings, ServerSettings
+from switchboard.edges.auth import Passwords
+from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.names import Names
+from switchboard.edges.delivery.relay import Relay
+from switchboard.edges.delivery.sockets import Sockets
 
 __all__ = ["Services"]
 

@@ -16,11 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from ..settings import BotSettings
-from .generation import Delta, GenerationFailed, Generator, HandoffCall
-from .kb import KnowledgeBase
-from .policy import HANDOFF_TEXT, Decision, decide
-from .prompt import build_messages
+from switchboard.settings import BotSettings
+from switchboard.llm.generation import Delta, GenerationFailed, Generator, HandoffCall
+from switchboard.llm.kb import KnowledgeBase
+from switchboard.llm.policy import HANDOFF_TEXT, Decision, decide
+from switchboard.llm.prompt import build_messages
 
 __all__ = ["Bot", "Reply", "Turn"]
 

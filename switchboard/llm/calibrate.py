@@ -29,7 +29,7 @@ import orjson
 
 import numpy as np
 
-from .kb import KnowledgeBase, Match, Thresholds, off_topic_penalty
+from switchboard.llm.kb import KnowledgeBase, Match, Thresholds, off_topic_penalty
 
 __all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K"]
 

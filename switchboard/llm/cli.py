@@ -21,13 +21,13 @@ from typing import Any
 import orjson
 from pymongo.errors import PyMongoError
 
-from ..settings import BotSettings, ServerSettings, SettingsError, load_bot_settings, load_server_settings
-from ..store.connection import connect, disconnect, ensure_indexes
-from ..store.embedded import EmbeddedMongo, EmbeddedServerError
-from .calibrate import Calibration, calibrate, read_questions
-from .embedders import make_embedder
-from .kb import KbError, KnowledgeBase, Progress
-from .sources import SUFFIXES, SourceError
+from switchboard.settings import BotSettings, ServerSettings, SettingsError, load_bot_settings, load_server_settings
+from switchboard.store.connection import connect, disconnect, ensure_indexes
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError
+from switchboard.llm.calibrate import Calibration, calibrate, read_questions
+from switchboard.llm.embedders import make_embedder
+from switchboard.llm.kb import KbError, KnowledgeBase, Progress
+from switchboard.llm.sources import SUFFIXES, SourceError
 
 __all__ = ["add_kb_parser", "run_kb", "store_for", "kb_dir_of", "open_kb"]
 
@@ -39,7 +39,7 @@ def kb_dir_of(server: ServerSettings, bot: BotSettings) -> Path:
 @contextmanager
 def store_for(settings: ServerSettings) -> Iterator[str]:
     """Connect mongoengine to the configured store for the duration; yields its URI."""
-    from ..edges.admin_cli import embedded_store_in_use
+    from switchboard.processes.admin import embedded_store_in_use
 
     embedded: EmbeddedMongo | None = None
     if settings.mongodb_uri:
@@ -146,8 +146,8 @@ def _remove(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 
 
 def _ask(kb: KnowledgeBase, args: argparse.Namespace, bot_settings: BotSettings) -> int:
-    from .bot import Bot
-    from .generation import make_generator
+    from switchboard.llm.bot import Bot
+    from switchboard.llm.generation import make_generator
 
     questions = args.questions or [line.strip() for line in sys.stdin if line.strip()]
     bot = Bot(kb, bot_settings, make_generator(bot_settings))

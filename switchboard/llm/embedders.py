@@ -35,8 +35,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .static_vectors import CJK as _CJK
-from .static_vectors import StaticVectors
+from switchboard.llm.static_vectors import CJK as _CJK
+from switchboard.llm.static_vectors import StaticVectors
 
 __all__ = ["Embedder", "HashingEmbedder", "SemanticEmbedder", "make_embedder", "rarity", "Vectors"]
 

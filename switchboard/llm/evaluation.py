@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .calibrate import calibrate, read_questions
-from .embedders import make_embedder
-from .kb import KnowledgeBase
-from .policy import MAX_SUGGESTIONS, decide
+from switchboard.llm.calibrate import calibrate, read_questions
+from switchboard.llm.embedders import make_embedder
+from switchboard.llm.kb import KnowledgeBase
+from switchboard.llm.policy import MAX_SUGGESTIONS, decide
 
 __all__ = ["load_set", "evaluate"]
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from ..settings import BotSettings
+from switchboard.settings import BotSettings
 
 __all__ = ["Deadlines", "Delta", "GenerationFailed", "Generator", "HANDOFF_TOOL", "HandoffCall", "Stalled",
            "make_generator"]
@@ -131,11 +131,11 @@ def make_generator(settings: BotSettings) -> Generator | None:
     if settings.llm_backend == "none":
         return None
     if settings.llm_backend == "openai":
-        from .openai_backend import OpenAIBackend
+        from switchboard.llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(settings)
     if settings.llm_backend == "tensorrt_llm":
-        from .tensorrt_backend import TensorRTLLMBackend
+        from switchboard.llm.tensorrt_backend import TensorRTLLMBackend
 
         return TensorRTLLMBackend(settings)
     raise ValueError(f"unknown llm_backend {settings.llm_backend!r}; expected none, openai or tensorrt_llm")

@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from .embedders import Vectors
+from switchboard.llm.embedders import Vectors
 
 __all__ = ["VectorIndex", "APPROX_ABOVE", "NPROBE"]
 

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..store.documents import KbDocument, KbEntry
-from .embedders import Embedder
-from .index import VectorIndex
-from .sources import Source, faq_phrasings, read_source
+from switchboard.store.documents import KbDocument, KbEntry
+from switchboard.llm.embedders import Embedder
+from switchboard.llm.index import VectorIndex
+from switchboard.llm.sources import Source, faq_phrasings, read_source
 
 __all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress", "OFF_TOPIC_WEIGHT",
            "off_topic_penalty"]

@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import orjson
 
-from ..settings import BotSettings
-from .generation import HANDOFF_TOOL, Deadlines, Delta, GenerationFailed, HandoffCall, Stalled
+from switchboard.settings import BotSettings
+from switchboard.llm.generation import HANDOFF_TOOL, Deadlines, Delta, GenerationFailed, HandoffCall, Stalled
 
 __all__ = ["OpenAIBackend"]
 

@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kb import Match, Thresholds
+from switchboard.llm.kb import Match, Thresholds
 
 __all__ = ["Decision", "decide", "on_topic", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
            "STREAK_HANDOFF_TEXT"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .static_vectors import DATA, TABLE, TOKENIZER
+from switchboard.llm.static_vectors import DATA, TABLE, TOKENIZER
 
 DIMS = 128
 SIF = 1e-4

@@ -29,8 +29,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..settings import BotSettings, SettingsError
-from .generation import Deadlines, Delta, GenerationFailed, HandoffCall
+from switchboard.settings import BotSettings, SettingsError
+from switchboard.llm.generation import Deadlines, Delta, GenerationFailed, HandoffCall
 
 __all__ = ["MISSING_MESSAGE", "TensorRTLLMBackend"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ..actors.engine import ManualClock, start_engine
-from .format import ScenarioError, load_scenario
-from .runner import Observer, run_scenario
+from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.scenarios.format import ScenarioError, load_scenario
+from switchboard.scenarios.runner import Observer, run_scenario
 
 __all__ = ["run_files"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ..settings import DispatchSettings, SettingsError
+from switchboard.settings import DispatchSettings, SettingsError
 
 __all__ = ["Scenario", "Step", "ScenarioError", "load_scenario", "DO_FIELDS", "EXPECT_KEYS"]
 

@@ -15,16 +15,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..actors.address import Address
-from ..actors.engine import Engine, ManualClock
-from ..actors.events import QueuePosition, Refused
-from ..actors.hostcore import Delivery
-from ..actors.messages import (
+from switchboard.actors.address import Address
+from switchboard.actors.engine import Engine, ManualClock
+from switchboard.actors.events import QueuePosition, Refused
+from switchboard.actors.output import Delivery, EngineOutput, Refusal
+from switchboard.actors.messages import (
     AgentWrote, AnswerTransfer, Close, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting,
     LeaveGroup, LeaveQueue, OpenConversation, RequestHuman, SetPresence, SetSaturation,
     TransferToAgent, TransferToGroup, VisitorWrote,
 )
-from .format import Scenario, Step
+from switchboard.scenarios.format import Scenario, Step
 
 __all__ = ["ScenarioResult", "run_scenario", "Observer"]
 
@@ -51,15 +51,15 @@ class Observer:
         self.told: dict[str, list[str]] = {}
         self.refused: dict[str, list[Refused]] = {}
 
-    def __call__(self, delivery: Delivery) -> None:
+    def __call__(self, output: EngineOutput) -> None:
         with self._lock:
-            event = delivery.event
-            if isinstance(event, Refused):
-                self.refused.setdefault(event.ref or "", []).append(event)
-            elif delivery.to is not None and delivery.to.role == "visitor":
-                self.told.setdefault(delivery.to.id, []).append(event.kind)
+            if isinstance(output, Refusal):
+                self.refused.setdefault(output.event.ref or "", []).append(output.event)
+            elif isinstance(output, Delivery) and output.to.role == "visitor":
+                event = output.event
+                self.told.setdefault(output.to.id, []).append(event.kind)
                 if isinstance(event, QueuePosition):
-                    self.positions[delivery.to.id] = event.position
+                    self.positions[output.to.id] = event.position
 
     def reset(self) -> None:
         with self._lock:

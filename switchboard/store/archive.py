@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
+from switchboard.store.documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
 
 __all__ = [
     "AgentRecord", "GroupRecord", "World", "ensure_group", "load_world", "messages_between", "phases",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mongoengine
 
-from .documents import Conversation, KbDocument, KbEntry, Message, Rating, SkillGroup, User, Visitor
+from switchboard.store.documents import Conversation, KbDocument, KbEntry, Message, Rating, SkillGroup, User, Visitor
 
 __all__ = ["DOCUMENTS", "connect", "disconnect", "ensure_indexes"]
 

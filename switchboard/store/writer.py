@@ -74,8 +74,8 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, ConfigurationError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
-from ..settings import STORE_TRANSACTIONS, StoreTransactions
-from .documents import Conversation, Message, Rating, Visitor, to_datetime
+from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
+from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
 
 __all__ = ["StoreWriter", "WriterStats"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.edges.admin_cli import AdminError, add_admin_parser, admin_create, embedded_store_in_use, run_admin
+from switchboard.processes.admin import AdminError, add_admin_parser, admin_create, embedded_store_in_use, run_admin
 from switchboard.settings import ServerSettings
 from switchboard.store.connection import connect, disconnect
 from switchboard.store.documents import User

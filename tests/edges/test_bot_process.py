@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.edges.bot_process import BotProcess, BotProcessError
+from switchboard.edges.botworker.process import BotProcess, BotProcessError
 from switchboard.llm.embedders import HashingEmbedder
 from switchboard.llm.kb import KnowledgeBase
 from switchboard.settings import BotSettings, ServerSettings

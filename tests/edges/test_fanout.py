@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from switchboard.actors.address import UserRef
-from switchboard.edges.fanout import Hub
+from switchboard.edges.delivery.fanout import Hub
 
 VISITOR = UserRef.visitor("v1")
 

@@ -15,11 +15,11 @@ import orjson
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocketState
 
-from switchboard.edges import history
-from switchboard.edges.fanout import user_key
+from switchboard.edges.delivery import history
+from switchboard.edges.delivery.fanout import user_key
 from switchboard.actors.address import UserRef
-from switchboard.edges.sockets import Connection, Sockets, TokenBucket
-from switchboard.edges.history import message_frame, stage_append
+from switchboard.edges.delivery.sockets import Connection, Sockets, TokenBucket
+from switchboard.edges.delivery.history import message_frame, stage_append
 from switchboard.store.writer import StoreWriter
 
 CONV = "c-0123456789abcdef"

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from switchboard.actors.address import Address
 from switchboard.actors.engine import start_engine
-from switchboard.edges.recovery import recover
+from switchboard.edges.delivery.recovery import recover
 from switchboard.store.documents import SkillGroup
 from switchboard.store.writer import StoreWriter
 from tests.store.test_writer import state
@@ -75,7 +75,7 @@ def test_an_agent_counted_as_connected_before_a_kill_9_is_offline_with_their_las
         store: str, redis_url: str) -> None:
     """The registry is on Redis' disk: the killed server's counts must not keep the agent online for ever."""
     from switchboard.actors.address import UserRef
-    from switchboard.edges.fanout import Hub
+    from switchboard.edges.delivery.fanout import Hub
 
     async def scenario() -> int:
         redis = aioredis.Redis.from_url(redis_url)
@@ -120,7 +120,7 @@ def test_a_claim_left_by_a_crash_is_released_so_the_visitors_next_message_opens_
         store: str, redis_url: str) -> None:
     """kill -9 between the store and Redis: a close stored but not yet in Redis, or a conversation claimed
     in Redis that neither the engine nor the store ever had. Either claim refused every later frame."""
-    from switchboard.edges.claims import CLAIMED, claim
+    from switchboard.edges.delivery.claims import CLAIMED, claim
 
     open_state = state("c-open", visitor="v-open")
     closed_state = state("c-closed", "closed", visitor="v-closed")

@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from switchboard.actors import messages as m
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine, start_engine
-from switchboard.edges.recovery import recover
+from switchboard.edges.delivery.recovery import recover
 from switchboard.store.documents import SkillGroup, User
 from switchboard.store.writer import StoreWriter
 from tests.store.test_writer import state

@@ -15,10 +15,10 @@ from pymongo.errors import AutoReconnect
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.engine import start_engine
 from switchboard.actors.messages import CreateAgent, CreateGroup, OpenConversation, Post, RequestHuman, SetPresence
-from switchboard.edges import history
-from switchboard.edges.fanout import Hub, user_key
-from switchboard.edges.names import Names
-from switchboard.edges.relay import Relay
+from switchboard.edges.delivery import history
+from switchboard.edges.delivery.fanout import Hub, user_key
+from switchboard.edges.delivery.names import Names
+from switchboard.edges.delivery.relay import Relay
 from switchboard.store.archive import messages_between
 from switchboard.store.writer import StoreWriter
 

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine, start_engine
 from switchboard.edges.auth import CONTROL_CHANNEL, issue_token, issue_visitor_token
-from switchboard.edges.kb_rest import kb_routes  # its import adds its paths to OPENAPI
-from switchboard.edges.rest import OPENAPI, rest_routes
-from switchboard.edges.workspace_rest import workspace_routes
+from switchboard.edges.rest.kb import kb_routes  # its import adds its paths to OPENAPI
+from switchboard.edges.rest.accounts import OPENAPI, rest_routes
+from switchboard.edges.rest.workspace import workspace_routes
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import SkillGroup, User
 from tests.edges.conftest import CHEAP_PASSWORDS

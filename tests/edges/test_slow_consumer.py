@@ -15,8 +15,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from switchboard.actors.address import UserRef
-from switchboard.edges import sockets
-from switchboard.edges.sockets import Connection, Sockets, TokenBucket
+from switchboard.edges.delivery import sockets
+from switchboard.edges.delivery.sockets import Connection, Sockets, TokenBucket
 from tests.server.conftest import Backends, Client, Server, free_port, make_config, visitor
 
 ROUNDS = 700  # 5.6 MB to each stalled socket: past the kernel's (4 MB at most here) and the transport's buffers

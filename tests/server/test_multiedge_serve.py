@@ -70,7 +70,7 @@ def edge_pid_serving(serve: Serve, client: Client) -> int:
         if not proc.name.isdigit():
             continue
         try:
-            if b"switchboard.edges.worker" not in (proc / "cmdline").read_bytes():
+            if b"switchboard.processes.edge_worker" not in (proc / "cmdline").read_bytes():
                 continue
             if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
                 return int(proc.name)

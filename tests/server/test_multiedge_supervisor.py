@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from switchboard import multiedge
-from switchboard.multiedge import _Edge, _Supervisor
+from switchboard.processes import multiedge
+from switchboard.processes.multiedge import _Edge, _Supervisor
 
 
 class _NoRedis:
@@ -51,7 +51,7 @@ def test_when_the_engine_breaks_serve_stops_its_edges_and_exits_1_with_an_error_
         await supervisor.stop()
         return code, took, edges
 
-    with caplog.at_level(logging.ERROR, logger="switchboard.multiedge"):
+    with caplog.at_level(logging.ERROR, logger="switchboard.processes.multiedge"):
         code, took, edges = asyncio.run(scenario())
 
     assert code == 1 and took < 2
@@ -83,7 +83,7 @@ def test_an_edge_that_keeps_dying_is_started_again_ever_more_slowly_with_an_erro
         await supervisor.stop()
 
     try:
-        with caplog.at_level(logging.WARNING, logger="switchboard.multiedge"):
+        with caplog.at_level(logging.WARNING, logger="switchboard.processes.multiedge"):
             asyncio.run(scenario())
     finally:
         for proc in procs:

@@ -158,7 +158,7 @@ def test_after_kill_9_open_conversations_transcripts_and_queue_order_come_back(d
 
 def _edges_of(pid: int) -> set[int]:
     """The edge processes under `pid`."""
-    return {child for child, cmd in _descendants(pid).items() if b"switchboard.edges.worker" in cmd}
+    return {child for child, cmd in _descendants(pid).items() if b"switchboard.processes.edge_worker" in cmd}
 
 
 @pytest.mark.ray

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from .protocol import frame
+from switchboard.edges.protocol import frame
 
 __all__ = ["stage_append", "fetch", "message_frame", "HISTORY_TTL_S", "PAGE"]
 
@@ -95,7 +95,7 @@ async def _next_run(redis: aioredis.Redis, conversation: str, after: int, upto: 
 
 
 async def _from_store(conversation: str, after: int, upto: int | None, limit: int) -> list[dict[str, Any]]:
-    from ..store import archive
+    from switchboard.store import archive
 
     rows = await asyncio.to_thread(archive.messages_between, conversation, after, upto, limit)
     frames, prev = [], after

@@ -1,4 +1,4 @@
-"""One edge process of ``switchboard serve --edges N`` (started by :mod:`switchboard.multiedge`).
+"""One edge process of ``switchboard serve --edges N`` (started by :mod:`switchboard.processes.multiedge`).
 
 It serves the app on a socket bound with SO_REUSEPORT, so N of these share one
 port, and attaches to the engine's named Ray hosts instead of running its own.
@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from ..settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 
 
 def main() -> int:
@@ -31,13 +31,13 @@ def main() -> int:
     logging.basicConfig(level=getattr(logging, str(config["log_level"]).upper()),
                         format=f"%(asctime)s edge{config.get('index', '?')} %(name)s %(levelname)s %(message)s")
     _end_with(config.get("parent"))
-    from ..serve import GracefulServer
-    from .app import AppConfig, create_app
+    from switchboard.processes.serve import GracefulServer
+    from switchboard.edges.app import AppConfig, create_app
 
     import ray
     import uvicorn
 
-    from ..actors.ray_runtime import NAMESPACE
+    from switchboard.actors.ray_runtime import NAMESPACE
 
     # Join the cluster before uvicorn installs its signal handlers: ray.init installs a SIGTERM
     # handler that exits at once, which would skip the graceful shutdown.

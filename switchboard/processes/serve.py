@@ -9,7 +9,7 @@ then the embedded servers this command started are stopped.
 ``--edges N`` (N > 1) runs the engine on Ray (a local cluster unless
 ``--ray-address``) in this process, with the relay and recovery, and N edge
 processes (uvicorn workers sharing the port through SO_REUSEPORT) that attach
-to the same Ray hosts: see :mod:`switchboard.multiedge`.
+to the same Ray hosts: see :mod:`switchboard.processes.multiedge`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from .settings import (
+from switchboard.settings import (
     BotSettings, DispatchSettings, ServerSettings, SettingsError, load_bot_settings, load_dispatch_settings,
     load_server_settings, unknown_variables,
 )
 
 __all__ = ["add_serve_parser", "run_serve", "Backends"]
 
-log = logging.getLogger("switchboard.serve")
+log = logging.getLogger("switchboard.processes.serve")
 
 
 def add_serve_parser(sub: Any) -> None:
@@ -51,7 +51,7 @@ class Backends:
     def __init__(self, settings: ServerSettings, stack: ExitStack) -> None:
         self.redis_url, self.mongodb_uri = settings.redis_url, settings.mongodb_uri
         if not self.redis_url or not self.mongodb_uri:
-            from .store.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
+            from switchboard.store.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
 
             # Before anything else, and for this process's life: a second serve on this data dir
             # fails here (DataDirInUse) instead of replacing this one's servers as if left by a crash.
@@ -93,7 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
               f"running there? Choose another port with --port or SWITCHBOARD_PORT.", file=sys.stderr, flush=True)
         return 1
     print(f"Switchboard starting (data dir {settings.data_dir})", flush=True)
-    from .store.embedded import EmbeddedServerError
+    from switchboard.store.embedded import EmbeddedServerError
 
     with ExitStack() as stack:
         try:
@@ -102,7 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"switchboard serve: {exc}", file=sys.stderr, flush=True)
             return 1
         if args.edges > 1 or args.ray_address:
-            from .multiedge import run_multi_edge
+            from switchboard.processes.multiedge import run_multi_edge
 
             return run_multi_edge(settings, dispatch, bot, backends, args)
         return _run_single(settings, dispatch, bot, backends, args)
@@ -131,7 +131,7 @@ def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSe
                 args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .edges.app import AppConfig, create_app
+    from switchboard.edges.app import AppConfig, create_app
 
     config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot)
     app = create_app(config)

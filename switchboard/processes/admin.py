@@ -26,12 +26,12 @@ from pathlib import Path
 from mongoengine.errors import NotUniqueError
 from pymongo.errors import PyMongoError
 
-from ..settings import ServerSettings, SettingsError, load_server_settings
-from ..store.connection import connect, disconnect, ensure_indexes
-from ..store.documents import User
-from ..store.embedded import EmbeddedMongo, EmbeddedServerError
-from .auth import Passwords
-from .rest import EMAIL_PATTERN, MAX_PASSWORD, MIN_PASSWORD
+from switchboard.settings import ServerSettings, SettingsError, load_server_settings
+from switchboard.store.connection import connect, disconnect, ensure_indexes
+from switchboard.store.documents import User
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError
+from switchboard.edges.auth import Passwords
+from switchboard.edges.rest.accounts import EMAIL_PATTERN, MAX_PASSWORD, MIN_PASSWORD
 
 __all__ = ["AdminError", "admin_create", "add_admin_parser", "run_admin", "embedded_store_in_use"]
 

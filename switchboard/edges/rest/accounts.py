@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..actors.address import Address
-from ..actors.engine import Engine
-from ..actors.messages import CreateAgent, CreateGroup, JoinGroup, LeaveGroup, SetSaturation
-from ..settings import GROUP_ID, ServerSettings
-from ..store.documents import SkillGroup, User, to_epoch
-from .auth import AuthError, Claims, Passwords, check_session, decode_token, end_session, end_sessions, \
+from switchboard.actors.address import Address
+from switchboard.actors.engine import Engine
+from switchboard.actors.messages import CreateAgent, CreateGroup, JoinGroup, LeaveGroup, SetSaturation
+from switchboard.settings import GROUP_ID, ServerSettings
+from switchboard.store.documents import SkillGroup, User, to_epoch
+from switchboard.edges.auth import AuthError, Claims, Passwords, check_session, decode_token, end_session, end_sessions, \
     issue_token, start_session
 
 __all__ = ["RestServices", "ApiError", "ORJSONResponse", "rest_routes", "OPENAPI", "user_json", "group_json",

@@ -20,15 +20,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from ..actors import messages as m
-from ..actors.address import Address, UserRef
-from . import protocol as p
-from .auth import AuthError, check_session, decode_token
-from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
-from .services import Services
-from .sockets import Connection, TokenBucket
-from .visitor_ws import conversation_info, last_seq_of
-from .wsbase import command, hold, origin_allowed, read_hello, send_error
+from switchboard.actors import messages as m
+from switchboard.actors.address import Address, UserRef
+from switchboard.edges import protocol as p
+from switchboard.edges.auth import AuthError, check_session, decode_token
+from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
+from switchboard.edges.services import Services
+from switchboard.edges.delivery.sockets import Connection, TokenBucket
+from switchboard.edges.ws.visitor import conversation_info, last_seq_of
+from switchboard.edges.ws.session import command, hold, origin_allowed, read_hello, send_error
 
 log = logging.getLogger("switchboard.agent_ws")
 
@@ -37,7 +37,7 @@ __all__ = ["agent_endpoint", "authenticate_agent"]
 
 async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str]:
     """(agent id, nickname, sid) for a valid agent token; raises AuthError."""
-    from ..store.documents import User
+    from switchboard.store.documents import User
 
     claims = decode_token(token, secret=services.secret)
     user = await asyncio.to_thread(lambda: User.objects(id=claims.user_id).first())

@@ -18,15 +18,15 @@ from typing import Any, cast
 import orjson
 from starlette.websockets import WebSocket
 
-from ..actors.address import Address, UserRef
-from ..actors import messages as m
-from . import protocol as p
-from .auth import AuthError, decode_visitor_token, issue_visitor_token
-from .claims import claim
-from .protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
-from .services import Services
-from .sockets import Connection, TokenBucket
-from .wsbase import command, hold, origin_allowed, read_hello, send_error
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors import messages as m
+from switchboard.edges import protocol as p
+from switchboard.edges.auth import AuthError, decode_visitor_token, issue_visitor_token
+from switchboard.edges.delivery.claims import claim
+from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
+from switchboard.edges.services import Services
+from switchboard.edges.delivery.sockets import Connection, TokenBucket
+from switchboard.edges.ws.session import command, hold, origin_allowed, read_hello, send_error
 
 __all__ = ["visitor_endpoint"]
 
@@ -278,6 +278,6 @@ _HANDLERS: dict[type, Any] = {
 
 
 def _valid_email(value: str) -> bool:
-    from .rest import EMAIL_PATTERN
+    from switchboard.edges.rest.accounts import EMAIL_PATTERN
 
     return len(value) <= 254 and EMAIL_PATTERN.fullmatch(value.strip()) is not None

@@ -39,9 +39,9 @@ from typing import IO, Any
 
 import orjson
 
-from ..llm.bot import Bot, Reply, Turn
-from ..llm.policy import Decision
-from ..settings import BotSettings, ServerSettings
+from switchboard.llm.bot import Bot, Reply, Turn
+from switchboard.llm.policy import Decision
+from switchboard.settings import BotSettings, ServerSettings
 
 __all__ = ["BotProcess", "BotProcessError"]
 
@@ -157,7 +157,7 @@ async def _spawn(server: ServerSettings, settings: BotSettings,
                  mongodb_uri: str) -> tuple[asyncio.subprocess.Process, int]:
     """Start a child and wait until its bot is ready: (the process, the knowledge base's entries)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switchboard.edges.bot_process", stdin=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "switchboard.edges.botworker.process", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, limit=_LINE_LIMIT)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(base64.b64encode(pickle.dumps((server, settings, mongodb_uri))) + b"\n")
@@ -235,8 +235,8 @@ async def _child(protocol: IO[bytes]) -> int:
 
 
 def _open(server: ServerSettings, settings: BotSettings, mongodb_uri: str) -> Bot:
-    from ..store import connection
-    from .bot import open_bot
+    from switchboard.store import connection
+    from switchboard.edges.botworker.worker import open_bot
 
     connection.connect(mongodb_uri)
     bot = open_bot(server, settings)

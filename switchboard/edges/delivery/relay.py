@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any, Awaitable
 
 import orjson
 
-from ..actors.address import UserRef
-from ..actors.effects import AskBot
-from ..actors.events import Assigned, ConversationAssigned, ConversationState, Posted, Refused
-from ..actors.hostcore import Delivery
-from .claims import stage_claim, stage_release
-from .fanout import Hub
-from .history import message_frame, stage_append
-from .names import Names
-from .protocol import frame
+from switchboard.actors.address import UserRef
+from switchboard.actors.effects import AskBot
+from switchboard.actors.events import Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted, Refused
+from switchboard.actors.output import BotQuestion, Delivery, EngineOutput, Recorded, Refusal
+from switchboard.edges.delivery.claims import stage_claim, stage_release
+from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.history import message_frame, stage_append
+from switchboard.edges.delivery.names import Names
+from switchboard.edges.protocol import frame
 
 if TYPE_CHECKING:
-    from .bot import BotWorker
+    from switchboard.edges.botworker.worker import BotWorker
 
 __all__ = ["Relay", "parse_ref", "make_ref", "VISITOR_REF"]
 
@@ -70,7 +70,7 @@ class Relay:
         # The last turns of recently active conversations, for conversation_assigned.recent: the Redis
         # history may not hold the newest of them yet (it is written in the hub's next flush).
         self._turns: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
-        self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, Delivery]] = asyncio.Queue()
+        self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, EngineOutput]] = asyncio.Queue()
         self._history: dict[str, list[dict[str, Any]]] | None = None  # messages for the hub's next flush
         # Messages numbered by the engine but never carried (their store write failed), by (conversation, seq):
         # the engine acks a re-send as a duplicate of the first seq, so the relay carries it then, once.
@@ -81,12 +81,13 @@ class Relay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="relay")
 
-    def push(self, delivery: Delivery) -> None:
-        """Take one delivery (on the event loop, in the engine's order)."""
-        event = delivery.event
+    def push(self, delivery: EngineOutput) -> None:
+        """Take one output of the engine (on the event loop, in the engine's order)."""
         pending: Awaitable[Any] | None = None
         try:
-            if isinstance(event, Posted):  # a re-send of a message never carried stores that message
+            if not isinstance(delivery, Recorded):
+                pass
+            elif isinstance(event := delivery.event, Posted):  # a re-send of a message never carried stores that message
                 pending = self.writer.submit_message(self._stored(self._uncarried.get(_key(event), event)
                                                                   if event.duplicate else event))
             elif isinstance(event, ConversationState):
@@ -121,7 +122,7 @@ class Relay:
             finally:
                 self._fifo.task_done()
 
-    def _failed(self, delivery: Delivery, exc: Exception) -> None:
+    def _failed(self, delivery: EngineOutput, exc: Exception) -> None:
         event = delivery.event
         log.error("could not store %s: %s", type(event).__name__, exc)
         self.failed_writes += 1
@@ -144,19 +145,19 @@ class Relay:
 
     # --- one delivery ---------------------------------------------------------------------------------
 
-    async def _carry(self, d: Delivery) -> None:
-        event = d.event
-        if isinstance(event, Posted):
-            await self._posted(event)
-        elif isinstance(event, ConversationState):
-            self._state(event.state)
-        elif isinstance(event, Refused):
-            self._refused(event)
-        elif isinstance(event, AskBot):
+    async def _carry(self, d: EngineOutput) -> None:
+        if isinstance(d, Recorded):
+            if isinstance(d.event, Posted):
+                await self._posted(d.event)
+            else:
+                self._state(d.event.state)
+        elif isinstance(d, Refusal):
+            self._refused(d.event)
+        elif isinstance(d, BotQuestion):
             if self.bot is not None:  # asked only now: the question is stored and delivered before the answer
-                self.bot.ask(event)
-        elif d.to is not None:
-            self.hub.to_user(d.to, await self._event_frame(event))
+                self.bot.ask(d.event)
+        else:
+            self.hub.to_user(d.to, await self._event_frame(d.event))
 
     async def _posted(self, p: Posted) -> None:
         # A duplicate is only acked, unless its first send was never carried (store_unavailable): then this
@@ -236,7 +237,7 @@ class Relay:
         else:
             self.hub.to_edge(edge, ["c", conn, err])
 
-    async def _event_frame(self, event: Any) -> dict[str, Any]:
+    async def _event_frame(self, event: PersonEvent) -> dict[str, Any]:
         fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
         if isinstance(event, Assigned):
             fields["agent"] = {"id": event.agent, "name": await self.names.display("agent", event.agent)}

@@ -30,10 +30,10 @@ from typing import Any, Protocol, cast
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket, WebSocketState
 
-from ..actors.address import UserRef
-from . import history
-from .protocol import encode
-from .fanout import user_key
+from switchboard.actors.address import UserRef
+from switchboard.edges.delivery import history
+from switchboard.edges.protocol import encode
+from switchboard.edges.delivery.fanout import user_key
 
 __all__ = ["Connection", "Sockets", "TokenBucket", "CLOSE_TOO_SLOW", "SEND_TIMEOUT_S", "MAX_QUEUED_FRAMES",
            "MAX_QUEUED_BYTES", "CLOSE_GRACE_S"]

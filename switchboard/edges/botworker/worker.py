@@ -24,18 +24,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ..actors.address import Address, UserRef
-from ..actors.effects import AskBot
-from ..actors.engine import Engine
-from ..actors.messages import Post, RequestHuman
-from ..llm.bot import Bot, Reply, Turn
-from ..llm.sources import SUFFIXES
-from ..settings import BotSettings, ServerSettings
-from . import history
-from .bot_process import BotProcess
-from .fanout import Hub
-from .protocol import frame
-from .relay import VISITOR_REF, make_ref
+from switchboard.actors.address import Address, UserRef
+from switchboard.actors.effects import AskBot
+from switchboard.actors.engine import Engine
+from switchboard.actors.messages import Post, RequestHuman
+from switchboard.llm.bot import Bot, Reply, Turn
+from switchboard.llm.sources import SUFFIXES
+from switchboard.settings import BotSettings, ServerSettings
+from switchboard.edges.delivery import history
+from switchboard.edges.botworker.process import BotProcess
+from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.protocol import frame
+from switchboard.edges.delivery.relay import VISITOR_REF, make_ref
 
 __all__ = ["BotWorker", "BOT_ID", "open_bot", "start_bot_worker", "stop_bot_worker", "demo_kb_dir"]
 
@@ -166,8 +166,8 @@ def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
     """
     if not settings.enabled:
         return None
-    from ..llm.cli import open_kb
-    from ..llm.generation import make_generator
+    from switchboard.llm.cli import open_kb
+    from switchboard.llm.generation import make_generator
 
     kb = open_kb(server, settings)
     demo = demo_kb_dir()

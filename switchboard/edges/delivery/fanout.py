@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 import redis.asyncio as aioredis
 
-from ..actors.address import UserRef
+from switchboard.actors.address import UserRef
 
 __all__ = ["Hub", "user_key", "CONTROL_CHANNEL"]
 

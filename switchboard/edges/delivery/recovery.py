@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from ..actors import messages as m
-from ..actors.address import Address
-from ..actors.engine import Engine
-from ..store import archive
-from .claims import release_stale, stage_claim
+from switchboard.actors import messages as m
+from switchboard.actors.address import Address
+from switchboard.actors.engine import Engine
+from switchboard.store import archive
+from switchboard.edges.delivery.claims import release_stale, stage_claim
 
 __all__ = ["recover"]
 

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..store.documents import Conversation, SkillGroup, User, Visitor
-from .rest import OPENAPI, ApiError, ORJSONResponse, _Api, _endpoint, _errors, _json, _op, _ref
+from switchboard.store.documents import Conversation, SkillGroup, User, Visitor
+from switchboard.edges.rest.accounts import OPENAPI, ApiError, ORJSONResponse, _Api, _endpoint, _errors, _json, _op, _ref
 
 __all__ = ["workspace_routes", "VISITOR_FIELDS"]
 

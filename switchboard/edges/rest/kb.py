@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..llm.kb import KbError, KnowledgeBase
-from ..llm.policy import decide
-from ..llm.sources import SUFFIXES, SourceError, read_source
-from .rest import OPENAPI, ApiError, ORJSONResponse, _Api, _endpoint, _errors, _json, _op, _ref
+from switchboard.llm.kb import KbError, KnowledgeBase
+from switchboard.llm.policy import decide
+from switchboard.llm.sources import SUFFIXES, SourceError, read_source
+from switchboard.edges.rest.accounts import OPENAPI, ApiError, ORJSONResponse, _Api, _endpoint, _errors, _json, _op, _ref
 
 __all__ = ["kb_routes", "MAX_UPLOAD"]
 
@@ -37,7 +37,7 @@ async def _kb(request: Request) -> KnowledgeBase:
         bot_settings = getattr(services, "bot_settings", None)
         if bot_settings is None or not bot_settings.enabled:
             raise ApiError(409, "bot_disabled", "the bot is turned off (bot.enabled: false)")
-        from ..llm.cli import open_kb
+        from switchboard.llm.cli import open_kb
 
         services.kb = await run_in_threadpool(open_kb, services.settings, bot_settings)
     else:

@@ -16,11 +16,11 @@ from typing import Any, Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..actors.address import Address
-from .protocol import CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, ProtocolError, encode, frame
-from .relay import make_ref
-from .services import Services
-from .sockets import Connection
+from switchboard.actors.address import Address
+from switchboard.edges.protocol import CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, ProtocolError, encode, frame
+from switchboard.edges.delivery.relay import make_ref
+from switchboard.edges.services import Services
+from switchboard.edges.delivery.sockets import Connection
 
 __all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "HELLO_TIMEOUT_S"]
 

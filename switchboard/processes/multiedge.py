@@ -2,7 +2,7 @@
 
 This process owns the engine: it starts (or joins) a Ray cluster, creates the
 named Ray hosts, and runs the one relay (deliveries -> store -> Redis) and
-restart recovery. Each edge is a separate process (:mod:`switchboard.edges.worker`)
+restart recovery. Each edge is a separate process (:mod:`switchboard.processes.edge_worker`)
 serving the websockets and REST on the same port (SO_REUSEPORT: the kernel
 spreads connections over them); it attaches to the named hosts to send
 commands and reaches its sockets through its own Redis channel. A visitor on
@@ -27,11 +27,11 @@ from typing import Any, Callable
 
 import orjson
 
-from .settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 
 __all__ = ["run_multi_edge"]
 
-log = logging.getLogger("switchboard.multiedge")
+log = logging.getLogger("switchboard.processes.multiedge")
 
 
 def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Any,
@@ -43,22 +43,22 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
                 args: argparse.Namespace) -> int:
     import ray
 
-    from .actors.engine import on_loop, start_engine
-    from .actors.ray_runtime import init_ray
-    from .edges.fanout import Hub
-    from .edges.names import Names
-    from .edges.recovery import recover
-    from .edges.bot import start_bot_worker, stop_bot_worker
-    from .edges.relay import Relay
-    from .serve import print_urls
-    from .store import connection
-    from .store.writer import StoreWriter
+    from switchboard.actors.engine import on_loop, start_engine
+    from switchboard.actors.ray_runtime import init_ray
+    from switchboard.edges.delivery.fanout import Hub
+    from switchboard.edges.delivery.names import Names
+    from switchboard.edges.delivery.recovery import recover
+    from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
+    from switchboard.edges.delivery.relay import Relay
+    from switchboard.processes.serve import print_urls
+    from switchboard.store import connection
+    from switchboard.store.writer import StoreWriter
 
     init_ray(args.ray_address)
     gcs = ray.get_runtime_context().gcs_address
     await asyncio.to_thread(connection.connect, backends.mongodb_uri)
     await asyncio.to_thread(connection.ensure_indexes)
-    from .edges.app import redis_client
+    from switchboard.edges.app import redis_client
 
     redis = redis_client(backends.redis_url)
     writer = StoreWriter(journal=bool(settings.store_journal), transactions=settings.store_transactions)
@@ -205,9 +205,9 @@ class _Supervisor:
     async def _forget(self, edge_id: str) -> None:
         """What a clean stop of that edge does (Hub.forget_edge), and what its sockets' closing would have done:
         an agent whose last socket was there is set offline (the offline grace keeps their conversations)."""
-        from .actors.address import Address
-        from .actors.messages import SetPresence
-        from .edges.fanout import Hub
+        from switchboard.actors.address import Address
+        from switchboard.actors.messages import SetPresence
+        from switchboard.edges.delivery.fanout import Hub
 
         agents = [key async for key in self._redis.scan_iter(match="sb:reg:agent:*", count=1000)
                   if await self._redis.hexists(key, edge_id)]
@@ -242,7 +242,7 @@ def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings
               "parent": os.getpid()}  # the edge ends when this process does, even by SIGKILL
     env = {**os.environ, "SWITCHBOARD_EDGE_CONFIG": orjson.dumps(config).decode()}
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "switchboard.edges.worker"], env=env, pass_fds=(write,))
+        proc = subprocess.Popen([sys.executable, "-m", "switchboard.processes.edge_worker"], env=env, pass_fds=(write,))
     except BaseException:
         os.close(read)
         raise

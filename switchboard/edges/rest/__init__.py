@@ -1,0 +1,1 @@
+"""REST: one module per resource, a small public toolkit, the app assembling the routes."""
