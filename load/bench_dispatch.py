@@ -66,9 +66,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from switchboard.actors.address import Address  # noqa: E402
-from switchboard.actors.engine import start_engine  # noqa: E402
+from switchboard.actors.start import start_engine  # noqa: E402
 from switchboard.actors.events import Assigned, Refused  # noqa: E402
-from switchboard.actors.hostcore import Delivery  # noqa: E402
+from switchboard.actors.output import Delivery  # noqa: E402
 from switchboard.actors.messages import (  # noqa: E402
     Close, CreateAgent, CreateGroup, OpenConversation, RequestHuman, SetPresence,
 )

@@ -32,7 +32,6 @@ import importlib.util
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -41,7 +40,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from switchboard.llm.evaluation import evaluate, load_set  # noqa: E402
+from switchboard.llm.evaluation import LabelledSet, evaluate, load_set  # noqa: E402
+from switchboard.store import kb as kb_store  # noqa: E402
 from switchboard.store.connection import connect, disconnect, ensure_indexes  # noqa: E402
 from switchboard.store.embedded import EmbeddedMongo  # noqa: E402
 
@@ -49,7 +49,7 @@ TARGETS = {"top1": (0.70, 0.85), "decline_precision": (0.8, 0.8), "decline_recal
 P99_TARGET_MS = 50.0
 
 
-def word_overlap_baseline(s: dict[str, Any]) -> float:
+def word_overlap_baseline(s: LabelledSet) -> float:
     """Top-1 of plain word overlap: each FAQ's question and alternatives as binary bags of words."""
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -80,7 +80,7 @@ def main() -> int:
     print(f"labelled set {args.data}: {len(yaml.safe_load(s['faq'].read_text()))} FAQ entries; evaluation "
           f"{len(s['good_eval'])} in-scope + {len(s['bad_eval'])} off-topic; calibration {len(s['good_cal'])} + "
           f"{len(s['bad_cal'])}", flush=True)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(tmp) as mongo:
         connect(mongo.start())
         ensure_indexes()
@@ -88,14 +88,12 @@ def main() -> int:
             for name in names:
                 print(f"  {name}: ingesting, calibrating, asking ...", flush=True)
                 results[name] = evaluate(name, s, Path(tmp))
-                from switchboard.store.documents import KbDocument, KbEntry
-                KbDocument.objects.delete()
-                KbEntry.objects.delete()
+                kb_store.forget_all()
         finally:
             disconnect()
     baseline = word_overlap_baseline(s)
     failed = report(results, baseline)
-    summary: dict[str, Any] = {"baseline_word_overlap_top1": round(baseline, 4)}
+    summary: dict[str, float | list[str]] = {"baseline_word_overlap_top1": round(baseline, 4)}
     for name, r in results.items():
         prefix = "" if name == "hashing" else f"{name}_"
         summary.update({f"{prefix}{k}": round(v, 4) if isinstance(v, float) else v for k, v in r.items()})
@@ -104,7 +102,7 @@ def main() -> int:
     return 0
 
 
-def report(results: dict[str, dict[str, Any]], baseline: float) -> list[str]:
+def report(results: dict[str, dict[str, float]], baseline: float) -> list[str]:
     failed: list[str] = []
     print(f"\n{'figure':<26}" + "".join(f"{n:>12}" for n in results) + "   target")
     print("-" * (26 + 12 * len(results) + 28))

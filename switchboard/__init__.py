@@ -1,7 +1,7 @@
 """Switchboard: a self-hosted realtime customer-service engine.
 
 The dispatch engine lives in :mod:`switchboard.actors`; start one with
-:func:`switchboard.actors.engine.start_engine`.
+:func:`switchboard.actors.start.start_engine`.
 """
 
 __version__ = "0.1.0"

@@ -11,7 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.actors.engine import ManualClock
+from switchboard.actors.start import start_engine
 from tests.harness import Harness, Recorder
 
 pytest_plugins = ["tests.store_fixtures"]  # mongo_uri and store, for tests/store, tests/llm and others

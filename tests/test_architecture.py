@@ -27,20 +27,20 @@ LAYERS: dict[str, int] = {
     "switchboard.cli": 6,
     "switchboard": 7,  # the package's own __init__
 }
-# Inside edges: vocabulary, then delivery, the bot worker, the shared services, the two front doors, the app.
+# Inside edges: codes and keys, the vocabulary on them (frames, auth), then delivery, the bot worker, the shared services, the two front doors, the app.
 EDGE_LAYERS: dict[str, int] = {
-    "switchboard.edges.protocol": 0,
-    "switchboard.edges.keys": 0,
     "switchboard.edges.codes": 0,
-    "switchboard.edges.auth": 0,
-    "switchboard.edges.delivery": 1,
-    "switchboard.edges.botworker": 2,
-    "switchboard.edges.services": 3,
-    "switchboard.edges.ws": 4,
-    "switchboard.edges.rest": 4,
-    "switchboard.edges.pages": 4,
-    "switchboard.edges.app": 5,
-    "switchboard.edges": 6,
+    "switchboard.edges.keys": 0,
+    "switchboard.edges.protocol": 1,
+    "switchboard.edges.auth": 1,
+    "switchboard.edges.delivery": 2,
+    "switchboard.edges.botworker": 3,
+    "switchboard.edges.services": 4,
+    "switchboard.edges.ws": 5,
+    "switchboard.edges.rest": 5,
+    "switchboard.edges.pages": 5,
+    "switchboard.edges.app": 6,
+    "switchboard.edges": 7,
 }
 
 

@@ -52,12 +52,12 @@ from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, S
 from switchboard.actors.events import TransferRequested, TransferWithdrawn
 from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
-    JoinGroup, LeaveGroup, MemberLeft, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
-    SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable,
+    JoinGroup, LeaveGroup, MemberLeft, Message, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
+    SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable, problem,
 )
 from switchboard.settings import DispatchSettings
 
-__all__ = ["Presence", "Agent", "valid_saturation"]
+__all__ = ["Presence", "Agent", "HANDLERS"]
 
 GRACE_TIMER = "offline_grace"
 OFFER_TIMER = "transfer_offer:"  # + conversation id
@@ -69,8 +69,23 @@ class Presence(enum.Enum):
     OFFLINE = "offline"
 
 
-def valid_saturation(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+Handler = Callable[["Agent", Any, float], list[Effect]]  # each takes the message type of its key
+
+
+def _handlers() -> dict[type, Handler]:
+    """Message type -> handler, whatever the presence; any other message is refused (``unknown_message``).
+
+    A function only so that the table can stand here, above the handlers it points at;
+    ``HANDLERS`` is built from it once, at the end of the module.
+    """
+    a = Agent
+    return {
+        CreateAgent: a._on_create, SetPresence: a._on_presence, SetSaturation: a._on_saturation,
+        JoinGroup: a._on_join, LeaveGroup: a._on_leave, AnswerTransfer: a._on_answer_transfer,
+        Candidates: a._on_candidates, InviteGranted: a._on_invite_granted, Release: a._on_release,
+        TransferOffer: a._on_transfer_offer, OfferWithdrawn: a._on_offer_withdrawn, TimerFired: a._on_timer,
+        Undeliverable: a._on_undeliverable,
+    }
 
 
 @dataclass(slots=True)
@@ -86,9 +101,6 @@ class _PendingTransfer:
     group: str | None
     from_agent: str
     due: float  # refused as unanswered from then on
-
-
-Handler = Callable[["Agent", Any, float], list[Effect]]
 
 
 class Agent:
@@ -112,13 +124,9 @@ class Agent:
 
     @staticmethod
     def validate_creation(msg: CreateAgent) -> Rejected | None:
-        if not valid_saturation(msg.saturation):
-            return Rejected(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {msg.saturation!r}")
-        if not isinstance(msg.groups, (tuple, list)) or not all(isinstance(g, str) for g in msg.groups):
-            return Rejected(errors.INVALID_ARGUMENT, "groups must be a list of group ids")
-        if not all(isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], str) for a in msg.active):
-            return Rejected(errors.INVALID_ARGUMENT, "active must be (conversation, group) pairs")
-        return None
+        """The refusal of a creation message whose fields are wrong (its own ``problem()``), or None."""
+        wrong = msg.problem()
+        return None if wrong is None else Rejected(*wrong)
 
     def created(self, now: float) -> list[Effect]:
         """Effects of creation: tell each group about the new member.
@@ -131,10 +139,12 @@ class Agent:
 
     # --- the message table ----------------------------------------------------------
 
-    def handle(self, msg: Any, now: float) -> list[Effect]:
-        handler = _HANDLERS.get(type(msg))
+    def handle(self, msg: Message, now: float) -> list[Effect]:
+        handler = HANDLERS.get(type(msg))
         if handler is None:
             return [Rejected(errors.UNKNOWN_MESSAGE, f"agent cannot handle {type(msg).__name__}")]
+        if (wrong := problem(msg)) is not None:
+            return [Rejected(*wrong)]
         return handler(self, msg, now)
 
     # --- derived values --------------------------------------------------------------
@@ -174,11 +184,8 @@ class Agent:
         return [Rejected(errors.ALREADY_EXISTS, f"agent {self.id} already exists")]
 
     def _on_presence(self, msg: SetPresence, now: float) -> list[Effect]:
-        try:
-            new = Presence(msg.presence)
-        except ValueError:
-            return [Rejected(errors.INVALID_PRESENCE, f"presence must be online, away or offline, got {msg.presence!r}")]
-        old, self.presence = self.presence, new
+        old, new = self.presence, Presence(msg.presence)
+        self.presence = new
         if old is new:
             return []
         effects: list[Effect] = []
@@ -198,23 +205,17 @@ class Agent:
         return effects + self._broadcast() + self._start_round()
 
     def _on_saturation(self, msg: SetSaturation, now: float) -> list[Effect]:
-        if not valid_saturation(msg.saturation):
-            return [Rejected(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {msg.saturation!r}")]
         raised = msg.saturation > self.saturation
         self.saturation = msg.saturation
         return self._broadcast() + (self._start_round() if raised else [])
 
     def _on_join(self, msg: JoinGroup, now: float) -> list[Effect]:
-        if not isinstance(msg.group, str):
-            return [Rejected(errors.INVALID_ARGUMENT, "group must be a string")]
         if msg.group in self.groups:
             return []
         self.groups.append(msg.group)
         return [SendTo(Address.queue(msg.group), self.status())] + self._start_round()
 
     def _on_leave(self, msg: LeaveGroup, now: float) -> list[Effect]:
-        if not isinstance(msg.group, str):
-            return [Rejected(errors.INVALID_ARGUMENT, "group must be a string")]
         if msg.group not in self.groups:
             return [Rejected(errors.NOT_IN_GROUP, f"agent {self.id} is not in group {msg.group!r}")]
         self.groups.remove(msg.group)
@@ -223,8 +224,6 @@ class Agent:
         return [SendTo(Address.queue(msg.group), MemberLeft(self.id))] + self._finish_round_if_done(now)
 
     def _on_answer_transfer(self, msg: AnswerTransfer, now: float) -> list[Effect]:
-        if not isinstance(msg.conversation, str) or not isinstance(msg.accept, bool):
-            return [Rejected(errors.INVALID_ARGUMENT, "conversation must be an id and accept true or false")]
         pending = self.pending_transfers.pop(msg.conversation, None)
         if pending is None:
             return [Rejected(errors.NO_TRANSFER_PENDING, f"no transfer of {msg.conversation!r} waits for {self.id}")]
@@ -392,18 +391,4 @@ def _merge_by_wait(pool: list[Candidate], n: int) -> tuple[list[Candidate], list
 
 _MISSING = object()
 
-_HANDLERS: dict[type, Handler] = {
-    CreateAgent: Agent._on_create,
-    SetPresence: Agent._on_presence,
-    SetSaturation: Agent._on_saturation,
-    JoinGroup: Agent._on_join,
-    LeaveGroup: Agent._on_leave,
-    AnswerTransfer: Agent._on_answer_transfer,
-    Candidates: Agent._on_candidates,
-    InviteGranted: Agent._on_invite_granted,
-    Release: Agent._on_release,
-    TransferOffer: Agent._on_transfer_offer,
-    OfferWithdrawn: Agent._on_offer_withdrawn,
-    TimerFired: Agent._on_timer,
-    Undeliverable: Agent._on_undeliverable,
-}
+HANDLERS: dict[type, Handler] = _handlers()

@@ -53,9 +53,9 @@ from switchboard.actors.events import (
 )
 from switchboard.actors.messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
-    KeepWaiting, LeaveQueue, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
+    KeepWaiting, LeaveQueue, Message, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
-    TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
+    TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote, problem,
 )
 from switchboard.settings import DispatchSettings
 
@@ -72,32 +72,39 @@ class Phase(enum.Enum):
 
 B, Q, A, C, X = Phase.BOT, Phase.QUEUED, Phase.ASSIGNED, Phase.CLOSED, Phase.ABANDONED
 
-# (phase, message type) -> handler name. Anything missing is refused and changes nothing.
-TRANSITIONS: dict[tuple[Phase, type], str] = {
-    (B, RequestHuman): "_request", (B, VisitorWrote): "_ignore", (B, Close): "_close",
-    (B, EnqueueRefused): "_ignore", (B, Undeliverable): "_undeliverable", (B, Assign): "_void",
-    (Q, Assign): "_assign", (Q, LeaveQueue): "_leave", (Q, KeepWaiting): "_keep_waiting",
-    (Q, Invite): "_invite", (Q, Close): "_close", (Q, VisitorWrote): "_ignore",
-    (Q, EnqueueRefused): "_enqueue_refused", (Q, Enqueued): "_enqueued",
-    (Q, Undeliverable): "_undeliverable", (Q, TimerFired): "_timer", (Q, TransferRefused): "_transfer_refused",
-    (A, AgentWrote): "_agent_wrote", (A, VisitorWrote): "_visitor_wrote", (A, Close): "_close",
-    (A, TransferToAgent): "_transfer_to_agent", (A, TransferToGroup): "_transfer_to_group",
-    (A, TransferAccepted): "_transfer_accepted", (A, TransferRefused): "_transfer_refused",
-    (A, Requeue): "_requeue", (A, Assign): "_void", (A, TimerFired): "_timer",
-    (A, Undeliverable): "_undeliverable", (A, Enqueued): "_ignore",
-    (C, Assign): "_void", (X, Assign): "_void", (C, TimerFired): "_ignore", (X, TimerFired): "_ignore",
-    (C, TransferAccepted): "_give_back", (X, TransferAccepted): "_give_back",
-    (Q, TransferAccepted): "_give_back", (B, TransferAccepted): "_give_back",
-    (B, Post): "_post", (Q, Post): "_post", (A, Post): "_post",
-}
+Handler = Callable[["Conversation", Any, float], list[Effect]]  # each takes the message type of its key
+
+
+def _transitions() -> dict[tuple[Phase, type], Handler]:
+    """(phase, message type) -> handler. Anything missing is refused and changes nothing.
+
+    A function only so that the table can stand here, above the handlers it points at;
+    ``TRANSITIONS`` is built from it once, at the end of the module.
+    """
+    c = Conversation
+    return {
+        (B, RequestHuman): c._request, (B, VisitorWrote): c._ignore, (B, Close): c._close,
+        (B, EnqueueRefused): c._ignore, (B, Undeliverable): c._undeliverable, (B, Assign): c._void,
+        (Q, Assign): c._assign, (Q, LeaveQueue): c._leave, (Q, KeepWaiting): c._keep_waiting,
+        (Q, Invite): c._invite, (Q, Close): c._close, (Q, VisitorWrote): c._ignore,
+        (Q, EnqueueRefused): c._enqueue_refused, (Q, Enqueued): c._enqueued,
+        (Q, Undeliverable): c._undeliverable, (Q, TimerFired): c._timer, (Q, TransferRefused): c._transfer_refused,
+        (A, AgentWrote): c._agent_wrote, (A, VisitorWrote): c._visitor_wrote, (A, Close): c._close,
+        (A, TransferToAgent): c._transfer_to_agent, (A, TransferToGroup): c._transfer_to_group,
+        (A, TransferAccepted): c._transfer_accepted, (A, TransferRefused): c._transfer_refused,
+        (A, Requeue): c._requeue, (A, Assign): c._void, (A, TimerFired): c._timer,
+        (A, Undeliverable): c._undeliverable, (A, Enqueued): c._ignore,
+        (C, Assign): c._void, (X, Assign): c._void, (C, TimerFired): c._ignore, (X, TimerFired): c._ignore,
+        (C, TransferAccepted): c._give_back, (X, TransferAccepted): c._give_back,
+        (Q, TransferAccepted): c._give_back, (B, TransferAccepted): c._give_back,
+        (B, Post): c._post, (Q, Post): c._post, (A, Post): c._post,
+    }
+
 
 # TransferRefused codes that end a pending offer (told to the transferring agent); others refuse the command.
 _OFFER_ENDED = ("declined", "offline", "timeout")
 
-MAX_TEXT = 8000  # characters of one chat message
-MAX_CLIENT_ID = 64
 _CLIENT_IDS_KEPT = 256  # recent client message ids remembered per conversation (dedupe)
-_POST_KINDS = {"visitor": ("text",), "agent": ("text", "note"), "bot": ("text",), "system": ("system",)}
 
 # What a refusal says when a message is not legal in the current phase.
 _REFUSAL: dict[type, str] = {Invite: errors.NOT_QUEUED, LeaveQueue: errors.NOT_QUEUED, KeepWaiting: errors.NOT_QUEUED,
@@ -111,9 +118,6 @@ class Transfer:
     from_agent: str | None
     to_agent: str | None
     to_group: str | None
-
-
-Handler = Callable[["Conversation", Any, float], list[Effect]]
 
 
 class Conversation:
@@ -162,13 +166,9 @@ class Conversation:
 
     @staticmethod
     def validate_creation(msg: OpenConversation | RestoreConversation) -> Rejected | None:
-        if not isinstance(msg.visitor, str) or not msg.visitor:
-            return Rejected(errors.INVALID_ARGUMENT, "visitor must be a non-empty string")
-        if isinstance(msg, RestoreConversation) and (
-                msg.phase not in (B.value, Q.value, A.value) or (msg.phase == Q.value and not msg.group)
-                or (msg.phase == A.value and not msg.agent)):
-            return Rejected(errors.INVALID_ARGUMENT, f"cannot restore a {msg.phase} conversation like this")
-        return None
+        """The refusal of a creation message whose fields are wrong (its own ``problem()``), or None."""
+        wrong = msg.problem()
+        return None if wrong is None else Rejected(*wrong)
 
     def created(self, now: float) -> list[Effect]:
         """A new conversation is recorded; a restored queued one re-enters its queue in its old place."""
@@ -180,18 +180,19 @@ class Conversation:
             return [SetTimer("no_reply", now + self._settings.no_reply_reassign_s)]
         return [] if self.last_seq or self.phase is not B else [Record(ConversationState(self.state()))]
 
-    def handle(self, msg: Any, now: float) -> list[Effect]:
-        name = TRANSITIONS.get((self.phase, type(msg)))
-        if name is None:
+    def handle(self, msg: Message, now: float) -> list[Effect]:
+        handler = TRANSITIONS.get((self.phase, type(msg)))
+        if handler is None:
             return [self._refusal(msg)]
-        handler: Handler = getattr(Conversation, name)
+        if (wrong := problem(msg)) is not None:
+            return [Rejected(*wrong)]
         before = self._state_key()
         effects = handler(self, msg, now)
         if self._state_key() != before:  # first: the store and Redis know the state before anyone is told
             effects.insert(0, Record(ConversationState(self.state())))
         return effects
 
-    def _state_key(self) -> tuple[Any, ...]:
+    def _state_key(self) -> tuple[Phase, str | None, str | None, bool, int, float | None]:
         return (self.phase, self.agent, self.group, self.front, len(self.transfers), self.first_agent_reply_at)
 
     def state(self) -> dict[str, Any]:
@@ -207,7 +208,7 @@ class Conversation:
             "close_reason": self.close_reason,
         }
 
-    def _refusal(self, msg: Any) -> Rejected:
+    def _refusal(self, msg: Message) -> Rejected:
         if isinstance(msg, (OpenConversation, RestoreConversation)):
             return Rejected(errors.ALREADY_EXISTS, f"conversation {self.id} already exists")
         if self.phase in (C, X):
@@ -231,17 +232,10 @@ class Conversation:
 
     # --- bot and queue ---------------------------------------------------------------------
 
-    def _ignore(self, msg: Any, now: float) -> list[Effect]:
+    def _ignore(self, msg: Message, now: float) -> list[Effect]:
         return []
 
     def _request(self, msg: RequestHuman, now: float) -> list[Effect]:
-        if not isinstance(msg.group, str) or not msg.group:
-            return [Rejected(errors.INVALID_ARGUMENT, "group must be a non-empty string")]
-        if isinstance(msg.priority, bool) or not isinstance(msg.priority, int):
-            return [Rejected(errors.INVALID_ARGUMENT, f"priority must be an integer, got {msg.priority!r}")]
-        for name in ("agent", "last_agent"):
-            if getattr(msg, name) is not None and not isinstance(getattr(msg, name), str):
-                return [Rejected(errors.INVALID_ARGUMENT, f"{name} must be an agent id")]
         self._before_request = (self.queued_at, self.priority)
         self.phase, self.group, self.priority, self.front = Q, msg.group, msg.priority, False
         self.queued_at = now
@@ -293,8 +287,6 @@ class Conversation:
         return [self._wait_timer(now)]
 
     def _invite(self, msg: Invite, now: float) -> list[Effect]:
-        if not isinstance(msg.agent, str):
-            return [Rejected(errors.INVALID_ARGUMENT, "agent must be an agent id")]
         assert self.group is not None
         return [SendTo(Address.queue(self.group), InviteTake(self.id, msg.agent))]
 
@@ -345,8 +337,6 @@ class Conversation:
         return CancelTimer("idle")
 
     def _close(self, msg: Close, now: float) -> list[Effect]:
-        if msg.by not in ("agent", "visitor", "system"):
-            return [Rejected(errors.INVALID_ARGUMENT, f"by must be agent, visitor or system, got {msg.by!r}")]
         if msg.by == "agent":
             if self.phase is not A:
                 return [Rejected(errors.NOT_ASSIGNED, f"conversation {self.id} has no agent to close it")]
@@ -367,8 +357,6 @@ class Conversation:
         return effects
 
     def _transfer_to_agent(self, msg: TransferToAgent, now: float) -> list[Effect]:
-        if not isinstance(msg.to_agent, str) or not msg.to_agent:
-            return [Rejected(errors.INVALID_ARGUMENT, "to_agent must be an agent id")]
         if msg.to_agent == self.agent:
             return [Rejected(errors.SAME_AGENT, f"conversation {self.id} is already with {msg.to_agent}")]
         if self._pending_transfer is not None:
@@ -411,8 +399,6 @@ class Conversation:
         return [Rejected(msg.code, f"agent {msg.agent} cannot take the transfer ({msg.code})")]
 
     def _transfer_to_group(self, msg: TransferToGroup, now: float) -> list[Effect]:
-        if not isinstance(msg.group, str) or not msg.group:
-            return [Rejected(errors.INVALID_ARGUMENT, "group must be a non-empty string")]
         self._previous = (self.phase, self.agent, self.group)
         self.transfers.append(Transfer(now, self.agent, None, msg.group))
         self.phase, self.group, self.agent, self.front = Q, msg.group, None, True
@@ -448,7 +434,7 @@ class Conversation:
             return []
         return self._back_to_front(now, Requeued(self.id, self.group), avoid=None, reason="requeued")
 
-    def _back_to_front(self, now: float, notice: Any, avoid: str | None, reason: str) -> list[Effect]:
+    def _back_to_front(self, now: float, notice: Requeued | Reassigned, avoid: str | None, reason: str) -> list[Effect]:
         agent, group = self.agent, self.group
         assert group is not None
         withdrawn = self._withdraw_offer("requeued")
@@ -487,13 +473,7 @@ class Conversation:
         return effects
 
     def _post_refusal(self, msg: Post) -> Rejected | None:
-        kinds = _POST_KINDS.get(msg.role) if isinstance(msg.role, str) else None
-        if kinds is None or not isinstance(msg.kind, str) or msg.kind not in kinds:
-            return Rejected(errors.INVALID_ARGUMENT, f"a {msg.role!r} cannot post a {msg.kind!r} message")
-        if not isinstance(msg.text, str) or not msg.text.strip() or len(msg.text) > MAX_TEXT:
-            return Rejected(errors.INVALID_ARGUMENT, f"text must be a non-empty string of at most {MAX_TEXT} characters")
-        if msg.client_id is not None and (not isinstance(msg.client_id, str) or not 0 < len(msg.client_id) <= MAX_CLIENT_ID):
-            return Rejected(errors.INVALID_ARGUMENT, f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters")
+        """Who may post in this phase (the message's own fields were checked before: ``Post.problem``)."""
         if msg.role == "visitor" and msg.author != self.visitor:
             return Rejected(errors.NOT_YOUR_CONVERSATION, f"conversation {self.id} belongs to another visitor")
         if msg.role == "agent" and self.phase is not A:
@@ -533,3 +513,6 @@ def _split_client_key(key: str) -> tuple[str, str]:
     """Restore's flat ``"role:author|client_id"`` back into the dedupe key."""
     author, _, client_id = key.rpartition("|")
     return author, client_id
+
+
+TRANSITIONS: dict[tuple[Phase, type], Handler] = _transitions()

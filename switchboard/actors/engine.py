@@ -1,6 +1,6 @@
-"""The engine's public API: start it on a runtime, send it messages, receive its deliveries.
+"""The engine's public API: send it messages, receive its deliveries, own its time.
 
-    engine = start_engine("local", on_delivery=print)
+    engine = start_engine("local", on_delivery=print)   # switchboard.actors.start
     engine.send(Address.queue("sales"), CreateGroup())
     engine.send(Address.agent("ann"), CreateAgent(saturation=5, groups=("sales",)))
     engine.send(Address.agent("ann"), SetPresence("online"), ref="req-1")
@@ -17,8 +17,9 @@ delivery whose event is :class:`~switchboard.actors.events.Refused` with the
 Time: with the default :class:`WallClock` the engine stamps messages with the
 wall time and fires timers on its own. With a :class:`ManualClock` the caller
 owns time: messages carry the clock's reading and timers fire only inside
-`advance_to`, in time order, each on a quiet engine; that is what the scenario
-runner and the tests use, on both runtimes.
+`advance_to`, one at a time in their order (:class:`~switchboard.actors.hostcore.Due`),
+each on a quiet engine; that is what the scenario runner and the tests use, on
+every runtime. docs/dispatch.md ("Timers due at the same instant") has the rule.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ from collections import deque
 from typing import Any, Callable, Protocol
 
 from switchboard.actors.address import Address
+from switchboard.actors.hostcore import Due
+from switchboard.actors.messages import Message
 from switchboard.actors.output import EngineOutput, EngineOutputCallback
 from switchboard.settings import DispatchSettings
 
-__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "on_loop", "start_engine", "EngineOutputCallback",
+__all__ = ["Engine", "Clock", "WallClock", "ManualClock", "AsyncDeliveries", "on_loop", "EngineOutputCallback",
            "tune_garbage_collector", "advance_hosts"]
 
 log = logging.getLogger(__name__)
-
 
 
 class Clock(Protocol):
@@ -86,14 +88,14 @@ class Engine(Protocol):
     hosts: int
     failure: str | None  # why the engine cannot go on (a Ray host died); None while it is whole
 
-    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None:
         """Hand `message` to the entity at `to`; never blocks."""
 
     def wait_quiet(self, timeout: float = 30.0) -> bool:
         """Block until no message is in flight; False if `timeout` passed first. Not for the event loop."""
 
     def advance_to(self, t: float) -> None:
-        """Manual clock only: fire every timer due up to `t` in time order, each on a quiet engine."""
+        """Manual clock only: fire every timer due up to `t`, one at a time in their order, each on a quiet engine."""
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         """A snapshot of one entity's state (blocking; use asyncio.to_thread from a loop)."""
@@ -108,8 +110,8 @@ class Engine(Protocol):
 def on_loop(loop: asyncio.AbstractEventLoop, handle: EngineOutputCallback) -> EngineOutputCallback:
     """An ``on_delivery`` for the engine's threads that calls `handle` on `loop`, in order.
 
-    A burst of deliveries wakes the loop once (``call_soon_threadsafe`` writes to the loop's
-    self-pipe each time: at thousands of deliveries a second that was 5% of a busy edge).
+    A burst of deliveries wakes the loop once: ``call_soon_threadsafe`` writes to the loop's
+    self-pipe each time, which a busy edge felt (decision 008 has the figure).
     """
     pending: deque[EngineOutput] = deque()
     lock = threading.Lock()
@@ -160,60 +162,26 @@ class AsyncDeliveries:
         return await self._queue.get()
 
 
-def start_engine(
-    runtime: str = "local",
-    *,
-    hosts: int | None = None,
-    settings: DispatchSettings | None = None,
-    clock: Clock | None = None,
-    on_delivery: EngineOutputCallback | None = None,
-    ray_address: str | None = None,
-    named: bool = False,
-    tune_gc: bool = True,
-) -> Engine:
-    """Start an engine on `runtime`.
+def advance_hosts(engine: Engine, t: float, next_due: Callable[[], list[Due | None]],
+                  fire_next: Callable[[int, float], None]) -> None:
+    """`advance_to` for every runtime: fire the timers due up to `t` one at a time, each on a quiet engine.
 
-    "local" (the default): Pykka hosts in this process; "ray": Ray actor hosts in a Ray
-    cluster (`ray_address`, or a local one); "inline": no hosts, every send handled to the
-    end on the caller's thread (tests and the benchmark baseline).
-    `tune_gc` applies :func:`tune_garbage_collector` (see there).
-    """
-    if tune_gc:
-        tune_garbage_collector()
-    settings = settings or DispatchSettings()
-    clock = clock or WallClock()
-    sink = on_delivery or (lambda delivery: None)
-    if runtime == "local":
-        from switchboard.actors.local_runtime import LocalEngine
-
-        return LocalEngine(hosts or 2, settings, clock, sink)
-    if runtime == "inline":
-        from switchboard.actors.inline import InlineEngine
-
-        return InlineEngine(settings, clock, sink)
-    if runtime == "ray":
-        from switchboard.actors.ray_runtime import RayEngine
-
-        return RayEngine(hosts or 4, settings, clock, sink, address=ray_address, named=named)
-    raise ValueError(f"unknown runtime {runtime!r}: choose local or ray")
-
-
-def advance_hosts(engine: Engine, t: float, next_timers: Callable[[], list[float | None]],
-                  fire: Callable[[float], None]) -> None:
-    """`advance_to` for a runtime with several hosts: fire each due time on a quiet engine, in order.
-
-    `next_timers` reads every host's earliest timer; `fire(at)` posts a tick for `at` to every host.
+    `next_due` reads every host's first live timer (one entry per host, in host order); `fire_next(host, at)`
+    makes that host fire its first timer, due at `at`. The first of all hosts' timers goes next, so timers
+    due at the same instant fire in their order (:class:`~switchboard.actors.hostcore.Due`) and everything
+    one causes, on any host, is over before the next fires: the same order on any runtime and any number
+    of hosts.
     """
     clock = engine.clock
     if not isinstance(clock, ManualClock):
         raise RuntimeError("advance_to needs a ManualClock")
     while True:
         engine.wait_quiet()
-        nxt = min((d for d in next_timers() if d is not None), default=None)
-        if nxt is None or nxt > t:
+        due = min(((d, host) for host, d in enumerate(next_due()) if d is not None), default=None)
+        if due is None or due[0].at > t:
             break
-        clock.set(max(nxt, clock.now()))
-        fire(nxt)
+        clock.set(max(due[0].at, clock.now()))
+        fire_next(due[1], due[0].at)
     engine.wait_quiet()
     clock.set(max(t, clock.now()))
 
@@ -226,10 +194,10 @@ def tune_garbage_collector() -> bool:
 
     An engine holds tens of thousands of small, long-lived entities and allocates
     a few short-lived messages per assignment; with the default thresholds the
-    collector's passes grow with the heap and per-assignment cost grows with the
-    number of conversations (measured: 1.85x from 100 to 10,000 agents with the
-    defaults, 1.3-1.5x with these). Applied only while the thresholds are still
-    CPython's defaults, so an application's own choice wins. Returns whether it applied.
+    collector's passes grow with the heap, and so does the cost of an assignment
+    with the number of conversations (decision 002 has the figures). Applied only
+    while the thresholds are still CPython's defaults, so an application's own
+    choice wins. Returns whether it applied.
     """
     if gc.get_threshold() != (700, 10, 10):
         return False

@@ -6,7 +6,17 @@ A refused command changes nothing and comes back to its sender as a
 
 from __future__ import annotations
 
-__all__ = ["CODES"]
+from typing import NamedTuple
+
+__all__ = ["CODES", "Problem"]
+
+
+class Problem(NamedTuple):
+    """What is wrong with a message: the documented code and a sentence for people."""
+
+    code: str
+    detail: str
+
 
 UNKNOWN_AGENT = "unknown_agent"
 UNKNOWN_GROUP = "unknown_group"

@@ -9,6 +9,13 @@ for the runtime to hand to whoever listens. There is no clock here: time
 arrives with each envelope, and timers fire when the runtime says how late it
 is, each with its own due time as ``now``.
 
+Timers fire in one order, the same on every host: by due time, then by the
+time they were set, then by the entity's address and the timer's key
+(:class:`Due`). A host fires its own in that order; with a manual clock the
+engine fires them one at a time across all hosts, each on a quiet engine
+(:func:`switchboard.actors.engine.advance_hosts`), so simultaneous timers
+fire in the same order on every runtime and any number of hosts.
+
 Nothing escapes: an exception inside an entity is a broken invariant, logged
 with the entity's address, and that entity is replaced by a tombstone that
 refuses every later message with ``entity_error``; the mailbox keeps running.
@@ -20,22 +27,24 @@ import heapq
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
 from switchboard.actors import errors
-from switchboard.actors.address import Address, Kind, UserRef, host_for
+from switchboard.actors.address import Address, Kind, host_for
 from switchboard.actors.agent import Agent
 from switchboard.actors.conversation import Conversation
 from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import Refused
 from switchboard.actors.output import BotQuestion, Delivery, EngineOutput, Recorded, Refusal
-from switchboard.actors.messages import CREATION, TimerFired, Undeliverable
+from switchboard.actors.messages import (
+    CreateAgent, CreateGroup, Message, OpenConversation, RestoreConversation, TimerFired, Undeliverable,
+)
 from switchboard.actors.queue import SkillQueue
 from switchboard.settings import DispatchSettings
 
-__all__ = ["Envelope", "Fire", "HostCore", "Entity", "Output"]
+__all__ = ["Envelope", "Fire", "Due", "HostCore", "Entity", "Output"]
 
 log = logging.getLogger("switchboard.host")
 
@@ -49,7 +58,7 @@ class Envelope(msgspec.Struct, frozen=True):
     """
 
     to: Address
-    message: Any
+    message: Message
     now: float
     ref: str | None = None
     sender: Address | None = None
@@ -57,19 +66,36 @@ class Envelope(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True, slots=True)
 class Fire:
-    """A mailbox item: fire every timer due at or before `upto` (the runtime's tick, or advance_to)."""
+    """A mailbox item: fire the timers due at or before `upto`, in their order; only the first if `single`.
+
+    The runtimes' wall-clock ticks fire everything due; ``advance_to`` fires one timer at a time.
+    """
 
     upto: float
+    single: bool = False
+
+
+class Due(NamedTuple):
+    """A live timer, in the order timers fire: due time, set time, the entity's address, the key."""
+
+    at: float
+    set_at: float
+    kind: str
+    entity: str
+    key: str
 
 
 class Entity(Protocol):
-    def handle(self, msg: Any, now: float) -> list[Effect]: ...
+    def handle(self, msg: Message, now: float) -> list[Effect]: ...
     def snapshot(self, now: float | None = None) -> dict[str, Any]: ...
 
 
-_CLASSES: dict[Kind, Any] = {Kind.AGENT: Agent, Kind.QUEUE: SkillQueue, Kind.CONVERSATION: Conversation}
 _UNKNOWN: dict[Kind, str] = {Kind.AGENT: errors.UNKNOWN_AGENT, Kind.QUEUE: errors.UNKNOWN_GROUP,
                              Kind.CONVERSATION: errors.UNKNOWN_CONVERSATION}
+
+# A heap entry: the timer's order (Due's fields), then a token unique in this host (so the address after
+# it is never compared) and the address it fires at. It is live while _live[(address, key)] is its token.
+_Timer = tuple[float, float, str, str, str, int, Address]
 
 
 class _Tombstone:
@@ -78,7 +104,7 @@ class _Tombstone:
     def __init__(self, address: Address) -> None:
         self.address = address
 
-    def handle(self, msg: Any, now: float) -> list[Effect]:
+    def handle(self, msg: Message, now: float) -> list[Effect]:
         return [Rejected(errors.ENTITY_ERROR, f"{self.address} failed earlier and refuses messages")]
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
@@ -100,7 +126,7 @@ class HostCore:
     def __init__(self, index: int, hosts: int, settings: DispatchSettings) -> None:
         self.index, self.hosts, self.settings = index, hosts, settings
         self.entities: dict[Address, Entity] = {}
-        self._timers: list[tuple[float, int, Address, str]] = []
+        self._timers: list[_Timer] = []
         self._live: dict[tuple[Address, str], int] = {}
         self._token = 0
 
@@ -133,30 +159,37 @@ class HostCore:
             if isinstance(item, Fire):
                 self.run(envelopes, out)
                 envelopes = []
-                self.fire_due(item.upto, out)
+                self.fire_due(item.upto, out, single=item.single)
             else:
                 envelopes.append(item)
         self.run(envelopes, out)
         return out
 
-    def fire_due(self, upto: float, out: Output | None = None) -> Output:
-        """Fire every timer due at or before `upto`, in time order."""
+    def fire_due(self, upto: float, out: Output | None = None, *, single: bool = False) -> Output:
+        """Fire the timers due at or before `upto` in their order (:class:`Due`), each with all it causes
+        here before the next; only the first one if `single`."""
         out = out or Output()
-        while self._timers and self._timers[0][0] <= upto:
-            at, token, address, key = heapq.heappop(self._timers)
-            if self._live.get((address, key)) != token:
-                continue
+        while self._live_on_top() and self._timers[0][0] <= upto:
+            at, _, _, _, key, _, address = heapq.heappop(self._timers)
             del self._live[(address, key)]
             self.run([Envelope(address, TimerFired(key), at)], out)
+            if single:
+                break
         return out
 
-    def next_timer(self) -> float | None:
-        while self._timers:
-            at, token, address, key = self._timers[0]
+    def next_due(self) -> Due | None:
+        """The first live timer in firing order, or None."""
+        return Due(*self._timers[0][:5]) if self._live_on_top() else None
+
+    def _live_on_top(self) -> bool:
+        """Drop cancelled and replaced timers from the top of the heap; True if a live one is left."""
+        timers = self._timers
+        while timers:
+            _, _, _, _, key, token, address = timers[0]
             if self._live.get((address, key)) == token:
-                return at
-            heapq.heappop(self._timers)
-        return None
+                return True
+            heapq.heappop(timers)
+        return False
 
     def inspect(self, address: Address, now: float | None = None) -> dict[str, Any] | None:
         entity = self.entities.get(address)
@@ -181,15 +214,12 @@ class HostCore:
 
     def _create_or_bounce(self, env: Envelope, work: deque[Envelope], out: Output) -> list[Effect]:
         kind = env.to.kind
-        if type(env.message) in CREATION[kind.value]:
-            cls = _CLASSES[kind]
-            refusal = cls.validate_creation(env.message)
-            if refusal is not None:
-                return [refusal]
-            entity = cls(env.to.id, env.message, env.now, self.settings)
-            self.entities[env.to] = entity
-            created: list[Effect] = entity.created(env.now)
-            return created
+        created = self._create(env)
+        if isinstance(created, Rejected):
+            return [created]
+        if created is not None:
+            self.entities[env.to] = created
+            return created.created(env.now)
         if isinstance(env.message, Undeliverable):
             return []
         if env.sender is not None:
@@ -197,6 +227,18 @@ class HostCore:
             self._route_last(work, out)
             return []
         return [Rejected(_UNKNOWN[kind], f"no {kind.value} {env.to.id!r}")]
+
+    def _create(self, env: Envelope) -> Agent | SkillQueue | Conversation | Rejected | None:
+        """The entity a creation message makes at its address (or why its fields are wrong); None for any
+        other message."""
+        msg, to = env.message, env.to
+        if to.kind is Kind.AGENT and isinstance(msg, CreateAgent):
+            return Agent.validate_creation(msg) or Agent(to.id, msg, env.now, self.settings)
+        if to.kind is Kind.QUEUE and isinstance(msg, CreateGroup):
+            return SkillQueue.validate_creation(msg) or SkillQueue(to.id, msg, env.now, self.settings)
+        if to.kind is Kind.CONVERSATION and isinstance(msg, (OpenConversation, RestoreConversation)):
+            return Conversation.validate_creation(msg) or Conversation(to.id, msg, env.now, self.settings)
+        return None
 
     def _apply(self, env: Envelope, effects: list[Effect], work: deque[Envelope], out: Output) -> None:
         for effect in effects:
@@ -212,7 +254,8 @@ class HostCore:
             elif isinstance(effect, SetTimer):
                 self._token += 1
                 self._live[(env.to, effect.key)] = self._token
-                heapq.heappush(self._timers, (effect.at, self._token, env.to, effect.key))
+                heapq.heappush(self._timers, (effect.at, env.now, env.to.kind.value, env.to.id, effect.key,
+                                              self._token, env.to))
             elif isinstance(effect, CancelTimer):
                 self._live.pop((env.to, effect.key), None)
             elif isinstance(effect, Rejected):

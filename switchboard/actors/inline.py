@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from switchboard.actors.address import Address
-from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, WallClock
-from switchboard.actors.hostcore import Envelope, HostCore
+from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, WallClock, advance_hosts
+from switchboard.actors.hostcore import Envelope, HostCore, Output
+from switchboard.actors.messages import Message
 from switchboard.settings import DispatchSettings
 
 __all__ = ["InlineEngine"]
@@ -31,22 +32,19 @@ class InlineEngine:
         self._sink = on_delivery or (lambda delivery: None)
         self.core = HostCore(0, 1, self.settings)
 
-    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
-        out = self.core.run([Envelope(to, message, self.clock.now(), ref)])
-        for delivery in out.deliveries:
-            self._sink(delivery)
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None:
+        self._deliver(self.core.run([Envelope(to, message, self.clock.now(), ref)]))
 
     def wait_quiet(self, timeout: float = 30.0) -> bool:
         return True
 
     def advance_to(self, t: float) -> None:
-        if not isinstance(self.clock, ManualClock):
-            raise RuntimeError("advance_to needs a ManualClock")
-        while (nxt := self.core.next_timer()) is not None and nxt <= t:
-            self.clock.set(max(nxt, self.clock.now()))
-            for delivery in self.core.fire_due(nxt).deliveries:
-                self._sink(delivery)
-        self.clock.set(max(t, self.clock.now()))
+        advance_hosts(self, t, lambda: [self.core.next_due()],
+                      lambda host, at: self._deliver(self.core.fire_due(at, single=True)))
+
+    def _deliver(self, out: Output) -> None:
+        for delivery in out.deliveries:
+            self._sink(delivery)
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         return self.core.inspect(to, self.clock.now())

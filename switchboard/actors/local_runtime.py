@@ -3,8 +3,9 @@
 Each host is a Pykka ``ThreadingActor`` wrapping a :class:`HostCore`. Senders
 append to the host's inbox and wake it with one ``tell`` per burst, so a busy
 host drains everything waiting in one go and sends one list per destination
-host (the same adaptive batching as the Ray hosts). Senders only ever ``tell`` (Pykka futures would block an asyncio loop); queries for
-the scenario runner and tests use ``ask`` from ordinary threads. An in-flight
+host (the same adaptive batching as the Ray hosts). Senders only ever ``tell``
+(Pykka futures would block an asyncio loop); queries for the scenario runner
+and tests use ``ask`` from ordinary threads. An in-flight
 counter, raised before every tell and lowered after the host has handled the
 message and passed on everything it caused, tells when the engine is quiet.
 """
@@ -21,7 +22,8 @@ import pykka
 
 from switchboard.actors.address import Address, host_for
 from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, advance_hosts
-from switchboard.actors.hostcore import Envelope, Fire, HostCore, Output
+from switchboard.actors.hostcore import Due, Envelope, Fire, HostCore, Output
+from switchboard.actors.messages import Message
 from switchboard.settings import DispatchSettings
 
 __all__ = ["LocalEngine"]
@@ -31,8 +33,10 @@ log = logging.getLogger("switchboard.local")
 
 @dataclass(frozen=True, slots=True)
 class _Ask:
+    """A query answered by the host's core: ``getattr(core, what)(*args)``."""
+
     what: str
-    args: tuple[Any, ...] = ()
+    args: tuple[object, ...] = ()
 
 
 class _InFlight:
@@ -62,7 +66,7 @@ class _Box:
     """A host's inbox beside Pykka's: senders append, and only the first of a burst tells the actor to wake."""
 
     def __init__(self) -> None:
-        self.inbox: deque[Any] = deque()
+        self.inbox: deque[Envelope | Fire] = deque()
         self.lock = threading.Lock()
         self.scheduled = False
 
@@ -116,18 +120,17 @@ class LocalEngine:
 
     # --- the API --------------------------------------------------------------------------
 
-    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None:
         self._tell(host_for(to, self.hosts), Envelope(to, message, self.clock.now(), ref))
 
     def wait_quiet(self, timeout: float = 30.0) -> bool:
         return self._inflight.wait_zero(timeout)
 
     def advance_to(self, t: float) -> None:
-        advance_hosts(self, t, lambda: self._ask_all("next_timer"), self._fire_all)
+        advance_hosts(self, t, self._next_due, lambda host, at: self._tell(host, Fire(at, single=True)))
 
-    def _fire_all(self, at: float) -> None:
-        for i in range(self.hosts):
-            self._tell(i, Fire(at))
+    def _next_due(self) -> list[Due | None]:
+        return [cast("Due | None", ref.ask(_Ask("next_due"))) for ref in self._refs]
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         ref = self._refs[host_for(to, self.hosts)]
@@ -149,8 +152,8 @@ class LocalEngine:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _tell(self, host: int, message: Any) -> None:
-        items = message if isinstance(message, list) else [message]
+    def _tell(self, host: int, message: Envelope | Fire | list[Envelope]) -> None:
+        items: list[Envelope] | list[Envelope | Fire] = message if isinstance(message, list) else [message]
         box = self._boxes[host]
         self._inflight.add(len(items))
         with box.lock:
@@ -175,9 +178,6 @@ class LocalEngine:
                 self._sink(delivery)
             except Exception:
                 log.exception("delivery callback failed")
-
-    def _ask_all(self, what: str) -> list[Any]:
-        return [ref.ask(_Ask(what)) for ref in self._refs]
 
     def _tick(self) -> None:
         while not self._stop.wait(0.05):

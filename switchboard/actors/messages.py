@@ -2,21 +2,26 @@
 
 Public commands (sent by edges, the scenario runner or tests through the
 engine) come first; the messages entities send one another follow. All are
-frozen ``msgspec.Struct``s, so they pickle for Ray and compare in tests (and are
-created several times faster than frozen dataclasses, which set each field
-through ``object.__setattr__``: hosts create several per message).
+frozen ``msgspec.Struct``s, so they pickle for Ray and compare in tests, and
+are cheap to create (hosts create several per message; decision 002).
+
 Fields are *not* validated on construction: a value from the wire that is
-wrong (a saturation of ``"5"`` or ``0``) reaches the entity, which refuses it
-with a documented error code and changes nothing.
+wrong (a saturation of ``"5"`` or ``0``) reaches the entity. Each command
+with rules on its fields says what is wrong with it in its ``problem()``,
+and :func:`problem` is the one place entities ask: after their table has
+accepted the message and before its handler runs, so handlers trust their
+fields and a wrong value is refused with a documented code, changing nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Union
 
 import msgspec
 
+from switchboard.actors import errors
 from switchboard.actors.address import Address
+from switchboard.actors.errors import Problem
 
 __all__ = [
     # commands to an agent
@@ -31,8 +36,34 @@ __all__ = [
     "AgentStatus", "Candidate", "Pull", "Candidates", "PullResult", "Enqueue", "Enqueued",
     "EnqueueRefused", "Dequeue", "InviteTake", "InviteGranted", "MemberLeft", "Assign",
     "Release", "Requeue", "TransferOffer", "TransferAccepted", "TransferRefused", "OfferWithdrawn",
-    "TimerFired", "Undeliverable", "CREATION",
+    "TimerFired", "Undeliverable",
+    # all of them, and what is wrong with one
+    "Command", "Message", "problem", "PRESENCES", "POLICIES", "CLOSERS", "POST_KINDS", "MAX_TEXT", "MAX_CLIENT_ID",
 ]
+
+PRESENCES = ("online", "away", "offline")
+POLICIES = ("balanced", "last_agent_first", "designated")
+CLOSERS = ("agent", "visitor", "system")
+POST_KINDS: dict[str, tuple[str, ...]] = {"visitor": ("text",), "agent": ("text", "note"), "bot": ("text",),
+                                          "system": ("system",)}  # role -> the kinds it may post
+MAX_TEXT = 8000  # characters of one chat message
+MAX_CLIENT_ID = 64
+_RESTORABLE = ("bot", "queued", "assigned")  # the phases a conversation can be restored in
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_empty(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _saturation_problem(saturation: object) -> Problem | None:
+    if _positive_int(saturation):
+        return None
+    return Problem(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {saturation!r}")
+
 
 # --- commands to an agent -------------------------------------------------------------
 
@@ -48,21 +79,44 @@ class CreateAgent(msgspec.Struct, frozen=True):
     name: str = ""
     active: tuple[tuple[str, str | None], ...] = ()
 
+    def problem(self) -> Problem | None:
+        if (wrong := _saturation_problem(self.saturation)) is not None:
+            return wrong
+        if not isinstance(self.groups, (tuple, list)) or not all(isinstance(g, str) for g in self.groups):
+            return Problem(errors.INVALID_ARGUMENT, "groups must be a list of group ids")
+        if not all(isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], str) for a in self.active):
+            return Problem(errors.INVALID_ARGUMENT, "active must be (conversation, group) pairs")
+        return None
+
 
 class SetPresence(msgspec.Struct, frozen=True):
-    presence: str  # "online" | "away" | "offline"
+    presence: str  # one of PRESENCES
+
+    def problem(self) -> Problem | None:
+        if self.presence in PRESENCES:
+            return None
+        return Problem(errors.INVALID_PRESENCE, f"presence must be online, away or offline, got {self.presence!r}")
 
 
 class SetSaturation(msgspec.Struct, frozen=True):
     saturation: int
 
+    def problem(self) -> Problem | None:
+        return _saturation_problem(self.saturation)
+
 
 class JoinGroup(msgspec.Struct, frozen=True):
     group: str
 
+    def problem(self) -> Problem | None:
+        return None if isinstance(self.group, str) else Problem(errors.INVALID_ARGUMENT, "group must be a string")
+
 
 class LeaveGroup(msgspec.Struct, frozen=True):
     group: str
+
+    def problem(self) -> Problem | None:
+        return None if isinstance(self.group, str) else Problem(errors.INVALID_ARGUMENT, "group must be a string")
 
 
 class AnswerTransfer(msgspec.Struct, frozen=True):
@@ -71,14 +125,29 @@ class AnswerTransfer(msgspec.Struct, frozen=True):
     conversation: str
     accept: bool
 
+    def problem(self) -> Problem | None:
+        if isinstance(self.conversation, str) and isinstance(self.accept, bool):
+            return None
+        return Problem(errors.INVALID_ARGUMENT, "conversation must be an id and accept true or false")
+
 
 # --- commands to a queue --------------------------------------------------------------
 
 
 class CreateGroup(msgspec.Struct, frozen=True):
-    policy: str = "balanced"  # balanced | last_agent_first | designated
+    policy: str = "balanced"  # one of POLICIES
     max_queue: int | None = None
     last_agent_wait_s: float | None = None  # None: the settings' default
+
+    def problem(self) -> Problem | None:
+        if self.policy not in POLICIES:
+            return Problem(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.max_queue is not None and not _positive_int(self.max_queue):
+            return Problem(errors.INVALID_ARGUMENT, f"max_queue must be a positive integer, got {self.max_queue!r}")
+        wait = self.last_agent_wait_s
+        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
+            return Problem(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
+        return None
 
 
 class Sweep(msgspec.Struct, frozen=True):
@@ -91,6 +160,9 @@ class Sweep(msgspec.Struct, frozen=True):
 class OpenConversation(msgspec.Struct, frozen=True):
     visitor: str
     channel: str = "widget"
+
+    def problem(self) -> Problem | None:
+        return None if _non_empty(self.visitor) else Problem(errors.INVALID_ARGUMENT, "visitor must be a non-empty string")
 
 
 class RequestHuman(msgspec.Struct, frozen=True):
@@ -106,6 +178,16 @@ class RequestHuman(msgspec.Struct, frozen=True):
     agent: str | None = None
     last_agent: str | None = None
 
+    def problem(self) -> Problem | None:
+        if not _non_empty(self.group):
+            return Problem(errors.INVALID_ARGUMENT, "group must be a non-empty string")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            return Problem(errors.INVALID_ARGUMENT, f"priority must be an integer, got {self.priority!r}")
+        for name, value in (("agent", self.agent), ("last_agent", self.last_agent)):
+            if value is not None and not isinstance(value, str):
+                return Problem(errors.INVALID_ARGUMENT, f"{name} must be an agent id")
+        return None
+
 
 class LeaveQueue(msgspec.Struct, frozen=True):
     pass
@@ -120,13 +202,22 @@ class Invite(msgspec.Struct, frozen=True):
 
     agent: str
 
+    def problem(self) -> Problem | None:
+        return None if isinstance(self.agent, str) else Problem(errors.INVALID_ARGUMENT, "agent must be an agent id")
+
 
 class TransferToAgent(msgspec.Struct, frozen=True):
     to_agent: str
 
+    def problem(self) -> Problem | None:
+        return None if _non_empty(self.to_agent) else Problem(errors.INVALID_ARGUMENT, "to_agent must be an agent id")
+
 
 class TransferToGroup(msgspec.Struct, frozen=True):
     group: str
+
+    def problem(self) -> Problem | None:
+        return None if _non_empty(self.group) else Problem(errors.INVALID_ARGUMENT, "group must be a non-empty string")
 
 
 class AgentWrote(msgspec.Struct, frozen=True):
@@ -138,8 +229,13 @@ class VisitorWrote(msgspec.Struct, frozen=True):
 
 
 class Close(msgspec.Struct, frozen=True):
-    by: str  # "agent" | "visitor" | "system"
+    by: str  # one of CLOSERS
     agent: str | None = None  # when by == "agent": who closes (None: the assigned agent)
+
+    def problem(self) -> Problem | None:
+        if self.by in CLOSERS:
+            return None
+        return Problem(errors.INVALID_ARGUMENT, f"by must be agent, visitor or system, got {self.by!r}")
 
 
 class Post(msgspec.Struct, frozen=True):
@@ -156,6 +252,18 @@ class Post(msgspec.Struct, frozen=True):
     kind: str = "text"
     client_id: str | None = None
     extra: dict[str, Any] | None = None  # the bot's decision, suggestions and sources; stored and shown as is
+
+    def problem(self) -> Problem | None:
+        """What the message alone gets wrong; who may post in which phase is the conversation's to say."""
+        kinds = POST_KINDS.get(self.role) if isinstance(self.role, str) else None
+        if kinds is None or not isinstance(self.kind, str) or self.kind not in kinds:
+            return Problem(errors.INVALID_ARGUMENT, f"a {self.role!r} cannot post a {self.kind!r} message")
+        if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > MAX_TEXT:
+            return Problem(errors.INVALID_ARGUMENT, f"text must be a non-empty string of at most {MAX_TEXT} characters")
+        client_id = self.client_id
+        if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID):
+            return Problem(errors.INVALID_ARGUMENT, f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters")
+        return None
 
 
 class RestoreConversation(msgspec.Struct, frozen=True):
@@ -180,6 +288,14 @@ class RestoreConversation(msgspec.Struct, frozen=True):
     last_seq: int
     client_ids: tuple[tuple[str, int], ...] = ()
     last_public_seq: int | None = None  # the last seq a visitor can see (None: last_seq); notes come after it
+
+    def problem(self) -> Problem | None:
+        if not _non_empty(self.visitor):
+            return Problem(errors.INVALID_ARGUMENT, "visitor must be a non-empty string")
+        if (self.phase not in _RESTORABLE or (self.phase == "queued" and not self.group)
+                or (self.phase == "assigned" and not self.agent)):
+            return Problem(errors.INVALID_ARGUMENT, f"cannot restore a {self.phase} conversation like this")
+        return None
 
 
 # --- between entities ------------------------------------------------------------------
@@ -329,12 +445,38 @@ class Undeliverable(msgspec.Struct, frozen=True):
     """Host -> sender: `message` could not reach `to`, because no such entity exists."""
 
     to: Address
-    message: Any
+    message: Message
 
 
-# Which messages create a missing entity of each kind.
-CREATION: dict[str, tuple[type, ...]] = {
-    "agent": (CreateAgent,),
-    "queue": (CreateGroup,),
-    "conversation": (OpenConversation, RestoreConversation),
+Command = Union[
+    CreateAgent, SetPresence, SetSaturation, JoinGroup, LeaveGroup, AnswerTransfer, CreateGroup, Sweep,
+    OpenConversation, RequestHuman, LeaveQueue, KeepWaiting, Invite, TransferToAgent, TransferToGroup,
+    AgentWrote, VisitorWrote, Close, Post, RestoreConversation,
+]
+"""What edges, the scenario runner and tests send through the engine."""
+
+Message = Union[
+    Command, AgentStatus, Pull, Candidates, PullResult, Enqueue, Enqueued, EnqueueRefused, Dequeue, InviteTake,
+    InviteGranted, MemberLeft, Assign, Release, Requeue, TransferOffer, TransferAccepted, TransferRefused,
+    OfferWithdrawn, TimerFired, Undeliverable,
+]
+"""Everything an entity receives."""
+
+
+def problem(message: Message) -> Problem | None:
+    """What is wrong with the fields of `message` for an entity that exists, or None if nothing is.
+
+    Creation messages are not checked here: the host checks them when they create an entity
+    (``validate_creation``), and one sent to an entity that exists is refused as ``already_exists``
+    whatever its fields.
+    """
+    check = _CHECKS.get(type(message))
+    return None if check is None else check(message)
+
+
+_CHECKS: dict[type, Callable[[Any], Problem | None]] = {  # each takes its own message type
+    SetPresence: SetPresence.problem, SetSaturation: SetSaturation.problem, JoinGroup: JoinGroup.problem,
+    LeaveGroup: LeaveGroup.problem, AnswerTransfer: AnswerTransfer.problem, RequestHuman: RequestHuman.problem,
+    Invite: Invite.problem, TransferToAgent: TransferToAgent.problem, TransferToGroup: TransferToGroup.problem,
+    Close: Close.problem, Post: Post.problem,
 }

@@ -44,14 +44,29 @@ from switchboard.actors.effects import Deliver, Effect, Rejected, SendTo, SetTim
 from switchboard.actors.events import QueuePosition
 from switchboard.actors.messages import (
     AgentStatus, Candidate, Candidates, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
-    InviteGranted, InviteTake, MemberLeft, Pull, PullResult, Sweep, TimerFired,
+    InviteGranted, InviteTake, MemberLeft, Message, Pull, PullResult, Sweep, TimerFired, problem,
 )
 from switchboard.settings import DispatchSettings
 
-__all__ = ["SkillQueue", "POLICIES"]
+__all__ = ["SkillQueue", "HANDLERS"]
 
-POLICIES = ("balanced", "last_agent_first", "designated")
 SWEEP_TIMER = "sweep"
+
+Handler = Callable[["SkillQueue", Any, float], list[Effect]]  # each takes the message type of its key
+
+
+def _handlers() -> dict[type, Handler]:
+    """Message type -> handler; any other message is refused (``unknown_message``).
+
+    A function only so that the table can stand here, above the handlers it points at;
+    ``HANDLERS`` is built from it once, at the end of the module.
+    """
+    q = SkillQueue
+    return {
+        CreateGroup: q._on_create, AgentStatus: q._on_status, MemberLeft: q._on_member_left,
+        Enqueue: q._on_enqueue, Dequeue: q._on_dequeue, InviteTake: q._on_invite, Pull: q._on_pull,
+        PullResult: q._on_pull_result, Sweep: q._on_sweep, TimerFired: q._on_timer,
+    }
 
 
 @dataclass(slots=True)
@@ -92,9 +107,6 @@ class _View:
         return self.presence == "online" and self.active + self.reserved < self.saturation
 
 
-Handler = Callable[["SkillQueue", Any, float], list[Effect]]
-
-
 class SkillQueue:
     """One skill group's queue; ``handle(message, now)`` returns the effects to carry out."""
 
@@ -115,22 +127,19 @@ class SkillQueue:
 
     @staticmethod
     def validate_creation(msg: CreateGroup) -> Rejected | None:
-        if msg.policy not in POLICIES:
-            return Rejected(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {msg.policy!r}")
-        if msg.max_queue is not None and not (isinstance(msg.max_queue, int) and not isinstance(msg.max_queue, bool) and msg.max_queue > 0):
-            return Rejected(errors.INVALID_ARGUMENT, f"max_queue must be a positive integer, got {msg.max_queue!r}")
-        wait = msg.last_agent_wait_s
-        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
-            return Rejected(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
-        return None
+        """The refusal of a creation message whose fields are wrong (its own ``problem()``), or None."""
+        wrong = msg.problem()
+        return None if wrong is None else Rejected(*wrong)
 
     def created(self, now: float) -> list[Effect]:
         return self._arm_sweep(now)
 
-    def handle(self, msg: Any, now: float) -> list[Effect]:
-        handler = _HANDLERS.get(type(msg))
+    def handle(self, msg: Message, now: float) -> list[Effect]:
+        handler = HANDLERS.get(type(msg))
         if handler is None:
             return [Rejected(errors.UNKNOWN_MESSAGE, f"queue cannot handle {type(msg).__name__}")]
+        if (wrong := problem(msg)) is not None:
+            return [Rejected(*wrong)]
         return handler(self, msg, now)
 
     # --- inspection --------------------------------------------------------------------
@@ -305,9 +314,9 @@ class SkillQueue:
     def _unreserve(self, entry: _Entry, reopen: bool = True) -> None:
         agent, entry.reserved_by = entry.reserved_by, None
         view = self._views.get(agent) if agent is not None else None
-        if view is not None and view.reserved > 0:
+        if agent is not None and view is not None and view.reserved > 0:
             view.reserved -= 1
-            self._push(agent, view)  # type: ignore[arg-type]
+            self._push(agent, view)
         if reopen:
             self._open.add(entry.key)
 
@@ -407,15 +416,4 @@ class SkillQueue:
         return [SetTimer(SWEEP_TIMER, now + interval)] if interval else []
 
 
-_HANDLERS: dict[type, Handler] = {
-    CreateGroup: SkillQueue._on_create,
-    AgentStatus: SkillQueue._on_status,
-    MemberLeft: SkillQueue._on_member_left,
-    Enqueue: SkillQueue._on_enqueue,
-    Dequeue: SkillQueue._on_dequeue,
-    InviteTake: SkillQueue._on_invite,
-    Pull: SkillQueue._on_pull,
-    PullResult: SkillQueue._on_pull_result,
-    Sweep: SkillQueue._on_sweep,
-    TimerFired: SkillQueue._on_timer,
-}
+HANDLERS: dict[type, Handler] = _handlers()

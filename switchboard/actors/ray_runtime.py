@@ -1,16 +1,15 @@
 """The Ray runtime: hosts are a handful of Ray actors, each owning a partition of entities.
 
-Never one Ray actor per entity (each actor is a process: 20 of them took 8 s
-and 2.6 GB here); a few hosts carry every agent, queue and conversation.
+Never one Ray actor per entity (each actor is a process, slow to start and
+heavy to keep); a few hosts carry every agent, queue and conversation.
 
 Transport. Ray places, names, starts and stops the hosts and answers the
 control calls (inspect, timers, counts, reset); envelopes travel on the
 hosts' own TCP streams (:mod:`switchboard.actors.wire`), one per (sender,
-receiver) pair, opened when the engine starts. A Ray call cost about 1 ms of
-CPU here and an assignment crosses hosts four times, so with calls a trickle
-had to wait in 10 ms windows to share them, and five windows made the p99 at
-1,000 requests/s 100-200 ms; a frame on an open socket costs tens of
-microseconds, so nothing waits (decision 002 has the figures).
+receiver) pair, opened when the engine starts. A Ray call costs far more CPU
+than a frame on an open socket, and an assignment crosses hosts four times:
+with calls a trickle had to wait in windows to share them, with streams
+nothing waits (decision 002 has the figures).
 
 Batching. A host is an asyncio actor: a reader task per stream files what
 arrives; a pump drains everything filed, handles it through
@@ -27,6 +26,10 @@ stream's hello), handled, sent to peers and delivered; the driver counts what
 it sent and received. The engine is quiet when two consecutive polls of every
 host see the same counts, every host handled all it filed, all that the hosts
 and this driver sent was filed, and every delivery reached the driver.
+
+Timers. The wall-clock ticker fires what is due on this host alone, in the
+core's order; with a manual clock the driver fires one timer at a time across
+all hosts (:func:`~switchboard.actors.engine.advance_hosts`).
 
 Deliveries go back on the owning driver's stream to each host (its hello says
 ``sink``); an engine attached by an edge process only sends and inspects. While
@@ -48,13 +51,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, Coroutine
 
 import ray
 
 from switchboard.actors.address import Address, host_for
-from switchboard.actors.engine import Clock, EngineOutputCallback, ManualClock, advance_hosts, tune_garbage_collector
-from switchboard.actors.hostcore import Envelope, Fire, HostCore
+from switchboard.actors.engine import (
+    Clock, EngineOutputCallback, ManualClock, WallClock, advance_hosts, tune_garbage_collector,
+)
+from switchboard.actors.hostcore import Due, Envelope, Fire, HostCore
+from switchboard.actors.messages import Message
 from switchboard.actors.output import EngineOutput
 from switchboard.actors.wire import MAX_HELLO, FrameReader, frame, hello, hello_ok, read_frame
 from switchboard.settings import DispatchSettings
@@ -70,10 +76,9 @@ def init_ray(address: str | None = None, **options: Any) -> None:
     """Join the cluster at `address`, or start a local one whose workers run at normal priority.
 
     Ray starts its workers at nice 15 (its ``worker_niceness``), behind every other process on the
-    machine; our workers are the dispatch engine's hosts, not background work. Measured with
-    ``load/bench_dispatch.py --quick --runtimes ray --ray-sizes 1000`` in three alternating pairs on
-    2 cores: p99 at 1,000 requests/s 0.31-0.67 s at nice 0 against 1.05-1.61 s at nice 15. A cluster
-    joined by address keeps its own setting; ``RAY_worker_niceness`` set by the operator wins.
+    machine; our workers are the dispatch engine's hosts, not background work (decision 002 has the
+    figures). A cluster joined by address keeps its own setting; ``RAY_worker_niceness`` set by the
+    operator wins.
     """
     defaults: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING}
     if address:
@@ -137,7 +142,7 @@ class RayHost:
         self._endpoint: tuple[str, int] | None = None
         self._peers: list[asyncio.StreamWriter | None] = []
         self._sink: asyncio.StreamWriter | None = None
-        self._inbox: deque[Any] = deque()
+        self._inbox: deque[Envelope | Fire] = deque()
         self._undelivered = Backlog()  # made while no driver listened
         self._sent = 0  # items written to peers
         self._filed: dict[str, int] = {}  # items filed, by the sender named in its stream's hello ("tick": our own)
@@ -181,9 +186,10 @@ class RayHost:
         return self._sent, dict(self._filed), self._handled, self._delivered
 
     async def ask(self, what: str, *args: Any) -> Any:
+        """A control call answered by the core: ``getattr(core, what)(*args)`` (inspect, next_due, reset)."""
         return getattr(self.core, what)(*args)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -237,7 +243,7 @@ class RayHost:
                 self._handled += len(items)
                 await self._drain()  # backpressure, and a turn for the readers: the next drain is bigger
 
-    def _run(self, items: list[Any]) -> None:
+    def _run(self, items: list[Envelope | Fire]) -> None:
         out = self.core.run_mailbox(items)
         if out.deliveries:
             self._deliver(out.deliveries)
@@ -282,8 +288,8 @@ class RayHost:
         assert self._wake is not None
         while True:
             await asyncio.sleep(0.05)
-            due = self.core.next_timer()
-            if due is not None and due <= time.time():
+            due = self.core.next_due()
+            if due is not None and due.at <= time.time():
                 self._inbox.append(Fire(time.time()))
                 self._filed["tick"] = self._filed.get("tick", 0) + 1
                 self._wake.set()
@@ -322,7 +328,7 @@ class RayEngine:
         self._socks = [self._connect(ip, port, secret, sink=not attach) for ip, port in endpoints]
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._outbox: dict[int, list[Any]] = {}
+        self._outbox: dict[int, list[Envelope | Fire]] = {}
         self._sent = 0
         self._received = [0] * hosts
         self._stop = threading.Event()
@@ -346,7 +352,7 @@ class RayEngine:
 
     # --- the API ----------------------------------------------------------------------------
 
-    def send(self, to: Address, message: Any, *, ref: str | None = None) -> None:
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None:
         self._put(host_for(to, self.hosts), Envelope(to, message, self.clock.now(), ref))
 
     def wait_quiet(self, timeout: float = 30.0) -> bool:
@@ -355,7 +361,7 @@ class RayEngine:
         Items still on their way from another process's attached engine are not seen."""
         deadline = time.monotonic() + timeout
         self._flush()
-        previous: list[Any] | None = None
+        previous: list[tuple[int, dict[str, int], int, int]] | None = None
         while time.monotonic() < deadline:
             counts: list[tuple[int, dict[str, int], int, int]] = ray.get([a.poll.remote() for a in self._actors])
             filed = [c[1] for c in counts]
@@ -370,11 +376,11 @@ class RayEngine:
         return False
 
     def advance_to(self, t: float) -> None:
-        advance_hosts(self, t, lambda: ray.get([a.ask.remote("next_timer") for a in self._actors]), self._fire_all)
+        advance_hosts(self, t, self._next_due, lambda host, at: self._put(host, Fire(at, single=True)))
 
-    def _fire_all(self, at: float) -> None:
-        for i in range(self.hosts):
-            self._put(i, Fire(at))
+    def _next_due(self) -> list[Due | None]:
+        dues: list[Due | None] = ray.get([a.ask.remote("next_due") for a in self._actors])
+        return dues
 
     def inspect(self, to: Address) -> dict[str, Any] | None:
         actor = self._actors[host_for(to, self.hosts)]
@@ -408,7 +414,7 @@ class RayEngine:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _put(self, host: int, item: Any) -> None:
+    def _put(self, host: int, item: Envelope | Fire) -> None:
         """File for the flusher thread: sending never waits on a socket (a burst becomes one frame)."""
         with self._lock:
             self._outbox.setdefault(host, []).append(item)
@@ -468,6 +474,4 @@ class RayEngine:
 
 def attach_ray_engine(hosts: int, address: str | None) -> RayEngine:
     """An engine handle for an edge process: sends to (and inspects) the named hosts another process runs."""
-    from switchboard.actors.engine import WallClock
-
     return RayEngine(hosts, DispatchSettings(), WallClock(), lambda d: None, address, attach=True)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -23,23 +23,28 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from switchboard.actors.engine import Engine, on_loop, start_engine
+from switchboard.actors.address import UserRef
+from switchboard.actors.engine import Engine, on_loop
+from switchboard.actors.output import EngineOutput, EngineOutputCallback
+from switchboard.actors.start import start_engine
 from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 from switchboard.store import connection
 from switchboard.store.writer import StoreWriter
-from switchboard.edges.ws.agent import agent_endpoint
+from switchboard.edges import codes
 from switchboard.edges.auth import load_or_create_secret
-from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
+from switchboard.edges.botworker.worker import BotWorker, start_bot_worker, stop_bot_worker
 from switchboard.edges.delivery.fanout import Hub
-from switchboard.edges.rest.kb import kb_routes
-from switchboard.edges.pages import page_routes
-from switchboard.edges.rest.workspace import workspace_routes
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.recovery import recover
 from switchboard.edges.delivery.relay import Relay
-from switchboard.edges.rest.accounts import rest_routes
-from switchboard.edges.services import Services
 from switchboard.edges.delivery.sockets import Sockets
+from switchboard.edges.keys import user_key
+from switchboard.edges.pages import page_routes
+from switchboard.edges.protocol import CLOSE_AUTH, Frame
+from switchboard.edges.rest.api import api_routes
+from switchboard.edges.rest.toolkit import NOT_FOUND
+from switchboard.edges.services import Services
+from switchboard.edges.ws.agent import agent_endpoint
 from switchboard.edges.ws.visitor import visitor_endpoint
 
 __all__ = ["AppConfig", "create_app"]
@@ -60,8 +65,7 @@ class AppConfig:
     ray_address: str | None = None
     attach: bool = False  # another process owns the engine (and the relay); this edge only sends
     recover: bool = True
-    engine_factory: Callable[[Callable[[Any], None]], Engine] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    engine_factory: Callable[[EngineOutputCallback], Engine] | None = None
     bot: BotSettings = field(default_factory=BotSettings)
 
 
@@ -76,7 +80,7 @@ def create_app(config: AppConfig) -> Starlette:
             await _stop(services)
 
     routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
-              Route("/healthz", _health), *rest_routes(), *kb_routes(), *workspace_routes(), *page_routes()]
+              Route("/healthz", _health), *api_routes(), *page_routes()]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
 
 
@@ -86,7 +90,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if not request.url.path.startswith("/api/"):
         return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: NOT_FOUND, 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     message = f"no route {request.url.path}" if exc.status_code == 404 else \
         f"{request.method} is not allowed on {request.url.path}" if exc.status_code == 405 else str(exc.detail)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code,
@@ -141,7 +145,7 @@ def _edge_id() -> str:
 
 
 def _engine(config: AppConfig, loop: asyncio.AbstractEventLoop, relay: Relay | None) -> Engine:
-    def ignore(_: Any) -> None:
+    def ignore(_: EngineOutput) -> None:
         return None
 
     on_delivery = on_loop(loop, relay.push) if relay is not None else ignore  # called from the engine's threads
@@ -156,21 +160,22 @@ def _engine(config: AppConfig, loop: asyncio.AbstractEventLoop, relay: Relay | N
                         ray_address=config.ray_address)
 
 
-async def _control(services: Services, data: dict[str, Any]) -> None:
+async def _control(services: Services, data: Frame) -> None:
     """Broadcasts to every edge: sessions ended by logout or a password change close their sockets."""
     if data.get("type") in ("sessions_ended", "session_ended"):
         sid = data.get("sid")
-        for conn in list(services.sockets.of_key(f"agent:{data.get('user')}")):
+        for conn in list(services.sockets.of_key(user_key(UserRef.agent(str(data.get("user")))))):
             if sid is None or conn.sid == sid:
-                await conn.send({"type": "error", "code": "session_ended", "message": "the session has ended; log in again"})
-                await conn.close(4001, "session ended")
+                await conn.send({"type": "error", "code": codes.SESSION_ENDED,
+                                 "message": "the session has ended; log in again"})
+                await conn.close(CLOSE_AUTH, "session ended")
 
 
 async def _stop(services: Services) -> None:
     for conn in list(services.sockets.by_id.values()):
         await conn.close(1001, "server shutting down")
     if services.relay is not None:
-        if services.relay.bot is not None:
+        if isinstance(services.relay.bot, BotWorker):  # the relay knows it only as a BotAsker
             await stop_bot_worker(services.relay.bot)
         await asyncio.to_thread(services.engine.wait_quiet, 5.0)
         with contextlib.suppress(Exception):

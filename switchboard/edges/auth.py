@@ -30,18 +30,25 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
 from switchboard.settings import ServerSettings
+from switchboard.edges.keys import CONTROL_CHANNEL, sessions_key
 
 __all__ = [
     "AuthError", "Claims", "Passwords", "issue_token", "decode_token", "issue_visitor_token",
     "decode_visitor_token", "new_sid", "start_session", "end_session", "check_session", "end_sessions",
-    "sessions_key", "load_or_create_secret", "CONTROL_CHANNEL", "ROLES",
+    "sessions_key", "load_or_create_secret", "CONTROL_CHANNEL", "ROLES", "MAX_EMAIL", "MIN_PASSWORD",
+    "MAX_PASSWORD",
 ]
 
 ALGORITHM = "HS256"
-CONTROL_CHANNEL = "sb:control"
 ROLES = ("admin", "agent")
 _USER_TYP = "user"
 _VISITOR_TYP = "visitor"
+
+# What REST and `switchboard admin create` accept as a login: an email (protocol.EMAIL_PATTERN) of at most
+# MAX_EMAIL characters, a password of MIN_PASSWORD to MAX_PASSWORD.
+MAX_EMAIL = 254
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
 
 
 class AuthError(Exception):
@@ -162,10 +169,6 @@ def _decode(token: str, secret: str, typ: str) -> dict[str, Any]:
 
 
 # --- sessions -------------------------------------------------------------------------------------
-
-
-def sessions_key(user_id: str) -> str:
-    return f"sb:sessions:{user_id}"
 
 
 def new_sid() -> str:

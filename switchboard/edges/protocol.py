@@ -1,26 +1,35 @@
-"""The websocket protocol, version 1: every client frame as a typed struct, and the one parser.
+"""The websocket protocol, version 1: every client frame as a typed struct, the one parser, and refs.
 
 A frame is a JSON object with a ``type``. Parsing is the only place wire bytes
 become values, so it is where bad input stops: a frame over the size limit,
 not JSON, not an object, of an unknown type, or with a field of the wrong type
 (an object such as ``{"$ne": null}`` where a string belongs) raises
-:class:`ProtocolError` with a documented code and nothing else happens.
+:class:`ProtocolError` with a code from :mod:`.codes` and nothing else happens.
 orjson reads the bytes; msgspec checks them against the structs below (strict:
 no coercion of ``"5"`` to ``5``, unknown fields ignored so newer clients work).
-Server frames are plain dicts made by :func:`frame` and written with orjson.
+Server frames are plain dicts (:data:`Frame`) made by :func:`frame` and written with orjson.
+
+A command a socket sends the engine carries a ref (:func:`make_ref`): the edge, the
+connection and the frame it came from. The engine hands the ref back on a refusal,
+and the relay, in whichever process it runs, routes the ``error`` frame by it.
+
 The documentation of every frame is docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 import orjson
 
-__all__ = ["VERSION", "ProtocolError", "parse_visitor", "parse_agent", "frame", "encode",
-           "VisitorFrame", "AgentFrame", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_AUTH"]
+from switchboard.edges import codes
+
+__all__ = ["VERSION", "ProtocolError", "parse_visitor", "parse_agent", "frame", "encode", "Frame",
+           "VisitorFrame", "AgentFrame", "Hello", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_AUTH",
+           "make_ref", "parse_ref", "VISITOR_REF", "EMAIL_PATTERN"]
 
 VERSION = 1
 
@@ -29,9 +38,15 @@ CLOSE_POLICY = 1008  # hello missing or malformed, origin not allowed
 CLOSE_TOO_BIG = 1009  # a frame over the size limit
 CLOSE_AUTH = 4001  # a bad, expired or ended token (log in again)
 
+Frame = dict[str, Any]  # a server frame: a JSON object with a "type"
+
+# Loose: one @, a dot in the domain, no control characters. Used with .fullmatch: "$" also matches before
+# a final newline. The REST API checks agents' emails with it too.
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
+
 
 class ProtocolError(Exception):
-    """A frame the server cannot take; `code` is documented in docs/protocol.md."""
+    """A frame the server cannot take; `code` is one of :mod:`.codes` (docs/protocol.md lists them)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -172,6 +187,7 @@ VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, 
                      VisitorClose, Rate, Profile, Sync, Ping]
 AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
                    AgentClose, Queues, Sync, Ping]
+Hello = Union[VisitorHello, AgentHello]
 
 _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "group": 64, "agent": 64,
                            "to_agent": 64, "to_group": 64, "token": 2048, "comment": 2000, "email": 254, "name": 120,
@@ -181,12 +197,12 @@ _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "g
 def _parse(raw: str | bytes, max_bytes: int, union: Any) -> Any:
     size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= max_bytes else len(raw.encode())
     if size > max_bytes:
-        raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes, got {size}")
+        raise ProtocolError(codes.FRAME_TOO_LARGE, f"frames are limited to {max_bytes} bytes, got {size}")
     if isinstance(raw, bytes):  # a binary frame: the decoder would skip bad UTF-8 inside an unknown field
         try:
             raw = raw.decode()
         except UnicodeDecodeError:
-            raise ProtocolError("invalid_json", "a frame must be UTF-8 JSON") from None
+            raise ProtocolError(codes.INVALID_JSON, "a frame must be UTF-8 JSON") from None
     try:  # the common case in one pass; any error is classified by the slower path below
         parsed = _decoder(union).decode(raw)
     except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 and deep nesting are not DecodeErrors
@@ -205,30 +221,30 @@ def _classify(raw: str | bytes, union: Any) -> Any:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ProtocolError("invalid_json", "a frame must be a JSON object") from None
+        raise ProtocolError(codes.INVALID_JSON, "a frame must be a JSON object") from None
     if not isinstance(data, dict):
-        raise ProtocolError("invalid_json", "a frame must be a JSON object")
+        raise ProtocolError(codes.INVALID_JSON, "a frame must be a JSON object")
     kind = data.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError("invalid_frame", "a frame needs a string 'type'")
+        raise ProtocolError(codes.INVALID_FRAME, "a frame needs a string 'type'")
     try:
         parsed = msgspec.convert(data, union, strict=True)
     except msgspec.ValidationError as exc:
         if "Invalid value" in str(exc) and "$.type" in str(exc):
-            raise ProtocolError("unknown_type", f"unknown frame type {kind[:40]!r}") from None
-        raise ProtocolError("invalid_frame", f"{kind[:40]}: {exc}") from None
+            raise ProtocolError(codes.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}") from None
+        raise ProtocolError(codes.INVALID_FRAME, f"{kind[:40]}: {exc}") from None
     return parsed
 
 
-def _check_limits(parsed: Any) -> None:
+def _check_limits(parsed: object) -> None:
     for name, limit in _LIMITS.items():
         value = getattr(parsed, name, None)
         if isinstance(value, str) and len(value) > limit:
-            raise ProtocolError("invalid_frame", f"{name} is longer than {limit} characters")
+            raise ProtocolError(codes.INVALID_FRAME, f"{name} is longer than {limit} characters")
     for name in ("text", "client_id", "conversation"):
         value = getattr(parsed, name, None)
         if isinstance(value, str) and not value.strip() and name != "conversation":
-            raise ProtocolError("invalid_frame", f"{name} must not be empty")
+            raise ProtocolError(codes.INVALID_FRAME, f"{name} must not be empty")
 
 
 def parse_visitor(raw: str | bytes, max_bytes: int) -> VisitorFrame:
@@ -241,10 +257,28 @@ def parse_agent(raw: str | bytes, max_bytes: int) -> AgentFrame:
     return result
 
 
-def frame(type_: str, /, **fields: Any) -> dict[str, Any]:
+def frame(type_: str, /, **fields: Any) -> Frame:
     """A server frame: ``{"type": type_, **fields}``."""
     return {"type": type_, **fields}
 
 
-def encode(obj: Any) -> bytes:
+def encode(obj: Frame) -> bytes:
     return orjson.dumps(obj)
+
+
+# --- refs: a command's way back to its socket ------------------------------------------------------
+
+VISITOR_REF = "@visitor"  # make_ref(VISITOR_REF, visitor_id, ...): a refusal goes to the visitor, wherever connected
+
+
+def make_ref(edge_id: str, conn_id: str, frame_type: str, client_id: str | None) -> str:
+    """A command's correlation id: enough for any relay to route its refusal back to the socket."""
+    return f"{edge_id}/{conn_id}/{frame_type}/{client_id or ''}"
+
+
+def parse_ref(ref: str | None) -> tuple[str, str, str, str | None] | None:
+    """(edge id, connection id, frame type, client id) of a :func:`make_ref`; None for any other ref."""
+    parts = (ref or "").split("/", 3)
+    if len(parts) != 4:
+        return None
+    return parts[0], parts[1], parts[2], parts[3] or None

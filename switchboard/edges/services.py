@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from switchboard.actors.engine import Engine
-from switchboard.settings import DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.store.writer import StoreWriter
 from switchboard.edges.auth import Passwords
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
 from switchboard.edges.delivery.sockets import Sockets
+
+if TYPE_CHECKING:  # the knowledge base loads its embedder's libraries: only where it is opened
+    from switchboard.llm.kb import KnowledgeBase
 
 __all__ = ["Services"]
 
@@ -28,14 +32,14 @@ class Services:
     dispatch: DispatchSettings
     engine: Engine
     redis: aioredis.Redis
-    writer: Any  # switchboard.store.writer.StoreWriter
+    writer: StoreWriter
     secret: str
     hub: Hub
     sockets: Sockets
     names: Names
     relay: Relay | None = None  # only in the process that drains the engine
-    bot_settings: Any = None  # switchboard.settings.BotSettings
-    kb: Any = None  # the knowledge base, opened on first use where this process has no bot
+    bot_settings: BotSettings | None = None
+    kb: KnowledgeBase | None = None  # opened on first use by the REST API where this process has no bot
     passwords: Passwords = field(default_factory=Passwords)
     edge_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     conn_counter: int = 0

@@ -1,6 +1,12 @@
 """The bot: retrieval, the answer policy and (where configured) generation, for one question at a time.
 
-:meth:`Bot.decide` is retrieval plus policy, blocking and fast (milliseconds);
+The rules that choose what to say (answer, suggest, decline, hand off) are in
+:mod:`switchboard.llm.policy`; this module runs them. The edge's side, which hands the
+engine's questions to the bot and posts its answers into the conversation, is
+:mod:`switchboard.edges.botworker.worker`; :func:`switchboard.llm.factory.open_bot`
+builds a bot from the settings.
+
+:meth:`Bot.decide` is retrieval plus policy, blocking and fast;
 :meth:`Bot.answer` adds generation for ``answer`` decisions when an LLM backend
 is configured, streaming the model's text through ``on_delta`` as it comes. Any
 failure of the model (timeout, stall, error status, a broken stream) falls back

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def read_questions(path: Path) -> list[tuple[str, str | None]]:
     return out
 
 
-def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[str]) -> Calibration:
+def calibrate(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str]) -> Calibration:
     """Measure both sets' scores and choose thresholds; does not store them."""
     if not good or not bad:
         raise ValueError("calibration needs at least one GOOD and one BAD question")
@@ -101,7 +102,7 @@ def calibrate(kb: KnowledgeBase, good: list[tuple[str, str | None]], bad: list[s
         answer_precision=answer_precision, good=len(good), bad=len(bad), off_topic=tuple(examples))
 
 
-def _distinct(questions: list[str]) -> list[str]:
+def _distinct(questions: Sequence[str]) -> list[str]:
     """Each question once (its words decide; case, width and punctuation aside), in order: a question written
     twice would be its own neighbour when the other copy is left out."""
     seen: dict[str, str] = {}
@@ -114,7 +115,8 @@ def _key(question: str) -> str:
     return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", question).casefold()))
 
 
-def _penalties(kb: KnowledgeBase, good: list[str], bad: list[str], examples: list[str]) -> tuple[list[float], list[float]]:
+def _penalties(kb: KnowledgeBase, good: list[str], bad: Sequence[str], examples: list[str]
+               ) -> tuple[list[float], list[float]]:
     """Each question's off-topic penalty against `examples`, a BAD question's without its own example.
 
     A BAD question is measured as its example (the examples are the BAD questions, each once)."""

@@ -24,22 +24,20 @@ from pymongo.errors import PyMongoError
 from switchboard.settings import BotSettings, ServerSettings, SettingsError, load_bot_settings, load_server_settings
 from switchboard.store.connection import connect, disconnect, ensure_indexes
 from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError
+from switchboard.llm.bot import Bot
 from switchboard.llm.calibrate import Calibration, calibrate, read_questions
 from switchboard.llm.embedders import make_embedder
+from switchboard.llm.factory import kb_dir_of, make_generator, open_kb
 from switchboard.llm.kb import KbError, KnowledgeBase, Progress
 from switchboard.llm.sources import SUFFIXES, SourceError
 
-__all__ = ["add_kb_parser", "run_kb", "store_for", "kb_dir_of", "open_kb"]
-
-
-def kb_dir_of(server: ServerSettings, bot: BotSettings) -> Path:
-    return Path(bot.kb_dir) if bot.kb_dir else Path(server.data_dir) / "kb"
+__all__ = ["add_kb_parser", "run_kb", "store_for"]
 
 
 @contextmanager
 def store_for(settings: ServerSettings) -> Iterator[str]:
     """Connect mongoengine to the configured store for the duration; yields its URI."""
-    from switchboard.processes.admin import embedded_store_in_use
+    from switchboard.store.embedded import embedded_store_in_use
 
     embedded: EmbeddedMongo | None = None
     if settings.mongodb_uri:
@@ -62,11 +60,6 @@ def store_for(settings: ServerSettings) -> Iterator[str]:
         disconnect()
         if embedded is not None:
             embedded.stop()
-
-
-def open_kb(server: ServerSettings, bot: BotSettings, embedder: str | None = None) -> KnowledgeBase:
-    """The configured knowledge base (the store must be connected)."""
-    return KnowledgeBase.open(kb_dir_of(server, bot), make_embedder(embedder or bot.embedder))
 
 
 class _Bar:
@@ -146,9 +139,6 @@ def _remove(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 
 
 def _ask(kb: KnowledgeBase, args: argparse.Namespace, bot_settings: BotSettings) -> int:
-    from switchboard.llm.bot import Bot
-    from switchboard.llm.generation import make_generator
-
     questions = args.questions or [line.strip() for line in sys.stdin if line.strip()]
     bot = Bot(kb, bot_settings, make_generator(bot_settings))
 

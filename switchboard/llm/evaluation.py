@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -18,10 +18,18 @@ from switchboard.llm.embedders import make_embedder
 from switchboard.llm.kb import KnowledgeBase
 from switchboard.llm.policy import MAX_SUGGESTIONS, decide
 
-__all__ = ["load_set", "evaluate"]
+__all__ = ["LabelledSet", "load_set", "evaluate"]
 
 
-def load_set(data: Path) -> dict[str, Any]:
+class LabelledSet(TypedDict):
+    faq: Path
+    good_eval: list[tuple[str, str | None]]  # (question, the right entry's id)
+    good_cal: list[tuple[str, str | None]]
+    bad_eval: list[str]  # off-topic questions
+    bad_cal: list[str]
+
+
+def load_set(data: Path) -> LabelledSet:
     """A labelled set: faq.yaml, in-scope and off-topic questions, each split into evaluation and calibration."""
     return {"faq": data / "faq.yaml",
             "good_eval": read_questions(data / "in_scope_eval.jsonl"),
@@ -30,7 +38,7 @@ def load_set(data: Path) -> dict[str, Any]:
             "bad_cal": [q for q, _ in read_questions(data / "off_topic_calibrate.txt")]}
 
 
-def evaluate(embedder_name: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
+def evaluate(embedder_name: str, s: LabelledSet, work: Path) -> dict[str, float]:
     """Build a base from the set's FAQ under `work` (the store must be connected), calibrate, ask, measure."""
     started = time.perf_counter()
     kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))

@@ -1,4 +1,5 @@
-"""Answer generation: the interface every LLM backend implements, and the factory that picks one.
+"""Answer generation: the interface every LLM backend implements (the factory that picks one is
+:func:`switchboard.llm.factory.make_generator`, a floor above the backends).
 
 A backend turns chat messages (see :mod:`switchboard.llm.prompt`) into a stream of
 :class:`Delta` pieces, shown to the visitor as they come, and at most one
@@ -19,10 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from switchboard.settings import BotSettings
-
-__all__ = ["Deadlines", "Delta", "GenerationFailed", "Generator", "HANDOFF_TOOL", "HandoffCall", "Stalled",
-           "make_generator"]
+__all__ = ["Deadlines", "Delta", "GenerationFailed", "Generator", "HANDOFF_TOOL", "HandoffCall", "Stalled"]
 
 T = TypeVar("T")
 
@@ -117,25 +115,3 @@ class Deadlines:
             return GenerationFailed(f"no complete answer within llm_timeout_s={self.total_s:g} s")
         return Stalled(f"nothing streamed for llm_first_token_s={self.stall_s:g} s")
 
-
-def make_generator(settings: BotSettings) -> Generator | None:
-    """The backend ``settings.llm_backend`` names, or None for ``none`` (retrieval answers only).
-
-    Backends are imported here, lazily, so that choosing ``openai`` never imports
-    tensorrt_llm and ``none`` imports neither.
-
-    Raises:
-        ImportError: ``tensorrt_llm`` was chosen but the package is not installed.
-        ValueError: an unknown backend name (settings validation normally catches it first).
-    """
-    if settings.llm_backend == "none":
-        return None
-    if settings.llm_backend == "openai":
-        from switchboard.llm.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(settings)
-    if settings.llm_backend == "tensorrt_llm":
-        from switchboard.llm.tensorrt_backend import TensorRTLLMBackend
-
-        return TensorRTLLMBackend(settings)
-    raise ValueError(f"unknown llm_backend {settings.llm_backend!r}; expected none, openai or tensorrt_llm")

@@ -3,9 +3,9 @@
 Layout of ``kb_dir``: ``index.faiss`` (the vectors, Faiss's own format),
 ``idmap.json`` (vector id -> entry id), ``meta.json`` (the embedder's signature,
 the index kind, the next vector id, the calibrated thresholds and the off-topic
-examples they were chosen with, a version that every change bumps) and ``.lock``. Entries themselves (chunks and FAQ entries)
-live in MongoDB (:class:`~switchboard.store.documents.KbEntry`) and are held in
-memory for answering, so a question never reads the store.
+examples they were chosen with, a version that every change bumps) and ``.lock``. Entries themselves (chunks and FAQ
+entries) live in the store (:mod:`switchboard.store.kb` holds their queries) and are held in memory for answering, so a
+question never reads the store.
 
 Changes are per document: ingesting a file adds its entries' vectors, and
 re-ingesting or deleting it removes exactly its own vector ids first; the index
@@ -31,18 +31,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
-from switchboard.store.documents import KbDocument, KbEntry
+from switchboard.store import kb as store
 from switchboard.llm.embedders import Embedder
 from switchboard.llm.index import VectorIndex
 from switchboard.llm.sources import Source, faq_phrasings, read_source
 
 __all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress", "OFF_TOPIC_WEIGHT",
-           "off_topic_penalty"]
+           "off_topic_penalty", "DocumentInfo", "ThresholdsJson"]
 
 log = logging.getLogger("switchboard.kb")
 
@@ -59,6 +60,23 @@ class KbError(Exception):
     """The knowledge base cannot do what was asked; the message is meant for an operator."""
 
 
+class ThresholdsJson(TypedDict):
+    answer: float
+    suggest: float
+    calibrated: bool
+
+
+class DocumentInfo(TypedDict):
+    """A document as ``kb list`` and the REST listing show it."""
+
+    name: str
+    kind: str
+    entries: int
+    size: int
+    sha256: str
+    added_at: str | None  # ISO 8601
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """Best-match scores: at or above `answer` the bot answers; at or above `suggest` it offers "did you mean"."""
@@ -67,7 +85,7 @@ class Thresholds:
     suggest: float
     calibrated: bool = False  # False: defaults for the embedder, not measured on this base
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ThresholdsJson:
         return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated}
 
 
@@ -116,7 +134,7 @@ class _Meta:
     trained_at: int = 0
     next_vid: int = 1
     version: int = 0
-    thresholds: dict[str, Any] | None = None
+    thresholds: ThresholdsJson | None = None
     off_topic: list[str] = field(default_factory=list)  # the calibration's BAD questions, kept with its thresholds
 
 
@@ -239,7 +257,8 @@ class KnowledgeBase:
                      for e, s in _best(found, k)]
                     for (found, _), w, penalty in zip(plain, weighted, penalties, strict=True)]
 
-    def _entry_scores(self, row_scores: Any, row_vids: Any) -> tuple[dict[str, float], float]:
+    def _entry_scores(self, row_scores: npt.NDArray[np.float32], row_vids: npt.NDArray[np.int64]
+                      ) -> tuple[dict[str, float], float]:
         """Entry scores from one query's phrasing scores: 0.7 × the best phrasing + 0.3 × the second best.
 
         An entry matched by two of its phrasings is a safer answer than one matched
@@ -268,10 +287,10 @@ class KnowledgeBase:
             return Thresholds(**self.meta.thresholds)
         return DEFAULT_THRESHOLDS.get(self.embedder.name, DEFAULT_THRESHOLDS["hashing"])
 
-    def documents(self) -> list[dict[str, Any]]:
-        return [{"name": d.id, "kind": d.kind, "entries": d.entries, "size": d.size, "sha256": d.sha256,
+    def documents(self) -> list[DocumentInfo]:
+        return [{"name": d.name, "kind": d.kind, "entries": d.entries, "size": d.size, "sha256": d.sha256,
                  "added_at": d.added_at.isoformat() if d.added_at else None}
-                for d in KbDocument.objects.order_by("id")]
+                for d in store.documents()]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -292,7 +311,7 @@ class KnowledgeBase:
             self._load_if_changed()
             todo: list[Source] = []
             for source in sources:
-                old = KbDocument.objects(id=source.name).first()
+                old = store.document(source.name)
                 if old is not None and old.sha256 == source.sha256:
                     report.unchanged.append(source.name)
                     continue
@@ -308,8 +327,8 @@ class KnowledgeBase:
                     known = KnownEntry(f"{source.name}#{e.key}", source.name, e.kind, e.title, e.text, e.alternatives)
                     new_entries.append(known)
                     phrasings[known.id] = e.phrasings
-                KbDocument(id=source.name, kind=source.kind, sha256=source.sha256, size=source.size,
-                           entries=len(source.entries), added_at=datetime.now(timezone.utc)).save()
+                store.save_document(store.StoredDocument(source.name, source.kind, source.sha256, source.size,
+                                                         len(source.entries), datetime.now(timezone.utc)))
             self._index_entries(new_entries, progress, phrasings)
             self._save()
             report.entries = len(new_entries)
@@ -319,10 +338,10 @@ class KnowledgeBase:
         """Delete one document and its entries' vectors; False if there is no such document."""
         with self._locked():
             self._load_if_changed()
-            if KbDocument.objects(id=name).first() is None:
+            if store.document(name) is None:
                 return False
             self._drop_document(name)
-            KbDocument.objects(id=name).delete()
+            store.delete_document(name)
             self._save()
         return True
 
@@ -368,7 +387,7 @@ class KnowledgeBase:
             del self.idmap[vid]
         for e_id in gone:
             del self.entries[e_id]
-        KbEntry.objects(document=name).delete()
+        store.delete_entries(name)
 
     def _index_entries(self, entries: list[KnownEntry], progress: Progress | None,
                        phrasings: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -390,15 +409,8 @@ class KnowledgeBase:
                 vids_of[entry_id].append(vid)
             if progress:
                 progress(min(start + len(batch), total), total, "phrasings embedded")
-        docs = [KbEntry(id=e.id, document=e.document, kind=e.kind, title=e.title, text=e.text,
-                        alternatives=list(e.alternatives), vids=vids_of[e.id]) for e in entries]
-        for chunk in range(0, len(docs), 1000):
-            part = docs[chunk:chunk + 1000]
-            if _any_exists(part):  # a repair re-indexing entries the store already holds
-                for doc in part:
-                    doc.save()
-            else:
-                KbEntry.objects.insert(part, load_bulk=False)
+        store.put_entries([store.StoredEntry(e.id, e.document, e.kind, e.title, e.text, e.alternatives,
+                                             tuple(vids_of[e.id])) for e in entries])
         for e in entries:
             self.entries[e.id] = e
         self.meta.trained_at = self.index.trained_at
@@ -430,7 +442,7 @@ class KnowledgeBase:
 
 
 def _stored_entries() -> dict[str, KnownEntry]:
-    return {str(e.id): _known(e) for e in KbEntry.objects.no_cache()}
+    return {e.id: KnownEntry(e.id, e.document, e.kind, e.title, e.text, e.alternatives) for e in store.entries()}
 
 
 _VERSION = re.compile(r"-v(\d+)(?=-|$)")  # the version part of an embedder's signature
@@ -447,7 +459,7 @@ def _version(signature: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def off_topic_penalty(similarities: Any) -> Any:
+def off_topic_penalty(similarities: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     """Per row of (questions x off-topic examples) cosines: :data:`OFF_TOPIC_WEIGHT` x the best one, or 0.
 
     Calibration's BAD questions say what the operator wants declined. A question much
@@ -457,7 +469,8 @@ def off_topic_penalty(similarities: Any) -> Any:
     """
     if similarities.shape[1] == 0:
         return np.zeros(similarities.shape[0])
-    return OFF_TOPIC_WEIGHT * np.maximum(similarities.max(axis=1), 0.0)
+    penalty: npt.NDArray[np.floating] = OFF_TOPIC_WEIGHT * np.maximum(similarities.max(axis=1), 0.0)
+    return penalty
 
 
 def _best(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
@@ -474,14 +487,6 @@ def _phrasings_of(e: KnownEntry) -> tuple[str, ...]:
     if e.kind == "faq":
         return faq_phrasings(e.title, e.alternatives, e.text)
     return (f"{e.title}\n{e.text}" if e.title else e.text,)
-
-
-def _known(doc: Any) -> KnownEntry:
-    return KnownEntry(str(doc.id), doc.document, doc.kind, doc.title or "", doc.text or "", tuple(doc.alternatives or ()))
-
-
-def _any_exists(docs: list[Any]) -> bool:
-    return KbEntry.objects(id__in=[d.id for d in docs]).only("id").first() is not None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -27,11 +27,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from switchboard.llm.kb import Match, Thresholds
 
-__all__ = ["Decision", "decide", "on_topic", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
+__all__ = ["Decision", "DecisionJson", "decide", "on_topic", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
            "STREAK_HANDOFF_TEXT"]
 
 MAX_SUGGESTIONS = 3
@@ -62,6 +62,16 @@ def wants_person(text: str) -> bool:
     return any(p.search(t) for p in _ASK_FOR_PERSON)
 
 
+class DecisionJson(TypedDict):
+    """A decision as ``kb ask`` and the REST ``kb/ask`` show it."""
+
+    decision: str
+    matches: list[dict[str, str | float]]  # [{"id", "score"}]
+    suggestions: list[dict[str, str]]
+    sources: list[dict[str, str]]
+    answer: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     kind: str  # answer | suggest | decline | handoff
@@ -71,7 +81,7 @@ class Decision:
     sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}]
     low: bool = False  # a low-confidence question: counts towards the streak
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> DecisionJson:
         return {"decision": self.kind, "matches": [{"id": m.entry.id, "score": round(m.score, 4)} for m in self.matches],
                 "suggestions": self.suggestions, "sources": self.sources, "answer": self.text}
 

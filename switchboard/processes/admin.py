@@ -1,9 +1,10 @@
 """``switchboard admin create``: the first admin (and any later one), straight into the store.
 
 REST can only create agents, and only for an admin, so the first admin has to
-come from the command line. The command writes to the store directly, so it
-works with the server stopped: with ``MONGODB_URI`` it connects there, else it
-starts the embedded store on the configured ``data_dir`` for the moment it
+come from the command line. The command writes to the store directly, through
+the function REST creates agents with (:func:`switchboard.store.users.insert_user`),
+so it works with the server stopped: with ``MONGODB_URI`` it connects there, else
+it starts the embedded store on the configured ``data_dir`` for the moment it
 needs it.
 
 It must never start the embedded store while a server holds it: starting it
@@ -16,24 +17,20 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import re
-import secrets
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
-from mongoengine.errors import NotUniqueError
 from pymongo.errors import PyMongoError
 
 from switchboard.settings import ServerSettings, SettingsError, load_server_settings
 from switchboard.store.connection import connect, disconnect, ensure_indexes
-from switchboard.store.documents import User
-from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError
-from switchboard.edges.auth import Passwords
-from switchboard.edges.rest.accounts import EMAIL_PATTERN, MAX_PASSWORD, MIN_PASSWORD
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError, embedded_store_in_use
+from switchboard.store.errors import Duplicate
+from switchboard.store.users import insert_user
+from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, Passwords
+from switchboard.edges.protocol import EMAIL_PATTERN
 
-__all__ = ["AdminError", "admin_create", "add_admin_parser", "run_admin", "embedded_store_in_use"]
+__all__ = ["AdminError", "admin_create", "add_admin_parser", "run_admin"]
 
 
 class AdminError(Exception):
@@ -48,7 +45,7 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
         AdminError: a malformed email, a short password, a taken email, or no usable store.
     """
     email = email.strip().lower()
-    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 254:
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > MAX_EMAIL:
         raise AdminError(f"{email!r} does not look like an email address")
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AdminError(f"the password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
@@ -63,7 +60,9 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
         connect(uri)
         try:
             ensure_indexes()
-            return _insert_admin(email, password_hash, nickname)
+            return str(insert_user("admin", email, password_hash, nickname=nickname, saturation=1).id)
+        except Duplicate as exc:
+            raise AdminError(f"{exc} already") from None
         except PyMongoError as exc:
             raise AdminError(f"the store at {_redact(uri)} failed: {exc}") from None
         finally:
@@ -73,19 +72,6 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
     finally:
         if embedded is not None:
             embedded.stop()
-
-
-def _insert_admin(email: str, password_hash: str, nickname: str) -> str:
-    for _ in range(5):
-        user = User(id=f"adm-{secrets.token_hex(4)}", role="admin", email=email, nickname=nickname,
-                    password_hash=password_hash, saturation=1, created_at=datetime.now(timezone.utc))
-        try:
-            user.save(force_insert=True)
-            return str(user.id)
-        except NotUniqueError:
-            if User.objects(email=email).first() is not None:
-                raise AdminError(f"a user with email {email} exists already") from None
-    raise AdminError("could not draw a free user id in 5 tries")  # pragma: no cover
 
 
 def _start_embedded(data_dir: str) -> EmbeddedMongo:
@@ -98,32 +84,6 @@ def _start_embedded(data_dir: str) -> EmbeddedMongo:
             f"probably running on it. Stop the server and run this again, or point this command at the "
             f"running store with {hint}.")
     return EmbeddedMongo(data_dir)
-
-
-def embedded_store_in_use(data_dir: str) -> tuple[int, int | None] | None:
-    """(pid, port) of a live embedded store for `data_dir`, from its pid file; None if there is none.
-
-    A pid counts only while it is alive and runs nx-27017 (pids are recycled);
-    without /proc the pid file is trusted and the port is unknown.
-    """
-    try:
-        pid = int((Path(data_dir).resolve() / "mongo.pid").read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    proc = Path(f"/proc/{pid}")
-    if not proc.is_dir():
-        return pid, None
-    try:
-        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return None
-        args = proc.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
-    except (OSError, IndexError):
-        return None
-    if not any("nx_27017" in a for a in args):
-        return None
-    port = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--port")), "")
-    return pid, int(port) if port.isdigit() else None
 
 
 def _redact(uri: str) -> str:

@@ -17,10 +17,13 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from types import FrameType
 
 import orjson
+from starlette.applications import Starlette
 
+from switchboard.processes.graceful import GracefulServer
 from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 
 
@@ -31,7 +34,6 @@ def main() -> int:
     logging.basicConfig(level=getattr(logging, str(config["log_level"]).upper()),
                         format=f"%(asctime)s edge{config.get('index', '?')} %(name)s %(levelname)s %(message)s")
     _end_with(config.get("parent"))
-    from switchboard.processes.serve import GracefulServer
     from switchboard.edges.app import AppConfig, create_app
 
     import ray
@@ -53,20 +55,19 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
     sock.set_inheritable(True)
-    server = GracefulServer(uvicorn.Config(app, log_level=config["log_level"], ws_per_message_deflate=False,
-                                           ws_max_size=settings.max_frame_bytes * 4,  # as serve's single process
-                                           timeout_graceful_shutdown=10, lifespan="on"))
-    graceful = server.handle_exit
-
-    def handle_exit(sig: int, frame: Any) -> None:
-        # A Ctrl-C reaches an edge twice, from the terminal and forwarded by serve; uvicorn takes a second
-        # SIGINT for "force exit", which would cut this edge's graceful shutdown short. serve kills it after 20 s.
-        if not (sig == signal.SIGINT and server.should_exit):
-            graceful(sig, frame)
-
-    server.handle_exit = handle_exit
+    server = _EdgeServer(uvicorn.Config(app, log_level=config["log_level"], ws_per_message_deflate=False,
+                                        ws_max_size=settings.max_frame_bytes * 4,  # as serve's single process
+                                        timeout_graceful_shutdown=10, lifespan="on"))
     server.run(sockets=[sock])
     return 0
+
+
+class _EdgeServer(GracefulServer):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A Ctrl-C reaches an edge twice, from the terminal and forwarded by serve; uvicorn takes a second
+        # SIGINT for "force exit", which would cut this edge's graceful shutdown short. serve kills it after 20 s.
+        if not (sig == signal.SIGINT and self.should_exit):
+            super().handle_exit(sig, frame)
 
 
 def _end_with(parent: int | None) -> None:
@@ -88,19 +89,19 @@ def _end_with(parent: int | None) -> None:
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _report_edge_id(app: Any, fd: int) -> None:
+def _report_edge_id(app: Starlette, fd: int) -> None:
     """Write the edge id into `fd` once the app has started (before any socket is served, so before any
     is registered under that id), then close it."""
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
-    async def lifespan(a: Any) -> AsyncIterator[Any]:
-        async with inner(a) as state:
+    async def lifespan(a: Starlette) -> AsyncIterator[None]:
+        async with inner(a):  # the app's own lifespan yields no state
             try:
                 os.write(fd, a.state.services.edge_id.encode())
             finally:
                 os.close(fd)
-            yield state
+            yield
 
     app.router.lifespan_context = lifespan
 

@@ -23,34 +23,40 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Protocol
 
 import orjson
+import redis.asyncio as aioredis
 
+from switchboard.actors.address import Address
+from switchboard.actors.messages import Message
+from switchboard.processes.backends import Backends
+from switchboard.processes.banner import print_urls
 from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 
-__all__ = ["run_multi_edge"]
+__all__ = ["run_multi_edge", "SupervisedEngine"]
 
 log = logging.getLogger("switchboard.processes.multiedge")
 
 
-def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Any,
-                   args: argparse.Namespace) -> int:
+def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings,
+                   backends: Backends, args: argparse.Namespace) -> int:
     return asyncio.run(_main(settings, dispatch, bot_settings, backends, args))
 
 
-async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Any,
+async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Backends,
                 args: argparse.Namespace) -> int:
     import ray
 
-    from switchboard.actors.engine import on_loop, start_engine
+    from switchboard.actors.engine import on_loop
+    from switchboard.actors.start import start_engine
     from switchboard.actors.ray_runtime import init_ray
     from switchboard.edges.delivery.fanout import Hub
     from switchboard.edges.delivery.names import Names
     from switchboard.edges.delivery.recovery import recover
     from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
     from switchboard.edges.delivery.relay import Relay
-    from switchboard.processes.serve import print_urls
     from switchboard.store import connection
     from switchboard.store.writer import StoreWriter
 
@@ -71,11 +77,11 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
 
     engine = start_engine("ray", hosts=hosts, settings=dispatch, ray_address=gcs, named=True, on_delivery=on_delivery)
 
-    async def ignore(_: Any) -> None:
+    async def ignore(_: object) -> None:
         return None
 
     hub.start(ignore, ignore)
-    relay.bot = await start_bot_worker(settings, bot_settings, engine, hub, redis, backends.mongodb_uri)
+    relay.bot = bot_worker = await start_bot_worker(settings, bot_settings, engine, hub, redis, backends.mongodb_uri)
     relay.handoff_turns = bot_settings.handoff_turns
     relay.start()
     counts = await recover(engine, redis, settings.default_group)
@@ -93,7 +99,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
         loop.add_signal_handler(sig, stop.set)
     code = await supervisor.run(stop)
     await supervisor.stop()
-    await stop_bot_worker(relay.bot)
+    await stop_bot_worker(bot_worker)
     try:
         if engine.failure is None:  # a dead host answers no poll
             await asyncio.to_thread(engine.wait_quiet, 5.0)
@@ -143,12 +149,22 @@ class _Edge:
             self.report = -1
 
 
+class SupervisedEngine(Protocol):
+    """What the supervisor needs of the engine: whether it broke, and a way to set an agent offline."""
+
+    @property
+    def failure(self) -> str | None: ...
+
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None: ...
+
+
 class _Supervisor:
     """Keeps N edges running: an edge that exits while the server runs is logged, its sockets forgotten
     (its agents go offline as if they had disconnected, unless they have sockets elsewhere) and started
     again, at most once per RESTART_GAP_S, backing off while it keeps dying. The other edges serve on."""
 
-    def __init__(self, spawn: Callable[[int], _Edge], count: int, redis: Any, engine: Any) -> None:
+    def __init__(self, spawn: Callable[[int], _Edge], count: int, redis: aioredis.Redis,
+                 engine: SupervisedEngine) -> None:
         self._spawn, self._redis, self._engine = spawn, redis, engine
         self.edges: list[_Edge | None] = [spawn(i) for i in range(count)]
         self._next_start = [0.0] * count
@@ -205,17 +221,17 @@ class _Supervisor:
     async def _forget(self, edge_id: str) -> None:
         """What a clean stop of that edge does (Hub.forget_edge), and what its sockets' closing would have done:
         an agent whose last socket was there is set offline (the offline grace keeps their conversations)."""
-        from switchboard.actors.address import Address
         from switchboard.actors.messages import SetPresence
         from switchboard.edges.delivery.fanout import Hub
+        from switchboard.edges.keys import registered_user, registry_pattern
 
-        agents = [key async for key in self._redis.scan_iter(match="sb:reg:agent:*", count=1000)
+        agents = [key async for key in self._redis.scan_iter(match=registry_pattern("agent"), count=1000)
                   if await self._redis.hexists(key, edge_id)]
         await Hub(self._redis, edge_id).forget_edge()
         offline = []
         for key in agents:
             if sum(int(c) for c in await self._redis.hvals(key)) == 0:
-                agent_id = (key.decode() if isinstance(key, bytes) else key)[len("sb:reg:agent:"):]
+                agent_id = registered_user(key).id
                 self._engine.send(Address.agent(agent_id), SetPresence("offline"))
                 offline.append(agent_id)
         log.info("forgot the sockets of edge %s; agents now offline: %s", edge_id, ", ".join(offline) or "none")
@@ -230,7 +246,7 @@ class _Supervisor:
             edge.close()
 
 
-def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Any,
+def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,
                 gcs: str, hosts: int, args: argparse.Namespace) -> _Edge:
     # Every setting, as the single-process server has them (serve's --host/--port/--data-dir are in `settings`).
     server = {**dataclasses.asdict(settings), "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri}

@@ -1,10 +1,11 @@
 """``switchboard serve``: the main job, with embedded defaults.
 
 With no REDIS_URL it starts an embedded Redis, with no MONGODB_URI an embedded
-MongoDB-wire store, both under the data directory; then the engine (local
-runtime by default) and the Starlette app under uvicorn. uvicorn owns SIGINT
-and SIGTERM: it stops accepting, the app's shutdown drains and flushes, and
-then the embedded servers this command started are stopped.
+MongoDB-wire store, both under the data directory (:mod:`.backends`); then the
+engine (local runtime by default) and the Starlette app under uvicorn. uvicorn
+owns SIGINT and SIGTERM: it stops accepting, the app's shutdown drains and
+flushes, and then the embedded servers this command started are stopped
+(:mod:`.graceful`).
 
 ``--edges N`` (N > 1) runs the engine on Ray (a local cluster unless
 ``--ray-address``) in this process, with the relay and recovery, and N edge
@@ -21,19 +22,20 @@ import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
+from switchboard.processes.backends import Backends
+from switchboard.processes.banner import print_urls
 from switchboard.settings import (
     BotSettings, DispatchSettings, ServerSettings, SettingsError, load_bot_settings, load_dispatch_settings,
     load_server_settings, unknown_variables,
 )
 
-__all__ = ["add_serve_parser", "run_serve", "Backends"]
+__all__ = ["add_serve_parser", "run_serve", "port_taken"]
 
 log = logging.getLogger("switchboard.processes.serve")
 
 
-def add_serve_parser(sub: Any) -> None:
+def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("serve", help="run the server (embedded Redis and store unless REDIS_URL / MONGODB_URI)")
     sp.add_argument("--host", default=None, help="address to listen on (default: settings, 127.0.0.1)")
     sp.add_argument("--port", type=int, default=None, help="port (default: settings, 8000)")
@@ -43,27 +45,6 @@ def add_serve_parser(sub: Any) -> None:
     sp.add_argument("--ray-address", default=None, help="an existing Ray cluster (implies the Ray runtime)")
     sp.add_argument("--hosts", type=int, default=None, help="engine hosts (default: 2 local, 4 ray)")
     sp.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-
-
-class Backends:
-    """The embedded servers this process started (and must stop), or the URLs it was given."""
-
-    def __init__(self, settings: ServerSettings, stack: ExitStack) -> None:
-        self.redis_url, self.mongodb_uri = settings.redis_url, settings.mongodb_uri
-        if not self.redis_url or not self.mongodb_uri:
-            from switchboard.store.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
-
-            # Before anything else, and for this process's life: a second serve on this data dir
-            # fails here (DataDirInUse) instead of replacing this one's servers as if left by a crash.
-            stack.enter_context(DataDirLock(settings.data_dir))
-            if not self.redis_url:
-                server = stack.enter_context(EmbeddedRedis(settings.data_dir))
-                self.redis_url = server.start()
-                print(f"  embedded Redis        {self.redis_url}", flush=True)
-            if not self.mongodb_uri:
-                store = stack.enter_context(EmbeddedMongo(settings.data_dir))
-                self.mongodb_uri = store.start()
-                print(f"  embedded MongoDB-wire {self.mongodb_uri}  (nx-27017, data in {settings.data_dir})", flush=True)
 
 
 def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings, BotSettings]:
@@ -132,6 +113,7 @@ def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSe
     import uvicorn
 
     from switchboard.edges.app import AppConfig, create_app
+    from switchboard.processes.graceful import GracefulServer
 
     config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot)
     app = create_app(config)
@@ -143,28 +125,3 @@ def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSe
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
     return 0
 
-
-def _graceful_server_class() -> Any:
-    import uvicorn
-
-    class _Graceful(uvicorn.Server):
-        """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, which would kill this process
-        before it stops the embedded servers; forget the captured signal, so `run` returns."""
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            self._captured_signals.clear()
-
-    return _Graceful
-
-
-def GracefulServer(config: Any) -> Any:
-    return _graceful_server_class()(config)
-
-
-def print_urls(settings: ServerSettings) -> None:
-    base = f"{settings.host}:{settings.port}"
-    print(f"  REST                  http://{base}/api  (OpenAPI: http://{base}/api/openapi.json)", flush=True)
-    print(f"  visitor websocket     ws://{base}/ws/visitor", flush=True)
-    print(f"  agent websocket       ws://{base}/ws/agent", flush=True)
-    print("  first admin:          switchboard admin create --email you@example.com --password-stdin", flush=True)

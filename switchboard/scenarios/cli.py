@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.actors.engine import ManualClock
+from switchboard.actors.start import start_engine
 from switchboard.scenarios.format import ScenarioError, load_scenario
 from switchboard.scenarios.runner import Observer, run_scenario
 

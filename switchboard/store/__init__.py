@@ -1,1 +1,2 @@
-"""The durable record: mongoengine documents, the group-commit writer, recovery reads, embedded servers."""
+"""The durable record: mongoengine documents, the queries by resource (users, groups, conversations, visitors,
+kb) and their errors, the group-commit writer, recovery reads, the embedded servers."""

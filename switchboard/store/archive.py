@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from switchboard.store.documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, Visitor, to_epoch
+from switchboard.store.documents import OPEN_PHASES, Conversation, Message, SkillGroup, User, to_epoch
 
 __all__ = [
     "AgentRecord", "GroupRecord", "World", "ensure_group", "load_world", "messages_between", "phases",
-    "get_user", "get_user_by_email", "get_visitor",
 ]
 
 _STATE_TIMES = ("created_at", "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
@@ -104,22 +103,6 @@ def messages_between(conversation: str, after: int, upto: int | None = None, lim
         seq["$lte"] = upto
     rows = sorted(_find(Message, {"conversation": conversation, "seq": seq}), key=lambda d: int(d["seq"]))
     return [_message(d) for d in rows[:limit]]
-
-
-def get_user_by_email(email: str) -> User | None:
-    """The user with this email (compared lower-cased, as stored)."""
-    user: User | None = User.objects(email=email.strip().lower()).first()
-    return user
-
-
-def get_user(user_id: str) -> User | None:
-    user: User | None = User.objects(id=user_id).first()
-    return user
-
-
-def get_visitor(visitor_id: str) -> Visitor | None:
-    visitor: Visitor | None = Visitor.objects(id=visitor_id).first()
-    return visitor
 
 
 # --- helpers ------------------------------------------------------------------------------------

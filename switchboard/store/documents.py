@@ -20,6 +20,8 @@ from mongoengine import (
     DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField,
 )
 
+from switchboard.actors.messages import POLICIES
+
 __all__ = ["User", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
            "to_datetime", "to_epoch",
            "OPEN_PHASES"]
@@ -59,7 +61,7 @@ class User(Document):
 class SkillGroup(Document):
     id = StringField(primary_key=True)  # a slug such as "billing"
     name = StringField(default="")
-    policy = StringField(default="balanced", choices=("balanced", "last_agent_first", "designated"))
+    policy = StringField(default="balanced", choices=POLICIES)
     max_queue = IntField(null=True)
     last_agent_wait_s = FloatField(null=True)
     created_at = DateTimeField()

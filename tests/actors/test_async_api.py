@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from switchboard.actors.address import Address
-from switchboard.actors.engine import AsyncDeliveries, start_engine
+from switchboard.actors.engine import AsyncDeliveries
+from switchboard.actors.start import start_engine
 from switchboard.actors.events import Assigned, Refused
 from switchboard.actors.messages import CreateAgent, CreateGroup, OpenConversation, RequestHuman, SetPresence
 

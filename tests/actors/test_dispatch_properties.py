@@ -37,7 +37,8 @@ from hypothesis.stateful import (
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address
-from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.actors.engine import ManualClock
+from switchboard.actors.start import start_engine
 from switchboard.actors.events import (
     Assigned, Closed, ConversationAssigned, ConversationRemoved, QueuePosition, Reassigned, Refused, Requeued,
 )

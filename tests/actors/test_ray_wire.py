@@ -11,7 +11,8 @@ import pytest
 
 from switchboard.actors import wire
 from switchboard.actors.address import Address, host_for
-from switchboard.actors.engine import ManualClock, start_engine
+from switchboard.actors.engine import ManualClock
+from switchboard.actors.start import start_engine
 from switchboard.actors.hostcore import Envelope
 from switchboard.actors.messages import CreateGroup
 from tests.conftest import harness_for

@@ -1,4 +1,4 @@
-"""admin_cli: `switchboard admin create` writes an admin straight into the store, with or without a server."""
+"""processes.admin: `switchboard admin create` writes an admin straight into the store, with or without a server."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.processes.admin import AdminError, add_admin_parser, admin_create, embedded_store_in_use, run_admin
+from switchboard.processes.admin import AdminError, add_admin_parser, admin_create, run_admin
 from switchboard.settings import ServerSettings
 from switchboard.store.connection import connect, disconnect
 from switchboard.store.documents import User
-from switchboard.store.embedded import EmbeddedMongo
+from switchboard.store.embedded import EmbeddedMongo, embedded_store_in_use
 from tests.edges.conftest import CHEAP_PASSWORDS
 
 

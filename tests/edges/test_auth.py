@@ -187,7 +187,7 @@ def test_the_session_set_expires_with_the_newest_token(redis_url: str, sync_redi
 
 
 def test_ending_sessions_ends_them_all_and_tells_every_edge(redis_url: str, sync_redis: redis.Redis) -> None:
-    pubsub = sync_redis.pubsub()  # type: ignore[no-untyped-call]
+    pubsub = sync_redis.pubsub()
     pubsub.subscribe(CONTROL_CHANNEL)
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocketState
 
 from switchboard.edges.delivery import history
-from switchboard.edges.delivery.fanout import user_key
+from switchboard.edges.keys import user_key
 from switchboard.actors.address import UserRef
 from switchboard.edges.delivery.sockets import Connection, Sockets, TokenBucket
 from switchboard.edges.delivery.history import message_frame, stage_append

@@ -19,8 +19,8 @@ def test_every_event_a_person_can_get_has_a_row_in_the_protocol_doc() -> None:
 def test_every_rest_route_has_a_row_in_the_protocol_doc_and_in_the_openapi_description() -> None:
     from starlette.routing import Route
 
+    from switchboard.edges.rest.api import OPENAPI, rest_routes
     from switchboard.edges.rest.kb import kb_routes
-    from switchboard.edges.rest.accounts import OPENAPI, rest_routes
     from switchboard.edges.rest.workspace import workspace_routes
 
     routes = [r for r in [*rest_routes(), *workspace_routes(), *kb_routes()] if isinstance(r, Route)]

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from switchboard.actors.address import Address
-from switchboard.actors.engine import start_engine
+from switchboard.actors.start import start_engine
 from switchboard.edges.delivery.recovery import recover
 from switchboard.store.documents import SkillGroup
 from switchboard.store.writer import StoreWriter
@@ -120,7 +120,8 @@ def test_a_claim_left_by_a_crash_is_released_so_the_visitors_next_message_opens_
         store: str, redis_url: str) -> None:
     """kill -9 between the store and Redis: a close stored but not yet in Redis, or a conversation claimed
     in Redis that neither the engine nor the store ever had. Either claim refused every later frame."""
-    from switchboard.edges.delivery.claims import CLAIMED, claim
+    from switchboard.edges.delivery.claims import claim
+    from switchboard.edges.keys import CLAIMED_VISITORS
 
     open_state = state("c-open", visitor="v-open")
     closed_state = state("c-closed", "closed", visitor="v-closed")
@@ -140,7 +141,7 @@ def test_a_claim_left_by_a_crash_is_released_so_the_visitors_next_message_opens_
             await recover(engine, redis)
             visitors = ("v-open", "v-closed", "v-new", "v-older")
             claims = {v: await redis.hget(f"sb:visitor:{v}", "conv") for v in visitors}
-            return {"claims": claims, "claimed": await redis.smembers(CLAIMED),
+            return {"claims": claims, "claimed": await redis.smembers(CLAIMED_VISITORS),
                     "phases": [await redis.hget(f"sb:conv:{c}", "phase") for c in ("c-closed", "c-never-stored")],
                     "last": await redis.hget("sb:visitor:v-closed", "last_conv"),
                     "again": await claim(redis, "v-closed", "c-next")}

@@ -25,7 +25,8 @@ import redis.asyncio as aioredis
 
 from switchboard.actors import messages as m
 from switchboard.actors.address import Address
-from switchboard.actors.engine import Engine, start_engine
+from switchboard.actors.engine import Engine
+from switchboard.actors.start import start_engine
 from switchboard.edges.delivery.recovery import recover
 from switchboard.store.documents import SkillGroup, User
 from switchboard.store.writer import StoreWriter

@@ -13,12 +13,13 @@ import redis.asyncio as aioredis
 from pymongo.errors import AutoReconnect
 
 from switchboard.actors.address import Address, UserRef
-from switchboard.actors.engine import start_engine
+from switchboard.actors.start import start_engine
 from switchboard.actors.messages import CreateAgent, CreateGroup, OpenConversation, Post, RequestHuman, SetPresence
 from switchboard.edges.delivery import history
-from switchboard.edges.delivery.fanout import Hub, user_key
+from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
+from switchboard.edges.keys import text_hash, user_key
 from switchboard.store.archive import messages_between
 from switchboard.store.writer import StoreWriter
 
@@ -75,7 +76,7 @@ def chat(redis_url: str, said: Said, down_while_assigned: bool = False) -> dict[
             engine.send(Address.conversation(CONV), RequestHuman(GROUP))
             await relay.idle()
             await hub.flushed()
-            state = {k.decode(): v.decode() for k, v in (await redis.hgetall(f"sb:conv:{CONV}")).items()}
+            state = text_hash(await redis.hgetall(f"sb:conv:{CONV}"))
             for client_id, text, down in said:
                 writer.down = down
                 engine.send(Address.conversation(CONV), Post("visitor", VISITOR.id, text, client_id=client_id))

@@ -17,10 +17,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from switchboard.actors.address import Address
-from switchboard.actors.engine import Engine, start_engine
+from switchboard.actors.engine import Engine
+from switchboard.actors.start import start_engine
 from switchboard.edges.auth import CONTROL_CHANNEL, issue_token, issue_visitor_token
-from switchboard.edges.rest.kb import kb_routes  # its import adds its paths to OPENAPI
-from switchboard.edges.rest.accounts import OPENAPI, rest_routes
+from switchboard.edges.rest.api import OPENAPI, rest_routes
+from switchboard.edges.rest.kb import kb_routes
 from switchboard.edges.rest.workspace import workspace_routes
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import SkillGroup, User
@@ -149,7 +150,7 @@ def test_logout_ends_that_token_only(world: World) -> None:
 
 def test_a_password_change_ends_every_session_of_the_user(world: World) -> None:
     first, second = world.login(), world.login()
-    pubsub = world.redis.pubsub()  # type: ignore[no-untyped-call]
+    pubsub = world.redis.pubsub()
     pubsub.subscribe(CONTROL_CHANNEL)
     pubsub.get_message(timeout=2)
     response = world.call("POST", "/api/me/password", first,

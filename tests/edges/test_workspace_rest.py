@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from switchboard.edges.rest.accounts import OPENAPI, rest_routes
+from switchboard.edges.rest.api import OPENAPI, rest_routes
 from switchboard.edges.rest.workspace import workspace_routes
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import Conversation, SkillGroup, User, Visitor

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from switchboard.llm.generation import HANDOFF_TOOL, Delta, GenerationFailed, HandoffCall, make_generator
+from switchboard.llm.factory import make_generator
+from switchboard.llm.generation import HANDOFF_TOOL, Delta, GenerationFailed, HandoffCall
 from switchboard.llm.openai_backend import OpenAIBackend
 from switchboard.settings import BotSettings
 from tests.llm.scripted_llm import METRICS, Pause, Piece, Raw, ScriptedServer, Status, Stream, ToolFragment

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.llm.evaluation import evaluate, load_set
-from switchboard.store.documents import KbDocument, KbEntry
+from switchboard.store import kb as kb_store
 
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bot"
@@ -46,5 +46,4 @@ def test_the_hashing_embedder_finds_chinese_paraphrases_far_better_than_word_ove
 
 @pytest.fixture(autouse=True)
 def _empty_base(store: str) -> None:
-    KbDocument.objects.delete()
-    KbEntry.objects.delete()
+    kb_store.forget_all()

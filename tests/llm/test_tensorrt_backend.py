@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from switchboard.llm.generation import Delta, GenerationFailed, HandoffCall, make_generator
+from switchboard.llm.factory import make_generator
+from switchboard.llm.generation import Delta, GenerationFailed, HandoffCall
 from switchboard.llm.tensorrt_backend import MISSING_MESSAGE, TensorRTLLMBackend
 from switchboard.settings import BotSettings, SettingsError
 

@@ -82,7 +82,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def ws(self, path: str, **kw: Any) -> ClientConnection:
-        return connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=10, **kw)
+        conn: ClientConnection = connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=10, **kw)
+        return conn
 
     def call(self, coro: Any) -> Any:
         """Run a coroutine on the server's loop (to inspect or poke Redis from a test)."""

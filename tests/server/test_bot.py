@@ -6,13 +6,14 @@ the knowledge base is a small FAQ uploaded by the admin at the start.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from switchboard.store.documents import Message
 from tests.server.conftest import (
-    Backends, Server, admin_token, agent_socket, api, ensure_admin, forget_knowledge, free_port, make_agent,
+    Backends, Client, Server, admin_token, agent_socket, api, ensure_admin, forget_knowledge, free_port, make_agent,
     make_config, visitor,
 )
 
@@ -47,7 +48,7 @@ def bot_server(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> 
     srv.stop()
 
 
-def ask(server: Server, text: str) -> tuple[object, dict[str, object]]:
+def ask(server: Server, text: str) -> tuple[Client, dict[str, Any]]:
     guest, _ = visitor(server)
     guest.send("message", client_id="q1", text=text)
     return guest, guest.wait("message", timeout=10)

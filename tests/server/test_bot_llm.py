@@ -6,13 +6,13 @@ for trtllm-serve (no GPU or weights here); everything else is real.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from tests.llm.scripted_llm import Pause, ScriptedServer, Status, Stream, ToolFragment
 from tests.server.conftest import (
-    Backends, Server, admin_token, api, ensure_admin, forget_knowledge, free_port, make_config, visitor,
+    Backends, Client, Server, admin_token, api, ensure_admin, forget_knowledge, free_port, make_config, visitor,
 )
 
 FAQ = b"""
@@ -87,7 +87,7 @@ def test_the_model_calling_the_handoff_tool_hands_the_visitor_to_a_person(llm_se
     assert (place["group"], place["position"]) == ("llm-support", 1)
 
 
-def ask(server: Server, text: str) -> tuple[object, dict[str, object]]:
+def ask(server: Server, text: str) -> tuple[Client, dict[str, Any]]:
     guest, _ = visitor(server)
     guest.send("message", client_id="q1", text=text)
     return guest, guest.wait("message", timeout=10, seq=2)

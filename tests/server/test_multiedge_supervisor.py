@@ -8,10 +8,13 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis.asyncio as aioredis
 
+from switchboard.actors.address import Address
+from switchboard.actors.messages import Message
 from switchboard.processes import multiedge
 from switchboard.processes.multiedge import _Edge, _Supervisor
 
@@ -23,10 +26,17 @@ class _NoRedis:
         raise AssertionError(f"Redis used: {name}")
 
 
+def _no_redis() -> aioredis.Redis:
+    return cast(aioredis.Redis, _NoRedis())
+
+
 class _Engine:
     """A stand-in for the Ray engine: whole until told otherwise."""
 
     failure: str | None = None
+
+    def send(self, to: Address, message: Message, *, ref: str | None = None) -> None:
+        raise AssertionError(f"the engine was sent {message!r} for {to}")
 
 
 def _sleeper(index: int) -> _Edge:
@@ -42,7 +52,7 @@ def test_when_the_engine_breaks_serve_stops_its_edges_and_exits_1_with_an_error_
     engine = _Engine()
 
     async def scenario() -> tuple[int, float, list[_Edge]]:
-        supervisor = _Supervisor(_sleeper, 2, _NoRedis(), engine)
+        supervisor = _Supervisor(_sleeper, 2, _no_redis(), engine)
         edges = [e for e in supervisor.edges if e]
         asyncio.get_running_loop().call_later(0.3, setattr, engine, "failure", "ray host 1 closed its stream")
         started = time.monotonic()
@@ -76,7 +86,7 @@ def test_an_edge_that_keeps_dying_is_started_again_ever_more_slowly_with_an_erro
         return _Edge(index, proc, read, time.monotonic())
 
     async def scenario() -> None:
-        supervisor = _Supervisor(spawn, 2, _NoRedis(), _Engine())
+        supervisor = _Supervisor(spawn, 2, _no_redis(), _Engine())
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(2.5, stop.set)
         await supervisor.run(stop)

@@ -33,7 +33,7 @@ class Serve:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, edges: int = 1, timeout: float = 90) -> None:
-        deadline, seen = time.monotonic() + timeout, set()
+        deadline, seen = time.monotonic() + timeout, set[str]()
         while len(seen) < edges:
             assert self.proc.poll() is None, f"serve exited: {Path(self.log.name).read_text()[-3000:]}"
             assert time.monotonic() < deadline, "serve did not become ready"

@@ -3,9 +3,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-from switchboard.store.archive import (
-    AgentRecord, GroupRecord, get_user, get_user_by_email, get_visitor, load_world, messages_between,
-)
+from switchboard.store.archive import AgentRecord, GroupRecord, load_world, messages_between
 from switchboard.store.documents import SkillGroup, User
 from switchboard.store.writer import StoreWriter
 from tests.store.test_writer import message, state
@@ -69,12 +67,3 @@ def test_messages_between_returns_the_range_in_seq_order(store: str) -> None:
     assert [m["seq"] for m in messages_between("c1", 0, limit=2)] == [1, 2]
     assert messages_between("c1", 2, 3) == [message("c1", 3)]
     assert messages_between("c9", 0) == []
-
-
-def test_users_and_visitors_are_found_by_id_and_users_by_email_in_any_case(store: str) -> None:
-    add_agent("a1", "ada@example.com", [])
-    user = get_user_by_email(" Ada@Example.COM ")
-    assert user is not None and user.id == "a1"
-    assert get_user("a1") is not None and get_user("nobody") is None
-    assert get_user_by_email("nobody@example.com") is None
-    assert get_visitor("v1") is None

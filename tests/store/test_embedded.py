@@ -50,7 +50,7 @@ def test_embedded_redis_serves_set_get_and_pub_sub(tmp_path: Path) -> None:
         url = server.start()
         assert url.startswith("unix://")
         r = redis.Redis.from_url(url)
-        sub = r.pubsub()  # type: ignore[no-untyped-call]
+        sub = r.pubsub()
         sub.subscribe("events")
         confirmation = sub.get_message(timeout=1.0)
         assert confirmation is not None and confirmation["type"] == "subscribe"

@@ -215,7 +215,7 @@ def _poison_a_pooled_session(uri: str) -> None:
     """What two writers' overlapping transactions do on nx-27017: the second begins inside the first (a
     SAVEPOINT), the first commits, the second's commit fails ("no such savepoint") and its session, back in
     the writer's client's pool, fails every transaction after it."""
-    other = MongoClient(uri)
+    other: MongoClient[dict[str, Any]] = MongoClient(uri)
     ours = Message._get_collection().database.client  # the client the writer uses
     theirs, mine = other.get_default_database().visitors, ours.get_default_database().visitors
     first, second = other.start_session(), ours.start_session()
@@ -253,7 +253,7 @@ def test_a_writer_whose_transactions_fail_on_the_embedded_store_writes_plainly_a
 def test_a_replay_in_a_transaction_on_the_embedded_store_loses_no_other_clients_write(
         store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """nx-27017 shares one SQLite transaction among its clients: an abort would take their writes along."""
-    other = MongoClient(store)
+    other: MongoClient[dict[str, Any]] = MongoClient(store)
     inner = writer_module._insert_messages
 
     def with_a_rating_meanwhile(*args: Any, **kwargs: Any) -> None:

@@ -444,7 +444,11 @@ def test_an_admin_creates_a_group_and_an_agent_in_it_and_uploads_a_document_to_t
 
     screenshot(page, "workspace-admin")
     asked: list[str] = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+    def second_thought(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+    page.once("dialog", second_thought)
     document.get_by_test_id("kb-delete").click()  # a second thought: nothing is deleted
     expect(document).to_be_visible()
     assert asked and "bike-care.md" in asked[0]

@@ -1,10 +1,9 @@
 """The bot in a child process of its own: questions in over a pipe, answers (and streamed text) out.
 
-Why a process. Retrieval needs scikit-learn, Faiss, the word-frequency lists
-and, for the semantic embedder, torch: together 150 MB or more, and CPU work
-that would otherwise share the edge's event loop and GIL with every socket.
-The edge keeps only :class:`BotProcess`, a small client; the child runs
-:class:`~switchboard.llm.bot.Bot` exactly as before.
+Retrieval's libraries (scikit-learn, Faiss, the word lists; torch for the semantic embedder) and its
+CPU work stay out of the process that holds the sockets: the edge keeps only :class:`BotProcess`, a
+small client, and the child runs :class:`~switchboard.llm.bot.Bot` as built by
+:func:`~switchboard.llm.factory.open_bot`. Decision 006 has the figures that chose a process.
 
 The pipe carries one JSON object per line (orjson). The first line down is the
 child's start-up (the settings, pickled: both ends run the same code); the first
@@ -34,14 +33,16 @@ import pickle
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, TypedDict
 
 import orjson
 
 from switchboard.llm.bot import Bot, Reply, Turn
+from switchboard.llm.factory import open_bot
 from switchboard.llm.policy import Decision
 from switchboard.settings import BotSettings, ServerSettings
+from switchboard.store import connection
 
 __all__ = ["BotProcess", "BotProcessError"]
 
@@ -52,8 +53,33 @@ _START_TIMEOUT_S = 600.0  # a first start ingests the demo base; the semantic em
 _RESTART_GAP_S = 30.0  # a bot process that keeps dying is restarted at most this often
 
 
+Line = dict[str, object]  # one JSON line of the pipe, either way
+
+
 class BotProcessError(RuntimeError):
     """The bot process failed to start, or ended while questions were waiting."""
+
+
+class _Question(TypedDict):
+    """A question, down the pipe."""
+
+    id: int
+    q: str
+    turns: Sequence[Sequence[str]]  # [role, text] pairs
+    streak: int
+
+
+class _ReplyJson(TypedDict):
+    """A reply, up the pipe: what the edge uses of it (the matches stay in the child)."""
+
+    kind: str
+    decision_text: str
+    suggestions: list[dict[str, str]]
+    sources: list[dict[str, str]]
+    low: bool
+    text: str
+    generated: bool
+    fallback: str | None
 
 
 class BotProcess:
@@ -83,7 +109,7 @@ class BotProcess:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[qid] = (future, on_delta)
         try:
-            await self._send({"id": qid, "q": question, "turns": turns, "streak": low_streak})
+            await self._send(_Question(id=qid, q=question, turns=turns, streak=low_streak))
         except (BrokenPipeError, ConnectionResetError) as exc:  # it died just now: the reader fails the rest
             self._waiting.pop(qid, None)
             raise BotProcessError(f"the bot process ended: {exc}") from None
@@ -120,7 +146,7 @@ class BotProcess:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: Line | _Question) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(orjson.dumps(message) + b"\n")
         await self.proc.stdin.drain()
@@ -179,13 +205,13 @@ async def _spawn(server: ServerSettings, settings: BotSettings,
     return proc, int(hello.get("entries", 0))
 
 
-def _reply(data: dict[str, Any]) -> Reply:
+def _reply(data: _ReplyJson) -> Reply:
     """A reply as the edge uses it: the decision's kind, wording and offers; matches stay in the child."""
     decision = Decision(data["kind"], data["decision_text"], [], data["suggestions"], data["sources"], data["low"])
     return Reply(decision, data["text"], data["generated"], data.get("fallback"))
 
 
-def _reply_json(reply: Reply) -> dict[str, Any]:
+def _reply_json(reply: Reply) -> _ReplyJson:
     d = reply.decision
     return {"kind": d.kind, "decision_text": d.text, "suggestions": d.suggestions, "sources": d.sources, "low": d.low,
             "text": reply.text, "generated": reply.generated, "fallback": reply.fallback}
@@ -206,7 +232,7 @@ def main() -> int:
 
 
 async def _child(protocol: IO[bytes]) -> int:
-    def send(message: dict[str, Any]) -> None:
+    def send(message: Line) -> None:
         protocol.write(orjson.dumps(message) + b"\n")
 
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
@@ -235,9 +261,6 @@ async def _child(protocol: IO[bytes]) -> int:
 
 
 def _open(server: ServerSettings, settings: BotSettings, mongodb_uri: str) -> Bot:
-    from switchboard.store import connection
-    from switchboard.edges.botworker.worker import open_bot
-
     connection.connect(mongodb_uri)
     bot = open_bot(server, settings)
     if bot is None:
@@ -245,14 +268,15 @@ def _open(server: ServerSettings, settings: BotSettings, mongodb_uri: str) -> Bo
     return bot
 
 
-async def _answer_one(bot: Bot, message: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> None:
+async def _answer_one(bot: Bot, message: _Question, send: Callable[[Line], None]) -> None:
     qid = message["id"]
 
     async def delta(text: str) -> None:
         send({"id": qid, "delta": text})
 
     try:
-        reply = await bot.answer(message["q"], [tuple(t) for t in message["turns"]], message["streak"], on_delta=delta)
+        turns: list[Turn] = [(role, text) for role, text in message["turns"]]
+        reply = await bot.answer(message["q"], turns, message["streak"], on_delta=delta)
     except Exception as exc:
         log.exception("the bot failed on question %s", qid)
         send({"id": qid, "error": f"{type(exc).__name__}: {exc}"})

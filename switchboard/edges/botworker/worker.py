@@ -3,12 +3,14 @@
 A conversation in its bot phase hands each visitor message out as an
 :class:`~switchboard.actors.effects.AskBot`; the relay passes it here once the
 message itself is stored. The worker answers one question per conversation at
-a time, in order; the bot itself (retrieval, generation) runs in a child process
-(:mod:`.bot_process`), off the edge's event loop and out of its memory. It streams generated text to the visitor as
-``bot_delta`` frames, and posts the final answer as a ``Post`` from the bot with
-its decision, suggestions and sources in ``extra``. A ``handoff`` decision
-also sends ``RequestHuman`` to the default skill group, which puts the
-conversation into the dispatch flow like the visitor's own request.
+a time, in order; the bot itself (retrieval, the answer policy in
+:mod:`switchboard.llm.policy`, generation) runs in a child process
+(:mod:`.process`), off the edge's event loop and out of its memory. It streams
+generated text to the visitor as ``bot_delta`` frames, and posts the final
+answer as a ``Post`` from the bot with its decision, suggestions and sources in
+``extra``. A ``handoff`` decision also sends ``RequestHuman`` to the default
+skill group, which puts the conversation into the dispatch flow like the
+visitor's own request.
 
 Per-conversation state here (the low-confidence streak) is small, bounded and
 deliberately not durable: after a restart the streak starts again at zero.
@@ -21,23 +23,23 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any
+from typing import TypedDict
+
+import redis.asyncio as aioredis
 
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.effects import AskBot
 from switchboard.actors.engine import Engine
 from switchboard.actors.messages import Post, RequestHuman
-from switchboard.llm.bot import Bot, Reply, Turn
-from switchboard.llm.sources import SUFFIXES
+from switchboard.llm.bot import Reply, Turn
 from switchboard.settings import BotSettings, ServerSettings
-from switchboard.edges.delivery import history
 from switchboard.edges.botworker.process import BotProcess
+from switchboard.edges.delivery import history
 from switchboard.edges.delivery.fanout import Hub
-from switchboard.edges.protocol import frame
-from switchboard.edges.delivery.relay import VISITOR_REF, make_ref
+from switchboard.edges.keys import as_str, visitor_key
+from switchboard.edges.protocol import VISITOR_REF, frame, make_ref
 
-__all__ = ["BotWorker", "BOT_ID", "open_bot", "start_bot_worker", "stop_bot_worker", "demo_kb_dir"]
+__all__ = ["BotWorker", "BotExtra", "BOT_ID", "start_bot_worker", "stop_bot_worker"]
 
 log = logging.getLogger("switchboard.bot")
 
@@ -47,8 +49,19 @@ EMAIL_TEXT = "A person will take over. Please leave your email address first, so
 _STREAKS_KEPT = 10_000
 
 
+class BotExtra(TypedDict, total=False):
+    """What a bot's message carries in ``extra`` (docs/protocol.md, the bot's messages)."""
+
+    decision: str  # answer | suggest | decline | handoff, or error when the bot failed
+    generated: bool  # the text came from the LLM
+    suggestions: list[dict[str, str]]  # [{"id", "question"}]
+    sources: list[dict[str, str]]  # [{"id", "title"}]
+    offer_human: bool  # the widget offers a person beside this answer
+    email_required: bool  # a hand-off waits for the visitor's email (the widget asks for it)
+
+
 class BotWorker:
-    def __init__(self, bot: BotProcess | None, engine: Engine, hub: Hub, redis: Any, settings: BotSettings,
+    def __init__(self, bot: BotProcess | None, engine: Engine, hub: Hub, redis: aioredis.Redis, settings: BotSettings,
                  default_group: str, require_email: bool = False) -> None:
         self.bot, self.engine, self.hub, self.redis = bot, engine, hub, redis
         self.settings, self.default_group, self.require_email = settings, default_group, require_email
@@ -93,7 +106,7 @@ class BotWorker:
                               else streak + 1)
         extra, text = _extra(reply), reply.text
         hand_off = reply.decision.kind == "handoff"
-        if hand_off and self.require_email and not await self.redis.hget(f"sb:visitor:{q.visitor}", "email"):
+        if hand_off and self.require_email and not await self.redis.hget(visitor_key(q.visitor), "email"):
             # The widget shows an email form and sends request_human itself once it has one.
             hand_off, extra["email_required"] = False, True
             text = EMAIL_TEXT
@@ -106,14 +119,13 @@ class BotWorker:
         self.hub.to_user(UserRef.visitor(q.visitor), frame("bot_delta", conversation=q.conversation, reply_to=q.seq,
                                                            text=text))
 
-    def _post(self, q: AskBot, text: str, extra: dict[str, Any]) -> None:
+    def _post(self, q: AskBot, text: str, extra: BotExtra) -> None:
         # The client id makes a re-asked question (a relay retry) answer once: the conversation dedupes it.
-        post = Post("bot", BOT_ID, text, client_id=f"re:{q.seq}", extra=extra)
+        post = Post("bot", BOT_ID, text, client_id=f"re:{q.seq}", extra=dict(extra))
         self.engine.send(Address.conversation(q.conversation), post)
 
     async def _hand_off(self, q: AskBot) -> None:
-        last = await self.redis.hget(f"sb:visitor:{q.visitor}", "last_agent")
-        last_agent = last.decode() if isinstance(last, bytes) else last
+        last_agent = as_str(await self.redis.hget(visitor_key(q.visitor), "last_agent"))
         # The ref routes a refusal (no such group, a full queue) to the visitor's sockets.
         ref = make_ref(VISITOR_REF, q.visitor, "request_human", None)
         self.engine.send(Address.conversation(q.conversation), RequestHuman(self.default_group, last_agent=last_agent),
@@ -134,9 +146,9 @@ class BotWorker:
             self._streaks.popitem(last=False)
 
 
-def _extra(reply: Reply) -> dict[str, Any]:
+def _extra(reply: Reply) -> BotExtra:
     d = reply.decision
-    extra: dict[str, Any] = {"decision": d.kind, "generated": reply.generated}
+    extra: BotExtra = {"decision": d.kind, "generated": reply.generated}
     if d.suggestions:
         extra["suggestions"] = d.suggestions
     if d.sources:
@@ -149,40 +161,8 @@ def _extra(reply: Reply) -> dict[str, Any]:
 # --- building one -----------------------------------------------------------------------------------
 
 
-def demo_kb_dir() -> Path | None:
-    """``config/kb`` of the source tree (or of the working directory): the demo knowledge base."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = base / "config" / "kb"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
-    """The bot the settings describe (None when turned off); blocking: loads the embedder and the base.
-
-    A first start with an empty base and ``demo_kb`` on ingests ``config/kb``, so a
-    fresh installation answers questions about Switchboard itself.
-    """
-    if not settings.enabled:
-        return None
-    from switchboard.llm.cli import open_kb
-    from switchboard.llm.generation import make_generator
-
-    kb = open_kb(server, settings)
-    demo = demo_kb_dir()
-    if settings.demo_kb and len(kb) == 0 and demo is not None:
-        files = sorted(p for p in demo.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        report = kb.ingest(files)
-        log.info("ingested the demo knowledge base from %s: %d entries", demo, report.entries)
-    # First-use costs (word-frequency lists, English and Chinese: about 0.3 s and 0.2 s) are paid here,
-    # at start-up, not by the first visitor who asks.
-    kb.search_many(["How do I get started?", "如何开始使用"], 1)
-    return Bot(kb, settings, make_generator(settings))
-
-
 async def start_bot_worker(server: ServerSettings, settings: BotSettings, engine: Engine, hub: Hub,
-                           redis: Any, mongodb_uri: str) -> BotWorker:
+                           redis: aioredis.Redis, mongodb_uri: str) -> BotWorker:
     """The worker, with the bot started in its child process (none when the bot is turned off)."""
     bot = await BotProcess.start(server, settings, mongodb_uri) if settings.enabled else None
     return BotWorker(bot, engine, hub, redis, settings, server.default_group, bool(server.require_email))

@@ -2,7 +2,7 @@
 
 Every edge process subscribes to its own channel ``sb:edge:{edge_id}``; a hash
 ``sb:reg:{role}:{id}`` maps each connected person to the edges holding their
-sockets (edge id -> socket count). Whoever has something to tell a person (the
+sockets (edge id -> socket count); :mod:`switchboard.edges.keys` builds both. Whoever has something to tell a person (the
 relay, another edge) stages it here; one flusher task sends everything staged
 since its last round in two round trips: one pipeline of registry lookups, one
 pipeline of staged writes followed by a single PUBLISH per edge carrying the
@@ -31,20 +31,23 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from switchboard.actors.address import UserRef
+from switchboard.edges.keys import CONTROL_CHANNEL, as_str, edge_channel, registry_key, registry_pattern, user_key
+from switchboard.edges.protocol import Frame
 
-__all__ = ["Hub", "user_key", "CONTROL_CHANNEL"]
+__all__ = ["Hub", "Staged", "Receiver", "Control", "Item", "Batch"]
 
 log = logging.getLogger("switchboard.fanout")
 
-CONTROL_CHANNEL = "sb:control"
-Staged = Callable[[Any], None]  # adds commands to a pipeline
-Receiver = Callable[[list[Any]], Awaitable[None]]
-
-
-def user_key(user: UserRef) -> str:
-    return f"{user.role}:{user.id}"
+Staged = Callable[[Pipeline], object]  # adds commands to a pipeline (what it returns is ignored)
+# What an edge's channel carries: batches of ["u", user key, frame] (to a person's every socket there) and
+# ["c", connection id, frame] (to one socket).
+Item = list[Any]
+Batch = list[Item]
+Receiver = Callable[[Batch], Awaitable[None]]
+Control = Callable[[Frame], Awaitable[None]]  # takes a broadcast on CONTROL_CHANNEL
 
 
 class Hub:
@@ -52,9 +55,9 @@ class Hub:
 
     def __init__(self, redis: aioredis.Redis, edge_id: str) -> None:
         self.redis, self.edge_id = redis, edge_id
-        self.channel = f"sb:edge:{edge_id}"
-        self._to_users: list[tuple[str, Any]] = []
-        self._to_edges: list[tuple[str, Any]] = []
+        self.channel = edge_channel(edge_id)
+        self._to_users: list[tuple[str, Frame]] = []
+        self._to_edges: list[tuple[str, Item]] = []
         self._writes: list[Staged] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -63,16 +66,16 @@ class Hub:
         self.subscribed = asyncio.Event()
         self.drop_next_publish = 0  # fault injection for tests: lose the next N publishes (local batches too)
         self.published = 0
-        self._local: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self._local: asyncio.Queue[Batch] = asyncio.Queue()
 
     # --- staging ------------------------------------------------------------------------------------
 
-    def to_user(self, user: UserRef, item: Any) -> None:
-        """Send `item` to every socket of `user`, on whichever edges hold them."""
-        self._to_users.append((user_key(user), item))
+    def to_user(self, user: UserRef, frame: Frame) -> None:
+        """Send `frame` to every socket of `user`, on whichever edges hold them."""
+        self._to_users.append((user_key(user), frame))
         self._kick()
 
-    def to_edge(self, edge_id: str, item: Any) -> None:
+    def to_edge(self, edge_id: str, item: Item) -> None:
         self._to_edges.append((edge_id, item))
         self._kick()
 
@@ -94,11 +97,11 @@ class Hub:
     # --- registry -----------------------------------------------------------------------------------
 
     async def register(self, user: UserRef) -> None:
-        await self.redis.hincrby(f"sb:reg:{user_key(user)}", self.edge_id, 1)
+        await self.redis.hincrby(registry_key(user_key(user)), self.edge_id, 1)
 
     async def unregister(self, user: UserRef) -> int:
         """Forget one socket of `user` here; returns how many sockets the user still has anywhere."""
-        key = f"sb:reg:{user_key(user)}"
+        key = registry_key(user_key(user))
         left = await self.redis.hincrby(key, self.edge_id, -1)
         if left <= 0:
             await self.redis.hdel(key, self.edge_id)
@@ -107,12 +110,12 @@ class Hub:
 
     async def forget_edge(self) -> None:
         """On shutdown: this edge holds no sockets any more (scan only our own registrations)."""
-        async for key in self.redis.scan_iter(match="sb:reg:*", count=1000):
+        async for key in self.redis.scan_iter(match=registry_pattern(), count=1000):
             await self.redis.hdel(key, self.edge_id)
 
     # --- running ------------------------------------------------------------------------------------
 
-    def start(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def start(self, receive: Receiver, control: Control) -> None:
         self._tasks = [asyncio.create_task(self._flusher(), name="hub-flusher"),
                        asyncio.create_task(self._local_delivery(receive), name="hub-local"),
                        asyncio.create_task(self._subscriber(receive, control), name="hub-subscriber")]
@@ -161,28 +164,28 @@ class Hub:
             finally:
                 self._local.task_done()
 
-    async def _send(self, to_users: list[tuple[str, Any]], to_edges: list[tuple[str, Any]],
-                    writes: list[Staged]) -> list[Any] | None:
+    async def _send(self, to_users: list[tuple[str, Frame]], to_edges: list[tuple[str, Item]],
+                    writes: list[Staged]) -> Batch | None:
         """Write, publish to other edges; returns the batch for this edge's own sockets."""
-        batches: dict[str, list[Any]] = defaultdict(list)
+        batches: dict[str, Batch] = defaultdict(list)
         for edge, item in to_edges:
             batches[edge].append(item)
         if to_users:
             users = list(dict.fromkeys(key for key, _ in to_users))
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in users:
-                    pipe.hkeys(f"sb:reg:{key}")
+                    pipe.hkeys(registry_key(key))
                 edges_of = dict(zip(users, await pipe.execute(), strict=True))
-            for key, item in to_users:
+            for key, frame in to_users:
                 for edge in edges_of[key]:
-                    batches[edge.decode() if isinstance(edge, bytes) else edge].append(["u", key, item])
+                    batches[as_str(edge)].append(["u", key, frame])
         local = batches.pop(self.edge_id, None) if self._tasks else None  # started: a local delivery task runs
         async with self.redis.pipeline(transaction=False) as pipe:
             for staged in writes:
                 staged(pipe)
             for edge, items in batches.items():
                 if not self._lose_one():
-                    pipe.publish(f"sb:edge:{edge}", orjson.dumps(items))
+                    pipe.publish(edge_channel(edge), orjson.dumps(items))
                     self.published += 1
             if len(pipe):
                 await pipe.execute()
@@ -196,7 +199,7 @@ class Hub:
             return True
         return False
 
-    async def _subscriber(self, receive: Receiver, control: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def _subscriber(self, receive: Receiver, control: Control) -> None:
         while True:
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -205,7 +208,7 @@ class Hub:
                 async for message in pubsub.listen():
                     data = orjson.loads(message["data"])
                     channel = message["channel"]
-                    if (channel.decode() if isinstance(channel, bytes) else channel) == CONTROL_CHANNEL:
+                    if as_str(channel) == CONTROL_CHANNEL:
                         await control(data)
                     else:
                         await receive(data)

@@ -1,7 +1,7 @@
 """Recent messages per conversation in Redis, older ones from the store: what resume and gap healing read.
 
-The embedded store answers a sorted find by conversation a few dozen times a
-second, so the hot path never asks it: each conversation keeps its last
+The embedded store is slow at sorted finds by conversation (decision 004 has the
+figure), so the hot path never asks it: each conversation keeps its last
 ``history_cap`` message frames in a Redis sorted set scored by seq
 (``sb:hist:{conversation}``), written by the relay in the same pipeline as the
 publish that announces them. Only a range older than that falls back to the
@@ -16,8 +16,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
-from switchboard.edges.protocol import frame
+from switchboard.edges.keys import history_key
+from switchboard.edges.protocol import Frame, frame
 
 __all__ = ["stage_append", "fetch", "message_frame", "HISTORY_TTL_S", "PAGE"]
 
@@ -25,7 +27,7 @@ HISTORY_TTL_S = 7 * 86400
 
 
 def message_frame(conversation: str, seq: int, prev: int, role: str, author: str, name: str, kind: str, text: str,
-                  client_id: str | None, at: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  client_id: str | None, at: float, extra: dict[str, Any] | None = None) -> Frame:
     """The ``message`` frame; `prev` is the seq of the previous message a visitor can see (notes skipped).
 
     A bot message carries its ``bot`` details (decision, suggestions, sources, offer_human).
@@ -38,9 +40,9 @@ def message_frame(conversation: str, seq: int, prev: int, role: str, author: str
     return message
 
 
-def stage_append(pipe: Any, conversation: str, messages: list[dict[str, Any]], cap: int) -> None:
+def stage_append(pipe: Pipeline, conversation: str, messages: list[Frame], cap: int) -> None:
     """Add `messages` (frames with their ``seq``) to the conversation's history: three commands for any number."""
-    key = f"sb:hist:{conversation}"
+    key = history_key(conversation)
     pipe.zadd(key, {orjson.dumps(m): m["seq"] for m in messages})
     pipe.zremrangebyrank(key, 0, -(cap + 1))
     pipe.expire(key, HISTORY_TTL_S)
@@ -50,14 +52,14 @@ PAGE = 500  # messages per resume or sync answer (docs/protocol.md): a full page
 
 
 async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
-                for_visitor: bool, limit: int = PAGE) -> list[dict[str, Any]]:
+                for_visitor: bool, limit: int = PAGE) -> list[Frame]:
     """Messages with after < seq <= upto (upto None: to the end), in order; notes withheld from visitors.
 
     A page is what the reader missed from `after` on, never with a stored message skipped: `limit`
     messages the reader may see, or all that are left when fewer are (so a full page means "ask again
     after its last seq"). Notes a visitor may not see are read past, not counted.
     """
-    page: list[dict[str, Any]] = []
+    page: list[Frame] = []
     more = True
     while more and len(page) < limit:
         run, more = await _next_run(redis, conversation, after, upto, limit)
@@ -69,7 +71,7 @@ async def fetch(redis: aioredis.Redis, conversation: str, after: int, upto: int 
 
 
 async def _next_run(redis: aioredis.Redis, conversation: str, after: int, upto: int | None,
-                    limit: int) -> tuple[list[dict[str, Any]], bool]:
+                    limit: int) -> tuple[list[Frame], bool]:
     """The next messages after `after`, none skipped, and whether (after, upto] may hold more past them.
 
     From the Redis window where it starts at after + 1; what is older comes from the store first. A
@@ -77,11 +79,11 @@ async def _next_run(redis: aioredis.Redis, conversation: str, after: int, upto: 
     a hole inside the window ends the run before it (the next run asks the store for the missing seqs).
     """
     high: str | int = "+inf" if upto is None else upto
-    raw = await redis.zrangebyscore(f"sb:hist:{conversation}", f"({after}", high, start=0, num=limit)
-    recent: list[dict[str, Any]] = [orjson.loads(r) for r in raw]  # type: ignore[arg-type]
+    raw = await redis.zrangebyscore(history_key(conversation), f"({after}", high, start=0, num=limit)
+    recent: list[Frame] = [orjson.loads(r) for r in raw]  # type: ignore[arg-type]
     more = len(recent) == limit
     first = recent[0]["seq"] if recent else None
-    older: list[dict[str, Any]] = []
+    older: list[Frame] = []
     if first is None or first > after + 1:
         older_upto = (first - 1) if first is not None else upto
         if older_upto is None or older_upto > after:
@@ -94,7 +96,7 @@ async def _next_run(redis: aioredis.Redis, conversation: str, after: int, upto: 
     return older + recent, more
 
 
-async def _from_store(conversation: str, after: int, upto: int | None, limit: int) -> list[dict[str, Any]]:
+async def _from_store(conversation: str, after: int, upto: int | None, limit: int) -> list[Frame]:
     from switchboard.store import archive
 
     rows = await asyncio.to_thread(archive.messages_between, conversation, after, upto, limit)

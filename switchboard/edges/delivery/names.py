@@ -68,14 +68,12 @@ class Names:
 
 
 def _lookup(agent_id: str) -> str:
-    from switchboard.store.documents import User
+    from switchboard.store.users import agent_name
 
-    user = User.objects(id=agent_id).only("nickname").first()
-    return (user.nickname if user is not None else "") or agent_id
+    return agent_name(agent_id)
 
 
 def _lookup_many(agent_ids: list[str]) -> dict[str, str]:
-    from switchboard.store.documents import User
+    from switchboard.store.users import agent_names
 
-    found = {u.id: u.nickname or u.id for u in User.objects(id__in=agent_ids).only("nickname")}
-    return {a: found.get(a, a) for a in agent_ids}
+    return agent_names(agent_ids)

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
 from switchboard.actors import messages as m
@@ -23,6 +22,7 @@ from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
 from switchboard.store import archive
 from switchboard.edges.delivery.claims import release_stale, stage_claim
+from switchboard.edges.keys import ENDED_CONV_TTL_S, conv_hash, conv_key, registry_pattern
 
 __all__ = ["recover"]
 
@@ -83,7 +83,7 @@ async def _forget_sockets(redis: aioredis.Redis) -> None:
     that are gone: every edge starts with the server, under a new id. A server killed with -9 never told
     Redis (which keeps it on disk), and its counts would keep an agent "connected" after their last real
     socket closed: never set offline, still assigned visitors."""
-    keys = [key async for key in redis.scan_iter(match="sb:reg:*", count=1000)]
+    keys = [key async for key in redis.scan_iter(match=registry_pattern(), count=1000)]
     for start in range(0, len(keys), 1000):
         await redis.delete(*keys[start:start + 1000])
     if keys:
@@ -110,17 +110,16 @@ async def _mark_ended(redis: aioredis.Redis, conversations: list[str], stored: d
     """Their views say what the store says (closed or abandoned); one the store never had was never open."""
     async with redis.pipeline(transaction=False) as pipe:
         for conv in conversations:
-            pipe.hset(f"sb:conv:{conv}", "phase", stored.get(conv, "abandoned"))
-            pipe.expire(f"sb:conv:{conv}", 30 * 86400)
+            pipe.hset(conv_key(conv), "phase", stored.get(conv, "abandoned"))
+            pipe.expire(conv_key(conv), ENDED_CONV_TTL_S)
         await pipe.execute()
 
 
 async def _rewrite_views(redis: aioredis.Redis, conversations: list[dict[str, Any]]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for s in conversations:
-            pipe.hset(f"sb:conv:{s['conversation']}", mapping={
-                "visitor": s["visitor"], "phase": s["phase"], "group": s["group"] or "", "agent": s["agent"] or "",
-                "participants": orjson.dumps(s.get("participants") or []), "channel": s.get("channel") or "widget",
-                "last_seq": s.get("last_seq") or 0})
+            view = conv_hash(s["visitor"], s["phase"], s["group"], s["agent"], s.get("participants") or [],
+                             s.get("channel") or "widget")
+            pipe.hset(conv_key(s["conversation"]), mapping={**view, "last_seq": s.get("last_seq") or 0})
             stage_claim(pipe, s["visitor"], s["conversation"])
         await pipe.execute()

@@ -11,7 +11,9 @@ FIFO rarely waits for more than one batch.
 
 Exactly one relay runs per engine (in the single server process, or in the
 engine process when several edges share a Ray engine); it reaches sockets on
-any edge through :class:`~.fanout.Hub`.
+any edge through :class:`~.fanout.Hub`. It knows the writer and the bot only as
+:class:`ArchiveWriter` and :class:`BotAsker`; tests/edges/test_relay.py holds a
+store write back and checks the promise above.
 """
 
 from __future__ import annotations
@@ -21,57 +23,62 @@ import dataclasses
 import functools
 import logging
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import Any, Awaitable, Protocol
 
 import orjson
+from redis.asyncio.client import Pipeline
 
 from switchboard.actors.address import UserRef
 from switchboard.actors.effects import AskBot
 from switchboard.actors.events import Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted, Refused
 from switchboard.actors.output import BotQuestion, Delivery, EngineOutput, Recorded, Refusal
+from switchboard.edges import codes
 from switchboard.edges.delivery.claims import stage_claim, stage_release
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.history import message_frame, stage_append
 from switchboard.edges.delivery.names import Names
-from switchboard.edges.protocol import frame
+from switchboard.edges.keys import ENDED_CONV_TTL_S, conv_hash, conv_key, history_key, visitor_key
+from switchboard.edges.protocol import VISITOR_REF, Frame, frame, parse_ref
 
-if TYPE_CHECKING:
-    from switchboard.edges.botworker.worker import BotWorker
-
-__all__ = ["Relay", "parse_ref", "make_ref", "VISITOR_REF"]
+__all__ = ["Relay", "ArchiveWriter", "BotAsker"]
 
 _TURNS_KEPT = 5000  # conversations whose last turns the relay keeps in memory (about 3 KB each)
 _UNCARRIED_KEPT = 10_000  # messages whose store write failed, kept until re-sent (the engine keeps their client ids)
-# Raise sb:conv:{id}'s last_seq to ARGV[1], never lower it (a message carried late, older than the newest).
+# Raise the conversation view's last_seq to ARGV[1], never lower it (a message carried late, older than the newest).
 _RAISE_LAST_SEQ = ("local c = tonumber(redis.call('HGET', KEYS[1], 'last_seq') or '0') "
                    "if tonumber(ARGV[1]) > c then redis.call('HSET', KEYS[1], 'last_seq', ARGV[1]) end return 0")
-VISITOR_REF = "@visitor"  # make_ref(VISITOR_REF, visitor_id, ...): a refusal goes to the visitor, wherever connected
 
 log = logging.getLogger("switchboard.relay")
 
 
-def make_ref(edge_id: str, conn_id: str, frame_type: str, client_id: str | None) -> str:
-    """A command's correlation id: enough for any relay to route its refusal back to the socket."""
-    return f"{edge_id}/{conn_id}/{frame_type}/{client_id or ''}"
+class ArchiveWriter(Protocol):
+    """Where records become durable: :class:`~switchboard.store.writer.StoreWriter` (or a test's stand-in).
+
+    Each call queues one record and returns what resolves once it is stored, or raises (then, or when
+    awaited) if it could not be.
+    """
+
+    def submit_message(self, msg: dict[str, Any]) -> Awaitable[None]: ...
+
+    def submit_conversation(self, state: dict[str, Any]) -> Awaitable[None]: ...
 
 
-def parse_ref(ref: str | None) -> tuple[str, str, str, str | None] | None:
-    parts = (ref or "").split("/", 3)
-    if len(parts) != 4:
-        return None
-    return parts[0], parts[1], parts[2], parts[3] or None
+class BotAsker(Protocol):
+    """Who answers the visitors' questions: :class:`~switchboard.edges.botworker.worker.BotWorker`."""
+
+    def ask(self, question: AskBot) -> None: ...
 
 
 class Relay:
-    def __init__(self, hub: Hub, writer: Any, names: Names, history_cap: int, bot: BotWorker | None = None,
+    def __init__(self, hub: Hub, writer: ArchiveWriter, names: Names, history_cap: int, bot: BotAsker | None = None,
                  handoff_turns: int = 10) -> None:
         self.hub, self.writer, self.names, self.cap = hub, writer, names, history_cap
         self.bot, self.handoff_turns = bot, handoff_turns
         # The last turns of recently active conversations, for conversation_assigned.recent: the Redis
         # history may not hold the newest of them yet (it is written in the hub's next flush).
-        self._turns: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
-        self._fifo: asyncio.Queue[tuple[Awaitable[Any] | None, EngineOutput]] = asyncio.Queue()
-        self._history: dict[str, list[dict[str, Any]]] | None = None  # messages for the hub's next flush
+        self._turns: OrderedDict[str, deque[Frame]] = OrderedDict()
+        self._fifo: asyncio.Queue[tuple[Awaitable[None] | None, EngineOutput]] = asyncio.Queue()
+        self._history: dict[str, list[Frame]] | None = None  # messages for the hub's next flush
         # Messages numbered by the engine but never carried (their store write failed), by (conversation, seq):
         # the engine acks a re-send as a duplicate of the first seq, so the relay carries it then, once.
         self._uncarried: OrderedDict[tuple[str, int], Posted] = OrderedDict()
@@ -83,7 +90,7 @@ class Relay:
 
     def push(self, delivery: EngineOutput) -> None:
         """Take one output of the engine (on the event loop, in the engine's order)."""
-        pending: Awaitable[Any] | None = None
+        pending: Awaitable[None] | None = None
         try:
             if not isinstance(delivery, Recorded):
                 pass
@@ -93,8 +100,9 @@ class Relay:
             elif isinstance(event, ConversationState):
                 pending = self.writer.submit_conversation(event.state)
         except Exception as exc:  # refused before it was queued (malformed, writer closed): fails like a write
-            pending = asyncio.get_running_loop().create_future()
-            pending.set_exception(exc)
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            pending = failed
         self._fifo.put_nowait((pending, delivery))
 
     async def idle(self) -> None:
@@ -139,7 +147,7 @@ class Relay:
                 log.exception("could not put conversation state into Redis")
         if isinstance(event, Posted) and event.role in ("visitor", "agent"):
             # No ack: the client keeps the message and re-sends it with the same client id.
-            err = frame("error", code="store_unavailable", message="the message was not saved; send it again",
+            err = frame("error", code=codes.STORE_UNAVAILABLE, message="the message was not saved; send it again",
                         client_id=event.client_id, conversation=event.conversation)
             self.hub.to_user(UserRef(event.role, event.author), err)
 
@@ -181,7 +189,7 @@ class Relay:
         if author is not None:
             self.hub.to_user(author, {**message, "type": "ack"})
 
-    def _stage_history(self, message: dict[str, Any]) -> None:
+    def _stage_history(self, message: Frame) -> None:
         """Messages wait for the hub's next flush grouped by conversation: a few Redis commands per
         conversation per flush, not per message."""
         batch = self._history
@@ -190,38 +198,37 @@ class Relay:
             self.hub.write(functools.partial(self._write_history, batch))
         batch.setdefault(message["conversation"], []).append(message)
 
-    def _stage_late(self, message: dict[str, Any]) -> None:
+    def _stage_late(self, message: Frame) -> None:
         """A message carried after later ones may have been: into the history, and last_seq only ever raised."""
         conversation = message["conversation"]
 
-        def stage(pipe: Any) -> None:
+        def stage(pipe: Pipeline) -> None:
             stage_append(pipe, conversation, [message], self.cap)
-            pipe.eval(_RAISE_LAST_SEQ, 1, f"sb:conv:{conversation}", message["seq"])
+            pipe.eval(_RAISE_LAST_SEQ, 1, conv_key(conversation), message["seq"])
         self.hub.write(stage)
 
-    def _write_history(self, batch: dict[str, list[dict[str, Any]]], pipe: Any) -> None:
+    def _write_history(self, batch: dict[str, list[Frame]], pipe: Pipeline) -> None:
         if self._history is batch:  # later messages start the next flush's batch; a retried flush writes this one again
             self._history = None
         for conversation, messages in batch.items():
             stage_append(pipe, conversation, messages, self.cap)
-            pipe.hset(f"sb:conv:{conversation}", "last_seq", max(m["seq"] for m in messages))
+            pipe.hset(conv_key(conversation), "last_seq", max(m["seq"] for m in messages))
 
     def _state(self, state: dict[str, Any]) -> None:
         conv, visitor = state["conversation"], state["visitor"]
-        mapping = {"visitor": visitor, "phase": state["phase"], "group": state["group"] or "",
-                   "agent": state["agent"] or "", "participants": orjson.dumps(state["participants"]),
-                   "channel": state["channel"]}
+        mapping = conv_hash(visitor, state["phase"], state["group"], state["agent"], state["participants"],
+                            state["channel"])
         open_ = state["phase"] in ("bot", "queued", "assigned")
 
-        def stage(pipe: Any) -> None:
-            pipe.hset(f"sb:conv:{conv}", mapping=mapping)
+        def stage(pipe: Pipeline) -> None:
+            pipe.hset(conv_key(conv), mapping=mapping)
             if open_:
                 stage_claim(pipe, visitor, conv)
             else:
-                pipe.expire(f"sb:conv:{conv}", 30 * 86400)
+                pipe.expire(conv_key(conv), ENDED_CONV_TTL_S)
                 stage_release(pipe, visitor, conv)  # and it becomes the visitor's last_conv
                 if state["agent"]:
-                    pipe.hset(f"sb:visitor:{visitor}", "last_agent", state["agent"])
+                    pipe.hset(visitor_key(visitor), "last_agent", state["agent"])
         self.hub.write(stage)
 
     def _refused(self, event: Refused) -> None:
@@ -237,7 +244,7 @@ class Relay:
         else:
             self.hub.to_edge(edge, ["c", conn, err])
 
-    async def _event_frame(self, event: PersonEvent) -> dict[str, Any]:
+    async def _event_frame(self, event: PersonEvent) -> Frame:
         fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
         if isinstance(event, Assigned):
             fields["agent"] = {"id": event.agent, "name": await self.names.display("agent", event.agent)}
@@ -246,7 +253,7 @@ class Relay:
             fields["recent"] = await self._recent(event.conversation)
         return frame(event.kind, **fields)
 
-    def _remember_turn(self, conversation: str, message: dict[str, Any]) -> None:
+    def _remember_turn(self, conversation: str, message: Frame) -> None:
         if self.handoff_turns <= 0:
             return
         turns = self._turns.pop(conversation, None) or deque(maxlen=self.handoff_turns)
@@ -255,7 +262,7 @@ class Relay:
         while len(self._turns) > _TURNS_KEPT:
             self._turns.popitem(last=False)
 
-    async def _recent(self, conversation: str) -> list[dict[str, Any]]:
+    async def _recent(self, conversation: str) -> list[Frame]:
         """The conversation's last turns (the bot phase's, on a first assignment), for the agent taking it.
 
         From memory when this relay saw them (the newest may not be in Redis yet), else from the Redis
@@ -264,7 +271,7 @@ class Relay:
             return []
         if conversation in self._turns:
             return list(self._turns[conversation])
-        raw = await self.hub.redis.zrevrangebyscore(f"sb:hist:{conversation}", "+inf", "-inf", start=0,
+        raw = await self.hub.redis.zrevrangebyscore(history_key(conversation), "+inf", "-inf", start=0,
                                                     num=self.handoff_turns)
         return [orjson.loads(r) for r in reversed(raw)]  # type: ignore[arg-type]
 

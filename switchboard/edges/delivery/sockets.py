@@ -31,9 +31,11 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket, WebSocketState
 
 from switchboard.actors.address import UserRef
+from switchboard.edges import codes
 from switchboard.edges.delivery import history
-from switchboard.edges.protocol import encode
-from switchboard.edges.delivery.fanout import user_key
+from switchboard.edges.delivery.fanout import Batch
+from switchboard.edges.keys import user_key
+from switchboard.edges.protocol import Frame, encode
 
 __all__ = ["Connection", "Sockets", "TokenBucket", "CLOSE_TOO_SLOW", "SEND_TIMEOUT_S", "MAX_QUEUED_FRAMES",
            "MAX_QUEUED_BYTES", "CLOSE_GRACE_S"]
@@ -69,7 +71,7 @@ class TokenBucket:
 
 
 _ENDS_CONVERSATION = frozenset({"closed", "abandoned", "error"})
-_ENDED_CODES = frozenset({"conversation_ended", "unknown_conversation"})
+_ENDED_CODES = frozenset({codes.CONVERSATION_ENDED, codes.UNKNOWN_CONVERSATION})
 
 
 class Connection:
@@ -94,7 +96,7 @@ class Connection:
         self.closed = False  # nothing more is accepted for the socket (what is queued is still written)
         self.current: str | None = None  # a visitor's open conversation, cached; forgotten when it ends
         self.refs = 0
-        self.held: list[dict[str, Any]] | None = []  # frames waiting for the welcome; None once released
+        self.held: list[Frame] | None = []  # frames waiting for the welcome; None once released
         try:
             self.owner: asyncio.Task[Any] | None = asyncio.current_task()  # the socket's own (receive) task
         except RuntimeError:
@@ -116,7 +118,7 @@ class Connection:
         transport = self.transport
         return transport is not None and transport.get_write_buffer_size() <= self.low_water
 
-    async def send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: Frame) -> None:
         if self.closed or self.ws.application_state is not WebSocketState.CONNECTED:
             return
         data = encode(frame)
@@ -300,7 +302,7 @@ class Sockets:
     def __len__(self) -> int:
         return len(self.by_id)
 
-    async def receive(self, items: list[Any]) -> None:
+    async def receive(self, items: Batch) -> None:
         """A batch from this edge's channel: ``["u", user_key, frame]`` or ``["c", conn_id, frame]``."""
         for target_kind, target, frame in items:
             if target_kind == "c":
@@ -317,13 +319,13 @@ class Sockets:
             await self._deliver(conn, conn.held.pop(0))
         conn.held = None
 
-    async def deliver(self, conn: Connection, frame: dict[str, Any]) -> None:
+    async def deliver(self, conn: Connection, frame: Frame) -> None:
         if conn.held is not None:
             conn.held.append(frame)
             return
         await self._deliver(conn, frame)
 
-    async def _deliver(self, conn: Connection, frame: dict[str, Any]) -> None:
+    async def _deliver(self, conn: Connection, frame: Frame) -> None:
         kind = frame.get("type")
         if kind in _ENDS_CONVERSATION and (frame.get("code", "") in _ENDED_CODES or frame.get("conversation") == conn.current):
             conn.current = None  # the cached open conversation ended (or a command found it ended)

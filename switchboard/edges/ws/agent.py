@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from starlette.websockets import WebSocket
 
 from switchboard.actors import messages as m
 from switchboard.actors.address import Address, UserRef
+from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, check_session, decode_token
-from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_agent
-from switchboard.edges.services import Services
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
-from switchboard.edges.ws.visitor import conversation_info, last_seq_of
-from switchboard.edges.ws.session import command, hold, origin_allowed, read_hello, send_error
+from switchboard.edges.keys import as_str, conv_key
+from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, Frame, frame, parse_agent
+from switchboard.edges.services import Services
+from switchboard.edges.ws.session import (command, conversation_info, hold, last_seq_of, origin_allowed, read_hello,
+                                          send_error)
 
 log = logging.getLogger("switchboard.agent_ws")
 
@@ -37,15 +39,15 @@ __all__ = ["agent_endpoint", "authenticate_agent"]
 
 async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str]:
     """(agent id, nickname, sid) for a valid agent token; raises AuthError."""
-    from switchboard.store.documents import User
+    from switchboard.store.users import get_user
 
     claims = decode_token(token, secret=services.secret)
-    user = await asyncio.to_thread(lambda: User.objects(id=claims.user_id).first())
+    user = await asyncio.to_thread(get_user, claims.user_id)
     if user is None:
-        raise AuthError("token_invalid", "the token names no user")
+        raise AuthError(codes.TOKEN_INVALID, "the token names no user")
     await check_session(services.redis, claims, user.token_version)
     if user.role != "agent":
-        raise AuthError("not_an_agent", "only agents use the workspace socket")
+        raise AuthError(codes.NOT_AN_AGENT, "only agents use the workspace socket")
     return user.id, user.nickname or user.id, claims.sid
 
 
@@ -55,7 +57,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)
         return
     await ws.accept()
-    hello = await read_hello(ws, services, parse_agent)
+    hello = await read_hello(ws, services, parse_agent, p.AgentHello)
     if hello is None:
         return
     try:
@@ -95,7 +97,7 @@ class AgentSession:
             else:  # the id as the client sent it: quoted and cut, so it cannot forge or flood log lines
                 log.info("agent %s may not read conversation %r: not resumed", self.agent, conv[:64])
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> Frame:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
         if me is None:
             return {"presence": "offline", "saturation": 0, "groups": [], "conversations": [], "pending_transfers": [],
@@ -105,7 +107,7 @@ class AgentSession:
         return {"presence": me["presence"], "saturation": me["saturation"], "groups": me["groups"],
                 "conversations": conversations, "pending_transfers": pending, "queues": await self.queues(me["groups"])}
 
-    async def queues(self, groups: list[str]) -> dict[str, list[dict[str, Any]]]:
+    async def queues(self, groups: list[str]) -> dict[str, list[Frame]]:
         now, result = time.time(), {}
         for group in groups:
             queue = await asyncio.to_thread(self.s.engine.inspect, Address.queue(group))
@@ -116,8 +118,7 @@ class AgentSession:
         return result
 
     async def may_read(self, conv: str) -> bool:
-        raw = await self.s.redis.hmget(f"sb:conv:{conv}", ["agent", "participants"])
-        agent, participants = (v.decode() if isinstance(v, bytes) else v for v in raw)
+        agent, participants = (as_str(v) for v in await self.s.redis.hmget(conv_key(conv), ["agent", "participants"]))
         return agent == self.agent or (participants is not None and f'"{self.agent}"' in participants)
 
     async def engine_lets_read(self, conv: str) -> bool:
@@ -127,21 +128,20 @@ class AgentSession:
         return state is not None and (state.get("agent") == self.agent or self.agent in state.get("participants", ()))
 
     async def is_mine(self, conv: str) -> bool:
-        agent = await self.s.redis.hget(f"sb:conv:{conv}", "agent")
-        if (agent.decode() if isinstance(agent, bytes) else agent) == self.agent:
+        if as_str(await self.s.redis.hget(conv_key(conv), "agent")) == self.agent:
             return True
-        await self.conn.send(frame("error", code="not_your_conversation", message=f"conversation {conv[:64]!r} is not yours",
+        await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message=f"conversation {conv[:64]!r} is not yours",
                                    conversation=conv[:64]))
         return False
 
-    async def handle(self, f: Any) -> None:
+    async def handle(self, f: p.AgentFrame) -> None:
         handler = _HANDLERS.get(type(f))
         if handler is None:
-            await self.conn.send(frame("error", code="unknown_type", message=f"an agent cannot send {type(f).__name__}"))
+            await self.conn.send(frame("error", code=codes.UNKNOWN_TYPE, message=f"an agent cannot send {type(f).__name__}"))
             return
         await handler(self, f)
 
-    def _to(self, conv: str, msg: Any, frame_type: str, client_id: str | None = None) -> None:
+    def _to(self, conv: str, msg: m.Command, frame_type: str, client_id: str | None = None) -> None:
         command(self.s, self.conn, Address.conversation(conv), msg, frame_type, client_id)
 
     async def _presence(self, f: p.Presence) -> None:
@@ -156,10 +156,9 @@ class AgentSession:
 
     async def _typing(self, f: p.AgentTyping) -> None:
         if await self.is_mine(f.conversation):
-            visitor = await self.s.redis.hget(f"sb:conv:{f.conversation}", "visitor")
+            visitor = as_str(await self.s.redis.hget(conv_key(f.conversation), "visitor"))
             if visitor:
-                vid = visitor.decode() if isinstance(visitor, bytes) else visitor
-                self.s.hub.to_user(UserRef.visitor(vid), frame("typing", conversation=f.conversation, sender="agent",
+                self.s.hub.to_user(UserRef.visitor(visitor), frame("typing", conversation=f.conversation, sender="agent",
                                                                 typing=f.typing))
 
     async def _invite(self, f: p.Invite) -> None:
@@ -167,7 +166,7 @@ class AgentSession:
 
     async def _transfer(self, f: p.Transfer) -> None:
         if (f.to_agent is None) == (f.to_group is None):
-            await self.conn.send(frame("error", code="invalid_frame", message="name exactly one of to_agent and to_group"))
+            await self.conn.send(frame("error", code=codes.INVALID_FRAME, message="name exactly one of to_agent and to_group"))
             return
         if await self.is_mine(f.conversation):
             msg = m.TransferToAgent(f.to_agent) if f.to_agent is not None else m.TransferToGroup(f.to_group or "")
@@ -185,7 +184,7 @@ class AgentSession:
 
     async def _sync(self, f: p.Sync) -> None:
         if not await self.may_read(f.conversation):
-            await self.conn.send(frame("error", code="not_your_conversation", message="not a conversation of yours"))
+            await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="not a conversation of yours"))
             return
         self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
         await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
@@ -194,7 +193,8 @@ class AgentSession:
         await self.conn.send(frame("pong", time=time.time()))
 
 
-_HANDLERS: dict[type, Any] = {
+# by frame type; each handler takes its own frame type (hence Any: a table cannot say which)
+_HANDLERS: dict[type, Callable[[AgentSession, Any], Awaitable[None]]] = {
     p.Presence: AgentSession._presence, p.AgentMessage: AgentSession._message, p.Note: AgentSession._message,
     p.AgentTyping: AgentSession._typing, p.Invite: AgentSession._invite, p.Transfer: AgentSession._transfer,
     p.AnswerTransfer: AgentSession._answer_transfer, p.AgentClose: AgentSession._close,

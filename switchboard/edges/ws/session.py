@@ -1,4 +1,5 @@
-"""What both websockets share: the origin check, the hello, the receive loop and its limits.
+"""What both websockets share: the origin check, the hello, the receive loop and its limits, commands to
+the engine, and a conversation as a client sees it.
 
 Every frame passes the same gate in the same order: rate, then size and shape (parse). A bad
 frame gets an ``error`` frame and the connection goes on, except where the
@@ -12,22 +13,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from switchboard.actors.address import Address
-from switchboard.edges.protocol import CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, ProtocolError, encode, frame
-from switchboard.edges.delivery.relay import make_ref
-from switchboard.edges.services import Services
+from switchboard.actors.messages import Command
+from switchboard.edges import codes
 from switchboard.edges.delivery.sockets import Connection
+from switchboard.edges.keys import ConvView, as_str, conv_key
+from switchboard.edges.protocol import (CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, AgentHello, Frame, ProtocolError,
+                                        VisitorHello, encode, frame, make_ref)
+from switchboard.edges.services import Services
 
-__all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "HELLO_TIMEOUT_S"]
+__all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "conversation_info",
+           "last_seq_of", "Session", "HELLO_TIMEOUT_S"]
 
 log = logging.getLogger("switchboard.ws")
 
 HELLO_TIMEOUT_S = 10.0
 MAX_STRIKES = 50  # rate-limited frames in a row before the connection is closed
+
+HelloT = TypeVar("HelloT", VisitorHello, AgentHello)
+FrameT = TypeVar("FrameT")  # a role's frames: VisitorFrame or AgentFrame
+_HelloIn = TypeVar("_HelloIn", contravariant=True)
+_FrameIn = TypeVar("_FrameIn", contravariant=True)
+Parser = Callable[[str | bytes, int], FrameT]  # protocol.parse_visitor or parse_agent
+
+
+class Session(Protocol[_HelloIn, _FrameIn]):
+    """One socket's handlers for one role (:class:`~.visitor.VisitorSession`, :class:`~.agent.AgentSession`)."""
+
+    async def welcome(self, hello: _HelloIn) -> None: ...
+
+    async def handle(self, frame: _FrameIn) -> None: ...
 
 
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -42,19 +61,19 @@ def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
     return origin in allowed
 
 
-async def send_error(ws: WebSocket, code: str, message: str, **extra: Any) -> None:
+async def send_error(ws: WebSocket, code: str, message: str, **extra: object) -> None:
     try:
         await ws.send_text(encode(frame("error", code=code, message=message, **extra)).decode())
     except Exception:
         pass
 
 
-async def read_hello(ws: WebSocket, services: Services, parse: Callable[[str | bytes, int], Any]) -> Any | None:
-    """The first frame must be a valid hello, within HELLO_TIMEOUT_S; else error, close 1008, None."""
+async def read_hello(ws: WebSocket, services: Services, parse: Parser[object], hello_type: type[HelloT]) -> HelloT | None:
+    """The first frame must be a valid `hello_type`, within HELLO_TIMEOUT_S; else error, close 1008, None."""
     try:
         message = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
     except asyncio.TimeoutError:
-        await send_error(ws, "hello_timeout", f"say hello within {HELLO_TIMEOUT_S:.0f} s")
+        await send_error(ws, codes.HELLO_TIMEOUT, f"say hello within {HELLO_TIMEOUT_S:.0f} s")
         await ws.close(CLOSE_POLICY)
         return None
     raw = _payload(message)
@@ -64,28 +83,30 @@ async def read_hello(ws: WebSocket, services: Services, parse: Callable[[str | b
         hello = parse(raw, services.settings.max_frame_bytes)
     except ProtocolError as exc:
         await send_error(ws, exc.code, exc.message)
-        await ws.close(CLOSE_TOO_BIG if exc.code == "frame_too_large" else CLOSE_POLICY)
+        await ws.close(CLOSE_TOO_BIG if exc.code == codes.FRAME_TOO_LARGE else CLOSE_POLICY)
         return None
-    if type(hello).__name__ not in ("VisitorHello", "AgentHello"):
-        await send_error(ws, "hello_required", "the first frame must be a hello")
+    if not isinstance(hello, hello_type):
+        await send_error(ws, codes.HELLO_REQUIRED, "the first frame must be a hello")
         await ws.close(CLOSE_POLICY)
         return None
     if hello.v != VERSION:
-        await send_error(ws, "unsupported_version", f"this server speaks protocol version {VERSION}", v=VERSION)
+        await send_error(ws, codes.UNSUPPORTED_VERSION, f"this server speaks protocol version {VERSION}", v=VERSION)
         await ws.close(CLOSE_POLICY)
         return None
     return hello
 
 
-def _payload(message: Any) -> str | bytes | None:
+def _payload(message: Mapping[str, object]) -> str | bytes | None:
     if message["type"] == "websocket.disconnect":
         return None
-    text = message.get("text")
-    return text if text is not None else message.get("bytes") or b""
+    text, data = message.get("text"), message.get("bytes")
+    if isinstance(text, str):
+        return text
+    return data if isinstance(data, bytes) and data else b""
 
 
-async def hold(services: Services, conn: Connection, session: Any, hello: Any,
-               parse: Callable[[str | bytes, int], Any], on_last_gone: Callable[[], None] | None = None) -> None:
+async def hold(services: Services, conn: Connection, session: Session[HelloT, FrameT], hello: HelloT,
+               parse: Parser[FrameT], on_last_gone: Callable[[], None] | None = None) -> None:
     """A socket's life after its hello: registered, welcomed, served, forgotten.
 
     Frames for the socket are held until its welcome is sent (see :meth:`Sockets.release`).
@@ -103,8 +124,8 @@ async def hold(services: Services, conn: Connection, session: Any, hello: Any,
             on_last_gone()
 
 
-async def serve_frames(conn: Connection, services: Services, parse: Callable[[str | bytes, int], Any],
-                       handle: Callable[[Any], Awaitable[None]]) -> None:
+async def serve_frames(conn: Connection, services: Services, parse: Parser[FrameT],
+                       handle: Callable[[FrameT], Awaitable[None]]) -> None:
     """The receive loop: size, rate, parse, handle; until the peer goes or the protocol ends it."""
     ws, strikes = conn.ws, 0
     while not conn.closed:
@@ -117,7 +138,7 @@ async def serve_frames(conn: Connection, services: Services, parse: Callable[[st
             return
         if not conn.bucket.take():
             strikes += 1
-            await conn.send(frame("error", code="rate_limited", message="too many frames; slow down"))
+            await conn.send(frame("error", code=codes.RATE_LIMITED, message="too many frames; slow down"))
             if strikes >= MAX_STRIKES:
                 await conn.close(CLOSE_POLICY, "rate limit")
             continue
@@ -126,15 +147,34 @@ async def serve_frames(conn: Connection, services: Services, parse: Callable[[st
             await handle(parse(raw, services.settings.max_frame_bytes))
         except ProtocolError as exc:
             await conn.send(frame("error", code=exc.code, message=exc.message))
-            if exc.code == "frame_too_large":
+            if exc.code == codes.FRAME_TOO_LARGE:
                 await conn.close(CLOSE_TOO_BIG, "frame too large")
         except Exception:
             log.exception("handling a %s frame failed", conn.user.role)
-            await conn.send(frame("error", code="internal_error", message="the server could not handle that frame"))
+            await conn.send(frame("error", code=codes.INTERNAL_ERROR, message="the server could not handle that frame"))
 
 
-def command(services: Services, conn: Connection, to: Address, message: Any, frame_type: str,
+def command(services: Services, conn: Connection, to: Address, message: Command, frame_type: str,
             client_id: str | None = None) -> None:
     """Send `message` to the engine with a ref that routes its refusal back to this socket."""
     conn.refs += 1
     services.engine.send(to, message, ref=make_ref(services.edge_id, conn.conn_id, frame_type, client_id))
+
+
+# --- a conversation as a client sees it -------------------------------------------------------------
+
+
+async def last_seq_of(services: Services, conv: str) -> int:
+    """The conversation's last message seq as Redis has it (0 for none)."""
+    return int(as_str(await services.redis.hget(conv_key(conv), "last_seq")) or 0)
+
+
+async def conversation_info(services: Services, conv: str) -> Frame | None:
+    """What a client needs to show a conversation: phase, group, agent, last seq (from Redis)."""
+    view = ConvView.from_hash(conv, await services.redis.hgetall(conv_key(conv)))
+    if view is None:
+        return None
+    agent = view.agent
+    return {"id": conv, "phase": view.phase, "group": view.group,
+            "agent": {"id": agent, "name": await services.names.display("agent", agent)} if agent else None,
+            "visitor": view.visitor, "last_seq": view.last_seq}

@@ -13,20 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, cast
+from typing import Any, Awaitable, Callable, cast
 
 import orjson
 from starlette.websockets import WebSocket
 
-from switchboard.actors.address import Address, UserRef
 from switchboard.actors import messages as m
+from switchboard.actors.address import Address, UserRef
+from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, decode_visitor_token, issue_visitor_token
 from switchboard.edges.delivery.claims import claim
-from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, frame, parse_visitor
-from switchboard.edges.services import Services
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
-from switchboard.edges.ws.session import command, hold, origin_allowed, read_hello, send_error
+from switchboard.edges.keys import HashFields, as_str, conv_key, history_key, visitor_key
+from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, EMAIL_PATTERN, Frame, frame, parse_visitor
+from switchboard.edges.services import Services
+from switchboard.edges.ws.session import (command, conversation_info, hold, last_seq_of, origin_allowed, read_hello,
+                                          send_error)
 
 __all__ = ["visitor_endpoint"]
 
@@ -39,7 +42,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)  # before accept: the handshake is refused with 403
         return
     await ws.accept()
-    hello = await read_hello(ws, services, parse_visitor)
+    hello = await read_hello(ws, services, parse_visitor, p.VisitorHello)
     if hello is None:
         return
     visitor_id = await _identify(ws, services, hello)
@@ -75,19 +78,19 @@ class VisitorSession:
                                     ("name", hello.name)) if isinstance(v, str)}
         if hello.email is not None and not _valid_email(hello.email):
             fields.pop("email")
-            await self.conn.send(frame("error", code="invalid_email", message="that does not look like an email address"))
+            await self.conn.send(frame("error", code=codes.INVALID_EMAIL, message="that does not look like an email address"))
         await self._remember(fields)
         asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
         current = await self.current()
         info = await conversation_info(self.s, current) if current else None
         token = issue_visitor_token(self.visitor, self.s.settings.visitor_token_ttl_s, secret=self.s.secret)
-        email = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "email")
+        email = await self.s.redis.hget(visitor_key(self.visitor), "email")
         await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, visitor=self.visitor, token=token,
                                    conversation=info, require_email=bool(self.s.settings.require_email),
-                                   email=email.decode() if isinstance(email, bytes) else email))
+                                   email=as_str(email)))
         for conv, last in hello.last_seq.items():
             if not await self.owns(conv):
-                await self.conn.send(frame("error", code="not_your_conversation", message=f"no conversation {conv[:64]!r} of yours",
+                await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message=f"no conversation {conv[:64]!r} of yours",
                                            conversation=conv[:64]))
                 continue
             self.conn.last[conv] = max(0, min(last, await last_seq_of(self.s, conv)))  # a bogus value cannot mute the socket
@@ -96,22 +99,20 @@ class VisitorSession:
             self.conn.last[info["id"]] = info["last_seq"]
 
     async def current(self) -> str | None:
-        """The open conversation: cached on the socket (one Redis read per message was a third of the
-        edge's loop time), forgotten by :class:`Sockets` when a ``closed``/``abandoned`` frame or an
-        ``conversation_ended`` refusal reaches this socket."""
+        """The open conversation: cached on the socket (a Redis read per message is costly: decision 009),
+        forgotten by :class:`Sockets` when a ``closed``/``abandoned`` frame or an ``conversation_ended``
+        refusal reaches this socket."""
         if self.conn.current is None:
-            conv = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "conv")
-            self.conn.current = conv.decode() if isinstance(conv, bytes) else conv
+            self.conn.current = as_str(await self.s.redis.hget(visitor_key(self.visitor), "conv"))
         return self.conn.current
 
     async def owns(self, conversation: str) -> bool:
-        owner = await self.s.redis.hget(f"sb:conv:{conversation}", "visitor")
-        return owner is not None and (owner.decode() if isinstance(owner, bytes) else owner) == self.visitor
+        return as_str(await self.s.redis.hget(conv_key(conversation), "visitor")) == self.visitor
 
-    async def handle(self, f: Any) -> None:
+    async def handle(self, f: p.VisitorFrame) -> None:
         handler = _HANDLERS.get(type(f))
         if handler is None:
-            await self.conn.send(frame("error", code="unknown_type", message=f"a visitor cannot send {type(f).__name__}"))
+            await self.conn.send(frame("error", code=codes.UNKNOWN_TYPE, message=f"a visitor cannot send {type(f).__name__}"))
             return
         await handler(self, f)
 
@@ -121,13 +122,13 @@ class VisitorSession:
         """The visitor's open conversation (opened now if `open_new`); refuses a conversation not theirs."""
         current = await self.current()
         if named is not None and named != current:
-            code = "conversation_ended" if await self.owns(named) else "not_your_conversation"
+            code = codes.CONVERSATION_ENDED if await self.owns(named) else codes.NOT_YOUR_CONVERSATION
             await self.conn.send(frame("error", code=code, message=f"conversation {named[:64]!r} is not open for you"))
             return None
         if current is None and open_new:
             current = await self._open()
         if current is None:
-            await self.conn.send(frame("error", code="no_conversation", message="you have no open conversation"))
+            await self.conn.send(frame("error", code=codes.NO_CONVERSATION, message="you have no open conversation"))
         return current
 
     async def _open(self) -> str | None:
@@ -150,7 +151,7 @@ class VisitorSession:
         self.conn.current = fresh
         self.conn.last[fresh] = 0
         command(self.s, self.conn, Address.conversation(fresh), m.OpenConversation(self.visitor, self.channel), "open")
-        await self.s.redis.hset(f"sb:conv:{fresh}", mapping={"visitor": self.visitor, "phase": "bot"})
+        await self.s.redis.hset(conv_key(fresh), mapping={"visitor": self.visitor, "phase": "bot"})
         return fresh
 
     async def _message(self, f: p.VisitorMessage) -> None:
@@ -164,20 +165,19 @@ class VisitorSession:
             post = m.Post("visitor", self.visitor, f.text, client_id=f.client_id)
             command(self.s, self.conn, Address.conversation(conv), post, "message", f.client_id)
 
-    async def _stored_before(self, client_id: str) -> dict[str, Any] | None:
+    async def _stored_before(self, client_id: str) -> Frame | None:
         """This visitor's message `client_id` among the last ones of their last ended conversation, if there.
 
         Dedupe is per conversation, so a re-send whose first copy was stored (its ack lost with the socket)
         just before the conversation closed would open a new conversation with the same text. The widget
         re-sends what it holds unacknowledged at once on reconnecting, before the resume that would have
         told it. Only the first message of a new conversation pays this one Redis read."""
-        last = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "last_conv")
-        if last is None:
+        conv = as_str(await self.s.redis.hget(visitor_key(self.visitor), "last_conv"))
+        if conv is None:
             return None
-        conv = last.decode() if isinstance(last, bytes) else last
-        recent = await self.s.redis.zrange(f"sb:hist:{conv}", -_RECENT_RESENDS, -1)
+        recent = await self.s.redis.zrange(history_key(conv), -_RECENT_RESENDS, -1)
         for raw in reversed(recent):
-            message: dict[str, Any] = orjson.loads(cast(bytes, raw))
+            message: Frame = orjson.loads(cast(bytes, raw))
             if message.get("client_id") == client_id and message.get("sender", {}).get("id") == self.visitor:
                 return message
         return None
@@ -185,12 +185,13 @@ class VisitorSession:
     async def _remember(self, fields: dict[str, str]) -> None:
         """Channel, page, email and name in Redis: the workspace shows them, hand-offs check the email."""
         if fields:
-            await self.s.redis.hset(f"sb:visitor:{self.visitor}", mapping=dict[Any, Any](fields))
+            mapping: HashFields = {name: value for name, value in fields.items()}
+            await self.s.redis.hset(visitor_key(self.visitor), mapping=mapping)
 
     async def _profile(self, f: p.Profile) -> None:
         fields = {k: v.strip() for k, v in (("email", f.email), ("name", f.name)) if isinstance(v, str) and v.strip()}
         if "email" in fields and not _valid_email(fields["email"]):
-            await self.conn.send(frame("error", code="invalid_email", message="that does not look like an email address",
+            await self.conn.send(frame("error", code=codes.INVALID_EMAIL, message="that does not look like an email address",
                                        in_reply_to="profile"))
             return
         await self._remember(fields)
@@ -198,51 +199,51 @@ class VisitorSession:
         await self.conn.send(frame("profile", **fields))
 
     async def _request_human(self, f: p.RequestHuman) -> None:
-        if self.s.settings.require_email and not await self.s.redis.hget(f"sb:visitor:{self.visitor}", "email"):
-            await self.conn.send(frame("error", code="email_required", in_reply_to="request_human",
+        if self.s.settings.require_email and not await self.s.redis.hget(visitor_key(self.visitor), "email"):
+            await self.conn.send(frame("error", code=codes.EMAIL_REQUIRED, in_reply_to="request_human",
                                        message="leave an email address (a profile frame) before asking for a person"))
             return
         conv = await self._target(f.conversation, open_new=True)
         if conv is None:
             return
-        last = await self.s.redis.hget(f"sb:visitor:{self.visitor}", "last_agent")
+        last = as_str(await self.s.redis.hget(visitor_key(self.visitor), "last_agent"))
         group = f.group or self.s.settings.default_group
-        msg = m.RequestHuman(group, agent=f.agent, last_agent=last.decode() if isinstance(last, bytes) else last)
+        msg = m.RequestHuman(group, agent=f.agent, last_agent=last)
         command(self.s, self.conn, Address.conversation(conv), msg, "request_human")
 
-    async def _simple(self, f: Any) -> None:
+    async def _simple(self, f: p.LeaveQueue | p.KeepWaiting | p.VisitorClose) -> None:
         conv = await self._target(f.conversation, open_new=False)
         if conv is not None:
-            msg = {p.LeaveQueue: m.LeaveQueue(), p.KeepWaiting: m.KeepWaiting(), p.VisitorClose: m.Close("visitor")}[type(f)]
-            command(self.s, self.conn, Address.conversation(conv), msg, f.__struct_config__.tag)
+            commands: dict[type, m.Command] = {p.LeaveQueue: m.LeaveQueue(), p.KeepWaiting: m.KeepWaiting(),
+                                               p.VisitorClose: m.Close("visitor")}
+            msg = commands[type(f)]
+            command(self.s, self.conn, Address.conversation(conv), msg, str(f.__struct_config__.tag))
 
     async def _typing(self, f: p.VisitorTyping) -> None:
         conv = await self._target(f.conversation, open_new=False)
         if conv is None:
             return
-        agent = await self.s.redis.hget(f"sb:conv:{conv}", "agent")
+        agent = as_str(await self.s.redis.hget(conv_key(conv), "agent"))
         if agent:
-            agent_id = agent.decode() if isinstance(agent, bytes) else agent
-            self.s.hub.to_user(UserRef.agent(agent_id), frame("typing", conversation=conv, sender="visitor", typing=f.typing))
+            self.s.hub.to_user(UserRef.agent(agent), frame("typing", conversation=conv, sender="visitor", typing=f.typing))
 
     async def _rate(self, f: p.Rate) -> None:
         if not await self.owns(f.conversation):
-            await self.conn.send(frame("error", code="not_your_conversation", message="you can only rate your own conversations"))
+            await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="you can only rate your own conversations"))
             return
         if not 1 <= f.score <= 5:
-            await self.conn.send(frame("error", code="invalid_frame", message="score must be 1 to 5"))
+            await self.conn.send(frame("error", code=codes.INVALID_FRAME, message="score must be 1 to 5"))
             return
-        state = await self.s.redis.hmget(f"sb:conv:{f.conversation}", ["phase", "agent"])
-        phase, agent = (v.decode() if isinstance(v, bytes) else v for v in state)
+        phase, agent = (as_str(v) for v in await self.s.redis.hmget(conv_key(f.conversation), ["phase", "agent"]))
         if phase not in ("closed", "abandoned"):
-            await self.conn.send(frame("error", code="not_closed", message="a conversation is rated once it is closed"))
+            await self.conn.send(frame("error", code=codes.NOT_CLOSED, message="a conversation is rated once it is closed"))
             return
         await self.s.writer.save_rating(f.conversation, self.visitor, agent or None, f.score, f.comment[:2000], time.time())
         await self.conn.send(frame("rated", conversation=f.conversation, score=f.score))
 
     async def _sync(self, f: p.Sync) -> None:
         if not await self.owns(f.conversation):
-            await self.conn.send(frame("error", code="not_your_conversation", message="no such conversation of yours"))
+            await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="no such conversation of yours"))
             return
         self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
         await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
@@ -251,24 +252,8 @@ class VisitorSession:
         await self.conn.send(frame("pong", time=time.time()))
 
 
-async def last_seq_of(services: Services, conv: str) -> int:
-    raw = await services.redis.hget(f"sb:conv:{conv}", "last_seq")
-    return int(raw or 0)
-
-
-async def conversation_info(services: Services, conv: str) -> dict[str, Any] | None:
-    """What a client needs to show a conversation: phase, group, agent, last seq (from Redis)."""
-    raw = await services.redis.hgetall(f"sb:conv:{conv}")
-    if not raw:
-        return None
-    h = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
-    agent = h.get("agent") or None
-    return {"id": conv, "phase": h.get("phase", "bot"), "group": h.get("group") or None,
-            "agent": {"id": agent, "name": await services.names.display("agent", agent)} if agent else None,
-            "visitor": h.get("visitor"), "last_seq": int(h.get("last_seq") or 0)}
-
-
-_HANDLERS: dict[type, Any] = {
+# by frame type; each handler takes its own frame type (hence Any: a table cannot say which)
+_HANDLERS: dict[type, Callable[[VisitorSession, Any], Awaitable[None]]] = {
     p.VisitorMessage: VisitorSession._message, p.RequestHuman: VisitorSession._request_human,
     p.Profile: VisitorSession._profile,
     p.LeaveQueue: VisitorSession._simple, p.KeepWaiting: VisitorSession._simple, p.VisitorClose: VisitorSession._simple,
@@ -278,6 +263,4 @@ _HANDLERS: dict[type, Any] = {
 
 
 def _valid_email(value: str) -> bool:
-    from switchboard.edges.rest.accounts import EMAIL_PATTERN
-
     return len(value) <= 254 and EMAIL_PATTERN.fullmatch(value.strip()) is not None

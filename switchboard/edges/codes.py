@@ -1,0 +1,62 @@
+"""The error codes the edges send in ``error`` frames (docs/protocol.md, "Errors", lists them for users).
+
+A client branches on an error's ``code``, never on its message, so each code is spelled once: the edges'
+own codes here, the engine's in :mod:`switchboard.actors.errors`. An edge that answers with one of the
+engine's codes itself (a visitor naming a conversation not theirs is refused at the edge, before the
+engine could) takes it from here too, re-exported, so both sides say the same thing with the same name.
+"""
+
+from __future__ import annotations
+
+from switchboard.actors.errors import CONVERSATION_ENDED, NOT_YOUR_CONVERSATION, UNKNOWN_CONVERSATION
+
+__all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN_TYPE", "HELLO_TIMEOUT",
+           "HELLO_REQUIRED", "UNSUPPORTED_VERSION", "RATE_LIMITED", "NO_CONVERSATION", "EMAIL_REQUIRED",
+           "INVALID_EMAIL", "NOT_CLOSED", "STORE_UNAVAILABLE", "INTERNAL_ERROR", "TOKEN_INVALID", "TOKEN_EXPIRED",
+           "SESSION_ENDED", "NOT_AN_AGENT", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION"]
+
+# the parser's (switchboard.edges.protocol)
+FRAME_TOO_LARGE = "frame_too_large"
+INVALID_JSON = "invalid_json"
+INVALID_FRAME = "invalid_frame"
+UNKNOWN_TYPE = "unknown_type"
+# the hello's
+HELLO_TIMEOUT = "hello_timeout"
+HELLO_REQUIRED = "hello_required"
+UNSUPPORTED_VERSION = "unsupported_version"
+# a socket's frames
+RATE_LIMITED = "rate_limited"
+NO_CONVERSATION = "no_conversation"
+EMAIL_REQUIRED = "email_required"
+INVALID_EMAIL = "invalid_email"
+NOT_CLOSED = "not_closed"
+STORE_UNAVAILABLE = "store_unavailable"
+INTERNAL_ERROR = "internal_error"
+# who is calling (switchboard.edges.auth)
+TOKEN_INVALID = "token_invalid"
+TOKEN_EXPIRED = "token_expired"
+SESSION_ENDED = "session_ended"
+NOT_AN_AGENT = "not_an_agent"
+
+CODES: dict[str, str] = {
+    FRAME_TOO_LARGE: "the frame is larger than max_frame_bytes; the socket closes with 1009",
+    INVALID_JSON: "the frame is not JSON, or not a JSON object",
+    INVALID_FRAME: "a field is missing, of the wrong type, too long or blank, or the frame's values do not fit",
+    UNKNOWN_TYPE: "no frame of that type exists for this role",
+    HELLO_TIMEOUT: "no hello in time; the socket closes with 1008",
+    HELLO_REQUIRED: "the first frame was not a hello; the socket closes with 1008",
+    UNSUPPORTED_VERSION: "the hello's v is not the server's protocol version; the socket closes with 1008",
+    RATE_LIMITED: "too many frames: this one was dropped",
+    NO_CONVERSATION: "the frame needs an open conversation and there is none",
+    EMAIL_REQUIRED: "request_human without a known email while the server requires one",
+    INVALID_EMAIL: "that does not look like an email address",
+    NOT_CLOSED: "a conversation is rated once it is closed or abandoned",
+    STORE_UNAVAILABLE: "the message was not stored and no ack follows: re-send it with the same client_id",
+    INTERNAL_ERROR: "the server failed while handling this frame; the connection goes on",
+    TOKEN_INVALID: "a bad signature, garbage, the wrong token kind, or a user that no longer exists",
+    TOKEN_EXPIRED: "the token has expired: log in again",
+    SESSION_ENDED: "the session was logged out, or the password was changed",
+    NOT_AN_AGENT: "the token is not an agent's",
+    NOT_YOUR_CONVERSATION: "not a conversation of yours (the engine's code, answered at the edge too)",
+    CONVERSATION_ENDED: "your conversation is no longer open (the engine's code, answered at the edge too)",
+}

@@ -1,0 +1,132 @@
+"""REST for the admin's agents: create, list, rename or resize them.
+
+The store first, then the engine: a new agent is stored (under a fresh ``a-<8 hex>`` id), then its
+dispatch entity is created (offline); a saturation change reaches the entity only when it changed. A
+nickname change is at once in this process's display names and, in other processes, within
+:data:`switchboard.edges.delivery.names.TTL_S`.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from switchboard.actors.address import Address
+from switchboard.actors.messages import CreateAgent, SetSaturation
+from switchboard.store.groups import missing_groups
+from switchboard.store.users import insert_user, list_agents, update_agent
+from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, Passwords
+from switchboard.edges.rest.sessions import user_json
+from switchboard.edges.rest.toolkit import MAX_TEXT, SLUG_SCHEMA, ApiPart, Body, ORJSONResponse, admin, bad, \
+    email_field, errors, int_field, json_content, make_routes, new_password_field, operation, passwords_for, \
+    read_json, ref, services_of, slug, string_field
+
+__all__ = ["agent_routes", "AGENTS_API"]
+
+_ADMIN_ERRORS = (400, 401, 403, 413)
+_MAX_GROUPS = 100
+
+
+def _nickname(data: Body) -> str:
+    """What visitors see as the agent's name: never blank (a visitor would see nobody), trimmed."""
+    value = string_field(data, "nickname").strip()
+    if not value:
+        raise bad("nickname must not be blank")
+    return value
+
+
+def _groups(data: Body) -> tuple[str, ...]:
+    value = data["groups"]
+    if not isinstance(value, list) or len(value) > _MAX_GROUPS:
+        raise bad(f"groups must be a list of at most {_MAX_GROUPS} group ids")
+    return tuple(dict.fromkeys(slug(g, "each group") for g in value))
+
+
+class _Agents:
+    def __init__(self, passwords: Passwords | None) -> None:
+        self._passwords = passwords
+
+    async def create(self, request: Request) -> Response:
+        await admin(request)
+        data = await read_json(request, ("email", "password", "nickname", "saturation", "groups"),
+                               ("email", "password"))
+        email = email_field(data)
+        password = new_password_field(data, "password")
+        nickname = _nickname(data) if "nickname" in data else email.split("@", 1)[0]  # visitors see a name
+        saturation = int_field(data, "saturation", 1, 1000) if "saturation" in data else 5
+        groups = _groups(data) if "groups" in data else ()
+        missing = await run_in_threadpool(missing_groups, groups)
+        if missing:
+            raise bad(f"unknown group(s): {', '.join(missing)}")
+        password_hash = await run_in_threadpool(passwords_for(request, self._passwords).hash, password)
+        user = await run_in_threadpool(lambda: insert_user("agent", email, password_hash, nickname=nickname,
+                                                           saturation=saturation, groups=groups))
+        services_of(request).engine.send(Address.agent(user.id),
+                                         CreateAgent(saturation=saturation, groups=groups, name=nickname))
+        return ORJSONResponse(user_json(user), status_code=201)
+
+    async def list(self, request: Request) -> Response:
+        await admin(request)
+        agents = await run_in_threadpool(list_agents)
+        return ORJSONResponse([user_json(a) for a in agents])
+
+    async def update(self, request: Request) -> Response:
+        await admin(request)
+        agent_id = str(request.path_params["agent"])
+        data = await read_json(request, ("nickname", "saturation"))
+        nickname = _nickname(data) if "nickname" in data else None
+        saturation = int_field(data, "saturation", 1, 1000) if "saturation" in data else None
+        user, before = await run_in_threadpool(lambda: update_agent(agent_id, nickname=nickname,
+                                                                    saturation=saturation))
+        if saturation is not None and saturation != before:
+            services_of(request).engine.send(Address.agent(agent_id), SetSaturation(saturation))
+        names = getattr(request.app.state.services, "names", None)
+        if nickname is not None and names is not None:  # at once here; other processes within Names.ttl_s
+            names.set_agent(agent_id, user.nickname)
+        return ORJSONResponse(user_json(user))
+
+
+def agent_routes(passwords: Passwords | None = None) -> list[BaseRoute]:
+    """`passwords` (tests: a cheap hasher) defaults to ``services.passwords``, else argon2-cffi's defaults."""
+    api = _Agents(passwords)
+    return make_routes([
+        ("POST", "/api/agents", api.create),
+        ("GET", "/api/agents", api.list),
+        ("PATCH", "/api/agents/{agent}", api.update),
+    ])
+
+
+_NICKNAME_SCHEMA = {"type": "string", "maxLength": MAX_TEXT, "pattern": r"\S",
+                    "description": "shown to visitors; trimmed, never blank (on creation it defaults to the email's "
+                                   "local part)"}
+
+AGENTS_API = ApiPart(
+    paths={
+        "/api/agents": {
+            "post": operation("Create an agent (and its dispatch entity, offline)",
+                              {"201": json_content(ref("User"), "created"), **errors(*_ADMIN_ERRORS, 409)},
+                              body="NewAgent"),
+            "get": operation("List agents", {"200": json_content({"type": "array", "items": ref("User")}, "agents"),
+                                             **errors(401, 403)}),
+        },
+        "/api/agents/{agent}": {"patch": operation(
+            "Change an agent's nickname or saturation", {"200": json_content(ref("User"), "the agent"),
+                                                         **errors(*_ADMIN_ERRORS, 404)},
+            body="AgentChange", params=("agent",))},
+    },
+    schemas={
+        "NewAgent": {"type": "object", "required": ["email", "password"], "additionalProperties": False,
+                     "properties": {
+                         "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
+                         "password": {"type": "string", "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD},
+                         "nickname": _NICKNAME_SCHEMA,
+                         "saturation": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
+                         "groups": {"type": "array", "maxItems": _MAX_GROUPS, "items": SLUG_SCHEMA,
+                                    "description": "ids of existing groups"}}},
+        "AgentChange": {"type": "object", "additionalProperties": False, "properties": {
+            "nickname": _NICKNAME_SCHEMA,
+            "saturation": {"type": "integer", "minimum": 1, "maximum": 1000}}},
+    },
+)

@@ -1,0 +1,51 @@
+"""The REST API in one piece: every resource's routes, and the OpenAPI description assembled from their parts.
+
+Each resource module (:mod:`.sessions`, :mod:`.agents`, :mod:`.groups`, :mod:`.kb`, :mod:`.workspace`)
+offers a routes function and an :class:`~switchboard.edges.rest.toolkit.ApiPart`; this module is the only
+one that knows them all. A new resource adds its module and one line to each list below; docs/protocol.md's
+REST table lists every route (tests/edges/test_protocol_docs.py checks it).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from switchboard.edges.auth import Passwords
+from switchboard.edges.rest.agents import AGENTS_API, agent_routes
+from switchboard.edges.rest.groups import GROUPS_API, group_routes
+from switchboard.edges.rest.kb import KB_API, kb_routes
+from switchboard.edges.rest.sessions import SESSIONS_API, session_routes
+from switchboard.edges.rest.toolkit import ApiPart, ORJSONResponse, describe, make_routes, operation
+from switchboard.edges.rest.workspace import WORKSPACE_API, workspace_routes
+
+__all__ = ["OPENAPI", "rest_routes", "api_routes"]
+
+_DESCRIPTION_API = ApiPart(paths={"/api/openapi.json": {"get": operation(
+    "This description", {"200": {"description": "OpenAPI 3"}}, auth=False)}})
+
+OPENAPI = describe(
+    {"title": "Switchboard REST", "version": "1",
+     "description": "Agents and admins log in here; admins manage agents and skill groups. "
+                    "Times are epoch seconds. Every error is {\"error\": {\"code\", \"message\"}}."},
+    [SESSIONS_API, AGENTS_API, GROUPS_API, _DESCRIPTION_API, KB_API, WORKSPACE_API])
+
+
+async def _openapi(request: Request) -> Response:
+    return ORJSONResponse(OPENAPI)
+
+
+def rest_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
+    """Accounts (sessions, agents, groups) and ``GET /api/openapi.json``, which describes every route.
+
+    `passwords` (tests: a cheap hasher) defaults to ``services.passwords``, else argon2id with argon2-cffi's
+    default (production) cost.
+    """
+    return [*session_routes(passwords), *agent_routes(passwords), *group_routes(),
+            *make_routes([("GET", "/api/openapi.json", _openapi)])]
+
+
+def api_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
+    """Every REST route: what the app serves."""
+    return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes()]

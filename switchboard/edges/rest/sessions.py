@@ -1,0 +1,128 @@
+"""REST for one's own account: log in, log out, read oneself, change one's password; and the user as shown.
+
+A login starts a session (a sid in Redis, :mod:`switchboard.edges.auth`) and returns a token naming it;
+logout ends that session only, a password change ends all of the user's (and bumps the token version in
+the store, conditionally, so of two racing changes one wins). An unknown email and a wrong password get
+the same answer and cost the same time.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from switchboard.store.documents import User, to_epoch
+from switchboard.store.users import change_password, get_user_by_email, replace_password_hash
+from switchboard.edges import codes
+from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AuthError, Passwords, end_session, \
+    end_sessions, issue_token, start_session
+from switchboard.edges.rest.toolkit import ApiPart, ORJSONResponse, bad_credentials, caller, errors, json_content, \
+    make_routes, new_password_field, operation, passwords_for, read_json, ref, services_of, string_field
+
+__all__ = ["session_routes", "SESSIONS_API", "user_json"]
+
+
+def user_json(user: User) -> dict[str, object]:
+    """A user as the API shows it: never the password hash or the token version."""
+    return {"id": user.id, "role": user.role, "email": user.email, "nickname": user.nickname,
+            "avatar_url": user.avatar_url, "phone": user.phone, "saturation": user.saturation,
+            "groups": list(user.groups), "created_at": to_epoch(user.created_at)}
+
+
+class _Sessions:
+    def __init__(self, passwords: Passwords | None) -> None:
+        self._passwords = passwords
+
+    async def login(self, request: Request) -> Response:
+        data = await read_json(request, ("email", "password"), ("email", "password"))
+        email = string_field(data, "email", max_len=MAX_EMAIL).strip().lower()
+        password = string_field(data, "password", max_len=MAX_PASSWORD)
+        services = services_of(request)
+        passwords = passwords_for(request, self._passwords)
+        user = await run_in_threadpool(get_user_by_email, email) if email else None
+        if user is None:
+            await run_in_threadpool(passwords.verify_unknown, password)
+            raise bad_credentials("wrong email or password")
+        if not await run_in_threadpool(passwords.verify, user.password_hash, password):
+            raise bad_credentials("wrong email or password")
+        if passwords.needs_rehash(user.password_hash):
+            new_hash = await run_in_threadpool(passwords.hash, password)
+            await run_in_threadpool(replace_password_hash, user.id, user.password_hash, new_hash)
+        ttl = services.settings.token_ttl_s
+        sid = await start_session(services.redis, user.id, ttl)
+        token = issue_token(user.id, user.role, user.token_version, sid, ttl, secret=services.secret)
+        return ORJSONResponse({"token": token, "expires_in": ttl, "user": user_json(user)})
+
+    async def logout(self, request: Request) -> Response:
+        found = await caller(request)
+        await end_session(services_of(request).redis, found.user.id, found.claims.sid)
+        return Response(status_code=204)
+
+    async def me(self, request: Request) -> Response:
+        found = await caller(request)
+        return ORJSONResponse(user_json(found.user))
+
+    async def change_password(self, request: Request) -> Response:
+        found = await caller(request)
+        data = await read_json(request, ("old_password", "new_password"), ("old_password", "new_password"))
+        old = string_field(data, "old_password", max_len=MAX_PASSWORD)
+        new = new_password_field(data, "new_password")
+        user, passwords = found.user, passwords_for(request, self._passwords)
+        if not await run_in_threadpool(passwords.verify, user.password_hash, old):
+            raise bad_credentials("the old password is wrong")
+        new_hash = await run_in_threadpool(passwords.hash, new)
+        if not await run_in_threadpool(change_password, user.id, user.token_version, new_hash):
+            raise AuthError(codes.SESSION_ENDED, "the password was changed meanwhile; log in again")
+        await end_sessions(services_of(request).redis, user.id)
+        return Response(status_code=204)
+
+
+def session_routes(passwords: Passwords | None = None) -> list[BaseRoute]:
+    """`passwords` (tests: a cheap hasher) defaults to ``services.passwords``, else argon2-cffi's defaults."""
+    api = _Sessions(passwords)
+    return make_routes([
+        ("POST", "/api/auth/login", api.login),
+        ("POST", "/api/auth/logout", api.logout),
+        ("GET", "/api/me", api.me),
+        ("POST", "/api/me/password", api.change_password),
+    ])
+
+
+_STR = {"type": "string"}
+
+SESSIONS_API = ApiPart(
+    paths={
+        "/api/auth/login": {"post": operation(
+            "Log in with email and password; the token goes in 'Authorization: Bearer'",
+            {"200": json_content(ref("Login"), "logged in"),
+             "401": json_content(ref("Error"), "bad_credentials: unknown email or wrong password (one answer)"),
+             **errors(400, 413)}, body="Credentials", auth=False)},
+        "/api/auth/logout": {"post": operation("End this token's session only",
+                                               {"204": {"description": "done"}, **errors(401)})},
+        "/api/me": {"get": operation("The logged-in user",
+                                     {"200": json_content(ref("User"), "the user"), **errors(401)})},
+        "/api/me/password": {"post": operation(
+            "Change one's password; ends every session of the user (log in again)",
+            {"204": {"description": "done"}, **errors(400, 413),
+             "401": json_content(ref("Error"), "bad_credentials (old password wrong) or a token error")},
+            body="PasswordChange")},
+    },
+    schemas={
+        "Credentials": {"type": "object", "required": ["email", "password"], "additionalProperties": False,
+                        "properties": {"email": _STR, "password": _STR}},
+        "Login": {"type": "object", "required": ["token", "expires_in", "user"], "properties": {
+            "token": _STR, "expires_in": {"type": "number", "description": "seconds"}, "user": ref("User")}},
+        "PasswordChange": {"type": "object", "required": ["old_password", "new_password"],
+                           "additionalProperties": False,
+                           "properties": {"old_password": _STR,
+                                          "new_password": {"type": "string", "minLength": MIN_PASSWORD,
+                                                           "maxLength": MAX_PASSWORD}}},
+        "User": {"type": "object", "properties": {
+            "id": _STR, "role": {"type": "string", "enum": ["admin", "agent"]},
+            "email": _STR, "nickname": _STR, "avatar_url": _STR, "phone": _STR,
+            "saturation": {"type": "integer"}, "groups": {"type": "array", "items": _STR},
+            "created_at": {"type": "number", "nullable": True}}},
+    },
+)

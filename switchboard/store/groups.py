@@ -1,0 +1,76 @@
+"""Skill groups and who is in them: the reads and writes REST makes.
+
+Plain and synchronous, like every query module here (async callers run them in a thread). Membership is
+stored on the agent (``User.groups``), so joining and leaving write the user, after checking the group
+exists. Restart recovery reads groups in bulk elsewhere (:mod:`switchboard.store.archive`, which also makes
+sure the default group exists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from mongoengine.errors import NotUniqueError
+
+from switchboard.store.documents import SkillGroup, User
+from switchboard.store.errors import Duplicate, NotFound
+
+__all__ = ["get_group", "list_groups", "missing_groups", "insert_group", "add_member",
+           "remove_member"]
+
+
+def get_group(group_id: str) -> SkillGroup | None:
+    group: SkillGroup | None = SkillGroup.objects(id=group_id).first()
+    return group
+
+
+def list_groups() -> list[SkillGroup]:
+    """Every skill group, by id."""
+    return sorted(SkillGroup.objects(), key=lambda group: str(group.id))
+
+
+def missing_groups(group_ids: Iterable[str]) -> list[str]:
+    """Those of `group_ids` that name no stored group, in the order given."""
+    wanted = list(group_ids)
+    found = {g.id for g in SkillGroup.objects(id__in=wanted).only("id")} if wanted else set()
+    return [g for g in wanted if g not in found]
+
+
+def insert_group(group_id: str, *, name: str = "", policy: str = "balanced", max_queue: int | None = None,
+                 last_agent_wait_s: float | None = None) -> SkillGroup:
+    """Store a new skill group.
+
+    Raises:
+        Duplicate: a group with this id exists.
+    """
+    group = SkillGroup(id=group_id, name=name, policy=policy, max_queue=max_queue,
+                       last_agent_wait_s=last_agent_wait_s, created_at=datetime.now(timezone.utc))
+    try:
+        group.save(force_insert=True)
+    except NotUniqueError:
+        raise Duplicate(f"group {group_id} exists") from None
+    return group
+
+
+def add_member(group_id: str, agent_id: str) -> bool:
+    """Put the agent in the group; True if it was not in it yet.
+
+    Raises:
+        NotFound: no group `group_id`, or no agent `agent_id` (checked in that order).
+    """
+    return _membership(group_id, agent_id, {"add_to_set__groups": group_id})
+
+
+def remove_member(group_id: str, agent_id: str) -> bool:
+    """Take the agent out of the group; True if it was in it. Raises NotFound as :func:`add_member`."""
+    return _membership(group_id, agent_id, {"pull__groups": group_id})
+
+
+def _membership(group_id: str, agent_id: str, update: dict[str, str]) -> bool:
+    if get_group(group_id) is None:
+        raise NotFound(f"no group {group_id}")
+    result = User.objects(id=agent_id, role="agent").update_one(full_result=True, **update)
+    if result.matched_count == 0:
+        raise NotFound(f"no agent {agent_id}")
+    return bool(result.modified_count)
