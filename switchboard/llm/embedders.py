@@ -30,7 +30,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -114,8 +114,8 @@ class HashingEmbedder:
         self._static = StaticVectors()
         self._static.load()
         self.dim = buckets + self._static.dim
-        common: dict[str, Any] = {"n_features": buckets, "alternate_sign": True, "norm": "l2",
-                                  "preprocessor": _normalise, "dtype": np.float32}
+        common: dict[str, object] = {"n_features": buckets, "alternate_sign": True, "norm": "l2",
+                                     "preprocessor": _normalise, "dtype": np.float32}
         self._chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common)
         self._words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), stop_words="english",
                                         token_pattern=r"(?u)\b\w+\b", **common)

@@ -96,15 +96,15 @@ class OpenAIBackend:
             except Exception as exc:  # the caller is promised GenerationFailed and nothing else
                 raise GenerationFailed(f"the LLM request failed: {exc!r}") from exc
 
-    def _body(self, messages: list[dict[str, str]], allow_handoff: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.settings.llm_model, "messages": messages, "stream": True,
-                                "max_tokens": self.settings.llm_max_tokens,
-                                "temperature": self.settings.llm_temperature}
+    def _body(self, messages: list[dict[str, str]], allow_handoff: bool) -> dict[str, object]:
+        body: dict[str, object] = {"model": self.settings.llm_model, "messages": messages, "stream": True,
+                                   "max_tokens": self.settings.llm_max_tokens,
+                                   "temperature": self.settings.llm_temperature}
         if allow_handoff:
             body["tools"] = [HANDOFF_TOOL]
         return body
 
-    async def _attempt(self, body: dict[str, Any], deadlines: Deadlines) -> AsyncGenerator[Delta | HandoffCall, None]:
+    async def _attempt(self, body: dict[str, object], deadlines: Deadlines) -> AsyncGenerator[Delta | HandoffCall, None]:
         deadlines.restart()
         request = self._client.build_request("POST", f"{self.url}/chat/completions", content=orjson.dumps(body),
                                              headers={"Content-Type": "application/json",

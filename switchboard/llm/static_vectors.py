@@ -23,10 +23,13 @@ import threading
 import unicodedata
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = ["StaticVectors"]
 
@@ -60,7 +63,7 @@ class StaticVectors:
         return table
 
     @cached_property
-    def _tokenizer(self) -> Any:
+    def _tokenizer(self) -> Tokenizer:
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(self._tokenizer_path))

@@ -1,8 +1,8 @@
 """Running a scenario against an engine, with the runner owning a manual clock.
 
 Before each step the runner advances the engine to the step's `t` (timers fire
-in time order, each on a quiet engine), applies the step, and waits until the
-engine is quiet. Expectations read entity snapshots (assignments, loads,
+one at a time, each on a quiet engine, in one order on every runtime: see
+docs/dispatch.md), applies the step, and waits until the engine is quiet. Expectations read entity snapshots (assignments, loads,
 queues, phases) and the deliveries seen so far (positions told, kinds told,
 refusals). A visitor id names that visitor's current conversation; a request
 after that conversation ended opens a new one and carries the agent who
@@ -20,7 +20,7 @@ from switchboard.actors.engine import Engine, ManualClock
 from switchboard.actors.events import QueuePosition, Refused
 from switchboard.actors.output import Delivery, EngineOutput, Refusal
 from switchboard.actors.messages import (
-    AgentWrote, AnswerTransfer, Close, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting,
+    AgentWrote, AnswerTransfer, Close, Command, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting,
     LeaveGroup, LeaveQueue, OpenConversation, RequestHuman, SetPresence, SetSaturation,
     TransferToAgent, TransferToGroup, VisitorWrote,
 )
@@ -110,7 +110,7 @@ class _Run:
         for refusal in self.obs.refused.get("setup", []):
             self.result.failures.append(f"setup refused: {refusal.code} ({refusal.detail})")
 
-    def _send(self, to: Address, msg: Any, ref: str) -> None:
+    def _send(self, to: Address, msg: Command, ref: str) -> None:
         self.engine.send(to, msg, ref=ref)
 
     def _conv(self, visitor: str) -> Address:

@@ -371,7 +371,7 @@ def test_designating_an_agent_outside_the_group_is_refused() -> None:
 
     effects = queue.handle(enqueue("c1", 1.0, designated="zed"), 1.0)
 
-    assert [(type(e.message), e.message.code) for e in effects if isinstance(e, SendTo)] == [
+    assert [(type(e.message), e.message.code) for e in effects if isinstance(e, SendTo)] == [  # type: ignore[union-attr]
         (EnqueueRefused, errors.NOT_IN_GROUP)]
     assert queue.waiting() == []
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import redis.asyncio as aioredis
 
 from switchboard.actors.address import UserRef
-from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.fanout import Batch, Hub, Receiver
+from switchboard.edges.protocol import Frame
 
 VISITOR = UserRef.visitor("v1")
 
 
-async def _hub(redis_url: str, receive: Any) -> tuple[Hub, aioredis.Redis]:
+async def _hub(redis_url: str, receive: Receiver) -> tuple[Hub, aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url)
     hub = Hub(client, "edge-a")
 
-    async def control(_: Any) -> None:
+    async def control(_: Frame) -> None:
         return None
 
     hub.start(receive, control)
@@ -26,10 +26,10 @@ async def _hub(redis_url: str, receive: Any) -> tuple[Hub, aioredis.Redis]:
 
 
 def test_frames_for_this_edges_own_sockets_arrive_in_order_without_a_publish(redis_url: str) -> None:
-    async def scenario() -> tuple[list[Any], int]:
-        got: list[Any] = []
+    async def scenario() -> tuple[Batch, int]:
+        got: Batch = []
 
-        async def receive(items: list[Any]) -> None:
+        async def receive(items: Batch) -> None:
             got.extend(items)
 
         hub, client = await _hub(redis_url, receive)
@@ -47,11 +47,11 @@ def test_frames_for_this_edges_own_sockets_arrive_in_order_without_a_publish(red
 
 
 def test_a_socket_slow_to_take_its_frames_holds_up_neither_history_writes_nor_later_flushes(redis_url: str) -> None:
-    async def scenario() -> tuple[Any, int]:
+    async def scenario() -> tuple[bytes | str | None, int]:
         stuck = asyncio.Event()
         batches = 0
 
-        async def receive(items: list[Any]) -> None:  # the first batch never finishes sending
+        async def receive(items: Batch) -> None:  # the first batch never finishes sending
             nonlocal batches
             batches += 1
             await stuck.wait()

@@ -9,7 +9,7 @@ and the Redis window, with internal notes a visitor never sees.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Callable
 
 import orjson
 import redis.asyncio as aioredis
@@ -20,6 +20,7 @@ from switchboard.edges.keys import user_key
 from switchboard.actors.address import UserRef
 from switchboard.edges.delivery.sockets import Connection, Sockets, TokenBucket
 from switchboard.edges.delivery.history import message_frame, stage_append
+from switchboard.edges.protocol import Frame
 from switchboard.store.writer import StoreWriter
 
 CONV = "c-0123456789abcdef"
@@ -27,7 +28,7 @@ PAGE = 500
 WINDOW = 200  # the Redis history keeps the last 200 messages (history_cap's default)
 
 
-def conversation(length: int, is_note: Any) -> list[dict[str, Any]]:
+def conversation(length: int, is_note: Callable[[int], bool]) -> list[Frame]:
     """`length` message frames, seq 1..length; `is_note(seq)` says which ones are internal notes."""
     frames, prev = [], 0
     for seq in range(1, length + 1):
@@ -40,7 +41,7 @@ def conversation(length: int, is_note: Any) -> list[dict[str, Any]]:
     return frames
 
 
-async def kept(redis: aioredis.Redis, frames: list[dict[str, Any]], window: int) -> None:
+async def kept(redis: aioredis.Redis, frames: list[Frame], window: int) -> None:
     """Every frame stored, as the relay stores them; the last `window` also in the Redis history."""
     writer = StoreWriter()
     await asyncio.gather(*(writer.add_message({
@@ -67,7 +68,7 @@ async def follow_pages(redis: aioredis.Redis, after: int, for_visitor: bool) -> 
         after = page[-1]["seq"]
 
 
-def read_back(redis_url: str, frames: list[dict[str, Any]], window: int, after: int,
+def read_back(redis_url: str, frames: list[Frame], window: int, after: int,
               for_visitor: bool) -> tuple[list[int], int]:
     async def scenario() -> tuple[list[int], int]:
         redis = aioredis.Redis.from_url(redis_url)
@@ -80,7 +81,7 @@ def read_back(redis_url: str, frames: list[dict[str, Any]], window: int, after: 
     return asyncio.run(scenario())
 
 
-def seqs_seen(frames: list[dict[str, Any]], after: int, for_visitor: bool) -> list[int]:
+def seqs_seen(frames: list[Frame], after: int, for_visitor: bool) -> list[int]:
     return [f["seq"] for f in frames if f["seq"] > after and not (for_visitor and f["kind"] == "note")]
 
 

@@ -16,12 +16,13 @@ from switchboard.actors.address import Address, UserRef
 from switchboard.actors.start import start_engine
 from switchboard.actors.messages import CreateAgent, CreateGroup, OpenConversation, Post, RequestHuman, SetPresence
 from switchboard.edges.delivery import history
-from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.fanout import Batch, Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
 from switchboard.edges.keys import text_hash, user_key
+from switchboard.edges.protocol import Frame
 from switchboard.store.archive import messages_between
-from switchboard.store.writer import StoreWriter
+from switchboard.store.writer import StoreWriter, _Plan
 
 CONV, GROUP = "c-00000000000000e1", "support"
 VISITOR, AGENT = UserRef.visitor("v-00000000000000e1"), UserRef.agent("a-000000e1")
@@ -32,13 +33,13 @@ class FlakyStore(StoreWriter):
 
     down = False
 
-    def _write(self, plan: Any) -> None:
+    def _write(self, plan: _Plan) -> None:
         if self.down:
             raise AutoReconnect("connection refused: the store is down")
         super()._write(plan)
 
 
-def frames_for(got: list[Any], user: UserRef, *types: str) -> list[tuple[str, Any, Any]]:
+def frames_for(got: Batch, user: UserRef, *types: str) -> list[tuple[str, int | None, str | None]]:
     return [(f["type"], f.get("seq"), f.get("code") or f.get("text")) for _, key, f in got
             if key == user_key(user) and f["type"] in types]
 
@@ -51,12 +52,12 @@ def chat(redis_url: str, said: Said, down_while_assigned: bool = False) -> dict[
     async def scenario() -> dict[str, Any]:
         redis = aioredis.Redis.from_url(redis_url)
         hub = Hub(redis, "edge-e1")
-        got: list[Any] = []
+        got: Batch = []
 
-        async def receive(items: list[Any]) -> None:
+        async def receive(items: Batch) -> None:
             got.extend(items)
 
-        async def control(_: Any) -> None:
+        async def control(_: Frame) -> None:
             return None
 
         hub.start(receive, control)

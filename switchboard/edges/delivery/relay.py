@@ -31,7 +31,7 @@ from redis.asyncio.client import Pipeline
 from switchboard.actors.address import UserRef
 from switchboard.actors.effects import AskBot
 from switchboard.actors.events import Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted, Refused
-from switchboard.actors.output import BotQuestion, Delivery, EngineOutput, Recorded, Refusal
+from switchboard.actors.output import BotQuestion, EngineOutput, Recorded, Refusal
 from switchboard.edges import codes
 from switchboard.edges.delivery.claims import stage_claim, stage_release
 from switchboard.edges.delivery.fanout import Hub

@@ -57,7 +57,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)
         return
     await ws.accept()
-    hello = await read_hello(ws, services, parse_agent, p.AgentHello)
+    hello = await read_hello(ws, parse_agent, p.AgentHello, services.settings.max_frame_bytes)
     if hello is None:
         return
     try:

@@ -68,8 +68,9 @@ async def send_error(ws: WebSocket, code: str, message: str, **extra: object) ->
         pass
 
 
-async def read_hello(ws: WebSocket, services: Services, parse: Parser[object], hello_type: type[HelloT]) -> HelloT | None:
-    """The first frame must be a valid `hello_type`, within HELLO_TIMEOUT_S; else error, close 1008, None."""
+async def read_hello(ws: WebSocket, parse: Parser[object], hello_type: type[HelloT], max_frame_bytes: int) -> HelloT | None:
+    """The first frame must be a valid `hello_type`, within HELLO_TIMEOUT_S; else an error, a close (1008, or
+    1009 for a frame over `max_frame_bytes`) and None."""
     try:
         message = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
     except asyncio.TimeoutError:
@@ -80,7 +81,7 @@ async def read_hello(ws: WebSocket, services: Services, parse: Parser[object], h
     if raw is None:
         return None
     try:
-        hello = parse(raw, services.settings.max_frame_bytes)
+        hello = parse(raw, max_frame_bytes)
     except ProtocolError as exc:
         await send_error(ws, exc.code, exc.message)
         await ws.close(CLOSE_TOO_BIG if exc.code == codes.FRAME_TOO_LARGE else CLOSE_POLICY)

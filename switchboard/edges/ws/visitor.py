@@ -42,7 +42,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)  # before accept: the handshake is refused with 403
         return
     await ws.accept()
-    hello = await read_hello(ws, services, parse_visitor, p.VisitorHello)
+    hello = await read_hello(ws, parse_visitor, p.VisitorHello, services.settings.max_frame_bytes)
     if hello is None:
         return
     visitor_id = await _identify(ws, services, hello)
