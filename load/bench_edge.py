@@ -84,7 +84,7 @@ def _child_name(child: Any) -> str:
         return "redis-server"
     if "nx_27017" in cmdline:
         return "nx-27017"
-    return "bot process" if "bot_process" in cmdline else str(child.name())
+    return "bot process" if "botworker.process" in cmdline else str(child.name())
 
 
 def wait_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60) -> None:

@@ -111,7 +111,7 @@ def on_loop(loop: asyncio.AbstractEventLoop, handle: EngineOutputCallback) -> En
     """An ``on_delivery`` for the engine's threads that calls `handle` on `loop`, in order.
 
     A burst of deliveries wakes the loop once: ``call_soon_threadsafe`` writes to the loop's
-    self-pipe each time, which a busy edge felt (decision 008 has the figure).
+    self-pipe each time, which a busy edge felt (decision 011 has the figure).
     """
     pending: deque[EngineOutput] = deque()
     lock = threading.Lock()

@@ -1,7 +1,8 @@
 """The Ray runtime: hosts are a handful of Ray actors, each owning a partition of entities.
 
 Never one Ray actor per entity (each actor is a process, slow to start and
-heavy to keep); a few hosts carry every agent, queue and conversation.
+heavy to keep: decision 011); a few hosts carry every agent, queue and
+conversation.
 
 Transport. Ray places, names, starts and stops the hosts and answers the
 control calls (inspect, timers, counts, reset); envelopes travel on the

@@ -32,7 +32,7 @@ from switchboard.store import connection
 from switchboard.store.writer import StoreWriter
 from switchboard.edges import codes
 from switchboard.edges.auth import load_or_create_secret
-from switchboard.edges.botworker.worker import BotWorker, start_bot_worker, stop_bot_worker
+from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.recovery import recover
@@ -123,12 +123,12 @@ async def _start(config: AppConfig) -> Services:
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:
-        relay.bot = await start_bot_worker(config.settings, config.bot, engine, hub, redis, config.mongodb_uri)
+        relay.bot = services.bot = await start_bot_worker(config.settings, config.bot, engine, hub, redis, config.mongodb_uri)
         relay.handoff_turns = config.bot.handoff_turns
         relay.start()
         if config.recover:
             counts = await recover(engine, redis, config.settings.default_group)
-            services.__dict__["recovered"] = counts
+            services.recovered = counts
     return services
 
 
@@ -175,8 +175,8 @@ async def _stop(services: Services) -> None:
     for conn in list(services.sockets.by_id.values()):
         await conn.close(1001, "server shutting down")
     if services.relay is not None:
-        if isinstance(services.relay.bot, BotWorker):  # the relay knows it only as a BotAsker
-            await stop_bot_worker(services.relay.bot)
+        if services.bot is not None:
+            await stop_bot_worker(services.bot)
         await asyncio.to_thread(services.engine.wait_quiet, 5.0)
         with contextlib.suppress(Exception):
             await services.relay.stop()

@@ -30,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
 from switchboard.settings import ServerSettings
+from switchboard.edges import codes
 from switchboard.edges.keys import CONTROL_CHANNEL, sessions_key
 
 __all__ = [
@@ -133,7 +134,7 @@ def decode_token(token: str, *, secret: str) -> Claims:
     user_id, role, tv, sid = payload.get("sub"), payload.get("role"), payload.get("tv"), payload.get("sid")
     if (not isinstance(user_id, str) or role not in ROLES or not isinstance(tv, int) or isinstance(tv, bool)
             or not isinstance(sid, str) or not isinstance(role, str)):
-        raise AuthError("token_invalid", "the token is not a valid login token")
+        raise AuthError(codes.TOKEN_INVALID, "the token is not a valid login token")
     return Claims(user_id, role, tv, sid, float(payload["exp"]))
 
 
@@ -149,22 +150,22 @@ def decode_visitor_token(token: str, *, secret: str) -> str:
     payload = _decode(token, secret, _VISITOR_TYP)
     visitor_id = payload.get("sub")
     if not isinstance(visitor_id, str) or not visitor_id:
-        raise AuthError("token_invalid", "the token is not a valid visitor token")
+        raise AuthError(codes.TOKEN_INVALID, "the token is not a valid visitor token")
     return visitor_id
 
 
 def _decode(token: str, secret: str, typ: str) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
-        raise AuthError("token_invalid", "the token is missing or not a string")
+        raise AuthError(codes.TOKEN_INVALID, "the token is missing or not a string")
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM],
                              options={"require": ["exp", "iat", "sub", "typ"]})
     except jwt.ExpiredSignatureError:
-        raise AuthError("token_expired", "the token has expired; log in again") from None
+        raise AuthError(codes.TOKEN_EXPIRED, "the token has expired; log in again") from None
     except jwt.InvalidTokenError:
-        raise AuthError("token_invalid", "the token is invalid") from None
+        raise AuthError(codes.TOKEN_INVALID, "the token is invalid") from None
     if payload.get("typ") != typ:
-        raise AuthError("token_invalid", f"not a {typ} token")
+        raise AuthError(codes.TOKEN_INVALID, f"not a {typ} token")
     return payload
 
 
@@ -203,9 +204,9 @@ async def end_session(redis: Redis, user_id: str, sid: str) -> None:
 async def check_session(redis: Redis, claims: Claims, user_token_version: int) -> None:
     """Raise AuthError ``session_ended`` unless the token's sid is live and its version is the user's."""
     if claims.token_version != user_token_version:
-        raise AuthError("session_ended", "the session has ended (the password was changed); log in again")
+        raise AuthError(codes.SESSION_ENDED, "the session has ended (the password was changed); log in again")
     if not await redis.sismember(sessions_key(claims.user_id), claims.sid):
-        raise AuthError("session_ended", "the session has ended; log in again")
+        raise AuthError(codes.SESSION_ENDED, "the session has ended; log in again")
 
 
 async def end_sessions(redis: Redis, user_id: str) -> None:

@@ -20,6 +20,8 @@ from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
 from switchboard.edges.delivery.sockets import Sockets
 
+from switchboard.edges.botworker.worker import BotWorker
+
 if TYPE_CHECKING:  # the knowledge base loads its embedder's libraries: only where it is opened
     from switchboard.llm.kb import KnowledgeBase
 
@@ -38,6 +40,8 @@ class Services:
     sockets: Sockets
     names: Names
     relay: Relay | None = None  # only in the process that drains the engine
+    bot: BotWorker | None = None  # beside the relay, where the bot is enabled
+    recovered: dict[str, int] | None = None  # what restart recovery rebuilt, where it ran
     bot_settings: BotSettings | None = None
     kb: KnowledgeBase | None = None  # opened on first use by the REST API where this process has no bot
     passwords: Passwords = field(default_factory=Passwords)

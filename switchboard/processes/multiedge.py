@@ -30,7 +30,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from switchboard.actors.address import Address
-from switchboard.actors.messages import Message
+from switchboard.actors.messages import Message, SetPresence
 from switchboard.processes.backends import Backends
 from switchboard.processes.banner import print_urls
 from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
@@ -221,7 +221,6 @@ class _Supervisor:
     async def _forget(self, edge_id: str) -> None:
         """What a clean stop of that edge does (Hub.forget_edge), and what its sockets' closing would have done:
         an agent whose last socket was there is set offline (the offline grace keeps their conversations)."""
-        from switchboard.actors.messages import SetPresence
         from switchboard.edges.delivery.fanout import Hub
         from switchboard.edges.keys import registered_user, registry_pattern
 

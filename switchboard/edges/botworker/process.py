@@ -51,9 +51,7 @@ log = logging.getLogger("switchboard.bot")
 _LINE_LIMIT = 4 * 1024 * 1024  # a reply with long generated text still fits one line
 _START_TIMEOUT_S = 600.0  # a first start ingests the demo base; the semantic embedder loads torch
 _RESTART_GAP_S = 30.0  # a bot process that keeps dying is restarted at most this often
-
-
-Line = dict[str, object]  # one JSON line of the pipe, either way
+_Line = dict[str, object]  # one JSON line of the pipe, either way
 
 
 class BotProcessError(RuntimeError):
@@ -146,7 +144,7 @@ class BotProcess:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
 
-    async def _send(self, message: Line | _Question) -> None:
+    async def _send(self, message: _Line | _Question) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(orjson.dumps(message) + b"\n")
         await self.proc.stdin.drain()
@@ -232,7 +230,7 @@ def main() -> int:
 
 
 async def _child(protocol: IO[bytes]) -> int:
-    def send(message: Line) -> None:
+    def send(message: _Line) -> None:
         protocol.write(orjson.dumps(message) + b"\n")
 
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
@@ -268,7 +266,7 @@ def _open(server: ServerSettings, settings: BotSettings, mongodb_uri: str) -> Bo
     return bot
 
 
-async def _answer_one(bot: Bot, message: _Question, send: Callable[[Line], None]) -> None:
+async def _answer_one(bot: Bot, message: _Question, send: Callable[[_Line], None]) -> None:
     qid = message["id"]
 
     async def delta(text: str) -> None:
