@@ -8,6 +8,7 @@ it does not remove it) or under ``TYPE_CHECKING`` (a type-only circle is still a
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,38 @@ def test_no_module_imports_another_modules_private_names() -> None:
 def test_every_module_opens_with_a_docstring(name: str) -> None:
     tree = ast.parse(MODULES[name].read_text())
     assert ast.get_docstring(tree), f"{name} has no module docstring"
+
+
+DOC = ROOT.parent / "docs" / "architecture.md"
+
+
+def named_paths(text: str) -> set[str]:
+    """Every file path the doc names in backticks, made relative to the repository (bare module paths such as
+    `edges/ws/visitor.py` are under switchboard/)."""
+    found = set()
+    for token in re.findall(r"`([\w./<>*-]+\.(?:py|md|js|yaml))`", text):
+        if "<" in token or "*" in token:
+            continue
+        found.add(token if token.split("/")[0] in ("switchboard", "tests", "docs", "load") else f"switchboard/{token}")
+    return found
+
+
+def test_the_architecture_doc_names_only_files_that_exist() -> None:
+    missing = sorted(p for p in named_paths(DOC.read_text()) if not (ROOT.parent / p).exists())
+    assert missing == []
+
+
+def test_the_architecture_doc_names_only_functions_and_classes_that_exist() -> None:
+    """Every `Class`, `Class.method` and `snake_case` name in backticks is defined in switchboard/ (a def, a
+    class, a field or a constant), or is a documented wire string there."""
+    source = "\n".join(path.read_text() for path in [*MODULES.values(), Path(__file__)])
+    modules = {name.rpartition(".")[2] for name in MODULES}
+    missing = []
+    for dotted in sorted(set(re.findall(r"`([A-Za-z_]\w*(?:\.\w+)?)`", DOC.read_text()))):
+        if not (dotted[0].isupper() or "_" in dotted) or dotted in modules:
+            continue  # plain words and module names (`message`, `ack`, `output`)
+        name = dotted.split(".")[-1]
+        pattern = rf"(def|class)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*[:=]|[(, ]{re.escape(name)}:|\"{re.escape(name)}\""
+        if not re.search(pattern, source, re.M):
+            missing.append(dotted)
+    assert missing == []

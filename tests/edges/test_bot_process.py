@@ -39,7 +39,7 @@ def settings(tmp_path: Path) -> tuple[ServerSettings, BotSettings]:
 
 def test_the_bot_process_answers_and_sees_an_upload_made_in_the_edge_at_once(store: str, tmp_path: Path) -> None:
     server, bot = settings(tmp_path)
-    kb = KnowledgeBase.open(bot.kb_dir, HashingEmbedder())  # the edge's own handle, as kb_rest opens it
+    kb = KnowledgeBase.open(bot.kb_dir, HashingEmbedder())  # the edge's own handle, as the REST kb routes open it
     (tmp_path / "faq.yaml").write_text(FAQ)
     kb.ingest([tmp_path / "faq.yaml"])
 
