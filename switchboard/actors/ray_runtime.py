@@ -335,7 +335,8 @@ class RayEngine:
         self._stop = threading.Event()
         self._wake_flusher = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="switchboard-ray-flush", daemon=True)
-        self._receiver = threading.Thread(target=self._receive_loop, name="switchboard-ray-receive", daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, args=(list(self._socks),),
+                                          name="switchboard-ray-receive", daemon=True)
         self._flusher.start()
         self._receiver.start()
 
@@ -445,12 +446,13 @@ class RayEngine:
             self._wake_flusher.clear()
             self._flush()
 
-    def _receive_loop(self) -> None:
-        """Hand each host's deliveries to the sink in the order the host wrote them."""
+    def _receive_loop(self, socks: list[socket.socket]) -> None:
+        """Hand each host's deliveries to the sink in the order the host wrote them, reading the streams
+        opened at start (given, not read from ``_socks``, which the thread may otherwise see half-replaced)."""
         selector = selectors.DefaultSelector()
-        for host, sock in enumerate(self._socks):
+        for host, sock in enumerate(socks):
             selector.register(sock, selectors.EVENT_READ, (host, FrameReader(sock)))
-        open_streams = len(self._socks)
+        open_streams = len(socks)
         while open_streams and not self._stop.is_set():
             for key, _ in selector.select(timeout=0.2):
                 host, reader = key.data
