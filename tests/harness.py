@@ -43,7 +43,7 @@ class Harness:
         return self.engine.clock.now()
 
     def fresh(self, settings: DispatchSettings | None = None) -> Harness:
-        self.engine.reset(settings or DispatchSettings())  # type: ignore[attr-defined]
+        self.engine.reset(settings or DispatchSettings())
         self.recorder.clear()
         return self
 

@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Any, Coroutine
+from typing import Any, Coroutine, Generic, TypeVar
 
 import ray
 
@@ -95,8 +95,10 @@ def host_name(index: int) -> str:
 
 log = logging.getLogger("switchboard.ray")
 
+T = TypeVar("T")
 
-class Backlog:
+
+class Backlog(Generic[T]):
     """Deliveries made while no driver listens, oldest first; past `limit` the oldest are dropped and counted.
 
     The driver heals what it lost the way a lost publish is healed (sequence gaps are fetched again),
@@ -105,13 +107,13 @@ class Backlog:
     """
 
     def __init__(self, limit: int = BACKLOG_LIMIT) -> None:
-        self._items: deque[EngineOutput] = deque(maxlen=limit)
+        self._items: deque[T] = deque(maxlen=limit)
         self.dropped = 0  # since the last take
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, deliveries: list[EngineOutput]) -> int:
+    def add(self, deliveries: list[T]) -> int:
         """Keep `deliveries`; returns how many old ones this dropped."""
         assert self._items.maxlen is not None
         over = max(0, len(self._items) + len(deliveries) - self._items.maxlen)
@@ -119,7 +121,7 @@ class Backlog:
         self.dropped += over
         return over
 
-    def take(self) -> tuple[list[EngineOutput], int]:
+    def take(self) -> tuple[list[T], int]:
         """Everything kept, and how many were dropped before it; empties the backlog."""
         items, dropped = list(self._items), self.dropped
         self._items.clear()
@@ -144,7 +146,7 @@ class RayHost:
         self._peers: list[asyncio.StreamWriter | None] = []
         self._sink: asyncio.StreamWriter | None = None
         self._inbox: deque[Envelope | Fire] = deque()
-        self._undelivered = Backlog()  # made while no driver listened
+        self._undelivered: Backlog[EngineOutput] = Backlog()  # made while no driver listened
         self._sent = 0  # items written to peers
         self._filed: dict[str, int] = {}  # items filed, by the sender named in its stream's hello ("tick": our own)
         self._handled = 0

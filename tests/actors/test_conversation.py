@@ -16,7 +16,7 @@ from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import TRANSITIONS, Conversation, Phase
 from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import (
-    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, QueueFull, Reassigned,
+    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, QueueFull, Reassigned,
     Requeued, TransferDeclined, WaitTimeout,
 )
 from switchboard.actors.messages import (
@@ -284,7 +284,8 @@ def test_a_new_conversation_starts_with_the_bot_and_does_nothing_yet() -> None:
     created = conv.created(5.0)
 
     assert [type(e) for e in created] == [Record]
-    assert isinstance(created[0], Record) and created[0].record.state["phase"] == "bot"
+    assert isinstance(created[0], Record) and isinstance(created[0].record, ConversationState)
+    assert created[0].record.state["phase"] == "bot"
     assert conv.snapshot()["phase"] == "bot" and conv.snapshot()["created_at"] == 5.0
 
 

@@ -6,12 +6,15 @@ import pickle
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from switchboard.actors import wire
 from switchboard.actors.address import Address, host_for
 from switchboard.actors.engine import ManualClock
+from switchboard.actors.engine import Engine
+from switchboard.actors.ray_runtime import RayEngine
 from switchboard.actors.start import start_engine
 from switchboard.actors.hostcore import Envelope
 from switchboard.actors.messages import CreateGroup
@@ -53,7 +56,7 @@ def test_a_class_defined_inside_a_function_still_travels() -> None:
     assert back.n == 3 and _roundtrip(Local(4))[0].n == 4
 
 
-def _roundtrip(obj: object) -> list[object]:
+def _roundtrip(obj: object) -> list[Any]:
     left, right = socket.socketpair()
     with left, right:
         left.sendall(wire.frame(obj))
@@ -90,7 +93,7 @@ def test_a_stranger_without_the_secret_is_cut_off_and_the_engine_keeps_working(t
     ray = pytest.importorskip("ray")
     h = harness_for("ray").fresh()
     evil = next(f"evil{i}" for i in range(1000) if host_for(Address.queue(f"evil{i}"), h.engine.hosts) == 0)
-    host, port, _ = ray.get(h.engine._actors[0].endpoint.remote())
+    host, port, _ = ray.get(ray_hosts(h.engine)[0].endpoint.remote())
     planted = tmp_path / "planted"
     for first in (wire.hello("guess", "stranger", True), wire.frame(Planted(str(planted)))):
         with socket.create_connection((host, port)) as stranger:
@@ -108,7 +111,7 @@ def test_a_stranger_without_the_secret_is_cut_off_and_the_engine_keeps_working(t
 def test_a_stranger_whose_first_frame_is_huge_is_cut_off_before_it_is_read() -> None:
     ray = pytest.importorskip("ray")
     h = harness_for("ray").fresh()
-    host, port, _ = ray.get(h.engine._actors[1].endpoint.remote())
+    host, port, _ = ray.get(ray_hosts(h.engine)[1].endpoint.remote())
     with socket.create_connection((host, port)) as stranger:
         stranger.sendall((wire.MAX_HELLO + 1).to_bytes(4, "big"))
         stranger.settimeout(10)
@@ -144,7 +147,7 @@ def test_a_dead_host_loses_only_its_own_messages_and_the_engine_says_it_cannot_g
         assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) for s in engine._socks)  # type: ignore[attr-defined]
         assert engine.failure is None
         on = [[f"g{i}" for i in range(200) if host_for(Address.queue(f"g{i}"), 2) == k][:5] for k in (0, 1)]
-        ray.kill(engine._actors[1])
+        ray.kill(ray_hosts(engine)[1])
         time.sleep(1)
         assert engine.failure is not None and "ray host 1" in engine.failure  # serve stops on this (multiedge)
         for dead, live in zip(*reversed(on)):  # each flush carries a message for the dead host, then the live one
@@ -179,11 +182,17 @@ def test_a_host_that_cannot_be_written_to_loses_its_batch_and_the_engine_says_it
 def test_a_host_keeps_the_newest_deliveries_for_an_absent_driver_and_counts_what_it_dropped() -> None:
     from switchboard.actors.ray_runtime import Backlog
 
-    backlog = Backlog(limit=5)
-    assert backlog.add([1, 2, 3]) == 0  # type: ignore[list-item]
-    assert backlog.add([4, 5, 6, 7]) == 2  # type: ignore[list-item]
+    backlog: Backlog[int] = Backlog(limit=5)
+    assert backlog.add([1, 2, 3]) == 0
+    assert backlog.add([4, 5, 6, 7]) == 2
     assert len(backlog) == 5
     assert backlog.take() == ([3, 4, 5, 6, 7], 2)
     assert len(backlog) == 0 and backlog.take() == ([], 0)
-    assert backlog.add(list(range(12))) == 7  # type: ignore[arg-type]
+    assert backlog.add(list(range(12))) == 7
     assert backlog.take() == ([7, 8, 9, 10, 11], 7)
+
+
+def ray_hosts(engine: Engine) -> list[Any]:
+    """The Ray actor handles of a Ray engine's hosts."""
+    assert isinstance(engine, RayEngine)
+    return engine._actors
