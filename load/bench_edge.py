@@ -139,6 +139,9 @@ class Serve:
             "server:\n"
             f"  host: 127.0.0.1\n  port: {port}\n  data_dir: {data_dir / 'var'}\n"
             "  rate_limit_per_s: 1000000\n  rate_limit_burst: 1000000\n"
+            # every bench visitor is 127.0.0.1: lift the per-address limits of anonymous visitors (issue 17)
+            "  visitor_open_per_address: 1000000\n  visitor_queued_per_address: 1000000\n"
+            "  max_sockets_per_address: 1000000\n  max_connections_per_address: 1000000\n"
             f"  default_group: {GROUP}\n")
         self.log_path = data_dir / "serve.log"
         self.proc: subprocess.Popen[Any] | None = None

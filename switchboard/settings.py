@@ -34,6 +34,8 @@ class DispatchSettings:
     last_agent_wait_s: float = 30.0  # a group's default for last_agent_first
     sweep_interval_s: float = 10.0  # safety-net sweep of every queue; 0 turns it off
     eta_window: int = 20  # recent assignments a queue uses to estimate waits
+    # issue 17, part C: a queued visitor with no socket anywhere this long leaves the queue (back within it: kept)
+    visitor_gone_grace_s: float = 60.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: DispatchSettings | None = None) -> DispatchSettings:
@@ -152,6 +154,35 @@ class ServerSettings:
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
     require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
     store_transactions: StoreTransactions = "auto"  # a store write batch as one transaction (see StoreWriter)
+    # --- issue 17, part C: logins, anonymous visitors, history reads (docs/decisions/015-*.md) ---
+    login_free_failures: int = 5  # failed logins per account (email) before each further try waits
+    login_address_free_failures: int = 20  # the same per client address (one attacker, many emails)
+    login_delay_s: float = 1.0  # the first wait past the free failures; doubled with each further failure
+    login_max_delay_s: float = 900.0  # the longest wait (the lockout's cap)
+    login_memory_s: float = 3600.0  # failures are forgotten this long after the last one
+    hash_workers: int = 1  # password hashes at once (argon2id: 64 MiB, 4 lanes each), on threads of their own
+    hash_queue: int = 32  # logins waiting for a hash worker; past it a login is refused at once (503)
+    visitor_open_per_address: int = 20  # open conversations of visitors connected from one client address
+    visitor_queued_per_address: int = 5  # of those, waiting in a queue for a person at once
+    visitor_state_ttl_s: float = 30 * 86400.0  # a visitor's Redis hash lives this long after their last hello
+    sync_rate_per_s: float = 1.0  # sync frames per second per visitor socket (a bucket of its own) ...
+    sync_burst: int = 5  # ... with this burst
+    sync_page: int = 200  # messages per visitor sync answer at most (a full page: ask again after its last seq)
+    # --- connections (issue 17, part B; switchboard/edges/limits.py, processes/graceful.py, decisions 013) ---
+    max_connections: int = 10000  # open TCP connections per process, HTTP and websockets; kept below the fd limit
+    max_connections_per_address: int = 500  # TCP connections from one peer address (trusted proxies exempt)
+    max_sockets_per_address: int = 64  # websockets from one client address (behind a trusted proxy: X-Forwarded-For)
+    trusted_proxies: tuple[str, ...] = ()  # proxy addresses or networks whose X-Forwarded-For names the client
+    request_head_timeout_s: float = 8.0  # a request head (so a websocket handshake) arrives whole within this
+    keep_alive_timeout_s: int = 5  # an idle keep-alive HTTP connection is closed after this
+    ws_ping_interval_s: float = 5.0  # the server pings every websocket this often ...
+    ws_ping_timeout_s: float = 8.0  # ... and closes one whose pong has not come within this (a dead network)
+    limits_log_interval_s: float = 10.0  # refused and timed-out connections: one log line per interval, summed
+    # --- parts that fail (issue 17, part A: edges/health.py, store/watchdog.py, decisions 014) ---
+    part_probe_interval_s: float = 0.5  # Redis and the store are pinged this often; a failed ping marks the part down
+    part_probe_timeout_s: float = 2.0  # a ping that takes longer than this counts as failed
+    part_restart_delay_s: float = 0.5  # an embedded server that died is restarted after this ...
+    part_restart_max_delay_s: float = 30.0  # ... doubled after each failed restart, up to this
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
@@ -187,6 +218,16 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
         if "null" in origins:  # what sandboxed iframes and file:// pages send: anyone can be "null"
             raise SettingsError(f"{name}: the origin null is not accepted (any sandboxed page sends it)")
         return origins
+    if name == "trusted_proxies":  # addresses or networks (10.0.0.0/8); a hostname cannot be checked per connection
+        import ipaddress
+
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise SettingsError(f"{name} must be a list of addresses or networks, got {raw!r}")
+        try:
+            return tuple(str(ipaddress.ip_network(i.strip(), strict=False)) for i in items if i.strip())
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
     if name == "store_transactions":
         value = ("on" if raw else "off") if isinstance(raw, bool) else raw  # YAML reads a bare on/off as a boolean
         value = value.strip().lower() if isinstance(value, str) else value

@@ -26,6 +26,7 @@ def test_the_defaults_are_the_documented_values() -> None:
     assert dataclasses.asdict(DispatchSettings()) == {
         "wait_timeout_s": 60.0, "session_idle_timeout_s": 180.0, "offline_grace_s": 60.0, "transfer_offer_timeout_s": 60.0,
         "no_reply_reassign_s": None, "last_agent_wait_s": 30.0, "sweep_interval_s": 10.0, "eta_window": 20,
+        "visitor_gone_grace_s": 60.0,
     }
 
 

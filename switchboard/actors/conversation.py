@@ -18,7 +18,14 @@ queue is the authority on order, the agent on its load.
 * Timers: ``wait`` (a queued visitor is asked to keep waiting or leave, again
   every ``wait_timeout_s``), ``idle`` (after the agent's last message with no
   visitor reply, close), ``no_reply`` (an assigned conversation whose agent has
-  not written goes back to the front of the queue, avoiding that agent).
+  not written goes back to the front of the queue, avoiding that agent), ``gone`` (a queued visitor
+  with no socket anywhere leaves the queue after ``visitor_gone_grace_s``).
+* The edges tell a conversation when its visitor's last socket closes (``VisitorGone``) and when a
+  socket of theirs says hello again (``VisitorBack``): a queue must not hold places for visitors who
+  went away (issue 17: 300 spam sockets stayed queued after they closed), yet a reload or a dropped
+  network must not cost the place. So the conversation keeps the fact, and while it is queued with its
+  visitor away the ``gone`` timer runs; back in time, the timer is cancelled and the place kept. A
+  conversation restored after a restart starts away (every socket closed with the old process).
 * ``Post`` numbers a chat message (``seq``, one counter per conversation) and
   hands it to the archive as a ``Posted`` record; the edges store it before
   anyone is told. Only the visitor, the assigned agent (notes too), the bot and
@@ -55,7 +62,7 @@ from switchboard.actors.messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
     KeepWaiting, LeaveQueue, Message, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
-    TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote, problem,
+    TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote, problem,
 )
 from switchboard.settings import DispatchSettings
 
@@ -98,6 +105,10 @@ def _transitions() -> dict[tuple[Phase, type], Handler]:
         (C, TransferAccepted): c._give_back, (X, TransferAccepted): c._give_back,
         (Q, TransferAccepted): c._give_back, (B, TransferAccepted): c._give_back,
         (B, Post): c._post, (Q, Post): c._post, (A, Post): c._post,
+        (B, TimerFired): c._ignore,
+        **{(phase, VisitorGone): c._gone for phase in (B, Q, A)},
+        **{(phase, VisitorBack): c._back for phase in (B, Q, A)},
+        **{(phase, kind): c._ignore for phase in (C, X) for kind in (VisitorGone, VisitorBack)},
     }
 
 
@@ -150,6 +161,7 @@ class Conversation:
         self.last_seq = 0
         self.last_public_seq = 0  # the last seq a visitor can see (notes are not)
         self._client_ids: dict[tuple[str, str], int] = {}
+        self.visitor_away = isinstance(msg, RestoreConversation)  # no socket of the visitor's anywhere
         if isinstance(msg, RestoreConversation):
             self._restore(msg)
 
@@ -175,7 +187,7 @@ class Conversation:
         if self.phase is Q:
             assert self.group is not None and self.queued_at is not None
             enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front)
-            return [SendTo(Address.queue(self.group), enqueue), self._wait_timer(now)]
+            return [SendTo(Address.queue(self.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
         if self.phase is A and self._settings.no_reply_reassign_s and self.first_agent_reply_at is None:
             return [SetTimer("no_reply", now + self._settings.no_reply_reassign_s)]
         return [] if self.last_seq or self.phase is not B else [Record(ConversationState(self.state()))]
@@ -223,7 +235,7 @@ class Conversation:
             "transfers": [(t.at, t.from_agent, t.to_agent, t.to_group) for t in self.transfers],
             "created_at": self.created_at, "queued_at": self.queued_at, "assigned_at": self.assigned_at,
             "first_agent_reply_at": self.first_agent_reply_at, "closed_at": self.closed_at,
-            "close_reason": self.close_reason, "last_seq": self.last_seq,
+            "close_reason": self.close_reason, "last_seq": self.last_seq, "visitor_away": self.visitor_away,
         }
 
     @property
@@ -240,7 +252,7 @@ class Conversation:
         self.phase, self.group, self.priority, self.front = Q, msg.group, msg.priority, False
         self.queued_at = now
         enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
-        return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now)]
+        return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
 
     def _enqueue_refused(self, msg: EnqueueRefused, now: float) -> list[Effect]:
         if self._previous is not None:  # a group transfer the new queue refused
@@ -274,14 +286,28 @@ class Conversation:
     def _leave(self, msg: LeaveQueue, now: float) -> list[Effect]:
         return self._abandon(now)
 
-    def _abandon(self, now: float) -> list[Effect]:
-        self.phase, self.closed_at, self.close_reason = X, now, "left_queue"
+    def _abandon(self, now: float, reason: str = "left_queue") -> list[Effect]:
+        self.phase, self.closed_at, self.close_reason = X, now, reason
         effects: list[Effect] = [CancelTimer("wait"), Deliver(self._me, Abandoned(self.id))]
         if self.group is not None:
             effects.insert(0, SendTo(Address.queue(self.group), Dequeue(self.id)))
         if self._previous is not None:  # left during a group transfer: the old agent stops counting it
             effects += self._withdraw_offer("closed") + self._finish_group_transfer()
         return effects
+
+    def _gone(self, msg: VisitorGone, now: float) -> list[Effect]:
+        self.visitor_away = True
+        return self._gone_timer(now)
+
+    def _back(self, msg: VisitorBack, now: float) -> list[Effect]:
+        was_away, self.visitor_away = self.visitor_away, False
+        return [CancelTimer("gone")] if was_away else []
+
+    def _gone_timer(self, now: float) -> list[Effect]:
+        """The ``gone`` timer, when the visitor is away and the conversation waits in a queue."""
+        if self.visitor_away and self.phase is Q:
+            return [SetTimer("gone", now + self._settings.visitor_gone_grace_s)]
+        return []
 
     def _keep_waiting(self, msg: KeepWaiting, now: float) -> list[Effect]:
         return [self._wait_timer(now)]
@@ -416,7 +442,7 @@ class Conversation:
                                  Deliver(UserRef.agent(old), ConversationRemoved(self.id, "transferred")),
                                  *self._withdraw_offer("transferred")]  # an offer by the old agent dies with their hold
         if self.phase is Q:
-            effects.append(self._wait_timer(self.transfers[-1].at))
+            effects += [self._wait_timer(self.transfers[-1].at), *self._gone_timer(self.transfers[-1].at)]
         return effects
 
     def _restore_after_group_transfer(self, code: str, detail: str) -> list[Effect]:
@@ -441,7 +467,7 @@ class Conversation:
         self.phase, self.agent, self.front = Q, None, True
         enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
-                                 Deliver(self._me, notice), self._wait_timer(now), *withdrawn]
+                                 Deliver(self._me, notice), self._wait_timer(now), *self._gone_timer(now), *withdrawn]
         if agent is not None:
             effects.append(Deliver(UserRef.agent(agent), ConversationRemoved(self.id, reason)))
         return effects
@@ -499,6 +525,8 @@ class Conversation:
         if msg.key == "wait" and self.phase is Q:
             waited = now - (self.queued_at if self.queued_at is not None else now)
             return [Deliver(self._me, WaitTimeout(self.id, waited)), self._wait_timer(now)]
+        if msg.key == "gone" and self.phase is Q and self.visitor_away:
+            return self._abandon(now, "visitor_gone")
         if msg.key == "idle" and self.phase is A:
             return self._end(now, "idle_timeout")
         if msg.key == "no_reply" and self.phase is A and not self.agent_wrote_since_assign and self.group is not None:

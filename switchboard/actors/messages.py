@@ -15,6 +15,7 @@ fields and a wrong value is refused with a documented code, changing nothing.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Callable, Union
 
 import msgspec
@@ -29,7 +30,7 @@ __all__ = [
     # commands to a skill-group queue
     "CreateGroup", "Sweep",
     # commands to a conversation
-    "OpenConversation", "RequestHuman", "LeaveQueue", "KeepWaiting", "Invite",
+    "OpenConversation", "RequestHuman", "LeaveQueue", "KeepWaiting", "VisitorGone", "VisitorBack", "Invite",
     "TransferToAgent", "TransferToGroup", "AgentWrote", "VisitorWrote", "Close", "Post",
     "RestoreConversation",
     # between entities
@@ -38,7 +39,7 @@ __all__ = [
     "Release", "Requeue", "TransferOffer", "TransferAccepted", "TransferRefused", "OfferWithdrawn",
     "TimerFired", "Undeliverable",
     # all of them, and what is wrong with one
-    "Command", "Message", "problem", "PRESENCES", "POLICIES", "CLOSERS", "POST_KINDS", "MAX_TEXT", "MAX_CLIENT_ID",
+    "Command", "Message", "problem", "is_blank", "PRESENCES", "POLICIES", "CLOSERS", "POST_KINDS", "MAX_TEXT", "MAX_CLIENT_ID",
 ]
 
 PRESENCES = ("online", "away", "offline")
@@ -49,6 +50,18 @@ POST_KINDS: dict[str, tuple[str, ...]] = {"visitor": ("text",), "agent": ("text"
 MAX_TEXT = 8000  # characters of one chat message
 MAX_CLIENT_ID = 64
 _RESTORABLE = ("bot", "queued", "assigned")  # the phases a conversation can be restored in
+
+
+# Characters that show nothing: controls (NUL...), formats (zero-width space and joiners, marks, the BOM),
+# separators of every width; and the letters and symbols fonts draw as nothing (Hangul fillers, Braille blank).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` would show nothing: only whitespace, control, format or separator characters (and the
+    few letters drawn as nothing). A chat message or a name made of them is empty to whoever reads it."""
+    return all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text)
 
 
 def _positive_int(value: object) -> bool:
@@ -197,6 +210,14 @@ class KeepWaiting(msgspec.Struct, frozen=True):
     pass
 
 
+class VisitorGone(msgspec.Struct, frozen=True):
+    """The edges: the visitor's last socket anywhere has closed. Queued, they leave after a grace period."""
+
+
+class VisitorBack(msgspec.Struct, frozen=True):
+    """The edges: the visitor has a socket again (a hello). Within the grace period they keep their place."""
+
+
 class Invite(msgspec.Struct, frozen=True):
     """An agent takes this queued visitor, even beyond their saturation."""
 
@@ -258,7 +279,7 @@ class Post(msgspec.Struct, frozen=True):
         kinds = POST_KINDS.get(self.role) if isinstance(self.role, str) else None
         if kinds is None or not isinstance(self.kind, str) or self.kind not in kinds:
             return Problem(errors.INVALID_ARGUMENT, f"a {self.role!r} cannot post a {self.kind!r} message")
-        if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > MAX_TEXT:
+        if not isinstance(self.text, str) or is_blank(self.text) or len(self.text) > MAX_TEXT:
             return Problem(errors.INVALID_ARGUMENT, f"text must be a non-empty string of at most {MAX_TEXT} characters")
         client_id = self.client_id
         if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID):
@@ -451,7 +472,7 @@ class Undeliverable(msgspec.Struct, frozen=True):
 Command = Union[
     CreateAgent, SetPresence, SetSaturation, JoinGroup, LeaveGroup, AnswerTransfer, CreateGroup, Sweep,
     OpenConversation, RequestHuman, LeaveQueue, KeepWaiting, Invite, TransferToAgent, TransferToGroup,
-    AgentWrote, VisitorWrote, Close, Post, RestoreConversation,
+    AgentWrote, VisitorWrote, Close, Post, RestoreConversation, VisitorGone, VisitorBack,
 ]
 """What edges, the scenario runner and tests send through the engine."""
 

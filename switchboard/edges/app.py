@@ -2,7 +2,9 @@
 
 Start-up connects the store and Redis, starts the engine (local runtime by
 default; or attaches to a shared Ray engine) and, in the process that owns
-the engine, the relay and restart recovery. Shutdown runs in the reverse
+the engine, the relay and restart recovery; then the monitor of the parts
+(:mod:`.health`: /healthz, /readyz, and the gate that refuses sockets and REST
+while Redis or the store is down). Shutdown runs in the reverse
 order and loses nothing acknowledged: sockets are told the server is going
 away (1001), the engine settles, the relay drains into the store writer, the
 writer flushes, then the connections close.
@@ -20,6 +22,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
@@ -31,14 +34,16 @@ from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 from switchboard.store import connection
 from switchboard.store.writer import StoreWriter
 from switchboard.edges import codes
-from switchboard.edges.auth import load_or_create_secret
+from switchboard.edges.auth import Passwords, load_or_create_secret
 from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.recovery import recover
 from switchboard.edges.delivery.relay import Relay
 from switchboard.edges.delivery.sockets import Sockets
+from switchboard.edges.health import RETRY_AFTER_S, Health, ReadinessGate
 from switchboard.edges.keys import user_key
+from switchboard.edges.limits import SocketLimits
 from switchboard.edges.pages import page_routes
 from switchboard.edges.protocol import CLOSE_AUTH, Frame
 from switchboard.edges.rest.api import api_routes
@@ -74,14 +79,22 @@ def create_app(config: AppConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await _start(config)
         app.state.services = services
+        health = app.state.health = Health(services, config.redis_url, config.mongodb_uri,
+                                           interval_s=config.settings.part_probe_interval_s,
+                                           timeout_s=config.settings.part_probe_timeout_s)
+        health.start()
         try:
             yield
         finally:
+            await health.stop()
             await _stop(services)
 
     routes = [WebSocketRoute("/ws/visitor", visitor_endpoint), WebSocketRoute("/ws/agent", agent_endpoint),
-              Route("/healthz", _health), *api_routes(), *page_routes()]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+              Route("/healthz", _health), Route("/readyz", _ready), *api_routes(), *page_routes()]
+    # Outermost first: the connection limits (edges/limits.py), then, while Redis or the store is down, the
+    # gate that answers for the app (edges/health.py).
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error},
+                     middleware=[Middleware(SocketLimits, settings=config.settings), Middleware(ReadinessGate)])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -98,8 +111,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _health(request: Request) -> JSONResponse:
+    """Liveness (always 200 while the process serves HTTP): each part's state, and `ok` as /readyz says."""
     services: Services = request.app.state.services
-    return JSONResponse({"ok": True, "edge": services.edge_id, "sockets": len(services.sockets)})
+    health: Health = request.app.state.health
+    return JSONResponse({**health.report(), "edge": services.edge_id, "sockets": len(services.sockets)})
+
+
+async def _ready(request: Request) -> JSONResponse:
+    """Readiness, for load balancers: 200 while this edge can take messages, 503 while Redis or the store is
+    down (and while it catches up after one is back)."""
+    health: Health = request.app.state.health
+    report = health.report()
+    return JSONResponse({"ready": health.ready, "down": health.down(), "parts": report["parts"]},
+                        status_code=200 if health.ready else 503,
+                        headers=None if health.ready else {"Retry-After": str(RETRY_AFTER_S)})
 
 
 async def _start(config: AppConfig) -> Services:
@@ -119,7 +144,8 @@ async def _start(config: AppConfig) -> Services:
     engine = _engine(config, loop, relay)
     services = Services(settings=config.settings, dispatch=config.dispatch, engine=engine, redis=redis,
                         writer=writer, secret=load_or_create_secret(config.settings), hub=hub,
-                        sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id, bot_settings=config.bot)
+                        sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id, bot_settings=config.bot,
+                        passwords=Passwords(workers=config.settings.hash_workers, queue=config.settings.hash_queue))
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:

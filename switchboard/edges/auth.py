@@ -12,16 +12,28 @@ proves "this browser is visitor v-...". A ``typ`` claim keeps the two kinds
 apart, so neither can be replayed as the other.
 
 Tokens are secrets: nothing here logs one, and errors never echo one.
+
+Guessing passwords is made slow twice over. Every login attempt counts against its account (the email, known
+or not) and its client address in Redis before the password is checked, so a burst of parallel guesses is
+counted whole; past a few free failures each further try must wait, the wait doubling up to a cap
+(:func:`login_attempt`, 429 with Retry-After), and a success forgets the account's failures. And hashing
+(argon2id: 64 MiB and tens of milliseconds each) runs on a small pool of its own with a bounded queue
+(:class:`Passwords`), so a login flood costs a fixed amount of memory and never waits in front of the thread
+pool every other REST call shares; past the queue a login is refused at once (:class:`HashingBusy`).
+The figures: docs/decisions/015-logins-and-anonymous-visitors.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import jwt
 import orjson
@@ -31,13 +43,13 @@ from redis.asyncio import Redis
 
 from switchboard.settings import ServerSettings
 from switchboard.edges import codes
-from switchboard.edges.keys import CONTROL_CHANNEL, sessions_key
+from switchboard.edges.keys import CONTROL_CHANNEL, login_key, sessions_key
 
 __all__ = [
     "AuthError", "Claims", "Passwords", "issue_token", "decode_token", "issue_visitor_token",
     "decode_visitor_token", "new_sid", "start_session", "end_session", "check_session", "end_sessions",
     "sessions_key", "load_or_create_secret", "CONTROL_CHANNEL", "ROLES", "MAX_EMAIL", "MIN_PASSWORD",
-    "MAX_PASSWORD",
+    "MAX_PASSWORD", "HashingBusy", "LoginLimits", "LoginThrottled", "login_attempt", "login_succeeded",
 ]
 
 ALGORITHM = "HS256"
@@ -77,17 +89,30 @@ class Claims:
 # --- passwords ------------------------------------------------------------------------------------
 
 
-class Passwords:
-    """argon2id hashing; the hasher is a parameter only so tests can use cheap settings.
+_T = TypeVar("_T")
 
-    `verify_unknown` spends the same work as a real verify, so a login with an
-    unknown email takes as long as one with a wrong password (no user enumeration
-    by timing).
+
+class HashingBusy(Exception):
+    """Every hash worker is busy and the queue in front of them is full: refuse, do not wait."""
+
+
+class Passwords:
+    """argon2id hashing on a bounded pool of its own; the hasher is a parameter only so tests can use cheap
+    settings.
+
+    The async methods run on `workers` threads of their own, with at most `queue` more calls waiting
+    (:class:`HashingBusy` past that): hashing never takes the thread pool other REST calls share, and a flood
+    of logins holds at most `workers` hashes' memory. `verify_unknown` verifies against a dummy hash of the
+    same hasher, so a login with an unknown email costs what one with a wrong password does (no user
+    enumeration by timing). The plain methods are for callers already off the event loop (the admin CLI).
     """
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None, workers: int = 1, queue: int = 32) -> None:
         self.hasher = hasher or PasswordHasher()
+        self.workers, self.queue = workers, queue
         self._dummy: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._busy = 0  # calls running or waiting (counted on the event loop's thread)
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(password)
@@ -109,6 +134,106 @@ class Passwords:
             self._dummy = self.hash(secrets.token_urlsafe(16))
         self.verify(self._dummy, password)
         return False
+
+    async def hash_async(self, password: str) -> str:
+        return await self._run(self.hash, password)
+
+    async def verify_async(self, password_hash: str, password: str) -> bool:
+        return await self._run(self.verify, password_hash, password)
+
+    async def verify_unknown_async(self, password: str) -> bool:
+        return await self._run(self.verify_unknown, password)
+
+    async def _run(self, work: Callable[..., _T], *args: str) -> _T:
+        if self._busy >= self.workers + self.queue:
+            raise HashingBusy(f"{self._busy} password checks running or waiting")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="passwords")
+        self._busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        finally:
+            self._busy -= 1
+
+
+# --- login throttling -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """How many failed logins are free per account and per address, and how the waits after them grow."""
+
+    free_failures: int = 5
+    address_free_failures: int = 20
+    delay_s: float = 1.0
+    max_delay_s: float = 900.0
+    memory_s: float = 3600.0
+
+    @classmethod
+    def of(cls, settings: ServerSettings) -> LoginLimits:
+        return cls(settings.login_free_failures, settings.login_address_free_failures, settings.login_delay_s,
+                   settings.login_max_delay_s, settings.login_memory_s)
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins for this account or address: try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed logins; try again in {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+
+
+# KEYS: the account's and the address's counters; ARGV: now, each one's free failures, first delay, cap,
+# memory (ms). While either waits, the attempt is refused and not counted; else it counts as a failure in
+# both (a success takes it back: login_succeeded), and a counter past its free failures must wait
+# delay * 2^(failures past the free ones - 1), capped. Returns the wait left, "0" when the attempt may go on.
+_ATTEMPT = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i = 1, 2 do
+  local left = tonumber(redis.call('HGET', KEYS[i], 'until') or '0') - now
+  if left > wait then wait = left end
+end
+if wait > 0 then return tostring(wait) end
+for i = 1, 2 do
+  local free = tonumber(ARGV[1 + i])
+  local fails = redis.call('HINCRBY', KEYS[i], 'fails', 1)
+  if fails > free then
+    local delay = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (fails - free - 1))
+    redis.call('HSET', KEYS[i], 'until', tostring(now + delay))
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[6])
+end
+return '0'
+"""
+
+
+async def login_attempt(redis: Redis, limits: LoginLimits, email: str, address: str,
+                        now: float | None = None) -> None:
+    """Count a login attempt for `email` from `address`, before its password is checked.
+
+    Raises:
+        LoginThrottled: the account or the address must wait first (the attempt is not counted).
+    """
+    moment = time.time() if now is None else now
+    left = await redis.eval(_ATTEMPT, 2, login_key("account", email), login_key("address", address),
+                            repr(moment), limits.free_failures, limits.address_free_failures, repr(limits.delay_s),
+                            repr(limits.max_delay_s), max(1, int(limits.memory_s * 1000)))
+    wait = float(left.decode() if isinstance(left, bytes) else left)
+    if wait > 0:
+        raise LoginThrottled(wait)
+
+
+async def login_succeeded(redis: Redis, email: str, address: str) -> None:
+    """The password was right: the account's failures are forgotten, and this attempt no longer counts
+    against the address (its other failures still do)."""
+    await redis.eval(_SUCCEEDED, 2, login_key("account", email), login_key("address", address))
+
+
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'fails', -1) end
+"""
 
 
 # --- tokens ---------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from switchboard.actors.errors import CONVERSATION_ENDED, NOT_YOUR_CONVERSATION,
 __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN_TYPE", "HELLO_TIMEOUT",
            "HELLO_REQUIRED", "UNSUPPORTED_VERSION", "RATE_LIMITED", "NO_CONVERSATION", "EMAIL_REQUIRED",
            "INVALID_EMAIL", "NOT_CLOSED", "STORE_UNAVAILABLE", "INTERNAL_ERROR", "TOKEN_INVALID", "TOKEN_EXPIRED",
-           "SESSION_ENDED", "NOT_AN_AGENT", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION"]
+           "SESSION_ENDED", "NOT_AN_AGENT", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
+           "LOGIN_THROTTLED", "LOGINS_BUSY", "TOO_MANY_CONVERSATIONS", "TOO_MANY_WAITING", "TOO_MANY_SOCKETS",
+           "UNAVAILABLE"]
 
 # the parser's (switchboard.edges.protocol)
 FRAME_TOO_LARGE = "frame_too_large"
@@ -37,6 +39,15 @@ TOKEN_INVALID = "token_invalid"
 TOKEN_EXPIRED = "token_expired"
 SESSION_ENDED = "session_ended"
 NOT_AN_AGENT = "not_an_agent"
+# abuse limits (issue 17, part C): logins (REST) and anonymous visitors per client address
+LOGIN_THROTTLED = "login_throttled"
+LOGINS_BUSY = "logins_busy"
+TOO_MANY_CONVERSATIONS = "too_many_conversations"
+TOO_MANY_WAITING = "too_many_waiting"
+# connection limits (issue 17, part B: switchboard/edges/limits.py)
+TOO_MANY_SOCKETS = "too_many_sockets"
+# a part of the server is down (issue 17, part A: switchboard/edges/health.py): REST 503, sockets close 4503
+UNAVAILABLE = "unavailable"
 
 CODES: dict[str, str] = {
     FRAME_TOO_LARGE: "the frame is larger than max_frame_bytes; the socket closes with 1009",
@@ -59,4 +70,11 @@ CODES: dict[str, str] = {
     NOT_AN_AGENT: "the token is not an agent's",
     NOT_YOUR_CONVERSATION: "not a conversation of yours (the engine's code, answered at the edge too)",
     CONVERSATION_ENDED: "your conversation is no longer open (the engine's code, answered at the edge too)",
+    LOGIN_THROTTLED: "too many failed logins for this account or address: 429, wait Retry-After seconds",
+    LOGINS_BUSY: "too many logins waiting for a password check: 503, retry after Retry-After seconds",
+    TOO_MANY_CONVERSATIONS: "too many open conversations from your network address: none was opened",
+    TOO_MANY_WAITING: "too many visitors from your network address wait for a person: this one was not queued",
+    TOO_MANY_SOCKETS: "too many websockets from your network address: the socket closes with 4029; retry later",
+    UNAVAILABLE: "a part of the server (Redis, the store) is down: REST answers 503, a socket closes with 4503; "
+                 "retry later",
 }

@@ -14,6 +14,8 @@ of its builder. Lua scripts take their keys as ``KEYS[n]``, passed in from these
 ``sb:edge:{edge}``             channel: batches of frames for one edge process
 ``sb:control``                 channel: broadcasts to every edge (sessions ended)
 ``sb:sessions:{user}``         set of a user's live login sessions (:mod:`.auth`)
+``sb:login:{kind}:{who}``      hash, failed logins of an account or an address (:mod:`.auth`)
+``sb:addr:{kind}:{address}``   anonymous conversations from one client address (:mod:`.ws.visitor`)
 ``sb:visitors:claimed``        set of visitors holding a claim; ``...:adopted`` marks older claims added
 =============================  ====================================================================
 
@@ -33,7 +35,7 @@ from redis.typing import EncodableT, FieldT
 from switchboard.actors.address import UserRef
 
 __all__ = ["conv_key", "visitor_key", "history_key", "registry_key", "registry_pattern", "registered_user",
-           "user_key", "edge_channel", "sessions_key", "visitor_of_key", "as_str", "text_hash", "conv_hash",
+           "user_key", "edge_channel", "sessions_key", "login_key", "address_key", "visitor_of_key", "as_str", "text_hash", "conv_hash",
            "ConvView", "HashFields", "CONTROL_CHANNEL", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S"]
 
 CONTROL_CHANNEL = "sb:control"
@@ -91,6 +93,17 @@ def edge_channel(edge_id: str) -> str:
 
 def sessions_key(user_id: str) -> str:
     return f"sb:sessions:{user_id}"
+
+
+def login_key(kind: str, who: str) -> str:
+    """Failed logins of an ``account`` (an email) or an ``address`` (a client address): hash, :mod:`.auth`."""
+    return f"sb:login:{kind}:{who}"
+
+
+def address_key(kind: str, address: str) -> str:
+    """Anonymous visitors' conversations from one client address: ``open`` and ``queued``, each a sorted set
+    by when the place was taken (:mod:`.ws.per_address`)."""
+    return f"sb:addr:{kind}:{address}"
 
 
 @overload

@@ -5,6 +5,13 @@ page, ``/widget.js`` the embeddable script (``<script src=".../widget.js" async>
 adds a chat bubble to any page), ``/workspace`` the agents' and admins' page; every
 other file is under ``/static/``. Nothing is rendered on the server: the pages talk
 to the same websockets and REST as any client (docs/protocol.md).
+
+Each page carries a Content-Security-Policy: scripts, styles, images and sockets only from this
+server, no plugins, no ``<base>`` rewriting. ``/workspace`` may not be framed at all
+(``frame-ancestors 'none'``: an agent's page inside someone else's frame is a clickjacking target).
+``/widget`` may be framed by this server and by the sites in ``allowed_origins``, the same list the
+websocket's origin check reads; its demo markup has inline styles, so only styles may be inline.
+``/widget.js`` is meant for other sites' pages: it says so with ``Cross-Origin-Resource-Policy``.
 """
 
 from __future__ import annotations
@@ -16,15 +23,33 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-__all__ = ["page_routes", "WEB_DIR"]
+__all__ = ["page_routes", "WEB_DIR", "WORKSPACE_CSP", "WIDGET_CSP", "widget_csp"]
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+_SAME_ORIGIN = ("default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                "object-src 'none'; base-uri 'none'; form-action 'self'")
+WORKSPACE_CSP = f"{_SAME_ORIGIN}; style-src 'self'; frame-ancestors 'none'"
+WIDGET_CSP = f"{_SAME_ORIGIN}; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'"
+
+
+def widget_csp(allowed_origins: tuple[str, ...]) -> str:
+    """The widget page's policy: framed by this server and by each allowed origin."""
+    return " ".join((WIDGET_CSP, *allowed_origins))
+
+
+def _headers(request: Request, name: str) -> dict[str, str]:
+    if name == "workspace.html":
+        return {**_HEADERS, "Content-Security-Policy": WORKSPACE_CSP, "X-Frame-Options": "DENY",
+                "Referrer-Policy": "no-referrer"}
+    if name == "widget.html":
+        return {**_HEADERS, "Content-Security-Policy": widget_csp(request.app.state.services.settings.allowed_origins)}
+    return {**_HEADERS, "Cross-Origin-Resource-Policy": "cross-origin"}  # widget.js, for any site
 
 
 def _file(name: str, media_type: str | None = None) -> Route:
     async def serve(request: Request) -> Response:
-        return FileResponse(WEB_DIR / name, media_type=media_type, headers=_HEADERS)
+        return FileResponse(WEB_DIR / name, media_type=media_type, headers=_headers(request, name))
     return Route(f"/{name.removesuffix('.html')}", serve, methods=["GET"], name=name)
 
 

@@ -25,11 +25,12 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 import orjson
 
+from switchboard.actors.messages import is_blank
 from switchboard.edges import codes
 
 __all__ = ["VERSION", "ProtocolError", "parse_visitor", "parse_agent", "frame", "encode", "Frame",
-           "VisitorFrame", "AgentFrame", "Hello", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_AUTH",
-           "make_ref", "parse_ref", "VISITOR_REF", "EMAIL_PATTERN"]
+           "VisitorFrame", "AgentFrame", "Hello", "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_AUTH", "CLOSE_UNAVAILABLE",
+           "make_ref", "parse_ref", "VISITOR_REF", "EMAIL_PATTERN", "frame_type"]
 
 VERSION = 1
 
@@ -37,6 +38,7 @@ VERSION = 1
 CLOSE_POLICY = 1008  # hello missing or malformed, origin not allowed
 CLOSE_TOO_BIG = 1009  # a frame over the size limit
 CLOSE_AUTH = 4001  # a bad, expired or ended token (log in again)
+CLOSE_UNAVAILABLE = 4503  # a part of the server (Redis, the store) is down: reconnect later (edges/health.py)
 
 Frame = dict[str, Any]  # a server frame: a JSON object with a "type"
 
@@ -243,8 +245,29 @@ def _check_limits(parsed: object) -> None:
             raise ProtocolError(codes.INVALID_FRAME, f"{name} is longer than {limit} characters")
     for name in ("text", "client_id", "conversation"):
         value = getattr(parsed, name, None)
-        if isinstance(value, str) and not value.strip() and name != "conversation":
-            raise ProtocolError(codes.INVALID_FRAME, f"{name} must not be empty")
+        if isinstance(value, str) and is_blank(value) and name != "conversation":
+            raise ProtocolError(codes.INVALID_FRAME, f"{name} must not be blank (control and zero-width "
+                                                     "characters count as blank)")
+
+
+class _TypeOnly(msgspec.Struct):
+    type: str = ""
+
+
+_TYPE_ONLY = msgspec.json.Decoder(_TypeOnly)
+
+
+def frame_type(raw: str | bytes, max_bytes: int) -> str | None:
+    """The ``type`` a frame names (cut to 40 characters), without checking the rest: what a refusal that
+    comes before parsing (``rate_limited``) answers ``in_reply_to``. None when the frame is too large to
+    look at, not a JSON object or has no string ``type``."""
+    if len(raw) > max_bytes:
+        return None
+    try:
+        kind = _TYPE_ONLY.decode(raw).type
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
+        return None
+    return kind[:40] or None
 
 
 def parse_visitor(raw: str | bytes, max_bytes: int) -> VisitorFrame:

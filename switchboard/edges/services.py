@@ -18,7 +18,7 @@ from switchboard.edges.auth import Passwords
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
-from switchboard.edges.delivery.sockets import Sockets
+from switchboard.edges.delivery.sockets import Sockets, SyncBuckets
 
 from switchboard.edges.botworker.worker import BotWorker
 
@@ -41,7 +41,8 @@ class Services:
     names: Names
     relay: Relay | None = None  # only in the process that drains the engine
     bot: BotWorker | None = None  # beside the relay, where the bot is enabled
-    recovered: dict[str, int] | None = None  # what restart recovery rebuilt, where it ran
+    recovered: dict[str, int] | None = None
+    sync_buckets: SyncBuckets = field(default_factory=SyncBuckets)  # visitors' sync budget, per client address  # what restart recovery rebuilt, where it ran
     bot_settings: BotSettings | None = None
     kb: KnowledgeBase | None = None  # opened on first use by the REST API where this process has no bot
     passwords: Passwords = field(default_factory=Passwords)

@@ -23,7 +23,7 @@ from types import FrameType
 import orjson
 from starlette.applications import Starlette
 
-from switchboard.processes.graceful import GracefulServer
+from switchboard.processes.graceful import GracefulServer, server_config
 from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
 
 
@@ -37,7 +37,6 @@ def main() -> int:
     from switchboard.edges.app import AppConfig, create_app
 
     import ray
-    import uvicorn
 
     from switchboard.actors.ray_runtime import NAMESPACE
 
@@ -55,9 +54,7 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
     sock.set_inheritable(True)
-    server = _EdgeServer(uvicorn.Config(app, log_level=config["log_level"], ws_per_message_deflate=False,
-                                        ws_max_size=settings.max_frame_bytes * 4,  # as serve's single process
-                                        timeout_graceful_shutdown=10, lifespan="on"))
+    server = _EdgeServer(server_config(app, settings, config["log_level"]))  # as serve's single process
     server.run(sockets=[sock])
     return 0
 

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import orjson
@@ -54,7 +54,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     from switchboard.actors.ray_runtime import init_ray
     from switchboard.edges.delivery.fanout import Hub
     from switchboard.edges.delivery.names import Names
-    from switchboard.edges.delivery.recovery import recover
+    from switchboard.edges.delivery.recovery import recover, refresh_views
     from switchboard.edges.botworker.worker import start_bot_worker, stop_bot_worker
     from switchboard.edges.delivery.relay import Relay
     from switchboard.store import connection
@@ -86,6 +86,8 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     relay.start()
     counts = await recover(engine, redis, settings.default_group)
     print(f"  engine on Ray ({hosts} hosts, cluster {gcs}); recovered {counts}", flush=True)
+    views = asyncio.create_task(_views_after_outages(redis, refresh_views, settings.part_probe_interval_s,
+                                                     settings.part_probe_timeout_s), name="redis-views")
 
     def spawn(index: int) -> _Edge:
         return _spawn_edge(index, settings, dispatch, bot_settings, backends, gcs, hosts, args)
@@ -106,6 +108,8 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     except Exception as exc:  # one died meanwhile: still flush what the relay and the writer hold
         log.error("the engine broke while stopping: %r", exc)
         code = 1
+    views.cancel()
+    await asyncio.gather(views, return_exceptions=True)
     await relay.stop()
     await writer.close()
     await hub.stop()
@@ -114,6 +118,28 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     ray.shutdown()
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
     return code
+
+
+async def _views_after_outages(redis: aioredis.Redis, refresh: Callable[[aioredis.Redis], Awaitable[int]],
+                               interval_s: float, timeout_s: float) -> None:
+    """The relay keeps the conversation views in Redis: when Redis comes back from an outage (an embedded one
+    from its append-only file, which may miss its last second), rewrite them from the store. The edges
+    close their sockets and refuse REST meanwhile (edges/health.py, which does this itself in a single serve)."""
+    down = False
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.wait_for(redis.ping(), timeout_s)
+            if down:
+                await refresh(redis)
+                down = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not down:
+                log.error("Redis is unreachable from the engine's process (%s: %s); its views are rewritten "
+                          "from the store when it is back", type(exc).__name__, exc)
+            down = True
 
 
 RESTART_GAP_S = 3.0  # an edge slot is started at most once per this many seconds

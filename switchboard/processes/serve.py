@@ -110,17 +110,13 @@ def port_taken(host: str, port: int) -> str | None:
 
 def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,
                 args: argparse.Namespace) -> int:
-    import uvicorn
-
     from switchboard.edges.app import AppConfig, create_app
-    from switchboard.processes.graceful import GracefulServer
+    from switchboard.processes.graceful import GracefulServer, server_config
 
     config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot)
     app = create_app(config)
     print_urls(settings)
-    server = GracefulServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                                           ws_per_message_deflate=False, ws_max_size=settings.max_frame_bytes * 4,
-                                           timeout_graceful_shutdown=10, lifespan="on"))
+    server = GracefulServer(server_config(app, settings, args.log_level, settings.host, settings.port))
     server.run()
     print("Switchboard stopped; flushing and stopping the embedded servers.", flush=True)
     return 0

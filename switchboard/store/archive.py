@@ -97,12 +97,28 @@ def messages_between(conversation: str, after: int, upto: int | None = None, lim
     """Messages of `conversation` with ``after < seq <= upto`` (no upper bound if None), the first `limit` by seq.
 
     The dicts have :meth:`StoreWriter.add_message`'s keys, ``at`` as an epoch float.
+
+    Never the whole tail (issue 17: a sync from 0 of a long conversation read and sorted all of it): seqs
+    are dense, so the range ``(after, after + limit]`` holds the page; only a range with holes widens,
+    doubling, while :func:`_any_after` finds more beyond it. Each find is a bounded range on the
+    (conversation, seq) index, sorted here (the embedded store's sorted finds are slow: decision 004).
     """
-    seq: dict[str, int] = {"$gt": after}
-    if upto is not None:
-        seq["$lte"] = upto
-    rows = sorted(_find(Message, {"conversation": conversation, "seq": seq}), key=lambda d: int(d["seq"]))
+    rows: list[dict[str, Any]] = []
+    low, span = after, max(1, limit)
+    while len(rows) < limit:
+        high = low + span if upto is None else min(upto, low + span)
+        found = _find(Message, {"conversation": conversation, "seq": {"$gt": low, "$lte": high}})
+        rows += sorted(found, key=lambda d: int(d["seq"]))
+        if len(rows) >= limit or (upto is not None and high >= upto) or not _any_after(conversation, high):
+            break
+        low, span = high, span * 2
     return [_message(d) for d in rows[:limit]]
+
+
+def _any_after(conversation: str, seq: int) -> bool:
+    """Whether `conversation` has a message past `seq` (one indexed lookup, no sort)."""
+    found = Message._get_collection().find_one({"conversation": conversation, "seq": {"$gt": seq}}, {"_id": 1})
+    return found is not None
 
 
 # --- helpers ------------------------------------------------------------------------------------

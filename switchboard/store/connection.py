@@ -10,10 +10,11 @@ nx-27017 needs nothing special for it (it is a client-side option).
 from __future__ import annotations
 
 import mongoengine
+import pymongo
 
 from switchboard.store.documents import Conversation, KbDocument, KbEntry, Message, Rating, SkillGroup, User, Visitor
 
-__all__ = ["DOCUMENTS", "connect", "disconnect", "ensure_indexes"]
+__all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry)
 
@@ -32,6 +33,23 @@ def connect(uri: str, timeout_s: float = 5.0) -> None:
 def disconnect() -> None:
     """Close the ``"default"`` connection (and forget the collections cached on the documents)."""
     mongoengine.disconnect(alias="default")
+
+
+class Pinger:
+    """Pings the store at `uri` on a client of its own, which gives up on an unreachable store within
+    `timeout_s` (the server's own connection waits 5 s for one, as a query should). Close it when done."""
+
+    def __init__(self, uri: str, timeout_s: float) -> None:
+        ms = max(100, int(timeout_s * 1000))  # a refused or lost store fails within this; a slow answer, twice it
+        self._client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+            uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=2 * ms)
+
+    def ping(self) -> None:
+        """Blocking; raises pymongo's ConnectionFailure if the store does not answer."""
+        self._client.admin.command("ping")
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def ensure_indexes() -> None:

@@ -192,6 +192,20 @@ class _Embedded:
             self.stop()
             raise
 
+    def exited(self) -> int | None:
+        """The exit status of a server that was started and has died since (not stopped by us), else None."""
+        proc = self._proc
+        return None if proc is None else proc.poll()
+
+    def restart(self) -> str:
+        """Start the server again after it died, at the same address (a client reconnects to it unchanged).
+
+        The data directory stays locked throughout. Raises EmbeddedServerError if it does not come back.
+        """
+        self._stop_process()
+        self._dir_lock.acquire()
+        return self._start()
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a grace period); calling it again does nothing."""
         try:
@@ -237,6 +251,7 @@ class EmbeddedRedis(_Embedded):
         super().__init__(data_dir)
         self.dir = self.data_dir / "redis"
         self.start_timeout_s = start_timeout_s
+        self._port: int | None = None
 
     def _start(self) -> str:
         """Start the server (under the data dir lock): ``unix:///.../redis.sock`` or ``redis://``."""
@@ -244,7 +259,8 @@ class EmbeddedRedis(_Embedded):
         self._replace_stale(self.dir / "redis.pid")
         sock = self.dir / "redis.sock"
         sock.unlink(missing_ok=True)
-        port = 0 if len(str(sock)) <= _UNIX_PATH_MAX else _free_port()
+        port = 0 if len(str(sock)) <= _UNIX_PATH_MAX else (self._port or _free_port())  # a restart keeps it
+        self._port = port
         conf = self.dir / "redis.conf"
         conf.write_text(_redis_config(self.dir, port))
         self._proc = subprocess.Popen([_redis_binary(), str(conf)], cwd=self.dir, stdin=subprocess.DEVNULL,
@@ -267,11 +283,16 @@ class EmbeddedMongo(_Embedded):
         self.pid_file = self.data_dir / "mongo.pid"
         self.log_file = self.data_dir / "mongo.log"
         self.stderr_file = self.data_dir / "mongo.stderr"  # tracebacks that never reach the log
+        self._port: int | None = None  # kept for a restart
 
     def _start(self) -> str:
-        """Start the server (under the data dir lock): ``mongodb://127.0.0.1:PORT/<database>``."""
+        """Start the server (under the data dir lock): ``mongodb://127.0.0.1:PORT/<database>``.
+
+        A restart takes the port it had, so the clients' URI stays right."""
         (self.data_dir / "mongo").mkdir(parents=True, exist_ok=True)
         self._replace_stale(self.pid_file)
+        if self._port is not None:
+            return self._start_on(self._port)
         for attempt in range(3):  # the free port may be taken between probing and binding
             try:
                 return self._start_on(_free_port())
@@ -294,7 +315,7 @@ class EmbeddedMongo(_Embedded):
         except EmbeddedServerError:
             self._stop_process()
             raise
-        self._url = uri
+        self._url, self._port = uri, port
         return uri
 
 

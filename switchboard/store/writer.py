@@ -17,6 +17,12 @@ A batch is written in a fixed order, each step one bulk call:
 stored messages (a gap nobody was acked for), never behind: a restarted server numbers new messages from
 ``last_seq``, and a stored message above it would take the new one's seq and, as a "replay", its ack.
 
+A message whose author and client id the conversation already has under another seq is refused by a unique
+index (:data:`DEDUPE_INDEX`, made by :meth:`StoreWriter.start`): a re-send that came after the engine's
+dedupe window forgot its first send (an outage, a client with hundreds of unacked messages). Its future
+resolves to that earlier seq, and the relay acks it as that message; the new seq stays unused, a gap the
+sockets heal over (docs/decisions/014-parts-that-fail.md).
+
 Every step is idempotent, so a failed batch is written again (with backoff); after ``retries`` every future
 of the batch fails and the callers must not ack. Items are checked (and BSON-encoded once) when submitted,
 so a malformed item raises in its caller instead of failing a batch. ``journal=True`` (the default) asks
@@ -48,7 +54,7 @@ from pymongo.write_concern import WriteConcern
 from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
 
-__all__ = ["StoreWriter", "WriterStats"]
+__all__ = ["StoreWriter", "WriterStats", "ensure_dedupe_index", "DEDUPE_INDEX"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,11 @@ Target = Literal["message", "conversation", "visitor", "rating"]
 Transactions = StoreTransactions
 
 DUPLICATE_KEY = 11000
+# One message per (conversation, author, client id): a re-send is stored once however long ago its first send
+# was (the engine's dedupe remembers the last 256 client ids of a conversation). Messages without a client id
+# (the bot's, the system's) are not in it.
+DEDUPE_INDEX = "conversation_author_client_id"
+_DEDUPE_KEYS = [("conversation", 1), ("sender_role", 1), ("sender_id", 1), ("client_id", 1)]
 _MESSAGE_KEYS = ("conversation", "seq", "sender_role", "sender_id", "kind", "text", "client_id", "at")
 _SENDER_ROLES = ("visitor", "agent", "bot", "system")
 _KINDS = ("text", "system", "note")
@@ -78,7 +89,7 @@ class _Item:
     target: Target
     key: str  # the document id; the conversation for a message
     doc: dict[str, Any]  # a message document, or the $set of an upsert
-    future: asyncio.Future[None]
+    future: asyncio.Future[int | None]  # a message's: the seq of an earlier copy of it, if one was stored
 
 
 @dataclass(slots=True)
@@ -89,6 +100,8 @@ class _Plan:
     conversations: list[UpdateOne] = field(default_factory=list)
     visitors: list[UpdateOne] = field(default_factory=list)
     ratings: list[UpdateOne] = field(default_factory=list)
+    replayed: list[dict[str, Any]] = field(default_factory=list)  # messages refused as duplicates
+    earlier: dict[tuple[str, int], int] = field(default_factory=dict)  # (conversation, seq) -> the stored copy's seq
 
 
 class StoreWriter:
@@ -107,7 +120,7 @@ class StoreWriter:
         self.backoff_s = backoff_s
         self.stats = WriterStats()
         self._pending: list[_Item] = []
-        self._unresolved: set[asyncio.Future[None]] = set()
+        self._unresolved: set[asyncio.Future[int | None]] = set()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,14 +129,20 @@ class StoreWriter:
     # --- the API --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the background task in the running loop (otherwise the first write does)."""
+        """Start the background task in the running loop (otherwise the first write does), and make sure the
+        store has the index that refuses a message stored twice under one client id (:func:`ensure_dedupe_index`)."""
         self._ensure_running()
+        await asyncio.to_thread(ensure_dedupe_index)
 
-    async def add_message(self, msg: dict[str, Any]) -> None:
-        """Return once `msg` (keys as :data:`_MESSAGE_KEYS`) is stored; raise if it could not be."""
-        await self.submit_message(msg)
+    async def add_message(self, msg: dict[str, Any]) -> int | None:
+        """Return once `msg` (keys as :data:`_MESSAGE_KEYS`) is stored; raise if it could not be.
 
-    def submit_message(self, msg: dict[str, Any]) -> asyncio.Future[None]:
+        Returns None, or the seq of an earlier copy when the store already had this author's message of
+        this client id in the conversation under another seq (a re-send the engine's window had forgotten):
+        then `msg` was not stored again, and it is that message."""
+        return await self.submit_message(msg)
+
+    def submit_message(self, msg: dict[str, Any]) -> asyncio.Future[int | None]:
         """:meth:`add_message` as a future (no task per message on a busy relay); a bad `msg` raises here."""
         return self._submit("message", msg["conversation"], _message_doc(msg))
 
@@ -131,7 +150,7 @@ class StoreWriter:
         """Upsert a conversation's state (keys: ``conversation`` plus :data:`_STATE_KEYS`); ``last_seq`` is kept."""
         await self.submit_conversation(state)
 
-    def submit_conversation(self, state: dict[str, Any]) -> asyncio.Future[None]:
+    def submit_conversation(self, state: dict[str, Any]) -> asyncio.Future[int | None]:
         return self._submit("conversation", state["conversation"], _state_doc(state))
 
     async def save_visitor(self, visitor_id: str, **fields: Any) -> None:
@@ -172,11 +191,11 @@ class StoreWriter:
         elif loop is not self._loop:
             raise RuntimeError("a StoreWriter serves the event loop it started in")
 
-    def _submit(self, target: Target, key: str, doc: dict[str, Any]) -> asyncio.Future[None]:
+    def _submit(self, target: Target, key: str, doc: dict[str, Any]) -> asyncio.Future[int | None]:
         bson.encode(doc)  # raises InvalidDocument here rather than failing a whole batch later
         self._ensure_running()
         assert self._loop is not None and self._wakeup is not None
-        future: asyncio.Future[None] = self._loop.create_future()
+        future: asyncio.Future[int | None] = self._loop.create_future()
         self._pending.append(_Item(target, key, doc, future))
         self._unresolved.add(future)
         self._wakeup.set()
@@ -205,7 +224,7 @@ class StoreWriter:
             return
         s = self.stats
         self.stats = WriterStats(s.batches + 1, s.items + len(batch), max(s.largest_batch, len(batch)))
-        self._settle(batch, None)
+        self._settle(batch, None, plan.earlier)
 
     async def _write_with_retries(self, plan: _Plan) -> None:
         for attempt in range(self.retries + 1):
@@ -219,7 +238,12 @@ class StoreWriter:
                 await asyncio.sleep(self.backoff_s * 2 ** attempt)
 
     def _write(self, plan: _Plan) -> None:
-        """One batch: in a transaction where possible, else (or after a failed one) as plain bulk calls."""
+        """One batch (in a transaction where possible, else or after a failed one as plain bulk calls), then
+        which of its messages the store had under another seq already."""
+        self._write_batch(plan)
+        plan.earlier = _earlier_copies(plan.replayed) if plan.replayed else {}
+
+    def _write_batch(self, plan: _Plan) -> None:
         if self.transactions == "auto" and not self.is_replica():
             if self.write_concern.document.get("j"):
                 self.transactions = "off"
@@ -256,13 +280,15 @@ class StoreWriter:
             self._replica = _replica_set_or_mongos()
         return self._replica
 
-    def _settle(self, batch: list[_Item], error: Exception | None) -> None:
+    def _settle(self, batch: list[_Item], error: Exception | None,
+                earlier: dict[tuple[str, int], int] | None = None) -> None:
         for item in batch:
             self._unresolved.discard(item.future)
             if item.future.done():  # the caller was cancelled; the item was written anyway
                 continue
             if error is None:
-                item.future.set_result(None)
+                seq = item.doc.get("seq") if item.target == "message" else None
+                item.future.set_result((earlier or {}).get((item.key, seq)) if isinstance(seq, int) else None)
             else:
                 item.future.set_exception(error)
 
@@ -326,6 +352,38 @@ def _plan(batch: list[_Item]) -> _Plan:
     return plan
 
 
+def ensure_dedupe_index() -> None:
+    """Create :data:`DEDUPE_INDEX` if the store lacks it (idempotent, blocking). A store that already holds a
+    message twice under one client id cannot have it: that is logged, and re-sends are deduplicated only by
+    the engine's window until the copies are removed."""
+    collection = Message._get_collection()
+    try:
+        collection.create_index(_DEDUPE_KEYS, name=DEDUPE_INDEX, unique=True,
+                                partialFilterExpression={"client_id": {"$type": "string"}})
+    except OperationFailure as exc:
+        log.warning("the messages have no unique index on (conversation, author, client id): %s; a re-send "
+                    "past the engine's last 256 client ids may be stored twice", exc)
+
+
+def _earlier_copies(replayed: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+    """Of the messages a batch found stored already, those stored under another seq: (conversation, seq) ->
+    the stored seq. A replay of the same (conversation, seq), the usual duplicate, is not among them."""
+    collection = Message._get_collection()
+    earlier: dict[tuple[str, int], int] = {}
+    for doc in replayed:
+        if not isinstance(doc.get("client_id"), str):
+            continue
+        same = collection.find_one({"conversation": doc["conversation"], "seq": doc["seq"]}, {"client_id": 1})
+        if same is not None and same.get("client_id") == doc["client_id"]:
+            continue
+        first = collection.find_one({"conversation": doc["conversation"], "sender_role": doc["sender_role"],
+                                     "sender_id": doc["sender_id"], "client_id": doc["client_id"]},
+                                    {"seq": 1}, sort=[("seq", 1)])
+        if first is not None and first["seq"] != doc["seq"]:
+            earlier[(doc["conversation"], doc["seq"])] = int(first["seq"])
+    return earlier
+
+
 def _set(doc_id: str, fields: dict[str, Any]) -> UpdateOne:
     # nx-27017 0.8 (neosqlite) writes a datetime that $set puts into an *existing* document as a
     # string; an update it cannot translate to SQL (a "$" in a field path) takes its Python path,
@@ -372,10 +430,12 @@ def _write_in_transaction(plan: _Plan, write_concern: WriteConcern, keep_on_dupl
 def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: ClientSession | None,
                  duplicates_abort: bool = True) -> None:
     """The batch's bulk calls; inside a transaction (`session`) the write concern is the transaction's."""
+    plan.replayed = []
     if plan.conversations:
         _collection(Conversation, write_concern).bulk_write(plan.conversations, ordered=True, session=session)
     if plan.messages:
-        _insert_messages(plan.messages, write_concern, session, duplicates_abort and session is not None)
+        plan.replayed = _insert_messages(plan.messages, write_concern, session,
+                                         duplicates_abort and session is not None)
     for document, ops in ((Visitor, plan.visitors), (Rating, plan.ratings)):
         if ops:
             _collection(document, write_concern).bulk_write(ops, ordered=True, session=session)
@@ -387,8 +447,8 @@ def _collection(document: Any, write_concern: WriteConcern | None) -> Any:
 
 
 def _insert_messages(docs: list[dict[str, Any]], write_concern: WriteConcern | None,
-                     session: ClientSession | None, duplicates_abort: bool) -> None:
-    """Duplicates (replays) count as written, unless they abort the transaction they are in."""
+                     session: ClientSession | None, duplicates_abort: bool) -> list[dict[str, Any]]:
+    """Duplicates (replays) count as written, unless they abort the transaction they are in; returns them."""
     collection = _collection(Message, write_concern)
     try:
         collection.insert_many(docs, ordered=False, session=session)
@@ -399,3 +459,5 @@ def _insert_messages(docs: list[dict[str, Any]], write_concern: WriteConcern | N
         if details.get("writeConcernErrors") or any(
                 e.get("code") != DUPLICATE_KEY for e in details.get("writeErrors", [])):
             raise
+        return [docs[e["index"]] for e in details.get("writeErrors", [])]
+    return []

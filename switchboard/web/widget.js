@@ -13,6 +13,10 @@
  *   message heard twice is shown once, in order.
  * - A sent message is pending until its ack and stays in the outbox (and in localStorage) until then;
  *   after a reconnect or a reload it is re-sent with the same client_id, which the server de-duplicates.
+ * - Size is counted as the server counts it: the UTF-8 bytes of the whole frame, against the welcome's
+ *   max_frame_bytes (MAX_FRAME_BYTES until a welcome says). What cannot fit is refused before it is sent;
+ *   a message the server refuses as too large anyway (a frame_too_large error, a 1009 close) leaves the
+ *   outbox for good with a note, so it can never be re-sent in a loop and hold up the messages after it.
  * - The transcript is kept in localStorage per conversation, so a reload re-renders it at once.
  * - People's text is only ever put in the page with text nodes (never innerHTML).
  */
@@ -44,6 +48,13 @@
   const ACCENT = /^#[0-9a-f]{3,8}$/i.test(DATA.color || "") ? DATA.color : null;
 
   const VERSION = "1";
+  // The server's frame limit until its welcome says otherwise: keep equal to ServerSettings.max_frame_bytes
+  // (tests/web/test_widget.py checks). Chinese text is 3 bytes a character, so 8000 characters need not fit.
+  const MAX_FRAME_BYTES = 16384;
+  const MAX_TEXT_CHARS = 8000; // protocol.py's limit on `text`, counted in code points as Python does
+  const MAX_EMAIL_CHARS = 254; // protocol.py's limit on `email`: a longer one would fail every hello
+  const CLOSE_TOO_BIG = 1009;
+  const TOO_LONG_DROPPED = "A message was too long to send and was not delivered. Please shorten it, or send it in parts.";
   const MAX_ITEMS = 300; // transcript entries kept per conversation
   const RETRY_MIN_MS = 500;
   const RETRY_MAX_MS = 10000;
@@ -110,6 +121,8 @@
     error: null,
     unread: 0,
     open: !!load("sessionStorage", KEY.open, false),
+    maxFrameBytes: MAX_FRAME_BYTES, // what the welcome announced
+    refusedBytes: Infinity, // the smallest message frame the server refused as too large
   };
   for (const m of saved.pending || []) {
     if (m && typeof m.client_id === "string" && typeof m.text === "string") {
@@ -151,8 +164,10 @@
       S.old.add(S.conv);
       store("localStorage", KEY.transcript(S.conv), null);
     }
+    const notes = S.conv ? [] : S.items.filter((it) => it.notice != null); // told before there was a conversation
     S.conv = conv;
     loadTranscript(conv);
+    for (const it of notes) S.items.push({ notice: it.notice, after: 0 });
     Object.assign(S, { phase: "bot", agent: null, ended: false, rated: null, queue: null, waitTimeout: false,
       handoff: false, typing: false, ratingScore: 0, rating: "idle" });
     S.deltas.clear();
@@ -175,6 +190,68 @@
 
   function notice(text) {
     S.items.push({ notice: text, after: S.lastSeq });
+  }
+
+  // --- frame size: bytes as the server counts them ------------------------------------------------------
+
+  const utf8 = new TextEncoder();
+
+  function frameBytes(frame) {
+    return utf8.encode(JSON.stringify(frame)).length;
+  }
+
+  function messageFrame(p) {
+    return { type: "message", client_id: p.client_id, text: p.text };
+  }
+
+  /** The most bytes a frame may have: what the server announced, less than anything it refused. */
+  function frameLimit() {
+    return Math.min(S.maxFrameBytes, S.refusedBytes - 1);
+  }
+
+  /** Why `p` cannot be sent, in the visitor's words; null when it can. */
+  function tooLong(p) {
+    const chars = Array.from(p.text).length;
+    if (chars > MAX_TEXT_CHARS) {
+      return "That message is too long to send (" + MAX_TEXT_CHARS + " characters at most). Please shorten it, or send it in parts.";
+    }
+    const bytes = frameBytes(messageFrame(p));
+    const over = bytes - frameLimit();
+    if (over <= 0) return null;
+    const cut = Math.max(1, Math.ceil(over / (utf8.encode(p.text).length / chars)));
+    return "That message is too long to send. Please shorten it by about " + cut + " characters, or send it in parts.";
+  }
+
+  /** `p` will never be sent: out of the outbox for good, a note in the transcript, its text back in the box. */
+  function dropTooLong(p) {
+    const i = S.outbox.indexOf(p);
+    if (i >= 0) S.outbox.splice(i, 1);
+    notice(TOO_LONG_DROPPED);
+    if (!input.value.trim()) {
+      input.value = p.text;
+      autosize();
+    }
+    save();
+    render();
+  }
+
+  /** The server refused a frame of `sock` as too large (its frame_too_large error, or the 1009 close that
+   * ends the socket, whichever comes first). The refused frame is the biggest message sent on the socket
+   * and not acknowledged: it is dropped, and nothing as big is sent again. */
+  function refusedAsTooLarge(sock) {
+    const sent = sentOn.get(sock);
+    if (!sent || sent.refused) return;
+    sent.refused = true;
+    let culprit = null;
+    let size = 0;
+    for (const o of S.outbox) {
+      if (o.kind !== "message" || !sent.ids.has(o.client_id)) continue;
+      const bytes = frameBytes(messageFrame(o));
+      if (bytes > size) [culprit, size] = [o, bytes];
+    }
+    if (!culprit) return;
+    S.refusedBytes = Math.min(S.refusedBytes, size);
+    dropTooLong(culprit);
   }
 
   // --- the DOM ----------------------------------------------------------------------------------------
@@ -604,6 +681,7 @@
       ws = null;
       lost();
       if (ev.code === 4001) forgetVisitor(); // the token is no good: come back as a new visitor
+      if (ev.code === CLOSE_TOO_BIG) refusedAsTooLarge(sock);
       scheduleReconnect();
     };
     render();
@@ -668,10 +746,16 @@
     return hello;
   }
 
+  const sentOn = new WeakMap(); // socket -> {ids: client ids of the messages sent on it, refused: bool}
+
   function sendFrame(frame) {
     if (!ws || !S.welcomed || ws.readyState !== WebSocket.OPEN) return false;
     try {
       ws.send(JSON.stringify(frame));
+      if (frame.type === "message") {
+        if (!sentOn.has(ws)) sentOn.set(ws, { ids: new Set(), refused: false });
+        sentOn.get(ws).ids.add(frame.client_id);
+      }
       return true;
     } catch (_) {
       return false;
@@ -688,9 +772,13 @@
 
   function flush() {
     const keep = [];
-    for (const o of S.outbox) {
+    for (const o of [...S.outbox]) {
       if (o.kind === "message") {
-        if (!o.failed) sendFrame({ type: "message", client_id: o.client_id, text: o.text });
+        if (!o.failed && tooLong(o)) {
+          dropTooLong(o); // left by an older page, or too big for what the server now takes
+          continue;
+        }
+        if (!o.failed) sendFrame(messageFrame(o));
         keep.push(o); // until its ack
       } else if (!sendFrame(o.frame)) {
         keep.push(o);
@@ -752,6 +840,7 @@
     }
     S.requireEmail = !!f.require_email;
     S.emailOnServer = !!f.email;
+    if (Number.isInteger(f.max_frame_bytes) && f.max_frame_bytes > 0) S.maxFrameBytes = f.max_frame_bytes;
     const c = f.conversation;
     if (c && c.id) {
       if (c.id !== S.conv) {
@@ -929,6 +1018,10 @@
 
   function onError(f) {
     const code = f.code;
+    if (code === "frame_too_large") {
+      refusedAsTooLarge(ws); // the close 1009 follows; the note says what happened
+      return render();
+    }
     if (code === "email_required") {
       S.handoff = false;
       openEmailForm("human");
@@ -947,12 +1040,12 @@
     const pending = f.client_id ? S.outbox.find((o) => o.kind === "message" && o.client_id === f.client_id) : null;
     if (pending) {
       if (code === "store_unavailable") {
-        setTimeout(() => { if (S.outbox.includes(pending)) sendFrame({ type: "message", client_id: pending.client_id, text: pending.text }); }, 2000);
+        setTimeout(() => { if (S.outbox.includes(pending)) sendFrame(messageFrame(pending)); }, 2000);
         return;
       }
       if ((code === "conversation_ended" || code === "unknown_conversation") && !pending.retried) {
         pending.retried = true; // the conversation closed under it: the resend opens a new one
-        sendFrame({ type: "message", client_id: pending.client_id, text: pending.text });
+        sendFrame(messageFrame(pending));
         return;
       }
       pending.failed = true;
@@ -1000,18 +1093,19 @@
   function sendText(text) {
     text = String(text).trim();
     if (!text) return false;
-    if (text.length > 8000) {
-      showError("That message is too long (8000 characters at most).");
+    counter += 1;
+    const p = { kind: "message", client_id: "m-" + Date.now() + "-" + counter, text, time: Date.now() / 1000 };
+    const refusal = tooLong(p);
+    if (refusal) {
+      showError(refusal); // the text stays in the box, to be shortened
       return false;
     }
     if (S.ended) startOver();
     stopTyping();
-    counter += 1;
-    const p = { kind: "message", client_id: "m-" + Date.now() + "-" + counter, text, time: Date.now() / 1000 };
     S.outbox.push(p);
     S.scrollDown = true;
     save();
-    sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    sendFrame(messageFrame(p));
     ensureConnected();
     render();
     return true;
@@ -1022,9 +1116,10 @@
     p.retried = false;
     const i = S.outbox.indexOf(p);
     if (i >= 0) S.outbox.splice(i, 1);
+    if (tooLong(p)) return dropTooLong(p);
     S.outbox.push(p);
     save();
-    sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    sendFrame(messageFrame(p));
     ensureConnected();
     render();
   }
@@ -1105,7 +1200,7 @@
 
   function setEmail(email) {
     const value = String(email == null ? "" : email).trim();
-    if (!value) return;
+    if (!value || value.length > MAX_EMAIL_CHARS) return; // the hello would carry it and be refused, again and again
     S.email = value;
     store("localStorage", KEY.email, value);
     if (S.emailForm) S.emailForm.waiting = true;

@@ -102,6 +102,10 @@ async function logIn(event) {
 let workspace = null;
 
 async function logOut() {
+  // Conversations stay assigned to an agent who logs out until the offline grace ends: say so first.
+  const open = workspace && workspace.desk ? workspace.desk.openCount() : 0;
+  if (open > 0 && !confirm(`You have ${open} open conversation${open === 1 ? "" : "s"}. Visitors will wait `
+      + "for you until they are handed to another agent. Log out anyway?")) return;
   if (workspace) workspace.socket.stop(); // our own socket's 4001 must not read as "session ended"
   try {
     await api.logout();
@@ -247,7 +251,8 @@ class Workspace {
     const label = $("#connection");
     label.dataset.state = state;
     label.textContent = state === "open" ? "Connected" : state === "connecting" ? "Connecting…"
-      : state === "waiting" ? `Reconnecting in ${Math.max(1, Math.round(detail.seconds))} s…` : "Disconnected";
+      : state === "waiting" ? `Reconnecting in ${Math.max(1, Math.round(detail.seconds))} s…`
+      : state === "offline" ? "Offline" : "Disconnected";
     if (state === "ended") endSession(`Your session has ended (${detail.message || detail.code}). Please log in again.`);
   }
 

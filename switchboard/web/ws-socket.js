@@ -2,10 +2,17 @@
 // frames both ways. A dropped socket reconnects with back-off and resumes from the last seqs, so the server
 // sends exactly what was missed (docs/protocol.md, "Gap healing and resume"). Close 4001 means the login
 // is no longer valid: no retry.
+//
+// Heartbeat: a cut network closes nothing, so silence is the only sign. After PING_AFTER_MS without a
+// frame the socket sends a `ping` (the server answers `pong`); after SILENT_LIMIT_MS without any frame,
+// or without a welcome since connecting, the socket counts as lost at once: the page says so and
+// reconnects. It does not wait for the close handshake, which a dead network never completes (the
+// workspace showed "Connected" for 75 s with the network cut). The browser's `offline` event ends it sooner.
 
 const BACKOFF_S = [0.5, 1, 2, 4, 8, 15];
-const PING_EVERY_MS = 20000;
-const SILENT_LIMIT_MS = 45000;
+const PING_AFTER_MS = 4000;
+const SILENT_LIMIT_MS = 10000;
+const WATCH_EVERY_MS = 1000;
 const CLOSE_AUTH = 4001;
 
 export class AgentSocket {
@@ -15,7 +22,8 @@ export class AgentSocket {
    * @param {() => object} o.lastSeq conversation id -> last seq held, read at every (re)connect
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string, detail?: object) => void} o.onState
-   *        "connecting", "open" (after welcome), "waiting" ({seconds}), "ended" ({code, message})
+   *        "connecting", "open" (after welcome), "waiting" ({seconds}: lost, reconnecting), "offline" (stopped),
+   *        "ended" ({code, message})
    */
   constructor({token, lastSeq, onFrame, onState}) {
     Object.assign(this, {token, lastSeq, onFrame, onState});
@@ -27,6 +35,7 @@ export class AgentSocket {
     this.pinger = null;
     this.heardAt = 0;
     this.authError = null;
+    this.onOffline = () => { if (this.ws) this.lost(this.ws); };
   }
 
   get open() {
@@ -35,13 +44,30 @@ export class AgentSocket {
 
   start() {
     this.stopped = false;
+    window.addEventListener("offline", this.onOffline);
     this.connect();
+  }
+
+  /** `ws` is dead (silent, or the browser went offline): forget it now and reconnect with back-off. */
+  lost(ws) {
+    if (ws !== this.ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    clearInterval(this.pinger);
+    this.ws = null;
+    this.welcomed = false;
+    try {
+      ws.close(4000, "silent");
+    } catch {
+      // closing a socket that never opened may throw; it is forgotten either way
+    }
+    if (!this.stopped) this.retry();
   }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
+    window.removeEventListener("offline", this.onOffline);
     const ws = this.ws;
     this.ws = null;
     this.welcomed = false;
@@ -104,12 +130,18 @@ export class AgentSocket {
       }
       this.retry();
     };
+    this.heardAt = Date.now(); // a connect that is not welcomed within SILENT_LIMIT_MS is lost too
+    this.pingedAt = 0;
     clearInterval(this.pinger);
     this.pinger = setInterval(() => {
       if (ws !== this.ws) return;
-      if (Date.now() - this.heardAt > SILENT_LIMIT_MS) ws.close(4000, "silent");
-      else if (this.open) this.send("ping");
-    }, PING_EVERY_MS);
+      const quiet = Date.now() - this.heardAt;
+      if (quiet > SILENT_LIMIT_MS) this.lost(ws);
+      else if (quiet > PING_AFTER_MS && this.heardAt > this.pingedAt && this.open) {
+        this.pingedAt = Date.now();
+        this.send("ping");
+      }
+    }, WATCH_EVERY_MS);
   }
 
   retry() {

@@ -102,6 +102,13 @@ export class Desk {
     return [...this.convs.values()].sort((a, b) => (a.open === b.open ? b.activity - a.activity : a.open ? -1 : 1));
   }
 
+  /** How many of the agent's conversations are still open (a reason to think twice before logging out). */
+  openCount() {
+    let n = 0;
+    for (const c of this.convs.values()) if (c.open) n += 1;
+    return n;
+  }
+
   totalUnread() {
     let n = 0;
     for (const c of this.convs.values()) n += c.unread;

@@ -25,7 +25,7 @@ from switchboard.actors.messages import (
     Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteGranted, InviteTake, JoinGroup, KeepWaiting,
     LeaveGroup, LeaveQueue, MemberLeft, OfferWithdrawn, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
     SetPresence, SetSaturation, Sweep, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
-    TransferToAgent, TransferToGroup, Undeliverable, VisitorWrote,
+    TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote,
 )
 from switchboard.settings import DispatchSettings
 
@@ -173,6 +173,18 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (ABANDONED, Assign("ann", "auto"), ABANDONED, [SendTo(ANN, Release("c1", "void"))]),
     (ABANDONED, TimerFired("wait"), ABANDONED, []),
     (ABANDONED, TransferAccepted("bob"), ABANDONED, VOID),
+    # the visitor's last socket goes and one comes back (tests/actors/test_visitor_gone.py has the flows)
+    (BOT, VisitorGone(), BOT, []),
+    (BOT, VisitorBack(), BOT, []),
+    (BOT, TimerFired("gone"), BOT, []),
+    (QUEUED, VisitorGone(), QUEUED, [SetTimer("gone", NOW + SETTINGS.visitor_gone_grace_s)]),
+    (QUEUED, VisitorBack(), QUEUED, []),
+    (ASSIGNED, VisitorGone(), ASSIGNED, []),
+    (ASSIGNED, VisitorBack(), ASSIGNED, []),
+    (CLOSED, VisitorGone(), CLOSED, []),
+    (CLOSED, VisitorBack(), CLOSED, []),
+    (ABANDONED, VisitorGone(), ABANDONED, []),
+    (ABANDONED, VisitorBack(), ABANDONED, []),
 ]
 
 
@@ -229,6 +241,7 @@ SAMPLES: dict[type, Any] = {
     TransferAccepted: TransferAccepted("bob"), TransferRefused: TransferRefused("bob", "declined"),
     OfferWithdrawn: OfferWithdrawn("c1", "closed"),
     TimerFired: TimerFired("wait"), Undeliverable: Undeliverable(SALES, Enqueue("c1", "v1", 0, 0.0)),
+    VisitorGone: VisitorGone(), VisitorBack: VisitorBack(),
 }
 
 # The documented refusal for a message that is not legal in a phase.

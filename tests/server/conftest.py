@@ -94,8 +94,12 @@ class Server:
 def make_config(backends: Backends, bot: dict[str, Any] | None = None, **settings: Any) -> AppConfig:
     """The app's configuration; the bot is off unless `bot` gives its settings (the dispatch tests talk to
     agents only), and then uses its own knowledge base directory under the session's data dir."""
+    # Every test client connects from 127.0.0.1: the per-address and sync limits are lifted unless a test sets them
+    # (tests/server/test_abuse_*.py).
     server = ServerSettings.from_mapping({"data_dir": str(backends.data_dir), "rate_limit_per_s": 200,
-                                          "rate_limit_burst": 400, **settings})
+                                          "rate_limit_burst": 400, "visitor_open_per_address": 100000,
+                                          "visitor_queued_per_address": 100000, "sync_rate_per_s": 200,
+                                          "sync_burst": 400, **settings})
     bot_settings = BotSettings.from_mapping({"enabled": False} if bot is None else bot)
     return AppConfig(server, DispatchSettings(), backends.redis_url, backends.mongodb_uri, bot=bot_settings)
 

@@ -67,3 +67,12 @@ def test_messages_between_returns_the_range_in_seq_order(store: str) -> None:
     assert [m["seq"] for m in messages_between("c1", 0, limit=2)] == [1, 2]
     assert messages_between("c1", 2, 3) == [message("c1", 3)]
     assert messages_between("c9", 0) == []
+
+
+def test_messages_between_pages_across_holes_in_the_seqs_and_skips_nothing(store: str) -> None:
+    seqs = [*range(1, 4), *range(20, 23), 100]  # seqs are dense unless a write was lost: holes are rare, not fatal
+    write(*[("message", message("c1", seq)) for seq in seqs])
+    assert [m["seq"] for m in messages_between("c1", 0, limit=5)] == [1, 2, 3, 20, 21]
+    assert [m["seq"] for m in messages_between("c1", 21, limit=5)] == [22, 100]
+    assert [m["seq"] for m in messages_between("c1", 0, 21, limit=10)] == [1, 2, 3, 20, 21]
+    assert messages_between("c1", 100, limit=5) == []

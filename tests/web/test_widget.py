@@ -16,13 +16,14 @@ import threading
 import time
 import uuid
 from contextlib import suppress
+from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Dialog, Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, WebSocketRoute, expect
 
-from switchboard.settings import DispatchSettings
+from switchboard.settings import DispatchSettings, ServerSettings
 from tests.server.conftest import Backends, Client, Server, admin_token, agent_socket, api, ensure_admin, free_port, \
     login, make_config
 from tests.web.conftest import new_agent, screenshot
@@ -593,3 +594,133 @@ def test_the_widget_embedded_on_another_site_finds_its_server_from_its_script_ta
     expect(email_widget.message("hello from another site", "visitor")).to_have_attribute("data-seq", "1")
     expect(email_widget.by_id("sb-message").and_(email_widget.page.locator("[data-role=bot]"))).to_have_count(1)
     leave(email_widget)
+
+
+# --- text too long in bytes: refused before it is sent, and never re-sent in a loop -----------------------
+
+WIDGET_JS = Path(__file__).resolve().parents[2] / "switchboard" / "web" / "widget.js"
+CHINESE = "你" * 6000  # under the 8000-character limit, but 18,000 bytes: over the 16 KiB frame limit
+TOO_LONG_NOTE = "A message was too long to send and was not delivered"
+
+
+def sockets_opened(page: Page) -> list[Any]:
+    """Every websocket the page opens from now on (a reconnect loop shows up as a long list)."""
+    opened: list[Any] = []
+    page.on("websocket", lambda ws: opened.append(ws))
+    return opened
+
+
+def test_the_widgets_frame_limit_is_the_servers_default() -> None:
+    found = re.search(r"const MAX_FRAME_BYTES = (\d+);", WIDGET_JS.read_text())
+    assert found is not None and int(found.group(1)) == ServerSettings().max_frame_bytes
+
+
+def test_text_over_the_frame_limit_in_bytes_is_refused_before_sending_with_how_much_to_cut(widget: Widget) -> None:
+    opened = sockets_opened(widget.page)
+    widget.goto().open()
+    widget.say(CHINESE)
+    error = widget.by_id("sb-error")
+    expect(error).to_contain_text("That message is too long to send. Please shorten it by about")
+    expect(widget.by_id("sb-input")).to_have_value(CHINESE)  # kept, to be shortened
+    found = re.search(r"by about (\d+) characters", error.inner_text())
+    assert found is not None
+    shortened = CHINESE[:len(CHINESE) - int(found.group(1))]  # just under the limit: the widget and server agree
+    widget.say(shortened)
+    expect(widget.message(shortened, "visitor")).not_to_have_attribute("data-seq", "")
+    widget.say("and a short one")
+    expect(widget.message("and a short one", "visitor")).not_to_have_attribute("data-seq", "")
+    assert len(opened) == 1, f"the widget reconnected {len(opened) - 1} times"
+
+
+def test_an_oversized_message_left_in_the_outbox_by_an_older_page_is_dropped_with_a_note_on_reload(
+        widget: Widget) -> None:
+    widget.goto()
+    widget.page.evaluate("text => localStorage.setItem('switchboard.session', JSON.stringify("
+                         "{conv: null, phase: 'none', pending: [{client_id: 'm-1-1', text, time: 1}]}))", CHINESE)
+    opened = sockets_opened(widget.page)
+    widget.page.reload()
+    widget.open()
+    expect(widget.by_id("sb-notice").filter(has_text=TOO_LONG_NOTE)).to_be_visible()
+    expect(widget.by_id("sb-input")).to_have_value(CHINESE)  # back in the box, to be shortened
+    widget.by_id("sb-input").fill("after the reload")
+    widget.by_id("sb-send").click()
+    expect(widget.message("after the reload", "visitor")).not_to_have_attribute("data-seq", "")
+    expect(widget.by_id("sb-notice").filter(has_text=TOO_LONG_NOTE)).to_be_visible()  # kept by the new conversation
+    assert CHINESE not in widget.page.evaluate("localStorage.getItem('switchboard.session')")
+    assert len(opened) == 1, f"the widget reconnected {len(opened) - 1} times"
+
+
+def test_a_message_the_server_refuses_as_too_large_is_dropped_with_a_note_and_never_sent_again(
+        widget: Widget) -> None:
+    """The real server refuses the frame (frame_too_large, then close 1009) because the widget was told a larger
+    limit than the server's: as behind a proxy with a lower limit, or a server restarted with a lower one."""
+    announced: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    def through(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def up(raw: str | bytes) -> None:
+            sent.append(json.loads(raw))
+            server.send(raw)
+
+        def down(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            if frame["type"] == "welcome":
+                announced.append(frame["max_frame_bytes"])
+                frame["max_frame_bytes"] = 65536
+            route.send(json.dumps(frame))
+
+        route.on_message(up)
+        server.on_message(down)
+
+    widget.page.route_web_socket("**/ws/visitor", through)
+    opened = sockets_opened(widget.page)
+    widget.goto().open()
+    widget.say(CHINESE)
+    expect(widget.by_id("sb-notice").filter(has_text=TOO_LONG_NOTE)).to_be_visible()
+    expect(widget.by_id("sb-input")).to_have_value(CHINESE)
+    widget.by_id("sb-input").fill("later messages flow")
+    widget.by_id("sb-send").click()
+    expect(widget.message("later messages flow", "visitor")).not_to_have_attribute("data-seq", "")
+    assert announced[0] == widget.server.config.settings.max_frame_bytes
+
+    widget.page.reload()  # and a reload does not bring it back
+    expect(widget.panel).to_be_visible()  # the chat stays open across pages
+    widget.say("after a reload")
+    expect(widget.message("after a reload", "visitor")).not_to_have_attribute("data-seq", "")
+    assert sum(1 for f in sent if f["type"] == "message" and f["text"] == CHINESE) == 1
+    assert len(opened) == 3, f"{len(opened)} sockets: one refused, its reconnect, the reload's"
+
+
+def test_a_1009_close_without_an_error_frame_drops_the_biggest_unacknowledged_message_only(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    widget.goto().open()
+    scripted.welcome()  # no max_frame_bytes: the widget assumes the server's default
+    widget.say("first")
+    first = scripted.next("message", text="first")
+    widget.say("你" * 4000)  # 12,000 bytes: fits 16 KiB, but not what is between the widget and the server
+    scripted.next("message", text="你" * 4000)
+    scripted.sockets[-1].close(code=1009, reason="message too big")  # before any ack
+    expect(widget.by_id("sb-notice").filter(has_text=TOO_LONG_NOTE)).to_be_visible()
+
+    scripted.welcome(conversation=None)
+    assert scripted.next("message")["client_id"] == first["client_id"]  # the small one is still re-sent
+    scripted.ack(first, 1)
+    widget.by_id("sb-input").fill("你" * 4000)
+    widget.by_id("sb-send").click()  # as big as the refused one: refused at once this time
+    expect(widget.by_id("sb-error")).to_contain_text("too long to send")
+    widget.by_id("sb-input").fill("then this")
+    widget.by_id("sb-send").click()
+    scripted.next("message", text="then this")
+    assert sum(1 for f in scripted.received if f.get("text") == "你" * 4000) == 1
+
+
+def test_an_email_too_long_for_the_protocol_is_ignored_rather_than_failing_every_hello(widget: Widget) -> None:
+    opened = sockets_opened(widget.page)
+    widget.goto()
+    widget.page.evaluate("address => Switchboard.setEmail(address)", "a" * 300 + "@example.com")  # over 254
+    widget.open()
+    widget.say("hello with a long email")
+    expect(widget.message("hello with a long email", "visitor")).not_to_have_attribute("data-seq", "")
+    assert len(opened) == 1, f"the widget reconnected {len(opened) - 1} times"

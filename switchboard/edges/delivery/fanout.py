@@ -25,7 +25,9 @@ snapshot repeats.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
 from typing import Any, Awaitable, Callable
 
@@ -130,16 +132,17 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _flusher(self) -> None:
+        retry = _Retry("publishing to Redis")
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self._flush_once()
-            except Exception:
-                log.exception("publishing to Redis failed; retrying")
-                await asyncio.sleep(0.2)
+            except Exception as exc:  # Redis gone (edges/health.py closes the sockets meanwhile): back off
+                await asyncio.sleep(retry.failed(exc))
                 self._wake.set()
                 continue
+            retry.worked()
             if not (self._to_users or self._to_edges or self._writes):
                 self._idle.set()
 
@@ -200,11 +203,13 @@ class Hub:
         return False
 
     async def _subscriber(self, receive: Receiver, control: Control) -> None:
+        retry = _Retry("the Redis subscription")
         while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel, CONTROL_CHANNEL)
                 self.subscribed.set()
+                retry.worked()
                 async for message in pubsub.listen():
                     data = orjson.loads(message["data"])
                     channel = message["channel"]
@@ -214,6 +219,37 @@ class Hub:
                         await receive(data)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("the Redis subscription failed; resubscribing")
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(retry.failed(exc))
+
+
+class _Retry:
+    """Back-off for a loop that retries while Redis is away, and its log: one line when it starts failing,
+    one when it works again (a traceback per retry filled the log five times a second, issue 17)."""
+
+    FIRST_S, MAX_S = 0.1, 1.0  # short: frames queued meanwhile go out soon after Redis is back
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: float | None = None
+        self.delay = self.FIRST_S
+        self.failures = 0
+
+    def failed(self, exc: Exception) -> float:
+        """Note a failure; returns how long to wait before the next try."""
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s failed (%s: %s); retrying every %.1f s or less until it works", self.what,
+                        type(exc).__name__, exc, self.MAX_S)
+        delay, self.delay = self.delay, min(self.delay * 2, self.MAX_S)
+        return delay
+
+    def worked(self) -> None:
+        if self.since is not None:
+            log.warning("%s works again after %.1f s (%d failed tries)", self.what, time.monotonic() - self.since,
+                        self.failures)
+        self.since, self.delay, self.failures = None, self.FIRST_S, 0

@@ -7,6 +7,10 @@ period), and then every open conversation: a queued one re-enters its queue
 with its original request time, so each queue comes back in its order.
 Redis' per-conversation views (owner, phase, agent, last seq) are rewritten
 from the same records, since an embedded Redis may have lost them.
+
+Redis can also die and come back while the server runs (an embedded one from its append-only file,
+which may miss the last second of writes; edges/health.py notices): then :func:`refresh_views` rewrites
+only the views, as recovery does, and leaves the engine alone (it never lost anything).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from switchboard.store import archive
 from switchboard.edges.delivery.claims import release_stale, stage_claim
 from switchboard.edges.keys import ENDED_CONV_TTL_S, conv_hash, conv_key, registry_pattern
 
-__all__ = ["recover"]
+__all__ = ["recover", "refresh_views"]
 
 log = logging.getLogger("switchboard.recovery")
 
@@ -76,6 +80,23 @@ async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | No
               "queued": sum(1 for s in world.conversations if s["phase"] == "queued")}
     log.info("recovered %s", counts)
     return counts
+
+
+async def refresh_views(redis: aioredis.Redis) -> int:
+    """After Redis came back with the server running: every open conversation's view rewritten from the
+    store, and claims on conversations the store has ended released; returns how many views were written.
+
+    Run it while no socket is served (edges/health.py has closed them all and refuses new ones), so no
+    claim is made meanwhile. The store is written before Redis (the relay), so what it says is never older
+    than what Redis had."""
+    world = await asyncio.to_thread(archive.load_world)
+    await _rewrite_views(redis, world.conversations)
+    stale = await release_stale(redis, [(s["visitor"], s["conversation"]) for s in world.conversations])
+    if stale:
+        await _mark_ended(redis, stale, await asyncio.to_thread(archive.phases, stale))
+    log.info("Redis is back: rewrote %d conversation views from the store, released %d stale claims",
+             len(world.conversations), len(stale))
+    return len(world.conversations)
 
 
 async def _forget_sockets(redis: aioredis.Redis) -> None:

@@ -14,6 +14,11 @@ engine process when several edges share a Ray engine); it reaches sockets on
 any edge through :class:`~.fanout.Hub`. It knows the writer and the bot only as
 :class:`ArchiveWriter` and :class:`BotAsker`; tests/edges/test_relay.py holds a
 store write back and checks the promise above.
+
+A message the store already had under an earlier seq (the same author and client id: a re-send that
+came after the engine's dedupe window forgot the first, as after an outage) is carried as the engine
+carries its own duplicates: the author is acked with the earlier seq, no one else is told, and the bot
+is not asked again (decision 014).
 """
 
 from __future__ import annotations
@@ -55,12 +60,13 @@ class ArchiveWriter(Protocol):
     """Where records become durable: :class:`~switchboard.store.writer.StoreWriter` (or a test's stand-in).
 
     Each call queues one record and returns what resolves once it is stored, or raises (then, or when
-    awaited) if it could not be.
+    awaited) if it could not be. A message's resolves to None, or to the seq under which the store already
+    had it (the same author and client id: a re-send the engine had forgotten), and then it was not stored.
     """
 
-    def submit_message(self, msg: dict[str, Any]) -> Awaitable[None]: ...
+    def submit_message(self, msg: dict[str, Any]) -> Awaitable[int | None]: ...
 
-    def submit_conversation(self, state: dict[str, Any]) -> Awaitable[None]: ...
+    def submit_conversation(self, state: dict[str, Any]) -> Awaitable[object]: ...
 
 
 class BotAsker(Protocol):
@@ -77,11 +83,14 @@ class Relay:
         # The last turns of recently active conversations, for conversation_assigned.recent: the Redis
         # history may not hold the newest of them yet (it is written in the hub's next flush).
         self._turns: OrderedDict[str, deque[Frame]] = OrderedDict()
-        self._fifo: asyncio.Queue[tuple[Awaitable[None] | None, EngineOutput]] = asyncio.Queue()
+        self._fifo: asyncio.Queue[tuple[Awaitable[object] | None, EngineOutput]] = asyncio.Queue()
         self._history: dict[str, list[Frame]] | None = None  # messages for the hub's next flush
         # Messages numbered by the engine but never carried (their store write failed), by (conversation, seq):
         # the engine acks a re-send as a duplicate of the first seq, so the relay carries it then, once.
         self._uncarried: OrderedDict[tuple[str, int], Posted] = OrderedDict()
+        # Seqs the engine gave re-sends the store already had under an earlier seq: their questions to the bot
+        # were asked with the first send.
+        self._stored_earlier: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.failed_writes = 0
 
@@ -90,7 +99,7 @@ class Relay:
 
     def push(self, delivery: EngineOutput) -> None:
         """Take one output of the engine (on the event loop, in the engine's order)."""
-        pending: Awaitable[None] | None = None
+        pending: Awaitable[object] | None = None
         try:
             if not isinstance(delivery, Recorded):
                 pass
@@ -100,7 +109,7 @@ class Relay:
             elif isinstance(event, ConversationState):
                 pending = self.writer.submit_conversation(event.state)
         except Exception as exc:  # refused before it was queued (malformed, writer closed): fails like a write
-            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             pending = failed
         self._fifo.put_nowait((pending, delivery))
@@ -122,8 +131,9 @@ class Relay:
         while True:
             pending, delivery = await self._fifo.get()
             try:
-                if pending is not None:
-                    await pending
+                stored_as = await pending if pending is not None else None
+                if isinstance(stored_as, int):
+                    delivery = self._as_earlier(delivery, stored_as)
                 await self._carry(delivery)
             except Exception as exc:
                 self._failed(delivery, exc)
@@ -151,6 +161,19 @@ class Relay:
                         client_id=event.client_id, conversation=event.conversation)
             self.hub.to_user(UserRef(event.role, event.author), err)
 
+    def _as_earlier(self, delivery: EngineOutput, seq: int) -> EngineOutput:
+        """A message the store had under `seq` already (same author and client id): a duplicate of that one,
+        acked with its seq and carried to no one again (the engine's own duplicates look the same)."""
+        if not isinstance(delivery, Recorded) or not isinstance(delivery.event, Posted):
+            return delivery
+        event = delivery.event
+        log.info("a re-send of %s in %s was stored before as seq %d; seq %d stays unused", event.client_id,
+                 event.conversation, seq, event.seq)
+        self._stored_earlier[_key(event)] = seq
+        while len(self._stored_earlier) > _UNCARRIED_KEPT:
+            self._stored_earlier.popitem(last=False)
+        return Recorded(dataclasses.replace(event, seq=seq, duplicate=True, prev=0), delivery.ref, delivery.at)
+
     # --- one delivery ---------------------------------------------------------------------------------
 
     async def _carry(self, d: EngineOutput) -> None:
@@ -162,6 +185,8 @@ class Relay:
         elif isinstance(d, Refusal):
             self._refused(d.event)
         elif isinstance(d, BotQuestion):
+            if self._stored_earlier.pop((d.event.conversation, d.event.seq), None) is not None:
+                return  # a re-send of a message the bot was asked about when it was first sent
             if self.bot is not None:  # asked only now: the question is stored and delivered before the answer
                 self.bot.ask(d.event)
         else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -37,7 +37,7 @@ from switchboard.edges.delivery.fanout import Batch
 from switchboard.edges.keys import user_key
 from switchboard.edges.protocol import Frame, encode
 
-__all__ = ["Connection", "Sockets", "TokenBucket", "CLOSE_TOO_SLOW", "SEND_TIMEOUT_S", "MAX_QUEUED_FRAMES",
+__all__ = ["Connection", "Sockets", "TokenBucket", "SyncBuckets", "CLOSE_TOO_SLOW", "SEND_TIMEOUT_S", "MAX_QUEUED_FRAMES",
            "MAX_QUEUED_BYTES", "CLOSE_GRACE_S"]
 
 log = logging.getLogger("switchboard.sockets")
@@ -68,6 +68,21 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+class SyncBuckets:
+    """One ``sync`` bucket per client address on this edge, the least recently used forgotten past `kept`."""
+
+    def __init__(self, kept: int = 100_000) -> None:
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._kept = kept
+
+    def of(self, address: str, rate: float, burst: float) -> TokenBucket:
+        bucket = self._buckets.pop(address, None) or TokenBucket(rate, burst)
+        self._buckets[address] = bucket
+        while len(self._buckets) > self._kept:
+            self._buckets.popitem(last=False)
+        return bucket
 
 
 _ENDS_CONVERSATION = frozenset({"closed", "abandoned", "error"})
@@ -346,19 +361,20 @@ class Sockets:
         conn.last[conversation] = max(seq, conn.last.get(conversation, seq))
         await conn.send(frame)
 
-    async def heal(self, conn: Connection, conversation: str, after: int, upto: int | None) -> int:
+    async def heal(self, conn: Connection, conversation: str, after: int, upto: int | None,
+                   page: int = history.PAGE) -> int:
         """Send what `conn` missed in (after, upto], from the history: page after page up to `upto` (a gap
-        a lost publish left); one page when `upto` is None (a resume: the client asks for the next).
-        Returns how many messages were sent."""
+        a lost publish left); one page of at most `page` messages when `upto` is None (a resume or a sync:
+        the client asks for the next). Returns how many messages were sent."""
         sent = 0
         while True:
-            missed = await history.fetch(self.redis, conversation, after, upto, conn.is_visitor, history.PAGE)
+            missed = await history.fetch(self.redis, conversation, after, upto, conn.is_visitor, page)
             for message in missed:
                 if message["seq"] > conn.last.get(conversation, after):
                     conn.last[conversation] = message["seq"]
                     await conn.send(message)
                     sent += 1
-            if upto is None or len(missed) < history.PAGE or missed[-1]["seq"] >= upto:
+            if upto is None or len(missed) < page or missed[-1]["seq"] >= upto:
                 break
             after = missed[-1]["seq"]
         if upto is not None:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from switchboard.actors.address import Address
-from switchboard.actors.messages import CreateAgent, SetSaturation
+from switchboard.actors.messages import CreateAgent, SetSaturation, is_blank
 from switchboard.store.groups import missing_groups
 from switchboard.store.users import insert_user, list_agents, update_agent
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, Passwords
@@ -32,7 +32,7 @@ _MAX_GROUPS = 100
 def _nickname(data: Body) -> str:
     """What visitors see as the agent's name: never blank (a visitor would see nobody), trimmed."""
     value = string_field(data, "nickname").strip()
-    if not value:
+    if is_blank(value):  # NUL and zero-width characters too: a visitor would see nobody
         raise bad("nickname must not be blank")
     return value
 

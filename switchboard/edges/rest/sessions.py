@@ -3,10 +3,15 @@
 A login starts a session (a sid in Redis, :mod:`switchboard.edges.auth`) and returns a token naming it;
 logout ends that session only, a password change ends all of the user's (and bumps the token version in
 the store, conditionally, so of two racing changes one wins). An unknown email and a wrong password get
-the same answer and cost the same time.
+the same answer and cost the same time. Every attempt is counted per account and per client address
+before the password is checked, and past a few failures answered 429 ``login_throttled`` with
+``Retry-After`` (:func:`~switchboard.edges.auth.login_attempt`); hashing runs on the hasher's own bounded
+pool, and a login finding it full is answered 503 ``logins_busy`` at once.
 """
 
 from __future__ import annotations
+
+import math
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,8 +21,9 @@ from starlette.routing import BaseRoute
 from switchboard.store.documents import User, to_epoch
 from switchboard.store.users import change_password, get_user_by_email, replace_password_hash
 from switchboard.edges import codes
-from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AuthError, Passwords, end_session, \
-    end_sessions, issue_token, start_session
+from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AuthError, HashingBusy, LoginLimits, \
+    LoginThrottled, Passwords, end_session, end_sessions, issue_token, login_attempt, login_succeeded, start_session
+from switchboard.edges.limits import client_address
 from switchboard.edges.rest.toolkit import ApiPart, ORJSONResponse, bad_credentials, caller, errors, json_content, \
     make_routes, new_password_field, operation, passwords_for, read_json, ref, services_of, string_field
 
@@ -41,15 +47,24 @@ class _Sessions:
         password = string_field(data, "password", max_len=MAX_PASSWORD)
         services = services_of(request)
         passwords = passwords_for(request, self._passwords)
+        address = client_address(request)
+        try:
+            await login_attempt(services.redis, LoginLimits.of(services.settings), email, address)
+        except LoginThrottled as exc:
+            return _refused(429, codes.LOGIN_THROTTLED, str(exc), exc.retry_after)
         user = await run_in_threadpool(get_user_by_email, email) if email else None
-        if user is None:
-            await run_in_threadpool(passwords.verify_unknown, password)
-            raise bad_credentials("wrong email or password")
-        if not await run_in_threadpool(passwords.verify, user.password_hash, password):
-            raise bad_credentials("wrong email or password")
-        if passwords.needs_rehash(user.password_hash):
-            new_hash = await run_in_threadpool(passwords.hash, password)
-            await run_in_threadpool(replace_password_hash, user.id, user.password_hash, new_hash)
+        try:
+            if user is None:
+                await passwords.verify_unknown_async(password)
+                raise bad_credentials("wrong email or password")
+            if not await passwords.verify_async(user.password_hash, password):
+                raise bad_credentials("wrong email or password")
+            await login_succeeded(services.redis, email, address)
+            if passwords.needs_rehash(user.password_hash):
+                new_hash = await passwords.hash_async(password)
+                await run_in_threadpool(replace_password_hash, user.id, user.password_hash, new_hash)
+        except HashingBusy:
+            return _refused(503, codes.LOGINS_BUSY, "too many logins at once; try again in a moment", 1.0)
         ttl = services.settings.token_ttl_s
         sid = await start_session(services.redis, user.id, ttl)
         token = issue_token(user.id, user.role, user.token_version, sid, ttl, secret=services.secret)
@@ -70,13 +85,22 @@ class _Sessions:
         old = string_field(data, "old_password", max_len=MAX_PASSWORD)
         new = new_password_field(data, "new_password")
         user, passwords = found.user, passwords_for(request, self._passwords)
-        if not await run_in_threadpool(passwords.verify, user.password_hash, old):
-            raise bad_credentials("the old password is wrong")
-        new_hash = await run_in_threadpool(passwords.hash, new)
+        try:
+            if not await passwords.verify_async(user.password_hash, old):
+                raise bad_credentials("the old password is wrong")
+            new_hash = await passwords.hash_async(new)
+        except HashingBusy:
+            return _refused(503, codes.LOGINS_BUSY, "too many password checks at once; try again in a moment", 1.0)
         if not await run_in_threadpool(change_password, user.id, user.token_version, new_hash):
             raise AuthError(codes.SESSION_ENDED, "the password was changed meanwhile; log in again")
         await end_sessions(services_of(request).redis, user.id)
         return Response(status_code=204)
+
+
+def _refused(status: int, code: str, message: str, retry_after: float) -> Response:
+    """The JSON error shape with ``Retry-After`` (whole seconds, at least 1)."""
+    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                          headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 def session_routes(passwords: Passwords | None = None) -> list[BaseRoute]:
@@ -98,6 +122,10 @@ SESSIONS_API = ApiPart(
             "Log in with email and password; the token goes in 'Authorization: Bearer'",
             {"200": json_content(ref("Login"), "logged in"),
              "401": json_content(ref("Error"), "bad_credentials: unknown email or wrong password (one answer)"),
+             "429": json_content(ref("Error"), "login_throttled: too many failures for this account or address; "
+                                               "wait Retry-After seconds"),
+             "503": json_content(ref("Error"), "logins_busy: too many password checks waiting; retry after "
+                                               "Retry-After seconds"),
              **errors(400, 413)}, body="Credentials", auth=False)},
         "/api/auth/logout": {"post": operation("End this token's session only",
                                                {"204": {"description": "done"}, **errors(401)})},
@@ -125,4 +153,5 @@ SESSIONS_API = ApiPart(
             "saturation": {"type": "integer"}, "groups": {"type": "array", "items": _STR},
             "created_at": {"type": "number", "nullable": True}}},
     },
+    error_codes=(codes.LOGIN_THROTTLED, codes.LOGINS_BUSY),
 )

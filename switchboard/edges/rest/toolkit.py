@@ -8,7 +8,8 @@ request value ever reaches a query as an operator), then reads or writes the sto
 Every failure is raised and answered in one place, :func:`endpoint`, as ``{"error": {"code", "message"}}``:
 an :class:`ApiError` as it says, an :class:`~switchboard.edges.auth.AuthError` as 401, and the store's facts
 (:mod:`switchboard.store.errors`) as HTTP: :class:`~switchboard.store.errors.Duplicate` is 409 ``conflict``,
-:class:`~switchboard.store.errors.NotFound` 404 ``not_found``.
+:class:`~switchboard.store.errors.NotFound` 404 ``not_found``; Redis or the store out of reach is 503
+``unavailable`` (with ``Retry-After``), never a plain-text 500.
 
 Each resource module offers its routes (a function, built with :func:`make_routes`) and its share of the
 description (an :class:`ApiPart`); :mod:`switchboard.edges.rest.api` assembles both, with :func:`describe`.
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,7 +44,7 @@ from switchboard.edges.protocol import EMAIL_PATTERN
 __all__ = [
     "RestServices", "ApiError", "ORJSONResponse", "Handler", "endpoint", "make_routes", "services_of",
     "INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "BAD_CREDENTIALS", "TOKEN_MISSING", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
-    "bad", "too_large", "bad_credentials", "forbidden", "not_found",
+    "bad", "too_large", "bad_credentials", "forbidden", "not_found", "UNAVAILABLE_ERRORS",
     "Caller", "caller", "admin", "passwords_for",
     "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_json", "string_field", "int_field", "email_field",
     "new_password_field", "slug", "SLUG_SCHEMA",
@@ -120,7 +123,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, code: str, message: str) -> ORJSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "5"} if status == 503 else None
     return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
@@ -137,8 +140,19 @@ def endpoint(handler: Handler) -> Handler:
             return _error(409, CONFLICT, str(exc))
         except NotFound as exc:
             return _error(404, NOT_FOUND, str(exc))
+        except UNAVAILABLE_ERRORS as exc:  # the gate (edges/health.py) answers the same once it has noticed
+            return _error(503, codes.UNAVAILABLE, f"the server cannot reach {_part_of(exc)} at the moment; "
+                                                  f"try again in a few seconds")
 
     return run
+
+
+# Redis or the store gone (refused, reset, timed out): a 503 to retry, not a 500 with a traceback.
+UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionFailure)
+
+
+def _part_of(exc: BaseException) -> str:
+    return "the store" if isinstance(exc, ConnectionFailure) else "Redis"
 
 
 def make_routes(table: Iterable[tuple[str, str, Handler]]) -> list[BaseRoute]:
@@ -263,7 +277,7 @@ OpenApi = dict[str, Any]  # a piece of an OpenAPI 3.0 document: nested JSON
 
 # The codes of the Error schema that every part shares; a part adds its own (ApiPart.error_codes).
 ERROR_CODES = (INVALID_ARGUMENT, PAYLOAD_TOO_LARGE, BAD_CREDENTIALS, TOKEN_MISSING, codes.TOKEN_INVALID,
-               codes.TOKEN_EXPIRED, codes.SESSION_ENDED, FORBIDDEN, NOT_FOUND, CONFLICT)
+               codes.TOKEN_EXPIRED, codes.SESSION_ENDED, FORBIDDEN, NOT_FOUND, CONFLICT, codes.UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -309,7 +323,8 @@ _ERROR_TEXT = {
     400: "invalid_argument: not JSON, not an object, an unknown or missing field, a wrong type or value",
     401: "token_missing, token_invalid, token_expired or session_ended",
     403: "forbidden: not an admin", 404: "not_found", 409: "conflict: the email or id is taken",
-    413: "payload_too_large: a body above 64 KiB"}
+    413: "payload_too_large: a body above 64 KiB",
+    503: "unavailable: Redis or the store is down for the moment; retry after Retry-After seconds"}
 
 
 def errors(*statuses: int) -> OpenApi:

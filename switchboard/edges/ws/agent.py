@@ -29,8 +29,8 @@ from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import as_str, conv_key
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, Frame, frame, parse_agent
 from switchboard.edges.services import Services
-from switchboard.edges.ws.session import (command, conversation_info, hold, last_seq_of, origin_allowed, read_hello,
-                                          send_error)
+from switchboard.edges.ws.session import (SyncGate, command, conversation_info, hold, last_seq_of, origin_allowed,
+                                          read_hello, send_error)
 
 log = logging.getLogger("switchboard.agent_ws")
 
@@ -80,6 +80,7 @@ class AgentSession:
     def __init__(self, services: Services, conn: Connection) -> None:
         self.s, self.conn = services, conn
         self.agent = conn.user.id
+        self.sync_gate = SyncGate(services.settings)
 
     async def welcome(self, hello: p.AgentHello) -> None:
         snapshot = await self.snapshot()
@@ -183,11 +184,12 @@ class AgentSession:
         await self.conn.send(frame("queues", queues=await self.queues(me["groups"] if me else [])))
 
     async def _sync(self, f: p.Sync) -> None:
+        if not await self.sync_gate.admits(self.conn):
+            return
         if not await self.may_read(f.conversation):
             await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="not a conversation of yours"))
             return
-        self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
-        await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
+        await self.sync_gate.serve(self.s, self.conn, f.conversation, f.after)
 
     async def _ping(self, f: p.Ping) -> None:
         await self.conn.send(frame("pong", time=time.time()))

@@ -15,19 +15,22 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Mapping, Protocol, TypeVar
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from switchboard.actors.address import Address
 from switchboard.actors.messages import Command
 from switchboard.edges import codes
-from switchboard.edges.delivery.sockets import Connection
+from switchboard.edges.delivery import history
+from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import ConvView, as_str, conv_key
 from switchboard.edges.protocol import (CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, AgentHello, Frame, ProtocolError,
-                                        VisitorHello, encode, frame, make_ref)
+                                        VisitorHello, encode, frame, frame_type, make_ref)
 from switchboard.edges.services import Services
+from switchboard.settings import ServerSettings
 
 __all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "conversation_info",
-           "last_seq_of", "Session", "HELLO_TIMEOUT_S"]
+           "last_seq_of", "Session", "SyncGate", "HELLO_TIMEOUT_S"]
 
 log = logging.getLogger("switchboard.ws")
 
@@ -121,7 +124,11 @@ async def hold(services: Services, conn: Connection, session: Session[HelloT, Fr
         await serve_frames(conn, services, parse, session.handle)
     finally:
         services.sockets.remove(conn)
-        if await services.hub.unregister(conn.user) == 0 and on_last_gone is not None:
+        try:
+            left = await services.hub.unregister(conn.user)
+        except RedisError:  # Redis is down: edges/health.py forgets this edge's counts and sets agents offline
+            left = -1
+        if left == 0 and on_last_gone is not None:
             on_last_gone()
 
 
@@ -139,7 +146,8 @@ async def serve_frames(conn: Connection, services: Services, parse: Parser[Frame
             return
         if not conn.bucket.take():
             strikes += 1
-            await conn.send(frame("error", code=codes.RATE_LIMITED, message="too many frames; slow down"))
+            await conn.send(frame("error", code=codes.RATE_LIMITED, message="too many frames; slow down",
+                                  in_reply_to=frame_type(raw, services.settings.max_frame_bytes)))
             if strikes >= MAX_STRIKES:
                 await conn.close(CLOSE_POLICY, "rate limit")
             continue
@@ -160,6 +168,38 @@ def command(services: Services, conn: Connection, to: Address, message: Command,
     """Send `message` to the engine with a ref that routes its refusal back to this socket."""
     conn.refs += 1
     services.engine.send(to, message, ref=make_ref(services.edge_id, conn.conn_id, frame_type, client_id))
+
+
+class SyncGate:
+    """``sync`` on one socket: a rate of its own and one bounded page per frame.
+
+    A sync is the costliest frame a client can send (a page of history: Redis, and the store for what is
+    older than Redis keeps), so the frame rate that suits chat is far too generous for it (issue 17: ten
+    sockets syncing from 0 slowed everyone's acks a hundredfold). It gets its own token bucket
+    (``sync_rate_per_s``, ``sync_burst``; a sync over it is refused ``rate_limited`` with ``in_reply_to``
+    ``sync``), and each answers one page of at most ``sync_page`` messages: a full page means "sync again
+    after its last seq". Agents are logged in, and their workspace syncs every conversation it shows from 0
+    at once: an agent's socket (no `bucket`) has the frame rate only and history's own page.
+
+    A visitor's bucket is shared by every visitor socket from the same client address on this edge
+    (:class:`~switchboard.edges.delivery.sockets.SyncBuckets`): ten sockets of one attacker get one budget, not ten.
+    """
+
+    def __init__(self, settings: ServerSettings, bucket: TokenBucket | None = None) -> None:
+        self.bucket = bucket
+        self.page = settings.sync_page if bucket is not None else history.PAGE
+
+    async def admits(self, conn: Connection) -> bool:
+        if self.bucket is None or self.bucket.take():
+            return True
+        await conn.send(frame("error", code=codes.RATE_LIMITED, in_reply_to="sync",
+                              message="too many sync frames; wait, then ask again"))
+        return False
+
+    async def serve(self, services: Services, conn: Connection, conversation: str, after: int) -> None:
+        """One page of the messages after `after` (the client may read `conversation`: checked before)."""
+        conn.last[conversation] = min(after, conn.last.get(conversation, after))
+        await services.sockets.heal(conn, conversation, after, None, page=self.page)
 
 
 # --- a conversation as a client sees it -------------------------------------------------------------

@@ -6,6 +6,13 @@ one open conversation, opened lazily by their first message or request for a
 person; frames may name it, and naming any other conversation is refused
 (``not_your_conversation``). Who owns a conversation is read from Redis
 (``sb:conv:{id}``, written by the relay), never from anything the client says.
+
+Anonymous sockets are cheap to open, so what they leave behind is bounded (issue 17). The visitors of
+one client address may hold only so many conversations open and queued (:mod:`.per_address`). A
+visitor's Redis hash expires ``visitor_state_ttl_s`` after their last hello, and the store keeps a
+visitor only once there is something to keep: a conversation, or an email or name they gave. The
+engine hears when a visitor's last socket closes and when one comes back (``VisitorGone``,
+``VisitorBack``), so a queued request of a visitor who went away leaves the queue after a grace period.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from switchboard.edges.auth import AuthError, decode_visitor_token, issue_visito
 from switchboard.edges.delivery.claims import claim
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import HashFields, as_str, conv_key, history_key, visitor_key
+from switchboard.edges.limits import client_address
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, EMAIL_PATTERN, Frame, frame, parse_visitor
 from switchboard.edges.services import Services
-from switchboard.edges.ws.session import (command, conversation_info, hold, last_seq_of, origin_allowed, read_hello,
-                                          send_error)
+from switchboard.edges.ws.per_address import AddressLimits
+from switchboard.edges.ws.session import (SyncGate, command, conversation_info, hold, last_seq_of, origin_allowed,
+                                          read_hello, send_error)
 
 __all__ = ["visitor_endpoint"]
 
@@ -50,7 +59,8 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         return
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.visitor(visitor_id), services.next_conn_id(), bucket)
-    await hold(services, conn, VisitorSession(services, conn), hello, parse_visitor)
+    session = VisitorSession(services, conn, client_address(ws))
+    await hold(services, conn, session, hello, parse_visitor, session.gone)
 
 
 async def _identify(ws: WebSocket, services: Services, hello: p.VisitorHello) -> str | None:
@@ -67,27 +77,38 @@ async def _identify(ws: WebSocket, services: Services, hello: p.VisitorHello) ->
 class VisitorSession:
     """One visitor socket's handlers."""
 
-    def __init__(self, services: Services, conn: Connection) -> None:
+    def __init__(self, services: Services, conn: Connection, address: str = "unknown") -> None:
         self.s, self.conn = services, conn
         self.visitor = conn.user.id
         self.channel = "widget"
+        settings = services.settings
+        self.address = AddressLimits(services.redis, address, settings.visitor_open_per_address,
+                                     settings.visitor_queued_per_address)
+        self.sync_gate = SyncGate(settings, services.sync_buckets.of(address, settings.sync_rate_per_s,
+                                                                     settings.sync_burst))
+        self._unsaved: dict[str, str] | None = None  # the hello's details, stored once there is something to keep
 
     async def welcome(self, hello: p.VisitorHello) -> None:
         self.channel = hello.channel or "widget"
         fields = {k: v for k, v in (("channel", hello.channel), ("page", hello.page), ("email", hello.email),
-                                    ("name", hello.name)) if isinstance(v, str)}
+                                    ("name", hello.name)) if isinstance(v, str) and not m.is_blank(v)}
         if hello.email is not None and not _valid_email(hello.email):
             fields.pop("email")
             await self.conn.send(frame("error", code=codes.INVALID_EMAIL, message="that does not look like an email address"))
         await self._remember(fields)
-        asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
         current = await self.current()
+        if current is not None or "email" in fields or "name" in fields:
+            self._save(fields)
+        else:  # an anonymous hello leaves no store document (issue 17): only a conversation makes one
+            self._unsaved = fields
+        if current is not None:  # back within the grace period: a queued request keeps its place
+            self.s.engine.send(Address.conversation(current), m.VisitorBack())
         info = await conversation_info(self.s, current) if current else None
         token = issue_visitor_token(self.visitor, self.s.settings.visitor_token_ttl_s, secret=self.s.secret)
         email = await self.s.redis.hget(visitor_key(self.visitor), "email")
         await self.conn.send(frame("welcome", v=p.VERSION, edge=self.s.edge_id, visitor=self.visitor, token=token,
                                    conversation=info, require_email=bool(self.s.settings.require_email),
-                                   email=as_str(email)))
+                                   email=as_str(email), max_frame_bytes=self.s.settings.max_frame_bytes))
         for conv, last in hello.last_seq.items():
             if not await self.owns(conv):
                 await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message=f"no conversation {conv[:64]!r} of yours",
@@ -97,6 +118,15 @@ class VisitorSession:
             await self.s.sockets.heal(self.conn, conv, last, None)
         if info is not None and current not in hello.last_seq:
             self.conn.last[info["id"]] = info["last_seq"]
+
+    def gone(self) -> None:
+        """The visitor's last socket anywhere closed (:func:`~.session.hold`): the open conversation hears it."""
+        if self.conn.current is not None:
+            self.s.engine.send(Address.conversation(self.conn.current), m.VisitorGone())
+
+    def _save(self, fields: dict[str, str]) -> None:
+        asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
+        self._unsaved = None
 
     async def current(self) -> str | None:
         """The open conversation: cached on the socket (a Redis read per message is costly: decision 009),
@@ -126,19 +156,25 @@ class VisitorSession:
             await self.conn.send(frame("error", code=code, message=f"conversation {named[:64]!r} is not open for you"))
             return None
         if current is None and open_new:
-            current = await self._open()
+            fresh = f"c-{uuid.uuid4().hex[:16]}"
+            if not await self.address.reserve_open(fresh):
+                await self.conn.send(frame("error", code=codes.TOO_MANY_CONVERSATIONS,
+                                           message="too many open conversations from your network; try later"))
+                return None
+            current = await self._open(fresh)
+            if current != fresh:  # another socket of this visitor opened one first (or none could be claimed)
+                await self.address.release_open(fresh)
         if current is None:
             await self.conn.send(frame("error", code=codes.NO_CONVERSATION, message="you have no open conversation"))
         return current
 
-    async def _open(self) -> str | None:
+    async def _open(self, fresh: str) -> str | None:
         """Open a conversation, or join the one another socket of this visitor opened a moment before.
 
         The claim (HSETNX, :mod:`.claims`) makes the choice atomic: two sockets (on any edges) sending their
         first message at once open one conversation, not two. The winner sends OpenConversation straight after
         it, before any other await, so the other socket's message (two more Redis round trips) follows it.
         """
-        fresh = f"c-{uuid.uuid4().hex[:16]}"
         for _ in range(3):  # another socket's conversation may end between our two reads: try again
             if await claim(self.s.redis, self.visitor, fresh):
                 break
@@ -152,6 +188,9 @@ class VisitorSession:
         self.conn.last[fresh] = 0
         command(self.s, self.conn, Address.conversation(fresh), m.OpenConversation(self.visitor, self.channel), "open")
         await self.s.redis.hset(conv_key(fresh), mapping={"visitor": self.visitor, "phase": "bot"})
+        await self.s.redis.expire(visitor_key(self.visitor), int(self.s.settings.visitor_state_ttl_s))
+        if self._unsaved is not None:
+            self._save(self._unsaved)
         return fresh
 
     async def _message(self, f: p.VisitorMessage) -> None:
@@ -184,18 +223,23 @@ class VisitorSession:
 
     async def _remember(self, fields: dict[str, str]) -> None:
         """Channel, page, email and name in Redis: the workspace shows them, hand-offs check the email."""
-        if fields:
-            mapping: HashFields = {name: value for name, value in fields.items()}
-            await self.s.redis.hset(visitor_key(self.visitor), mapping=mapping)
+        key = visitor_key(self.visitor)
+        async with self.s.redis.pipeline(transaction=False) as pipe:
+            if fields:
+                mapping: HashFields = {name: value for name, value in fields.items()}
+                pipe.hset(key, mapping=mapping)
+            pipe.expire(key, int(self.s.settings.visitor_state_ttl_s))  # from the last hello (issue 17)
+            await pipe.execute()
 
     async def _profile(self, f: p.Profile) -> None:
-        fields = {k: v.strip() for k, v in (("email", f.email), ("name", f.name)) if isinstance(v, str) and v.strip()}
+        fields = {k: v.strip() for k, v in (("email", f.email), ("name", f.name)) if isinstance(v, str) and not m.is_blank(v)}
         if "email" in fields and not _valid_email(fields["email"]):
             await self.conn.send(frame("error", code=codes.INVALID_EMAIL, message="that does not look like an email address",
                                        in_reply_to="profile"))
             return
         await self._remember(fields)
-        asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, **fields))
+        if fields:
+            asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, **fields))
         await self.conn.send(frame("profile", **fields))
 
     async def _request_human(self, f: p.RequestHuman) -> None:
@@ -205,6 +249,10 @@ class VisitorSession:
             return
         conv = await self._target(f.conversation, open_new=True)
         if conv is None:
+            return
+        if not await self.address.reserve_queue(conv):
+            await self.conn.send(frame("error", code=codes.TOO_MANY_WAITING, in_reply_to="request_human",
+                                       message="too many visitors from your network wait for a person; try later"))
             return
         last = as_str(await self.s.redis.hget(visitor_key(self.visitor), "last_agent"))
         group = f.group or self.s.settings.default_group
@@ -242,11 +290,12 @@ class VisitorSession:
         await self.conn.send(frame("rated", conversation=f.conversation, score=f.score))
 
     async def _sync(self, f: p.Sync) -> None:
+        if not await self.sync_gate.admits(self.conn):
+            return
         if not await self.owns(f.conversation):
             await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="no such conversation of yours"))
             return
-        self.conn.last[f.conversation] = min(f.after, self.conn.last.get(f.conversation, f.after))
-        await self.s.sockets.heal(self.conn, f.conversation, f.after, None)
+        await self.sync_gate.serve(self.s, self.conn, f.conversation, f.after)
 
     async def _ping(self, f: p.Ping) -> None:
         await self.conn.send(frame("pong", time=time.time()))
