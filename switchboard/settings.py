@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, TypeVar, get_args
 
 import yaml
 
 __all__ = ["BotSettings", "DispatchSettings", "ServerSettings", "SettingsError", "load_bot_settings",
-           "load_dispatch_settings", "load_server_settings"]
+           "load_dispatch_settings", "load_server_settings",
+           "MailSettings", "load_mail_settings"]  # issue 18: mail
 
 
 class SettingsError(ValueError):
@@ -174,6 +175,7 @@ class ServerSettings:
     max_sockets_per_address: int = 64  # websockets from one client address (behind a trusted proxy: X-Forwarded-For)
     trusted_proxies: tuple[str, ...] = ()  # proxy addresses or networks whose X-Forwarded-For names the client
     request_head_timeout_s: float = 8.0  # a request head (so a websocket handshake) arrives whole within this
+    hello_timeout_s: float = 10.0  # a websocket's first frame, its hello, arrives within this; else close 1008
     keep_alive_timeout_s: int = 5  # an idle keep-alive HTTP connection is closed after this
     ws_ping_interval_s: float = 5.0  # the server pings every websocket this often ...
     ws_ping_timeout_s: float = 8.0  # ... and closes one whose pong has not come within this (a dead network)
@@ -285,7 +287,8 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     notes = []
     for name in sorted(environ):
         if not name.startswith("SWITCHBOARD_") or name in known or name.startswith(("SWITCHBOARD_DISPATCH_",
-                                                                                     "SWITCHBOARD_BOT_")):
+                                                                                     "SWITCHBOARD_BOT_",
+                                                                                     "SWITCHBOARD_MAIL_")):
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1)
         notes.append(f"{name} sets nothing" + (f" (did you mean {close[0]}?)" if close else ""))
@@ -364,3 +367,94 @@ def load_bot_settings(path: str | Path | None = None, environ: Mapping[str, str]
     environ = os.environ if environ is None else environ
     return _layered(BotSettings.from_mapping, BotSettings(),
                     path or environ.get("SWITCHBOARD_SETTINGS"), "bot", _prefixed(environ, "SWITCHBOARD_BOT_"))
+
+
+# --- outgoing mail (issue 18: switchboard/mail/, docs/mail.md, decisions 012) -----------------------------
+
+MailSecurity = Literal["none", "starttls", "tls"]
+MAIL_SECURITY: tuple[str, ...] = get_args(MailSecurity)
+MAIL_DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """Outgoing mail; file section ``mail``, env ``SWITCHBOARD_MAIL_<NAME>``.
+
+    ``host`` empty means no SMTP: each mail is written to ``outbox_dir`` (empty: ``<data_dir>/outbox``) and
+    its links are logged, so a fresh install works end to end. ``port`` 0 means the usual port of
+    ``security``. The password never appears in a repr or in a settings error.
+    """
+
+    host: str = ""
+    port: int = 0  # 0: 25, 587 or 465 for none, starttls, tls
+    security: MailSecurity = "starttls"
+    user: str = ""  # empty: no login
+    password: str = field(default="", repr=False)
+    from_address: str = "switchboard@localhost"
+    team_name: str = "Switchboard"  # in every subject and greeting
+    outbox_dir: str = ""
+    timeout_s: float = 30.0  # one SMTP conversation, connect to quit
+    max_attempts: int = 5  # sends of one mail before it is marked failed
+    backoff_s: float = 5.0  # the wait before the first retry, doubled after each further failure ...
+    max_backoff_s: float = 600.0  # ... up to this
+    history: int = 500  # mails whose state is kept for the admin to see (oldest finished ones dropped first)
+
+    @property
+    def smtp(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or MAIL_DEFAULT_PORTS[self.security]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: MailSettings | None = None) -> MailSettings:
+        return _apply_mail(base or cls(), values)
+
+
+def _apply_mail(base: MailSettings, values: Mapping[str, Any]) -> MailSettings:
+    known = {f.name for f in fields(base)}
+    changes: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise SettingsError(f"unknown mail setting {name!r}; known: {', '.join(sorted(known))}")
+        changes[name] = _validate_mail(name, raw, getattr(base, name))
+    return replace(base, **changes)
+
+
+def _validate_mail(name: str, raw: Any, default: Any) -> Any:
+    if name == "password":  # never echo the value: a settings error is printed and logged
+        if not isinstance(raw, str):
+            raise SettingsError("password must be a string (value not shown)")
+        return raw
+    if name == "security":
+        value = raw.strip().lower() if isinstance(raw, str) else raw
+        if value not in MAIL_SECURITY:
+            raise SettingsError(f"security must be one of {', '.join(MAIL_SECURITY)}, got {raw!r}")
+        return value
+    if name == "from_address":
+        from email.utils import parseaddr
+
+        if not isinstance(raw, str) or "@" not in parseaddr(raw)[1]:
+            raise SettingsError(f"from_address must be a mail address (Name <user@host> or user@host), got {raw!r}")
+        return raw.strip()
+    if isinstance(default, str):
+        if not isinstance(raw, (str, int)) or isinstance(raw, bool):
+            raise SettingsError(f"{name} must be a string, got {raw!r}")
+        return str(raw).strip()
+    value = _number(name, raw)
+    if isinstance(default, int):
+        low = 0 if name == "port" else 1
+        if value != int(value) or value < low or (name == "port" and value > 65535):
+            raise SettingsError(f"{name} must be {'a port (1-65535, 0: the usual one)' if name == 'port' else 'a positive integer'}, got {raw!r}")
+        return int(value)
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def load_mail_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> MailSettings:
+    """Defaults, the file's ``mail`` section, then ``SWITCHBOARD_MAIL_*`` variables."""
+    environ = os.environ if environ is None else environ
+    return _layered(MailSettings.from_mapping, MailSettings(),
+                    path or environ.get("SWITCHBOARD_SETTINGS"), "mail", _prefixed(environ, "SWITCHBOARD_MAIL_"))

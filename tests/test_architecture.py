@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "switchboard.store": 2,
     "switchboard.scenarios": 3,
     "switchboard.llm": 3,
+    "switchboard.mail": 3,  # outgoing mail (settings below it; the accounts work in edges above it)
     "switchboard.edges": 4,
     "switchboard.processes": 5,
     "switchboard.cli": 6,

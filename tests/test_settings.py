@@ -246,11 +246,16 @@ def test_redis_url_and_mongodb_uri_from_the_environment_replace_the_embedded_ser
 
 
 @pytest.mark.parametrize(("name", "value"), [("allowed_origins", "https://*.example.com"), ("allowed_origins", "null"),
-                                              ("port", "70000"),
+                                              ("port", "70000"), ("hello_timeout_s", "0"),
                                               ("rate_limit_per_s", "-1"), ("store_journal", "2"), ("max_frame_bytes", "x")])
 def test_a_bad_server_setting_is_refused_with_its_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         ServerSettings.from_mapping({name: value})
+
+
+def test_the_hello_deadline_is_10_s_and_a_setting() -> None:
+    assert ServerSettings().hello_timeout_s == 10.0
+    assert load_server_settings(environ={"SWITCHBOARD_HELLO_TIMEOUT_S": "2.5"}).hello_timeout_s == 2.5
 
 
 def test_allowed_origins_are_exact_strings_from_a_list_or_a_comma_separated_value() -> None:

@@ -19,11 +19,12 @@ from switchboard.edges.protocol import VisitorHello, parse_visitor
 from switchboard.edges.ws import session
 
 MAX_FRAME_BYTES = 1000
+HELLO_TIMEOUT_S = 1.0  # the setting hello_timeout_s (10 s by default), short here
 
 
 async def visitor_hello_only(ws: WebSocket) -> None:
     await ws.accept()
-    hello = await session.read_hello(ws, parse_visitor, VisitorHello, MAX_FRAME_BYTES)
+    hello = await session.read_hello(ws, parse_visitor, VisitorHello, MAX_FRAME_BYTES, HELLO_TIMEOUT_S)
     if hello is not None:
         await ws.send_json({"read": type(hello).__name__, "channel": hello.channel})
         await ws.close()
@@ -68,9 +69,7 @@ def test_a_hello_over_the_size_limit_gets_frame_too_large_and_the_socket_closes_
          "message": f"frames are limited to {MAX_FRAME_BYTES} bytes, got {len(hello)}"}, 1009)
 
 
-def test_a_socket_that_says_nothing_gets_hello_timeout_and_is_closed_1008(
-        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session, "HELLO_TIMEOUT_S", 1.0)
+def test_a_socket_that_says_nothing_gets_hello_timeout_and_is_closed_1008(client: TestClient) -> None:
     with client.websocket_connect("/ws") as ws:
         answer = ws.receive_json()
         closing = ws.receive()

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
 
 from switchboard.actors.address import Address
 from switchboard.edges.app import AppConfig
@@ -20,12 +21,13 @@ from tests.server.conftest import (Backends, Client, Server, admin_token, agent_
                                    free_port, group_name, make_agent, make_config)
 
 GRACE_S = 2.0
+HELLO_TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def server(backends: Backends) -> Iterator[Server]:
     settings = make_config(backends, visitor_queued_per_address=3, visitor_open_per_address=6, sync_rate_per_s=0.1,
-                           sync_burst=2, sync_page=50, history_cap=20).settings
+                           sync_burst=2, sync_page=50, history_cap=20, hello_timeout_s=HELLO_TIMEOUT_S).settings
     config = AppConfig(settings, DispatchSettings(visitor_gone_grace_s=GRACE_S), backends.redis_url,
                        backends.mongodb_uri, bot=make_config(backends).bot)
     srv = Server(config, free_port()).start()
@@ -129,6 +131,35 @@ def test_a_queued_visitor_whose_sockets_all_closed_leaves_the_queue_after_the_gr
     assert not [f for f in agent.drain(1.0) if f["type"] == "conversation_assigned"]
     phase = redis.Redis.from_url(server.config.redis_url).hget(conv_key(conversation), "phase")
     assert phase == b"abandoned"
+
+
+def test_a_queued_visitor_whose_last_tab_opened_before_the_conversation_still_leaves_the_queue(
+        server: Server) -> None:
+    group = new_group(server)
+    first, welcome = visitor_from(server, "127.0.0.10")
+    second, _ = visitor_from(server, "127.0.0.10", token=welcome["token"])  # a second tab, before any conversation
+    first.send("request_human", group=group)
+    conversation = first.wait("queue_position")["conversation"]
+    assert second.wait("queue_position")["conversation"] == conversation  # the same visitor: both tabs see it
+
+    first.close()
+    time.sleep(0.5)  # the first tab is gone; the second, which never named the conversation, is the last
+    second.close()
+    eventually(lambda: waiting(server, group) == [], timeout=GRACE_S + 5)
+    views = redis.Redis.from_url(server.config.redis_url)
+    eventually(lambda: views.hget(conv_key(conversation), "phase") == b"abandoned")
+
+
+def test_a_socket_of_either_kind_without_a_hello_in_time_is_closed_1008(server: Server) -> None:
+    for path in ("/ws/visitor", "/ws/agent"):
+        silent = Client(server.ws(path))
+        began = time.monotonic()
+        assert silent.next() == {"type": "error", "code": "hello_timeout",
+                                 "message": f"say hello within {HELLO_TIMEOUT_S:g} s"}, path
+        with pytest.raises(ConnectionClosed):
+            silent.next()
+        assert silent.conn.close_code == 1008, path
+        assert time.monotonic() - began < HELLO_TIMEOUT_S + 2, path  # the setting, not the default 10 s
 
 
 def test_a_visitor_back_within_the_grace_period_keeps_the_place(server: Server) -> None:

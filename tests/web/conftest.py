@@ -10,6 +10,12 @@ Fixtures:
 - ``browser``: one headless Chromium per session; ``context`` a fresh browser context per test (cookies
   and storage apart, so two contexts are two people).
 - ``new_agent(web, nickname=..., saturation=...)``: an agent in ``WEB_GROUP`` with its email and password.
+- ``csp_violations(page)``: the Content-Security-Policy violations the page reports from then on.
+
+The pages run under their real policy (no ``bypass_csp``), which has no ``'unsafe-eval'``. So wait with
+locators (``expect(locator)...``, ``locator.wait_for``), which Playwright polls from its own world, never with
+``page.wait_for_function``: after its first check it polls by ``eval`` in the page, which the policy refuses
+(``tests/web/test_page_policy.py`` keeps both true).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ FAQ = b"""
   answer: Our stores open Monday to Saturday, 9:00 to 18:00.
 """
 
-__all__ = ["ARTIFACTS", "WEB_GROUP", "ADMIN_EMAIL", "ADMIN_PASSWORD", "new_agent", "screenshot"]
+__all__ = ["ARTIFACTS", "WEB_GROUP", "ADMIN_EMAIL", "ADMIN_PASSWORD", "csp_violations", "new_agent", "screenshot"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -101,6 +107,14 @@ def new_agent(server: Server, nickname: str = "Ann", saturation: int = 3) -> tup
         "email": email, "password": password, "nickname": nickname, "saturation": saturation, "groups": [WEB_GROUP]})
     assert created.status_code == 201, created.text
     return created.json()["id"], email, password
+
+
+def csp_violations(page: Any) -> list[str]:
+    """Every Content-Security-Policy violation `page` reports from now on (Chromium logs each to the console):
+    call it before `page.goto` to see the ones made while the page loads."""
+    seen: list[str] = []
+    page.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return seen
 
 
 def screenshot(page: Any, name: str) -> Path:

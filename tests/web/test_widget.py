@@ -51,7 +51,9 @@ class Widget:
 
     def goto(self, url: str | None = None) -> Widget:
         self.page.goto(url or f"{self.server.url}/widget")
-        self.page.wait_for_function("window.Switchboard && window.Switchboard.version")
+        # The widget appends its bubble once window.Switchboard is set. A locator wait polls from Playwright's
+        # own world; page.wait_for_function would poll with eval, which the page's policy refuses (csp_violations).
+        expect(self.by_id("sb-bubble")).to_be_attached()
         return self
 
     def open(self) -> Widget:

@@ -22,7 +22,7 @@ from redis.asyncio.client import Pipeline
 
 from switchboard.edges.keys import CLAIMED_VISITORS, CLAIMS_ADOPTED, VISITOR_PATTERN, as_str, visitor_key, visitor_of_key
 
-__all__ = ["claim", "stage_claim", "stage_release", "release_stale"]
+__all__ = ["claim", "claimed", "stage_claim", "stage_release", "release_stale"]
 
 log = logging.getLogger("switchboard.claims")
 
@@ -38,6 +38,11 @@ async def claim(redis: aioredis.Redis, visitor: str, conversation: str) -> bool:
         pipe.hsetnx(visitor_key(visitor), "conv", conversation)
         _, won = await pipe.execute()
     return bool(won)
+
+
+async def claimed(redis: aioredis.Redis, visitor: str) -> str | None:
+    """The visitor's open conversation now, whichever socket (of any edge) opened it; None if none."""
+    return as_str(await redis.hget(visitor_key(visitor), "conv"))
 
 
 def stage_claim(pipe: Pipeline, visitor: str, conversation: str) -> None:

@@ -57,7 +57,8 @@ async def agent_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)
         return
     await ws.accept()
-    hello = await read_hello(ws, parse_agent, p.AgentHello, services.settings.max_frame_bytes)
+    hello = await read_hello(ws, parse_agent, p.AgentHello, services.settings.max_frame_bytes,
+                             services.settings.hello_timeout_s)
     if hello is None:
         return
     try:
@@ -70,7 +71,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
     bucket = TokenBucket(services.settings.rate_limit_per_s, services.settings.rate_limit_burst)
     conn = Connection(ws, UserRef.agent(agent_id), services.next_conn_id(), bucket, sid=sid)
 
-    def offline() -> None:  # the agent's last socket anywhere (the grace period keeps the conversations)
+    async def offline() -> None:  # the agent's last socket anywhere (the grace period keeps the conversations)
         services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
 
     await hold(services, conn, AgentSession(services, conn), hello, parse_agent, offline)

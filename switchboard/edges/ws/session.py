@@ -30,11 +30,10 @@ from switchboard.edges.services import Services
 from switchboard.settings import ServerSettings
 
 __all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "conversation_info",
-           "last_seq_of", "Session", "SyncGate", "HELLO_TIMEOUT_S"]
+           "last_seq_of", "Session", "SyncGate"]
 
 log = logging.getLogger("switchboard.ws")
 
-HELLO_TIMEOUT_S = 10.0
 MAX_STRIKES = 50  # rate-limited frames in a row before the connection is closed
 
 HelloT = TypeVar("HelloT", VisitorHello, AgentHello)
@@ -71,13 +70,14 @@ async def send_error(ws: WebSocket, code: str, message: str, **extra: object) ->
         pass
 
 
-async def read_hello(ws: WebSocket, parse: Parser[object], hello_type: type[HelloT], max_frame_bytes: int) -> HelloT | None:
-    """The first frame must be a valid `hello_type`, within HELLO_TIMEOUT_S; else an error, a close (1008, or
-    1009 for a frame over `max_frame_bytes`) and None."""
+async def read_hello(ws: WebSocket, parse: Parser[object], hello_type: type[HelloT], max_frame_bytes: int,
+                     timeout_s: float) -> HelloT | None:
+    """The first frame must be a valid `hello_type`, within `timeout_s` (the setting ``hello_timeout_s``); else
+    an error, a close (1008, or 1009 for a frame over `max_frame_bytes`) and None."""
     try:
-        message = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        message = await asyncio.wait_for(ws.receive(), timeout_s)
     except asyncio.TimeoutError:
-        await send_error(ws, codes.HELLO_TIMEOUT, f"say hello within {HELLO_TIMEOUT_S:.0f} s")
+        await send_error(ws, codes.HELLO_TIMEOUT, f"say hello within {timeout_s:g} s")
         await ws.close(CLOSE_POLICY)
         return None
     raw = _payload(message)
@@ -110,7 +110,7 @@ def _payload(message: Mapping[str, object]) -> str | bytes | None:
 
 
 async def hold(services: Services, conn: Connection, session: Session[HelloT, FrameT], hello: HelloT,
-               parse: Parser[FrameT], on_last_gone: Callable[[], None] | None = None) -> None:
+               parse: Parser[FrameT], on_last_gone: Callable[[], Awaitable[None]] | None = None) -> None:
     """A socket's life after its hello: registered, welcomed, served, forgotten.
 
     Frames for the socket are held until its welcome is sent (see :meth:`Sockets.release`).
@@ -129,7 +129,7 @@ async def hold(services: Services, conn: Connection, session: Session[HelloT, Fr
         except RedisError:  # Redis is down: edges/health.py forgets this edge's counts and sets agents offline
             left = -1
         if left == 0 and on_last_gone is not None:
-            on_last_gone()
+            await on_last_gone()
 
 
 async def serve_frames(conn: Connection, services: Services, parse: Parser[FrameT],

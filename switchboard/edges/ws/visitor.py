@@ -23,6 +23,7 @@ import uuid
 from typing import Any, Awaitable, Callable, cast
 
 import orjson
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from switchboard.actors import messages as m
@@ -30,7 +31,7 @@ from switchboard.actors.address import Address, UserRef
 from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, decode_visitor_token, issue_visitor_token
-from switchboard.edges.delivery.claims import claim
+from switchboard.edges.delivery.claims import claim, claimed
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import HashFields, as_str, conv_key, history_key, visitor_key
 from switchboard.edges.limits import client_address
@@ -51,7 +52,8 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)  # before accept: the handshake is refused with 403
         return
     await ws.accept()
-    hello = await read_hello(ws, parse_visitor, p.VisitorHello, services.settings.max_frame_bytes)
+    hello = await read_hello(ws, parse_visitor, p.VisitorHello, services.settings.max_frame_bytes,
+                             services.settings.hello_timeout_s)
     if hello is None:
         return
     visitor_id = await _identify(ws, services, hello)
@@ -119,10 +121,17 @@ class VisitorSession:
         if info is not None and current not in hello.last_seq:
             self.conn.last[info["id"]] = info["last_seq"]
 
-    def gone(self) -> None:
-        """The visitor's last socket anywhere closed (:func:`~.session.hold`): the open conversation hears it."""
-        if self.conn.current is not None:
-            self.s.engine.send(Address.conversation(self.conn.current), m.VisitorGone())
+    async def gone(self) -> None:
+        """The visitor's last socket anywhere closed (:func:`~.session.hold`): the open conversation hears it.
+
+        Which one is read from the claim in Redis, not this socket's cache: the last socket to close may have
+        said hello before another tab opened the conversation, and never have sent a frame naming it."""
+        try:
+            current = await claimed(self.s.redis, self.visitor)
+        except RedisError:  # Redis is down (hold saw it a moment ago): what this socket knows is all there is
+            current = self.conn.current
+        if current is not None:
+            self.s.engine.send(Address.conversation(current), m.VisitorGone())
 
     def _save(self, fields: dict[str, str]) -> None:
         asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, seen_at=time.time(), **fields))
