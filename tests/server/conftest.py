@@ -212,3 +212,26 @@ def agent_socket(server: Server, token: str, **hello: Any) -> tuple[Client, dict
 
 def group_name() -> str:
     return f"g{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Chat:
+    """A visitor talking with an agent about `conv`."""
+
+    guest: Client
+    guest_token: str
+    agent: Client
+    agent_token: str
+    conv: str
+
+
+def chat(server: Server) -> Chat:
+    group = group_name()
+    _, token = make_agent(server, group)
+    agent, _ = agent_socket(server, token)
+    agent.send("presence", presence="online")
+    guest, hello = visitor(server)
+    guest.send("request_human", group=group)
+    conv = agent.wait("conversation_assigned")["conversation"]
+    guest.wait("assigned")
+    return Chat(guest, hello["token"], agent, token, conv)

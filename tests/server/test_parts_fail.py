@@ -26,7 +26,7 @@ from switchboard.processes.backends import Backends as ServeBackends
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import Message
 from tests.server.conftest import Backends, Client, Server, admin_token, agent_socket, api, ensure_admin, free_port, \
-    group_name, make_agent, make_config, visitor
+    chat, make_config, visitor
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -222,14 +222,8 @@ def redis_answers(server: Server) -> bool:
 def test_a_conversation_goes_on_after_a_redis_outage_once_both_sides_reconnect(parts: tuple[Server, Path]) -> None:
     server, data = parts
     eventually(lambda: ready(server), what="ready")
-    group = group_name()
-    _, token = make_agent(server, group)
-    agent, _ = agent_socket(server, token)
-    agent.send("presence", presence="online")
-    guest, hello = visitor(server)
-    guest.send("request_human", group=group)
-    conversation = agent.wait("conversation_assigned")["conversation"]
-    guest.wait("assigned")
+    c = chat(server)
+    agent, guest, token, conversation = c.agent, c.guest, c.agent_token, c.conv
 
     kill_redis(data)
 
@@ -238,7 +232,7 @@ def test_a_conversation_goes_on_after_a_redis_outage_once_both_sides_reconnect(p
     agent, welcome = agent_socket(server, token)
     assert [c["id"] for c in welcome["conversations"]] == [conversation]
     agent.send("presence", presence="online")
-    guest, back = visitor(server, token=hello["token"])
+    guest, back = visitor(server, token=c.guest_token)
     assert back["conversation"]["id"] == conversation
     guest.send("message", client_id="after-outage", text="still there?")
     assert agent.wait("message", client_id="after-outage")["conversation"] == conversation

@@ -5,41 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from switchboard.store.documents import Message
-from tests.server.conftest import (
-    Client,
-    Server,
-    agent_socket,
-    group_name,
-    make_agent,
-    visitor,
-)
-
-
-@dataclass
-class Chat:
-    """A visitor talking with an agent about `conv`."""
-
-    guest: Client
-    guest_token: str
-    agent: Client
-    agent_token: str
-    conv: str
-
-
-def chat(server: Server) -> Chat:
-    group = group_name()
-    _, token = make_agent(server, group)
-    agent, _ = agent_socket(server, token)
-    agent.send("presence", presence="online")
-    guest, hello = visitor(server)
-    guest.send("request_human", group=group)
-    conv = agent.wait("conversation_assigned")["conversation"]
-    guest.wait("assigned")
-    return Chat(guest, hello["token"], agent, token, conv)
+from tests.server.conftest import Chat, Server, agent_socket, chat, visitor
 
 
 def on_server(server: Server, coro: Any) -> Any:

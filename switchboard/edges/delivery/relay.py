@@ -35,7 +35,8 @@ from redis.asyncio.client import Pipeline
 
 from switchboard.actors.address import UserRef
 from switchboard.actors.effects import AskBot
-from switchboard.actors.events import Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted, Refused
+from switchboard.actors.events import (ArchiveRecord, Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted,
+                                       Refused)
 from switchboard.actors.output import BotQuestion, EngineOutput, Recorded, Refusal
 from switchboard.edges import codes
 from switchboard.edges.delivery.claims import stage_claim, stage_release
@@ -101,18 +102,20 @@ class Relay:
         """Take one output of the engine (on the event loop, in the engine's order)."""
         pending: Awaitable[object] | None = None
         try:
-            if not isinstance(delivery, Recorded):
-                pass
-            elif isinstance(event := delivery.event, Posted):  # a re-send of a message never carried stores that message
-                pending = self.writer.submit_message(self._stored(self._uncarried.get(_key(event), event)
-                                                                  if event.duplicate else event))
-            elif isinstance(event, ConversationState):
-                pending = self.writer.submit_conversation(event.state)
+            if isinstance(delivery, Recorded):
+                pending = self._submit(delivery.event)
         except Exception as exc:  # refused before it was queued (malformed, writer closed): fails like a write
             failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             pending = failed
         self._fifo.put_nowait((pending, delivery))
+
+    def _submit(self, record: ArchiveRecord) -> Awaitable[object]:
+        """The store write a record waits behind."""
+        if isinstance(record, Posted):  # a re-send of a message never carried stores that message
+            return self.writer.submit_message(self._stored(self._uncarried.get(_key(record), record)
+                                                           if record.duplicate else record))
+        return self.writer.submit_conversation(record.state)
 
     async def idle(self) -> None:
         await self._fifo.join()
