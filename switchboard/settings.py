@@ -145,6 +145,7 @@ class ServerSettings:
     mongodb_uri: str = ""
     secret: str = ""
     allowed_origins: tuple[str, ...] = ()  # exact matches; empty: same-origin and origin-less clients only
+    public_url: str = ""  # how people reach this server (mailed links); empty: http://<host>:<port>
     max_frame_bytes: int = 16384
     rate_limit_per_s: float = 20.0  # frames per second per connection (token bucket)
     rate_limit_burst: int = 40
@@ -189,6 +190,14 @@ class ServerSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: ServerSettings | None = None) -> ServerSettings:
         return _apply(base or cls(), values, "server", _validate_server)
+
+    @property
+    def base_url(self) -> str:
+        """Where mailed links point: ``public_url`` without a trailing slash, else this host and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
 
 _S = TypeVar("_S", "ServerSettings", "BotSettings")

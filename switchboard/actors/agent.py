@@ -4,7 +4,9 @@ Theory of operation
 -------------------
 States are the agent's presence: ONLINE gets assignments, AWAY keeps its
 conversations and gets none, OFFLINE keeps them for ``offline_grace_s`` and
-then sends each one back to the front of its queue (``Requeue``).
+then sends each one back to the front of its queue (``Requeue``). ``SignOut``
+(an admin ends the agent's work) goes offline and does what the end of the
+grace period does at once.
 
 The agent is the authority on its own load; each skill-group queue only keeps
 a *view* of it, refreshed by ``AgentStatus`` (or the status riding on ``Pull``
@@ -53,7 +55,7 @@ from switchboard.actors.events import TransferRequested, TransferWithdrawn
 from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
     JoinGroup, LeaveGroup, MemberLeft, Message, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
-    SetSaturation, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable, problem,
+    SetSaturation, SignOut, TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable, problem,
 )
 from switchboard.settings import DispatchSettings
 
@@ -81,7 +83,7 @@ def _handlers() -> dict[type, Handler]:
     a = Agent
     return {
         CreateAgent: a._on_create, SetPresence: a._on_presence, SetSaturation: a._on_saturation,
-        JoinGroup: a._on_join, LeaveGroup: a._on_leave, AnswerTransfer: a._on_answer_transfer,
+        JoinGroup: a._on_join, LeaveGroup: a._on_leave, AnswerTransfer: a._on_answer_transfer, SignOut: a._on_sign_out,
         Candidates: a._on_candidates, InviteGranted: a._on_invite_granted, Release: a._on_release,
         TransferOffer: a._on_transfer_offer, OfferWithdrawn: a._on_offer_withdrawn, TimerFired: a._on_timer,
         Undeliverable: a._on_undeliverable,
@@ -184,7 +186,17 @@ class Agent:
         return [Rejected(errors.ALREADY_EXISTS, f"agent {self.id} already exists")]
 
     def _on_presence(self, msg: SetPresence, now: float) -> list[Effect]:
-        old, new = self.presence, Presence(msg.presence)
+        return self._become(Presence(msg.presence), now)
+
+    def _on_sign_out(self, msg: SignOut, now: float) -> list[Effect]:
+        """Offline with no grace period: going offline, then at once what the end of the grace period does."""
+        effects = self._become(Presence.OFFLINE, now, grace=False)
+        if self.active:  # already offline, a grace timer may run
+            effects += [CancelTimer(GRACE_TIMER), *self._requeue_all()]
+        return effects
+
+    def _become(self, new: Presence, now: float, grace: bool = True) -> list[Effect]:
+        old = self.presence
         self.presence = new
         if old is new:
             return []
@@ -197,7 +209,7 @@ class Agent:
             self.online_before_s += now - self.online_since
             self.online_since = None
         if new is Presence.OFFLINE:
-            if self.active:
+            if self.active and grace:
                 effects.append(SetTimer(GRACE_TIMER, now + self._settings.offline_grace_s))
             effects += self._refuse_pending_transfers("offline")
         elif old is Presence.OFFLINE:
@@ -245,7 +257,7 @@ class Agent:
     def _on_invite_granted(self, msg: InviteGranted, now: float) -> list[Effect]:
         self._hold(msg.conversation, msg.group)
         self.last_assigned_at = now
-        return [SendTo(Address.conversation(msg.conversation), Assign(self.id, "invite"))] + self._broadcast()
+        return [SendTo(Address.conversation(msg.conversation), Assign(self.id, "invite", msg.group))] + self._broadcast()
 
     def _on_release(self, msg: Release, now: float) -> list[Effect]:
         again = self._again.pop(msg.conversation, 0)
@@ -292,6 +304,10 @@ class Agent:
             return self._offer_timed_out(msg.key[len(OFFER_TIMER):], now)
         if msg.key != GRACE_TIMER or self.presence is not Presence.OFFLINE:
             return []
+        return self._requeue_all()
+
+    def _requeue_all(self) -> list[Effect]:
+        """Send every conversation back to the front of its queue (the grace ran out, or the agent signed out)."""
         effects: list[Effect] = [SendTo(Address.conversation(c), Requeue(self.id)) for c in self.active]
         self.active.clear()
         self._again.clear()
@@ -345,7 +361,7 @@ class Agent:
         for cand in taken:
             self._hold(cand.conversation, cand.group)
             self.last_assigned_at = now
-            effects.append(SendTo(Address.conversation(cand.conversation), Assign(self.id, "auto")))
+            effects.append(SendTo(Address.conversation(cand.conversation), Assign(self.id, "auto", cand.group)))
         status = self.status()
         for group in sorted(answer):
             result = PullResult(

@@ -43,6 +43,12 @@ queue is the authority on order, the agent on its load.
   transfer to a group moves to QUEUED at once but keeps the
   old agent counted until the queue confirms (``Enqueued``), so an unknown
   group puts everything back as it was.
+* ``MoveToGroup`` (an admin's) changes only the group of a conversation with
+  the bot or an agent. A queued one leaves its queue (``Dequeue``) and asks the
+  new one to confirm (``Enqueue`` with its priority, request time and tier);
+  if the new queue refuses, it goes back to the old one, and if that refuses
+  too, it ends like any refused request. An ``Assign`` names the queue it
+  came from, so a visitor taken from the old queue as it left is released.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from switchboard.actors.events import (
 )
 from switchboard.actors.messages import (
     AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
-    KeepWaiting, LeaveQueue, Message, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
+    KeepWaiting, LeaveQueue, Message, MoveToGroup, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote, problem,
 )
@@ -106,6 +112,7 @@ def _transitions() -> dict[tuple[Phase, type], Handler]:
         (Q, TransferAccepted): c._give_back, (B, TransferAccepted): c._give_back,
         (B, Post): c._post, (Q, Post): c._post, (A, Post): c._post,
         (B, TimerFired): c._ignore,
+        (B, MoveToGroup): c._regroup, (Q, MoveToGroup): c._move, (A, MoveToGroup): c._regroup,
         **{(phase, VisitorGone): c._gone for phase in (B, Q, A)},
         **{(phase, VisitorBack): c._back for phase in (B, Q, A)},
         **{(phase, kind): c._ignore for phase in (C, X) for kind in (VisitorGone, VisitorBack)},
@@ -154,6 +161,7 @@ class Conversation:
         self.agent_wrote_since_assign = False
         self._pending_transfer: str | None = None
         self._previous: tuple[Phase, str | None, str | None] | None = None  # before a group transfer
+        self._moving_from: str | None = None  # the queue a move left, until the new one confirms
         self._before_request: tuple[float | None, int] = (None, 0)  # restored if the queue refuses
         self._idle_due: float | None = None  # when the running idle timer fires
         self._settings = settings
@@ -255,6 +263,8 @@ class Conversation:
         return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
 
     def _enqueue_refused(self, msg: EnqueueRefused, now: float) -> list[Effect]:
+        if self._moving_from is not None and msg.group == self.group:
+            return self._move_refused(msg.code, msg.detail)
         if self._previous is not None:  # a group transfer the new queue refused
             return self._restore_after_group_transfer(msg.code, msg.detail)
         self._back_to_bot()
@@ -268,11 +278,15 @@ class Conversation:
         self.queued_at, self.priority = self._before_request
 
     def _enqueued(self, msg: Enqueued, now: float) -> list[Effect]:
+        if msg.group == self.group:
+            self._moving_from = None
         return self._finish_group_transfer()
 
     def _undeliverable(self, msg: Undeliverable, now: float) -> list[Effect]:
         if isinstance(msg.message, Enqueue):
             detail = f"no skill group {msg.to.id!r}"
+            if self._moving_from is not None and msg.to.id == self.group:
+                return self._move_refused(errors.UNKNOWN_GROUP, detail)
             if self._previous is not None:
                 return self._restore_after_group_transfer(errors.UNKNOWN_GROUP, detail)
             if self.phase is Q:
@@ -288,6 +302,7 @@ class Conversation:
 
     def _abandon(self, now: float, reason: str = "left_queue") -> list[Effect]:
         self.phase, self.closed_at, self.close_reason = X, now, reason
+        self._moving_from = None
         effects: list[Effect] = [CancelTimer("wait"), Deliver(self._me, Abandoned(self.id))]
         if self.group is not None:
             effects.insert(0, SendTo(Address.queue(self.group), Dequeue(self.id)))
@@ -317,6 +332,9 @@ class Conversation:
         return [SendTo(Address.queue(self.group), InviteTake(self.id, msg.agent))]
 
     def _assign(self, msg: Assign, now: float) -> list[Effect]:
+        if msg.group is not None and msg.group != self.group:  # taken from the queue it was moving out of
+            return self._void(msg, now)
+        self._moving_from = None
         previous = self._previous
         self.phase, self.agent = A, msg.agent
         if self.assigned_at is None:
@@ -454,6 +472,35 @@ class Conversation:
         if self._idle_due is not None:  # it may have fired, ignored, while the transfer waited; overdue fires at once
             effects.append(SetTimer("idle", self._idle_due))
         return effects
+
+    def _regroup(self, msg: MoveToGroup, now: float) -> list[Effect]:
+        """With the bot or an agent: only the group changes (a later requeue goes there)."""
+        if msg.group == self.group:
+            return [Rejected(errors.SAME_GROUP, f"conversation {self.id} is already in group {msg.group}")]
+        self.group = msg.group
+        return []
+
+    def _move(self, msg: MoveToGroup, now: float) -> list[Effect]:
+        """Queued: leave this queue and wait in the new one, keeping priority, request time and tier."""
+        if msg.group == self.group:
+            return [Rejected(errors.SAME_GROUP, f"conversation {self.id} already waits in group {msg.group}")]
+        if self._previous is not None or self._moving_from is not None:
+            return [Rejected(errors.TRANSFER_PENDING, f"conversation {self.id} waits for group {self.group} to confirm")]
+        old, self.group, self._moving_from = self.group, msg.group, self.group
+        assert old is not None
+        if self.queued_at is None:
+            self.queued_at = now
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front, confirm=True)
+        return [SendTo(Address.queue(old), Dequeue(self.id)), SendTo(Address.queue(msg.group), enqueue)]
+
+    def _move_refused(self, code: str, detail: str) -> list[Effect]:
+        """The new queue refused a move: back to the old one, at the place it had (if that refuses too, the
+        conversation ends like any refused request)."""
+        old, self._moving_from = self._moving_from, None
+        assert old is not None and self.queued_at is not None
+        self.group = old
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front)
+        return [SendTo(Address.queue(old), enqueue), Rejected(code, detail)]
 
     def _requeue(self, msg: Requeue, now: float) -> list[Effect]:
         if msg.agent != self.agent or self.group is None:

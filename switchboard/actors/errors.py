@@ -37,6 +37,9 @@ AGENT_OFFLINE = "agent_offline"
 TRANSFER_PENDING = "transfer_pending"
 NO_TRANSFER_PENDING = "no_transfer_pending"
 SAME_AGENT = "same_agent"
+SAME_GROUP = "same_group"
+GROUP_NOT_EMPTY = "group_not_empty"
+GROUP_RETIRED = "group_retired"
 ILLEGAL_IN_STATE = "illegal_in_state"
 ENTITY_ERROR = "entity_error"
 
@@ -60,6 +63,9 @@ CODES: dict[str, str] = {
     TRANSFER_PENDING: "a transfer of this conversation is already waiting for an answer",
     NO_TRANSFER_PENDING: "there is no transfer waiting for this agent's answer",
     SAME_AGENT: "the conversation is already with that agent",
+    SAME_GROUP: "the conversation is already in that skill group",
+    GROUP_NOT_EMPTY: "visitors still wait in the skill group's queue",
+    GROUP_RETIRED: "the skill group has been deleted",
     ILLEGAL_IN_STATE: "that message is not allowed in the entity's current state",
     ENTITY_ERROR: "the entity hit an internal error and refuses further messages",
 }

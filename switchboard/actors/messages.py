@@ -26,12 +26,12 @@ from switchboard.actors.errors import Problem
 
 __all__ = [
     # commands to an agent
-    "CreateAgent", "SetPresence", "SetSaturation", "JoinGroup", "LeaveGroup", "AnswerTransfer",
+    "CreateAgent", "SetPresence", "SetSaturation", "JoinGroup", "LeaveGroup", "AnswerTransfer", "SignOut",
     # commands to a skill-group queue
-    "CreateGroup", "Sweep",
+    "CreateGroup", "ConfigureGroup", "RetireGroup", "Sweep",
     # commands to a conversation
     "OpenConversation", "RequestHuman", "LeaveQueue", "KeepWaiting", "VisitorGone", "VisitorBack", "Invite",
-    "TransferToAgent", "TransferToGroup", "AgentWrote", "VisitorWrote", "Close", "Post",
+    "TransferToAgent", "TransferToGroup", "MoveToGroup", "AgentWrote", "VisitorWrote", "Close", "Post",
     "RestoreConversation",
     # between entities
     "AgentStatus", "Candidate", "Pull", "Candidates", "PullResult", "Enqueue", "Enqueued",
@@ -76,6 +76,18 @@ def _saturation_problem(saturation: object) -> Problem | None:
     if _positive_int(saturation):
         return None
     return Problem(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {saturation!r}")
+
+
+def _group_problem(policy: object, max_queue: object, last_agent_wait_s: object) -> Problem | None:
+    """What is wrong with a group's configuration (``CreateGroup`` and ``ConfigureGroup`` alike)."""
+    if not isinstance(policy, str) or policy not in POLICIES:
+        return Problem(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if max_queue is not None and not _positive_int(max_queue):
+        return Problem(errors.INVALID_ARGUMENT, f"max_queue must be a positive integer, got {max_queue!r}")
+    wait = last_agent_wait_s
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
+        return Problem(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
+    return None
 
 
 # --- commands to an agent -------------------------------------------------------------
@@ -144,6 +156,14 @@ class AnswerTransfer(msgspec.Struct, frozen=True):
         return Problem(errors.INVALID_ARGUMENT, "conversation must be an id and accept true or false")
 
 
+class SignOut(msgspec.Struct, frozen=True):
+    """The agent's work ends now (an admin deactivated or deleted them): offline with no grace period.
+
+    Their conversations go back to their queues at once, as when the grace runs out, and offers waiting
+    for their answer are refused as when they go offline. They stay offline until ``SetPresence("online")``.
+    """
+
+
 # --- commands to a queue --------------------------------------------------------------
 
 
@@ -153,14 +173,27 @@ class CreateGroup(msgspec.Struct, frozen=True):
     last_agent_wait_s: float | None = None  # None: the settings' default
 
     def problem(self) -> Problem | None:
-        if self.policy not in POLICIES:
-            return Problem(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
-        if self.max_queue is not None and not _positive_int(self.max_queue):
-            return Problem(errors.INVALID_ARGUMENT, f"max_queue must be a positive integer, got {self.max_queue!r}")
-        wait = self.last_agent_wait_s
-        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
-            return Problem(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
-        return None
+        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s)
+
+
+class ConfigureGroup(msgspec.Struct, frozen=True):
+    """Give a live group this configuration (all three fields, checked as for ``CreateGroup``).
+
+    Waiting visitors keep their places; a shorter ``max_queue`` only refuses new requests. A policy
+    change drops every hold the old policy made, then the queue offers its open visitors again.
+    """
+
+    policy: str  # one of POLICIES
+    max_queue: int | None
+    last_agent_wait_s: float | None  # None: the settings' default
+
+    def problem(self) -> Problem | None:
+        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s)
+
+
+class RetireGroup(msgspec.Struct, frozen=True):
+    """The group is being deleted: refused while a visitor waits (``group_not_empty``); then every
+    request is refused (``group_retired``) until a ``CreateGroup`` revives the group."""
 
 
 class Sweep(msgspec.Struct, frozen=True):
@@ -235,6 +268,19 @@ class TransferToAgent(msgspec.Struct, frozen=True):
 
 
 class TransferToGroup(msgspec.Struct, frozen=True):
+    group: str
+
+    def problem(self) -> Problem | None:
+        return None if _non_empty(self.group) else Problem(errors.INVALID_ARGUMENT, "group must be a non-empty string")
+
+
+class MoveToGroup(msgspec.Struct, frozen=True):
+    """An admin moves the conversation to another skill group (the edge checks who may).
+
+    Queued: it leaves its queue and waits in `group` with its priority, request time and tier.
+    With the bot or an agent: only the group changes, so a later requeue goes there.
+    """
+
     group: str
 
     def problem(self) -> Problem | None:
@@ -416,10 +462,12 @@ class MemberLeft(msgspec.Struct, frozen=True):
 
 
 class Assign(msgspec.Struct, frozen=True):
-    """Agent -> conversation: I took you. A conversation that is no longer waiting answers Release."""
+    """Agent -> conversation: I took you. A conversation that is no longer waiting answers Release
+    (as does one that now waits in another group than the one it was taken from)."""
 
     agent: str
     via: str  # auto | invite
+    group: str | None = None  # the queue the agent took it from
 
 
 class Release(msgspec.Struct, frozen=True):
@@ -470,9 +518,10 @@ class Undeliverable(msgspec.Struct, frozen=True):
 
 
 Command = Union[
-    CreateAgent, SetPresence, SetSaturation, JoinGroup, LeaveGroup, AnswerTransfer, CreateGroup, Sweep,
-    OpenConversation, RequestHuman, LeaveQueue, KeepWaiting, Invite, TransferToAgent, TransferToGroup,
-    AgentWrote, VisitorWrote, Close, Post, RestoreConversation, VisitorGone, VisitorBack,
+    CreateAgent, SetPresence, SetSaturation, JoinGroup, LeaveGroup, AnswerTransfer, SignOut, CreateGroup,
+    ConfigureGroup, RetireGroup, Sweep, OpenConversation, RequestHuman, LeaveQueue, KeepWaiting, Invite,
+    TransferToAgent, TransferToGroup, MoveToGroup, AgentWrote, VisitorWrote, Close, Post, RestoreConversation,
+    VisitorGone, VisitorBack,
 ]
 """What edges, the scenario runner and tests send through the engine."""
 
@@ -499,5 +548,5 @@ _CHECKS: dict[type, Callable[[Any], Problem | None]] = {  # each takes its own m
     SetPresence: SetPresence.problem, SetSaturation: SetSaturation.problem, JoinGroup: JoinGroup.problem,
     LeaveGroup: LeaveGroup.problem, AnswerTransfer: AnswerTransfer.problem, RequestHuman: RequestHuman.problem,
     Invite: Invite.problem, TransferToAgent: TransferToAgent.problem, TransferToGroup: TransferToGroup.problem,
-    Close: Close.problem, Post: Post.problem,
+    Close: Close.problem, Post: Post.problem, ConfigureGroup: ConfigureGroup.problem, MoveToGroup: MoveToGroup.problem,
 }

@@ -27,6 +27,13 @@ for their last agent for ``last_agent_wait_s`` (if that agent is a member and
 not offline), then becomes an ordinary waiter at its original place. Held
 visitors never block those behind them. A visitor reassigned for no reply
 *avoids* the silent agent for ``no_reply_reassign_s``.
+
+Run-time changes: ``ConfigureGroup`` replaces the policy, ``max_queue`` and
+``last_agent_wait_s``. Every hold was made by the current policy (a change
+drops them all), so a new policy never inherits holds it would not make.
+``RetireGroup`` (a deleted group) is refused while anyone waits; a retired
+queue refuses every ``Enqueue`` (``group_retired``), so it stays empty, and
+its members' pulls find nothing, until ``CreateGroup`` revives it.
 """
 
 from __future__ import annotations
@@ -40,11 +47,11 @@ from sortedcontainers import SortedList
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
-from switchboard.actors.effects import Deliver, Effect, Rejected, SendTo, SetTimer
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
 from switchboard.actors.events import QueuePosition
 from switchboard.actors.messages import (
-    AgentStatus, Candidate, Candidates, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
-    InviteGranted, InviteTake, MemberLeft, Message, Pull, PullResult, Sweep, TimerFired, problem,
+    AgentStatus, Candidate, Candidates, ConfigureGroup, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
+    InviteGranted, InviteTake, MemberLeft, Message, Pull, PullResult, RetireGroup, Sweep, TimerFired, problem,
 )
 from switchboard.settings import DispatchSettings
 
@@ -63,7 +70,8 @@ def _handlers() -> dict[type, Handler]:
     """
     q = SkillQueue
     return {
-        CreateGroup: q._on_create, AgentStatus: q._on_status, MemberLeft: q._on_member_left,
+        CreateGroup: q._on_create, ConfigureGroup: q._on_configure, RetireGroup: q._on_retire,
+        AgentStatus: q._on_status, MemberLeft: q._on_member_left,
         Enqueue: q._on_enqueue, Dequeue: q._on_dequeue, InviteTake: q._on_invite, Pull: q._on_pull,
         PullResult: q._on_pull_result, Sweep: q._on_sweep, TimerFired: q._on_timer,
     }
@@ -112,10 +120,9 @@ class SkillQueue:
 
     def __init__(self, group_id: str, msg: CreateGroup, now: float, settings: DispatchSettings) -> None:
         self.id = group_id
-        self.policy = msg.policy
-        self.max_queue = msg.max_queue
-        self.last_agent_wait_s = settings.last_agent_wait_s if msg.last_agent_wait_s is None else msg.last_agent_wait_s
         self._settings = settings
+        self._configure(msg)
+        self.retired = False
         self._entries: dict[str, _Entry] = {}
         self._order: SortedList = SortedList()  # keys of every waiting visitor (positions)
         self._open: SortedList = SortedList()  # keys of unreserved ones (who to offer next)
@@ -133,6 +140,12 @@ class SkillQueue:
 
     def created(self, now: float) -> list[Effect]:
         return self._arm_sweep(now)
+
+    def _configure(self, msg: CreateGroup | ConfigureGroup) -> None:
+        self.policy = msg.policy
+        self.max_queue = msg.max_queue
+        wait = msg.last_agent_wait_s
+        self.last_agent_wait_s = self._settings.last_agent_wait_s if wait is None else wait
 
     def handle(self, msg: Message, now: float) -> list[Effect]:
         handler = HANDLERS.get(type(msg))
@@ -154,7 +167,7 @@ class SkillQueue:
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         return {
-            "id": self.id, "policy": self.policy, "max_queue": self.max_queue,
+            "id": self.id, "policy": self.policy, "max_queue": self.max_queue, "retired": self.retired,
             "waiting": [
                 {"conversation": e.conversation, "visitor": e.visitor, "priority": e.priority,
                  "queued_at": e.queued_at, "front": e.tier == 0, "hold": e.hold, "avoid": e.avoid,
@@ -169,7 +182,33 @@ class SkillQueue:
     # --- commands and protocol -----------------------------------------------------------
 
     def _on_create(self, msg: CreateGroup, now: float) -> list[Effect]:
-        return [Rejected(errors.ALREADY_EXISTS, f"group {self.id} already exists")]
+        if not self.retired:
+            return [Rejected(errors.ALREADY_EXISTS, f"group {self.id} already exists")]
+        if (wrong := msg.problem()) is not None:
+            return [Rejected(*wrong)]
+        self._configure(msg)  # revived: nobody waits, and the members it still has are known again
+        self.retired = False
+        return self._arm_sweep(now)
+
+    def _on_configure(self, msg: ConfigureGroup, now: float) -> list[Effect]:
+        if self.retired:
+            return [Rejected(errors.GROUP_RETIRED, f"group {self.id} has been deleted")]
+        effects: list[Effect] = []
+        if msg.policy != self.policy:  # every hold is the old policy's: a new policy would not have made it
+            for entry in self._entries.values():
+                if entry.hold is not None and self.policy == "last_agent_first":
+                    effects.append(CancelTimer(f"hold:{entry.conversation}"))
+                entry.hold = None
+        self._configure(msg)
+        return effects + self._place(now)
+
+    def _on_retire(self, msg: RetireGroup, now: float) -> list[Effect]:
+        if self._entries:
+            return [Rejected(errors.GROUP_NOT_EMPTY, f"{len(self._entries)} visitors still wait in group {self.id}")]
+        if self.retired:
+            return []
+        self.retired = True
+        return [CancelTimer(SWEEP_TIMER)]
 
     def _on_status(self, msg: AgentStatus, now: float) -> list[Effect]:
         self._update_view(msg)
@@ -184,6 +223,8 @@ class SkillQueue:
 
     def _on_enqueue(self, msg: Enqueue, now: float) -> list[Effect]:
         conv = Address.conversation(msg.conversation)
+        if self.retired:
+            return [SendTo(conv, EnqueueRefused(self.id, errors.GROUP_RETIRED, f"group {self.id} has been deleted"))]
         if msg.conversation in self._entries:
             return [SendTo(conv, EnqueueRefused(self.id, errors.ALREADY_REQUESTED, "already waiting in this queue"))]
         if not msg.front and self.max_queue is not None and len(self._order) >= self.max_queue:
@@ -273,7 +314,7 @@ class SkillQueue:
 
     def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
         if msg.key == SWEEP_TIMER:
-            return self._place(now) + self._arm_sweep(now)
+            return [] if self.retired else self._place(now) + self._arm_sweep(now)
         kind, _, conversation = msg.key.partition(":")
         entry = self._entries.get(conversation)
         if entry is None:

@@ -30,7 +30,9 @@ from switchboard.actors.address import UserRef
 from switchboard.actors.engine import Engine, on_loop
 from switchboard.actors.output import EngineOutput, EngineOutputCallback
 from switchboard.actors.start import start_engine
-from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.mail.sender import MailSender
+from switchboard.mail.transport import make_transport
+from switchboard.settings import BotSettings, DispatchSettings, MailSettings, ServerSettings
 from switchboard.store import connection
 from switchboard.store.writer import StoreWriter
 from switchboard.edges import codes
@@ -72,6 +74,7 @@ class AppConfig:
     recover: bool = True
     engine_factory: Callable[[EngineOutputCallback], Engine] | None = None
     bot: BotSettings = field(default_factory=BotSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
 
 
 def create_app(config: AppConfig) -> Starlette:
@@ -145,7 +148,9 @@ async def _start(config: AppConfig) -> Services:
     services = Services(settings=config.settings, dispatch=config.dispatch, engine=engine, redis=redis,
                         writer=writer, secret=load_or_create_secret(config.settings), hub=hub,
                         sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id, bot_settings=config.bot,
-                        passwords=Passwords(workers=config.settings.hash_workers, queue=config.settings.hash_queue))
+                        passwords=Passwords(workers=config.settings.hash_workers, queue=config.settings.hash_queue),
+                        mail=MailSender(make_transport(config.mail, config.settings.data_dir), config.mail),
+                        mail_settings=config.mail)
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:
@@ -200,6 +205,10 @@ async def _control(services: Services, data: Frame) -> None:
 async def _stop(services: Services) -> None:
     for conn in list(services.sockets.by_id.values()):
         await conn.close(1001, "server shutting down")
+    if services.mail is not None:  # a moment for mails on their first try; later retries are given up (logged)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(services.mail.drain(), 5.0)
+        await services.mail.close()
     if services.relay is not None:
         if services.bot is not None:
             await stop_bot_worker(services.bot)

@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import jwt
 import orjson
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 ALGORITHM = "HS256"
-ROLES = ("admin", "agent")
+ROLES = ("admin", "supervisor", "agent")  # as the store's (store/documents.ROLES); a token names its user's
 _USER_TYP = "user"
 _VISITOR_TYP = "visitor"
 
@@ -80,7 +80,7 @@ class Claims:
     """What a valid agent/admin token says (still to be checked against the session set)."""
 
     user_id: str
-    role: str
+    roles: tuple[str, ...]  # at issue; the store's are what counts (REST and sockets read the user again)
     token_version: int
     sid: str
     expires_at: float
@@ -239,11 +239,11 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'fails
 # --- tokens ---------------------------------------------------------------------------------------
 
 
-def issue_token(user_id: str, role: str, token_version: int, sid: str, ttl_s: float, *, secret: str,
+def issue_token(user_id: str, roles: Sequence[str], token_version: int, sid: str, ttl_s: float, *, secret: str,
                 now: float | None = None) -> str:
-    """A signed (HS256) agent/admin token valid for `ttl_s` seconds from `now` (default: the wall clock)."""
+    """A signed (HS256) user token valid for `ttl_s` seconds from `now` (default: the wall clock)."""
     issued = time.time() if now is None else now
-    payload = {"typ": _USER_TYP, "sub": user_id, "role": role, "tv": token_version, "sid": sid,
+    payload = {"typ": _USER_TYP, "sub": user_id, "roles": list(roles), "tv": token_version, "sid": sid,
                "iat": int(issued), "exp": int(issued + ttl_s)}
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
@@ -256,11 +256,12 @@ def decode_token(token: str, *, secret: str) -> Claims:
             (bad signature, garbage, a visitor token, missing or mistyped claims).
     """
     payload = _decode(token, secret, _USER_TYP)
-    user_id, role, tv, sid = payload.get("sub"), payload.get("role"), payload.get("tv"), payload.get("sid")
-    if (not isinstance(user_id, str) or role not in ROLES or not isinstance(tv, int) or isinstance(tv, bool)
-            or not isinstance(sid, str) or not isinstance(role, str)):
+    user_id, roles, tv, sid = payload.get("sub"), payload.get("roles"), payload.get("tv"), payload.get("sid")
+    if (not isinstance(user_id, str) or not isinstance(roles, list) or not roles
+            or not all(isinstance(r, str) and r in ROLES for r in roles)
+            or not isinstance(tv, int) or isinstance(tv, bool) or not isinstance(sid, str)):
         raise AuthError(codes.TOKEN_INVALID, "the token is not a valid login token")
-    return Claims(user_id, role, tv, sid, float(payload["exp"]))
+    return Claims(user_id, tuple(roles), tv, sid, float(payload["exp"]))
 
 
 def issue_visitor_token(visitor_id: str, ttl_s: float, *, secret: str, now: float | None = None) -> str:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from switchboard.actors.engine import Engine
-from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.mail.sender import MailSender
+from switchboard.settings import BotSettings, DispatchSettings, MailSettings, ServerSettings
 from switchboard.store.writer import StoreWriter
 from switchboard.edges.auth import Passwords
 from switchboard.edges.delivery.fanout import Hub
@@ -41,11 +42,13 @@ class Services:
     names: Names
     relay: Relay | None = None  # only in the process that drains the engine
     bot: BotWorker | None = None  # beside the relay, where the bot is enabled
-    recovered: dict[str, int] | None = None
-    sync_buckets: SyncBuckets = field(default_factory=SyncBuckets)  # visitors' sync budget, per client address  # what restart recovery rebuilt, where it ran
+    recovered: dict[str, int] | None = None  # what restart recovery rebuilt, where it ran
+    sync_buckets: SyncBuckets = field(default_factory=SyncBuckets)  # visitors' sync budget, per client address
     bot_settings: BotSettings | None = None
     kb: KnowledgeBase | None = None  # opened on first use by the REST API where this process has no bot
     passwords: Passwords = field(default_factory=Passwords)
+    mail: MailSender | None = None  # outgoing mail (invites, resets): SMTP or the outbox; None in bare tests
+    mail_settings: MailSettings = field(default_factory=MailSettings)
     edge_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     conn_counter: int = 0
 

@@ -24,7 +24,7 @@ import orjson
 from starlette.applications import Starlette
 
 from switchboard.processes.graceful import GracefulServer, server_config
-from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, MailSettings, ServerSettings
 
 
 def main() -> int:
@@ -46,7 +46,8 @@ def main() -> int:
     app = create_app(AppConfig(settings, DispatchSettings.from_mapping(config.get("dispatch", {})), config["redis_url"],
                                config["mongodb_uri"], runtime="ray", hosts=config["hosts"],
                                ray_address=config["ray_address"], attach=True,
-                               bot=BotSettings.from_mapping(config.get("bot", {}))))
+                               bot=BotSettings.from_mapping(config.get("bot", {})),
+                               mail=MailSettings.from_mapping(config.get("mail", {}))))
     if config.get("report_fd") is not None:
         _report_edge_id(app, config["report_fd"])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -33,19 +33,20 @@ from switchboard.actors.address import Address
 from switchboard.actors.messages import Message, SetPresence
 from switchboard.processes.backends import Backends
 from switchboard.processes.banner import print_urls
-from switchboard.settings import BotSettings, DispatchSettings, ServerSettings
+from switchboard.settings import BotSettings, DispatchSettings, MailSettings, ServerSettings
 
 __all__ = ["run_multi_edge", "SupervisedEngine"]
 
 log = logging.getLogger("switchboard.processes.multiedge")
 
 
-def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings,
+def run_multi_edge(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, mail: MailSettings,
                    backends: Backends, args: argparse.Namespace) -> int:
-    return asyncio.run(_main(settings, dispatch, bot_settings, backends, args))
+    return asyncio.run(_main(settings, dispatch, bot_settings, mail, backends, args))
 
 
-async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, backends: Backends,
+async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settings: BotSettings, mail: MailSettings,
+                backends: Backends,
                 args: argparse.Namespace) -> int:
     import ray
 
@@ -90,7 +91,7 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
                                                      settings.part_probe_timeout_s), name="redis-views")
 
     def spawn(index: int) -> _Edge:
-        return _spawn_edge(index, settings, dispatch, bot_settings, backends, gcs, hosts, args)
+        return _spawn_edge(index, settings, dispatch, bot_settings, mail, backends, gcs, hosts, args)
 
     supervisor = _Supervisor(spawn, args.edges, redis, engine)
     print_urls(settings)
@@ -271,13 +272,14 @@ class _Supervisor:
             edge.close()
 
 
-def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,
-                gcs: str, hosts: int, args: argparse.Namespace) -> _Edge:
+def _spawn_edge(index: int, settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, mail: MailSettings,
+                backends: Backends, gcs: str, hosts: int, args: argparse.Namespace) -> _Edge:
     # Every setting, as the single-process server has them (serve's --host/--port/--data-dir are in `settings`).
     server = {**dataclasses.asdict(settings), "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri}
     read, write = os.pipe()
     os.set_blocking(read, False)
     config = {"settings": server, "dispatch": dataclasses.asdict(dispatch), "bot": dataclasses.asdict(bot),
+              "mail": dataclasses.asdict(mail),  # the SMTP password too: in the child's environment, never a log
               "redis_url": backends.redis_url, "mongodb_uri": backends.mongodb_uri, "ray_address": gcs,
               "hosts": hosts, "log_level": args.log_level, "index": index, "report_fd": write,
               "parent": os.getpid()}  # the edge ends when this process does, even by SIGKILL

@@ -26,11 +26,11 @@ from pathlib import Path
 from switchboard.processes.backends import Backends
 from switchboard.processes.banner import print_urls
 from switchboard.settings import (
-    BotSettings, DispatchSettings, ServerSettings, SettingsError, load_bot_settings, load_dispatch_settings,
-    load_server_settings, unknown_variables,
+    BotSettings, DispatchSettings, MailSettings, ServerSettings, SettingsError, load_bot_settings,
+    load_dispatch_settings, load_mail_settings, load_server_settings, unknown_variables,
 )
 
-__all__ = ["add_serve_parser", "run_serve", "port_taken"]
+__all__ = ["add_serve_parser", "run_serve", "port_taken", "settings_path"]
 
 log = logging.getLogger("switchboard.processes.serve")
 
@@ -47,19 +47,26 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sp.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
-def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings, BotSettings]:
-    path = args.settings or os.environ.get("SWITCHBOARD_SETTINGS")
+def settings_path(args: argparse.Namespace) -> str | None:
+    """The settings file: --settings, else SWITCHBOARD_SETTINGS, else config/switchboard.yaml where it exists."""
+    path: str | None = args.settings or os.environ.get("SWITCHBOARD_SETTINGS")
     if path is None and Path("config/switchboard.yaml").exists():
         path = "config/switchboard.yaml"
+    return path
+
+
+def _settings(args: argparse.Namespace) -> tuple[ServerSettings, DispatchSettings, BotSettings, MailSettings]:
+    path = settings_path(args)
     server = load_server_settings(path)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir)) if v is not None}
-    return ServerSettings.from_mapping(overrides, server), load_dispatch_settings(path), load_bot_settings(path)
+    return (ServerSettings.from_mapping(overrides, server), load_dispatch_settings(path), load_bot_settings(path),
+            load_mail_settings(path))
 
 
 def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        settings, dispatch, bot = _settings(args)
+        settings, dispatch, bot, mail = _settings(args)
     except SettingsError as exc:
         print(f"switchboard serve: {exc}", file=sys.stderr)
         return 2
@@ -85,8 +92,8 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.edges > 1 or args.ray_address:
             from switchboard.processes.multiedge import run_multi_edge
 
-            return run_multi_edge(settings, dispatch, bot, backends, args)
-        return _run_single(settings, dispatch, bot, backends, args)
+            return run_multi_edge(settings, dispatch, bot, mail, backends, args)
+        return _run_single(settings, dispatch, bot, mail, backends, args)
 
 
 def port_taken(host: str, port: int) -> str | None:
@@ -108,12 +115,13 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
-def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, backends: Backends,
-                args: argparse.Namespace) -> int:
+def _run_single(settings: ServerSettings, dispatch: DispatchSettings, bot: BotSettings, mail: MailSettings,
+                backends: Backends, args: argparse.Namespace) -> int:
     from switchboard.edges.app import AppConfig, create_app
     from switchboard.processes.graceful import GracefulServer, server_config
 
-    config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot)
+    config = AppConfig(settings, dispatch, backends.redis_url, backends.mongodb_uri, hosts=args.hosts, bot=bot,
+                       mail=mail)
     app = create_app(config)
     print_urls(settings)
     server = GracefulServer(server_config(app, settings, args.log_level, settings.host, settings.port))

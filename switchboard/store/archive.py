@@ -129,7 +129,7 @@ def _find(document: Any, query: dict[str, Any], projection: dict[str, int] | Non
 
 
 def _agents() -> list[AgentRecord]:
-    rows = _find(User, {"role": "agent"}, {"nickname": 1, "saturation": 1, "groups": 1})
+    rows = _find(User, {"roles": "agent"}, {"nickname": 1, "saturation": 1, "groups": 1})
     return sorted((AgentRecord(d["_id"], d.get("nickname", ""), d.get("saturation", 5), tuple(d.get("groups", ())))
                    for d in rows), key=lambda a: a.id)
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import mongoengine
 import pymongo
 
-from switchboard.store.documents import Conversation, KbDocument, KbEntry, Message, Rating, SkillGroup, User, Visitor
+from switchboard.store.documents import (
+    AccountToken, Conversation, Image, KbDocument, KbEntry, Message, Rating, Site, SkillGroup, User, Visitor,
+)
+from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
 
-DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry)
+DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:
@@ -56,3 +59,4 @@ def ensure_indexes() -> None:
     """Create the indexes declared in each document's ``meta`` (idempotent)."""
     for document in DOCUMENTS:
         document.ensure_indexes()
+    migrate_roles()

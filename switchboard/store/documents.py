@@ -17,16 +17,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from mongoengine import (
-    DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField,
+    BinaryField, BooleanField, DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField,
 )
 
 from switchboard.actors.messages import POLICIES
 
-__all__ = ["User", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
+__all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
            "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
+ROLES = ("admin", "supervisor", "agent")  # a user holds one or more
 
 
 def to_datetime(t: float | None) -> datetime | None:
@@ -42,20 +43,81 @@ def to_epoch(d: datetime | None) -> float | None:
 
 
 class User(Document):
-    """An admin or an agent. ``token_version`` is bumped by a password change, ending older sessions."""
+    """A person who logs in: an admin, a supervisor, an agent, or several of these (``roles``).
+
+    ``supervises`` are the skill groups a supervisor is scoped to. ``token_version`` is bumped by a
+    password change, a deactivation or a deletion, ending older sessions. A deleted user keeps its
+    document (history shows its nickname) with ``deleted_at`` set, its email freed and no password.
+    ``role`` is the single role of stores written before roles were a list (read once, by
+    :func:`switchboard.store.users.migrate_roles`).
+    """
 
     id = StringField(primary_key=True)
-    role = StringField(required=True, choices=("admin", "agent"))
+    roles = ListField(StringField(choices=ROLES))
+    role = StringField(null=True)  # legacy: before ``roles``
+    supervises = ListField(StringField())
     email = StringField(required=True, unique=True)  # stored lower-cased
     nickname = StringField(default="")
-    avatar_url = StringField(default="")
+    avatar_url = StringField(default="")  # "" or /api/images/<image id>?v=<version>
     phone = StringField(default="")
-    password_hash = StringField(required=True)
+    password_hash = StringField(default="")  # "": no password yet (invited) or none any more (deleted)
+    must_change_password = BooleanField(default=False)  # an initial password typed by an admin
+    active = BooleanField(default=True)  # False: deactivated, cannot log in
+    deleted_at = DateTimeField(null=True)
     token_version = IntField(default=0)
     saturation = IntField(default=5, min_value=1)
     groups = ListField(StringField())
     created_at = DateTimeField()
-    meta = {"collection": "users", "indexes": ["role"]}
+    # No index on roles: nx-27017 answers an indexed equality on a list field with nothing (MongoDB's
+    # multikey match is not in its SQL), so a query on roles must scan; there are few users.
+    meta = {"collection": "users"}
+
+
+class AccountToken(Document):
+    """One emailed link (invite, password reset, email change): only its hash is stored, and it is used once.
+
+    The id is the SHA-256 of the link's secret; ``used_at`` is set by the one request that spends it.
+    """
+
+    id = StringField(primary_key=True)
+    user = StringField(required=True)
+    purpose = StringField(required=True, choices=("invite", "reset", "email"))
+    email = StringField(default="")  # the new address, for an email change
+    token_version = IntField(default=0)  # the user's version when issued: a later password change voids it
+    created_at = DateTimeField()
+    expires_at = DateTimeField(required=True)
+    used_at = DateTimeField(null=True)
+    meta = {"collection": "account_tokens", "indexes": ["user"]}
+
+
+class Image(Document):
+    """An uploaded picture (an avatar, the team's logo), re-encoded as PNG by the server before it is stored."""
+
+    id = StringField(primary_key=True)  # "avatar-<user id>" or "team-logo"
+    data = BinaryField(required=True)
+    content_type = StringField(default="image/png")
+    version = StringField(required=True)  # a hash of the bytes: the URL changes when the picture does
+    updated_at = DateTimeField()
+    meta = {"collection": "images"}
+
+
+class Site(Document):
+    """The installation's one settings document (id ``site``): the team, and the widget as visitors see it.
+
+    ``allowed_origins`` are the sites the widget may run on, beside the settings file's (both count).
+    """
+
+    id = StringField(primary_key=True, default="site")
+    team_name = StringField(default="")
+    team_email = StringField(default="")
+    team_phone = StringField(default="")
+    logo_url = StringField(default="")
+    widget_title = StringField(default="")
+    widget_greeting = StringField(default="")
+    widget_colour = StringField(default="")
+    allowed_origins = ListField(StringField())
+    updated_at = DateTimeField()
+    meta = {"collection": "site"}
 
 
 class SkillGroup(Document):

@@ -70,7 +70,7 @@ def remove_member(group_id: str, agent_id: str) -> bool:
 def _membership(group_id: str, agent_id: str, update: dict[str, str]) -> bool:
     if get_group(group_id) is None:
         raise NotFound(f"no group {group_id}")
-    result = User.objects(id=agent_id, role="agent").update_one(full_result=True, **update)
+    result = User.objects(id=agent_id, roles="agent", deleted_at=None).update_one(full_result=True, **update)
     if result.matched_count == 0:
         raise NotFound(f"no agent {agent_id}")
     return bool(result.modified_count)

@@ -1,10 +1,14 @@
-"""Users (admins and agents): every read and write of the ``users`` collection outside recovery.
+"""Users (admins, supervisors, agents): every read and write of the ``users`` collection outside recovery.
 
 Plain and synchronous (mongoengine blocks: async callers run these in a thread). Emails are stored
-trimmed and lower-cased, and a lookup by email normalises the same way. Ids are drawn here, by role
-(``a-<8 hex>`` for agents, the form docs/protocol.md promises; ``adm-<8 hex>`` for admins). A refusal is a
+trimmed and lower-cased, and a lookup by email normalises the same way. Ids are drawn here, by the first
+role a user is created with, in the order agent, admin, supervisor (``a-<8 hex>`` for anyone who takes
+chats, the form docs/protocol.md promises; ``adm-<8 hex>``, ``s-<8 hex>``); a role added later does not
+change the id, so any user id (:data:`USER_ID`) may name an agent. A refusal is a
 :mod:`~switchboard.store.errors` fact, never an answer in the caller's terms. Only mongoengine queries that
-MongoDB and nx-27017 both run are used.
+MongoDB and nx-27017 both run are used (nx-27017 matches ``roles="agent"`` and ``$in`` on a list as MongoDB
+does, but not ``$ne`` on one, and not at all once the list field has an index: never negate a list field
+here, and never index one).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from switchboard.store.errors import Duplicate, NotFound
 
 __all__ = ["Role", "AgentSummary", "ID_PREFIXES", "AGENT_ID", "get_user", "get_user_by_email", "get_agent", "list_agents",
            "agent_summaries", "insert_user", "change_password", "replace_password_hash", "update_agent",
-           "agent_name", "agent_names"]
+           "agent_name", "agent_names", "USER_ID", "roles_of", "migrate_roles"]
 
-Role = Literal["admin", "agent"]
-ID_PREFIXES: dict[Role, str] = {"agent": "a-", "admin": "adm-"}
-AGENT_ID = re.compile(r"^a-[0-9a-f]{8}$")  # the ids insert_user draws for agents
+Role = Literal["admin", "supervisor", "agent"]
+ID_PREFIXES: dict[Role, str] = {"agent": "a-", "admin": "adm-", "supervisor": "s-"}  # by precedence
+USER_ID = re.compile(r"^(a|adm|s)-[0-9a-f]{8}$")  # the ids insert_user draws
+AGENT_ID = USER_ID  # an agent is any user holding the agent role (an admin who takes chats keeps adm-)
 _ID_TRIES = 5
 
 
@@ -51,35 +56,49 @@ def get_user_by_email(email: str) -> User | None:
     return user
 
 
+def roles_of(user: User) -> tuple[Role, ...]:
+    """The user's roles (a store written before roles were a list: its one ``role``)."""
+    roles = tuple(user.roles or ([user.role] if user.role else []))
+    return roles  # the document's choices keep them Role values
+
+
 def get_agent(agent_id: str) -> User | None:
-    """The user `agent_id` if it is an agent (an admin's id finds nothing)."""
-    user: User | None = User.objects(id=agent_id, role="agent").first()
+    """The user `agent_id` if it holds the agent role and is not deleted."""
+    user: User | None = User.objects(id=agent_id, roles="agent", deleted_at=None).first()
     return user
 
 
 def list_agents() -> list[User]:
-    """Every agent, by email."""
-    return sorted(User.objects(role="agent"), key=lambda user: str(user.email))
+    """Every user holding the agent role (deleted ones left out), by email."""
+    return sorted((u for u in User.objects(roles="agent") if u.deleted_at is None), key=lambda user: str(user.email))
 
 
 def agent_summaries() -> list[AgentSummary]:
     """Every agent's id, nickname and groups (nothing else is read), by nickname (the id where it has none)."""
     rows = [AgentSummary(str(u.id), u.nickname or "", tuple(u.groups))
-            for u in User.objects(role="agent").only("id", "nickname", "groups")]
+            for u in User.objects(roles="agent").only("id", "nickname", "groups", "deleted_at")
+            if u.deleted_at is None]
     return sorted(rows, key=lambda a: ((a.nickname or a.id).lower(), a.id))
 
 
-def insert_user(role: Role, email: str, password_hash: str, *, nickname: str = "", saturation: int,
-                groups: Iterable[str] = ()) -> User:
-    """Store a new user under a fresh id for its role (drawn again should the id be taken).
+def insert_user(roles: Role | Iterable[Role], email: str, password_hash: str, *, nickname: str = "",
+                saturation: int, groups: Iterable[str] = (), supervises: Iterable[str] = (),
+                must_change_password: bool = False) -> User:
+    """Store a new user under a fresh id for its first role (drawn again should the id be taken).
+    `password_hash` may be "" (invited: the password is set through the emailed link).
 
     Raises:
         Duplicate: a user with this email exists.
     """
     email = email.strip().lower()
+    held: list[Role] = [roles] if isinstance(roles, str) else list(dict.fromkeys(roles))
+    if not held:
+        raise ValueError("a user needs at least one role")
+    prefix = next(ID_PREFIXES[r] for r in ID_PREFIXES if r in held)
     for _ in range(_ID_TRIES):
-        user = User(id=f"{ID_PREFIXES[role]}{secrets.token_hex(4)}", role=role, email=email, nickname=nickname,
+        user = User(id=f"{prefix}{secrets.token_hex(4)}", roles=held, email=email, nickname=nickname,
                     password_hash=password_hash, saturation=saturation, groups=list(groups),
+                    supervises=list(supervises), must_change_password=must_change_password,
                     created_at=datetime.now(timezone.utc))
         try:
             user.save(force_insert=True)
@@ -87,7 +106,7 @@ def insert_user(role: Role, email: str, password_hash: str, *, nickname: str = "
         except NotUniqueError:  # the email, or (rarely) the id drawn: only the email is the caller's fault
             if get_user_by_email(email) is not None:
                 raise Duplicate(f"a user with email {email} exists") from None
-    raise RuntimeError(f"could not draw a free {role} id in {_ID_TRIES} tries")  # pragma: no cover
+    raise RuntimeError(f"could not draw a free {held[0]} id in {_ID_TRIES} tries")  # pragma: no cover
 
 
 def change_password(user_id: str, token_version: int, password_hash: str) -> bool:
@@ -116,7 +135,7 @@ def update_agent(agent_id: str, *, nickname: str | None = None, saturation: int 
                if value is not None}
     if not changes:
         return before, int(before.saturation)
-    User.objects(id=agent_id, role="agent").update_one(**{f"set__{k}": v for k, v in changes.items()})
+    User.objects(id=agent_id, roles="agent").update_one(**{f"set__{k}": v for k, v in changes.items()})
     after = get_agent(agent_id)
     if after is None:  # removed meanwhile
         raise NotFound(f"no agent {agent_id}")
@@ -134,3 +153,13 @@ def agent_names(agent_ids: Iterable[str]) -> dict[str, str]:
     wanted = list(agent_ids)
     found = {u.id: u.nickname or u.id for u in User.objects(id__in=wanted).only("nickname")}
     return {a: found.get(a, a) for a in wanted}
+
+
+def migrate_roles() -> int:
+    """Give every user stored with one ``role`` (before roles were a list) that role as its ``roles``; how many."""
+    users = User._get_collection()
+    moved = 0
+    for doc in list(users.find({"roles": {"$exists": False}}, {"role": 1})):
+        if doc.get("role"):
+            moved += users.update_one({"_id": doc["_id"]}, {"$set": {"roles": [doc["role"]]}}).modified_count
+    return moved

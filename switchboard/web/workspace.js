@@ -123,10 +123,10 @@ function start(token, user) {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#me-name").textContent = user.nickname || user.email;
-  $("#me-role").textContent = user.role === "admin" ? "Admin" : "Agent";
+  $("#me-role").textContent = (user.roles || []).includes("admin") ? "Admin" : "Agent";
   $("#logout").onclick = logOut;
   document.addEventListener("pointerdown", unlockAudio, {once: true});
-  if (user.role === "admin") {
+  if ((user.roles || []).includes("admin")) {
     $("#desk").hidden = true;
     $("#agent-controls").hidden = true;
     const admin = $("#admin");

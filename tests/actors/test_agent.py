@@ -164,7 +164,7 @@ def test_an_offered_visitor_is_taken_when_a_slot_is_free() -> None:
 
     after = status(active=1, idle=20.0)
     assert effects == [
-        SendTo(conv("c1"), Assign("ann", "auto")),
+        SendTo(conv("c1"), Assign("ann", "auto", "sales")),
         SendTo(SALES, PullResult(after, ("c1",), ())),
         SendTo(SUPPORT, after),
     ]
@@ -200,7 +200,7 @@ def test_a_round_waits_for_every_group_then_takes_the_longest_waiter_across_grou
     after = AgentStatus("ann", "online", 1, 1, 31.0)
     assert first == []
     assert second == [
-        SendTo(conv("c-support"), Assign("ann", "auto")),
+        SendTo(conv("c-support"), Assign("ann", "auto", "support")),
         SendTo(SALES, PullResult(after, (), ("c-sales",))),
         SendTo(SUPPORT, PullResult(after, ("c-support",), ())),
     ]
@@ -216,7 +216,7 @@ def test_an_agent_with_one_slot_takes_the_visitor_first_in_serving_order(winner:
 
     effects = agent.handle(Candidates("sales", (loser, winner), solicited=False), 60.0)
 
-    assert effects[0] == SendTo(conv(winner.conversation), Assign("ann", "auto"))
+    assert effects[0] == SendTo(conv(winner.conversation), Assign("ann", "auto", "sales"))
     assert effects[1] == SendTo(SALES, PullResult(AgentStatus("ann", "online", 1, 1, 60.0),
                                                   (winner.conversation,), (loser.conversation,)))
 
@@ -230,8 +230,8 @@ def test_an_offer_arriving_during_a_round_joins_the_round() -> None:
 
     assert unsolicited == []
     assert answer == [
-        SendTo(conv("c1"), Assign("ann", "auto")),
-        SendTo(conv("c2"), Assign("ann", "auto")),
+        SendTo(conv("c1"), Assign("ann", "auto", "sales")),
+        SendTo(conv("c2"), Assign("ann", "auto", "sales")),
         SendTo(SALES, PullResult(AgentStatus("ann", "online", 2, 2, 2.0), ("c1", "c2"), ())),
     ]
 
@@ -271,7 +271,7 @@ def test_an_invite_is_taken_even_beyond_saturation() -> None:
 
     effects = agent.handle(InviteGranted("c2", "v-c2", "sales"), 30.0)
 
-    assert effects == [SendTo(conv("c2"), Assign("ann", "invite")),
+    assert effects == [SendTo(conv("c2"), Assign("ann", "invite", "sales")),
                        SendTo(SALES, AgentStatus("ann", "online", 2, 1, 30.0))]
     assert agent.load == 2
 

@@ -28,7 +28,7 @@ def test_an_admin_is_created_in_the_store_named_by_mongodb_uri(store: str) -> No
     connect(store)
     user = User.objects(id=user_id).first()
     assert user is not None and user_id.startswith("adm-")
-    assert (user.role, user.email, user.nickname) == ("admin", "root@example.com", "Root")
+    assert (user.roles, user.email, user.nickname) == (["admin"], "root@example.com", "Root")
     assert CHEAP_PASSWORDS.verify(user.password_hash, "root-password")
 
 
@@ -81,7 +81,7 @@ def test_the_command_reads_the_password_from_stdin(store: str, monkeypatch: pyte
     assert "created admin adm-" in capsys.readouterr().out
     connect(store)
     user = User.objects(email="root@example.com").first()
-    assert user is not None and user.role == "admin"
+    assert user is not None and user.roles == ["admin"]
     from switchboard.edges.auth import Passwords
 
     assert Passwords().verify(user.password_hash, "from-stdin-password")

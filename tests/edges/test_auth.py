@@ -68,16 +68,16 @@ def test_an_unknown_user_still_costs_a_verify_and_never_succeeds() -> None:
 
 
 def test_a_token_round_trips_its_claims() -> None:
-    token = issue_token("a-1234abcd", "agent", 3, "sid-1", 60, secret=SECRET, now=1_000_000_000)
+    token = issue_token("a-1234abcd", ["agent"], 3, "sid-1", 60, secret=SECRET, now=1_000_000_000)
     with pytest.raises(AuthError):  # issued in 2001, so long expired
         decode_token(token, secret=SECRET)
     now = time.time()
-    token = issue_token("a-1234abcd", "agent", 3, "sid-1", 60, secret=SECRET, now=now)
-    assert decode_token(token, secret=SECRET) == Claims("a-1234abcd", "agent", 3, "sid-1", float(int(now + 60)))
+    token = issue_token("a-1234abcd", ["agent"], 3, "sid-1", 60, secret=SECRET, now=now)
+    assert decode_token(token, secret=SECRET) == Claims("a-1234abcd", ("agent",), 3, "sid-1", float(int(now + 60)))
 
 
 def test_an_expired_token_is_token_expired() -> None:
-    token = issue_token("a-1", "admin", 0, "s", 10, secret=SECRET, now=time.time() - 100)
+    token = issue_token("a-1", ["admin"], 0, "s", 10, secret=SECRET, now=time.time() - 100)
     with pytest.raises(AuthError) as exc:
         decode_token(token, secret=SECRET)
     assert _code(exc) == "token_expired" and exc.value.status == 401
@@ -90,21 +90,21 @@ def test_an_expired_token_is_token_expired() -> None:
     lambda t: "",
 ])
 def test_a_tampered_token_is_token_invalid(mangle: Callable[[str], str]) -> None:
-    token = issue_token("a-1", "agent", 0, "s", 60, secret=SECRET)
+    token = issue_token("a-1", ["agent"], 0, "s", 60, secret=SECRET)
     with pytest.raises(AuthError) as exc:
         decode_token(mangle(token), secret=SECRET)
     assert _code(exc) == "token_invalid"
 
 
 def test_a_token_signed_with_another_secret_is_token_invalid() -> None:
-    token = issue_token("a-1", "agent", 0, "s", 60, secret="another-secret-of-at-least-32-chars!")
+    token = issue_token("a-1", ["agent"], 0, "s", 60, secret="another-secret-of-at-least-32-chars!")
     with pytest.raises(AuthError) as exc:
         decode_token(token, secret=SECRET)
     assert _code(exc) == "token_invalid"
 
 
 def test_an_unsigned_token_is_token_invalid() -> None:
-    token = jwt.encode({"typ": "user", "sub": "adm-1", "role": "admin", "tv": 0, "sid": "s", "iat": int(time.time()),
+    token = jwt.encode({"typ": "user", "sub": "adm-1", "roles": ["admin"], "tv": 0, "sid": "s", "iat": int(time.time()),
                         "exp": int(time.time()) + 60}, key="", algorithm="none")  # "": PyJWT's typed no-key
     with pytest.raises(AuthError) as exc:
         decode_token(token, secret=SECRET)
@@ -113,8 +113,9 @@ def test_an_unsigned_token_is_token_invalid() -> None:
 
 def test_a_signed_token_with_mistyped_claims_is_token_invalid() -> None:
     now = int(time.time())
-    for claims in ({"role": "root", "tv": 0, "sid": "s"}, {"role": "admin", "tv": True, "sid": "s"},
-                   {"role": "admin", "tv": 0, "sid": {"$ne": None}}, {"role": "admin", "tv": 0}):
+    for claims in ({"roles": ["root"], "tv": 0, "sid": "s"}, {"roles": ["admin"], "tv": True, "sid": "s"},
+                   {"roles": ["admin"], "tv": 0, "sid": {"$ne": None}}, {"roles": ["admin"], "tv": 0},
+                   {"roles": "admin", "tv": 0, "sid": "s"}, {"roles": [], "tv": 0, "sid": "s"}):
         token = jwt.encode({"typ": "user", "sub": "adm-1", "iat": now, "exp": now + 60, **claims}, SECRET)
         with pytest.raises(AuthError) as exc:
             decode_token(token, secret=SECRET)
@@ -135,7 +136,7 @@ def test_an_expired_visitor_token_is_token_expired() -> None:
 
 def test_a_visitor_token_is_not_an_agent_token_and_vice_versa() -> None:
     visitor = issue_visitor_token("v-42", 60, secret=SECRET)
-    agent = issue_token("a-1", "agent", 0, "s", 60, secret=SECRET)
+    agent = issue_token("a-1", ["agent"], 0, "s", 60, secret=SECRET)
     with pytest.raises(AuthError) as exc:
         decode_token(visitor, secret=SECRET)
     assert _code(exc) == "token_invalid"
@@ -145,7 +146,7 @@ def test_a_visitor_token_is_not_an_agent_token_and_vice_versa() -> None:
 
 
 def test_an_auth_error_never_echoes_the_token() -> None:
-    token = issue_token("a-1", "agent", 0, "s", 60, secret=SECRET)
+    token = issue_token("a-1", ["agent"], 0, "s", 60, secret=SECRET)
     with pytest.raises(AuthError) as exc:
         decode_token(token + "x", secret=SECRET)
     assert token not in str(exc.value) and token not in exc.value.message
@@ -158,13 +159,13 @@ def test_a_session_is_live_until_logout(redis_url: str) -> None:
     async def scenario(r: aioredis.Redis) -> None:
         sid = await start_session(r, "a-1", 3600)
         other = await start_session(r, "a-1", 3600)
-        claims = Claims("a-1", "agent", 2, sid, 0.0)
+        claims = Claims("a-1", ("agent",), 2, sid, 0.0)
         await check_session(r, claims, 2)
         await end_session(r, "a-1", sid)
         with pytest.raises(AuthError) as exc:
             await check_session(r, claims, 2)
         assert exc.value.code == "session_ended"
-        await check_session(r, Claims("a-1", "agent", 2, other, 0.0), 2)
+        await check_session(r, Claims("a-1", ("agent",), 2, other, 0.0), 2)
 
     _with_redis(redis_url, scenario)
 
@@ -173,7 +174,7 @@ def test_a_session_of_an_older_token_version_has_ended(redis_url: str) -> None:
     async def scenario(r: aioredis.Redis) -> None:
         sid = await start_session(r, "a-1", 3600)
         with pytest.raises(AuthError) as exc:
-            await check_session(r, Claims("a-1", "agent", 0, sid, 0.0), 1)
+            await check_session(r, Claims("a-1", ("agent",), 0, sid, 0.0), 1)
         assert exc.value.code == "session_ended"
 
     _with_redis(redis_url, scenario)
@@ -196,7 +197,7 @@ def test_ending_sessions_ends_them_all_and_tells_every_edge(redis_url: str, sync
         await end_sessions(r, "a-1")
         for sid in sids:
             with pytest.raises(AuthError):
-                await check_session(r, Claims("a-1", "agent", 0, sid, 0.0), 0)
+                await check_session(r, Claims("a-1", ("agent",), 0, sid, 0.0), 0)
 
     _with_redis(redis_url, scenario)
     message = pubsub.get_message(timeout=2)

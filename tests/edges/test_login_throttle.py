@@ -65,7 +65,7 @@ async def _world(redis_url: str, passwords: Passwords, body: Callable[[httpx.Asy
 
 @pytest.fixture
 def ann(store: str) -> str:
-    User(id="a-0000000a", role="agent", email=EMAIL, password_hash=CHEAP_PASSWORDS.hash(PASSWORD),
+    User(id="a-0000000a", roles=["agent"], email=EMAIL, password_hash=CHEAP_PASSWORDS.hash(PASSWORD),
          saturation=3, created_at=datetime.now(timezone.utc)).save(force_insert=True)
     return EMAIL
 

@@ -77,7 +77,7 @@ def test_restored_agents_keep_their_groups_and_get_the_conversations_waiting_the
         SkillGroup(id=f"g{g:02}").save()
     agents = {f"a-{i:02}": _groups_of(i) for i in range(GROUPS)}  # each group has three agents
     for agent_id, groups in agents.items():
-        User(id=agent_id, role="agent", email=f"{agent_id}@example.com", password_hash="x", saturation=5,
+        User(id=agent_id, roles=["agent"], email=f"{agent_id}@example.com", password_hash="x", saturation=5,
              groups=groups).save()
     states = [state(f"c{g:02}-{k}", visitor=f"v{g}-{k}", group=f"g{g:02}", queued_at=1_700_000_010.0 + k)
               for g in range(GROUPS) for k in range(WAITING_PER_GROUP)]

@@ -69,7 +69,7 @@ def world(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[World
     aredis = aioredis.Redis.from_url(redis_url)
     app = Starlette(routes=rest_routes(passwords=CHEAP_PASSWORDS))
     app.state.services = SimpleNamespace(engine=engine, redis=aredis, settings=ServerSettings(), secret=SECRET)
-    User(id="adm-00000001", role="admin", email=ADMIN_EMAIL, password_hash=CHEAP_PASSWORDS.hash(ADMIN_PASSWORD),
+    User(id="adm-00000001", roles=["admin"], email=ADMIN_EMAIL, password_hash=CHEAP_PASSWORDS.hash(ADMIN_PASSWORD),
          created_at=datetime.now(timezone.utc)).save(force_insert=True)
     with TestClient(app) as client:
         yield World(client, engine, sync_redis)
@@ -91,7 +91,7 @@ def test_an_admin_logs_in_and_reads_me(world: World) -> None:
     response = world.client.post("/api/auth/login", json={"email": " Boss@Example.COM ", "password": ADMIN_PASSWORD})
     assert response.status_code == 200
     body = response.json()
-    assert body["user"]["id"] == "adm-00000001" and body["user"]["role"] == "admin"
+    assert body["user"]["id"] == "adm-00000001" and body["user"]["roles"] == ["admin"]
     me = world.call("GET", "/api/me", body["token"])
     assert me.status_code == 200
     assert me.json() == body["user"]
@@ -135,9 +135,9 @@ def test_requests_without_a_valid_token_get_401_with_the_reason(world: World) ->
     token = world.login()
     _error(world.call("GET", "/api/me", token[:-3] + "abc"), 401, "token_invalid")
     _error(world.call("GET", "/api/me", issue_visitor_token("v-1", 60, secret=SECRET)), 401, "token_invalid")
-    expired = issue_token("adm-00000001", "admin", 0, "s", 10, secret=SECRET, now=time.time() - 100)
+    expired = issue_token("adm-00000001", ["admin"], 0, "s", 10, secret=SECRET, now=time.time() - 100)
     _error(world.call("GET", "/api/me", expired), 401, "token_expired")
-    forged = issue_token("adm-00000001", "admin", 0, "made-up-sid", 60, secret=SECRET)
+    forged = issue_token("adm-00000001", ["admin"], 0, "made-up-sid", 60, secret=SECRET)
     _error(world.call("GET", "/api/me", forged), 401, "session_ended")
 
 
@@ -184,7 +184,7 @@ def test_creating_an_agent_creates_the_dispatch_agent(world: World) -> None:
     world.group(admin, "billing")
     agent = world.agent(admin, "Ann@Example.com", nickname="Ann", saturation=7, groups=["billing"])
     assert agent["id"].startswith("a-") and len(agent["id"]) == 10
-    assert agent["email"] == "ann@example.com" and agent["role"] == "agent" and agent["groups"] == ["billing"]
+    assert agent["email"] == "ann@example.com" and agent["roles"] == ["agent"] and agent["groups"] == ["billing"]
     entity = world.engine.inspect(Address.agent(agent["id"]))
     assert entity is not None
     assert (entity["saturation"], entity["groups"], entity["presence"]) == (7, ["billing"], "offline")
@@ -215,7 +215,7 @@ def test_a_duplicate_email_is_a_409(world: World) -> None:
     _error(response, 409, "conflict")
     response = world.call("POST", "/api/agents", admin, {"email": ADMIN_EMAIL, "password": "other-password"})
     _error(response, 409, "conflict")
-    assert User.objects(role="agent").count() == 1
+    assert User.objects(roles="agent").count() == 1
 
 
 @pytest.mark.parametrize("fields", [
@@ -229,7 +229,7 @@ def test_an_agent_with_a_bad_field_is_400_and_not_created(world: World, fields: 
     admin = world.login()
     body = {"email": "ann@example.com", "password": "ann-password", **fields}
     _error(world.call("POST", "/api/agents", admin, body), 400, "invalid_argument")
-    assert User.objects(role="agent").count() == 0
+    assert User.objects(roles="agent").count() == 0
 
 
 def test_an_agents_nickname_is_trimmed_never_blank_and_defaults_to_the_emails_name(world: World) -> None:

@@ -33,7 +33,7 @@ class Desk:
     def user(self, user_id: str, role: str = "agent", nickname: str = "", groups: tuple[str, ...] = ()) -> str:
         """Store a user and log them in; their token."""
         email = f"{user_id}@example.com"
-        User(id=user_id, role=role, email=email, nickname=nickname, groups=list(groups),
+        User(id=user_id, roles=[role], email=email, nickname=nickname, groups=list(groups),
              password_hash=CHEAP_PASSWORDS.hash(PASSWORD), created_at=datetime.now(timezone.utc)).save()
         response = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
         assert response.status_code == 200, response.text

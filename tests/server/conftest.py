@@ -126,7 +126,7 @@ def ensure_admin() -> None:
     from switchboard.store.documents import User
 
     if User.objects(email=ADMIN_EMAIL).first() is None:
-        User(id="u-admin", role="admin", email=ADMIN_EMAIL, nickname="Admin",
+        User(id="u-admin", roles=["admin"], email=ADMIN_EMAIL, nickname="Admin",
              password_hash=Passwords().hash(ADMIN_PASSWORD)).save()
 
 

@@ -131,8 +131,8 @@ def test_an_object_where_a_string_belongs_is_refused_as_an_invalid_frame(server:
 def test_an_agent_socket_with_a_bad_or_expired_token_is_closed_with_4001(server: Server, bystander: Client) -> None:
     agent_id, token = make_agent(server, group_name())
     secret = server.services.secret
-    expired = issue_token(agent_id, "agent", 0, "some-sid", 60, secret=secret, now=time.time() - 3600)
-    forged = issue_token(agent_id, "agent", 0, "some-sid", 3600, secret="not-the-secret")
+    expired = issue_token(agent_id, ["agent"], 0, "some-sid", 60, secret=secret, now=time.time() - 3600)
+    forged = issue_token(agent_id, ["agent"], 0, "some-sid", 3600, secret="not-the-secret")
     visitor_token = issue_visitor_token("v-someone", 3600, secret=secret)
 
     for bad, code in [("garbage", "token_invalid"), (token[:-6] + "AAAAAA", "token_invalid"),

@@ -23,7 +23,7 @@ def write(*coroutines_of: tuple[str, dict[str, object]]) -> None:
 
 
 def add_agent(user_id: str, email: str, groups: list[str]) -> None:
-    User(id=user_id, role="agent", email=email, nickname=user_id.upper(), password_hash="x", saturation=3,
+    User(id=user_id, roles=["agent"], email=email, nickname=user_id.upper(), password_hash="x", saturation=3,
          groups=groups, created_at=datetime.now(timezone.utc)).save()
 
 
@@ -53,7 +53,7 @@ def test_load_world_knows_the_last_message_a_visitor_saw_when_notes_came_after_i
 
 def test_load_world_lists_agents_and_groups(store: str) -> None:
     add_agent("a1", "a1@example.com", ["billing"])
-    User(id="root", role="admin", email="root@example.com", password_hash="x").save()
+    User(id="root", roles=["admin"], email="root@example.com", password_hash="x").save()
     SkillGroup(id="billing", policy="last_agent_first", last_agent_wait_s=20.0).save()
     world = load_world()
     assert world.agents == [AgentRecord("a1", "A1", 3, ("billing",))]

@@ -52,7 +52,7 @@ def test_an_admin_is_no_agent(store: str) -> None:
 def test_agents_are_listed_by_email_and_summarised_by_nickname_without_contact_details(store: str) -> None:
     add_agent("a2", "b@example.com", ["sales"])
     add_agent("a1", "c@example.com", [])
-    User(id="a3", role="agent", email="a@example.com", password_hash="x", nickname="").save()
+    User(id="a3", roles=["agent"], email="a@example.com", password_hash="x", nickname="").save()
     assert [u.email for u in list_agents()] == ["a@example.com", "b@example.com", "c@example.com"]
     assert agent_summaries() == [AgentSummary("a1", "A1", ()), AgentSummary("a2", "A2", ("sales",)),
                                  AgentSummary("a3", "", ())]
@@ -86,6 +86,6 @@ def test_a_rehash_replaces_only_the_hash_it_was_made_from(store: str) -> None:
 
 def test_agents_are_named_by_nickname_else_by_id(store: str) -> None:
     add_agent("a1", "ada@example.com", [])
-    User(id="a2", role="agent", email="b@example.com", password_hash="x", nickname="").save()
+    User(id="a2", roles=["agent"], email="b@example.com", password_hash="x", nickname="").save()
     assert (agent_name("a1"), agent_name("a2"), agent_name("a9")) == ("A1", "a2", "a9")
     assert agent_names(["a1", "a2", "a9"]) == {"a1": "A1", "a2": "a2", "a9": "a9"}

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from switchboard.store.documents import User, to_epoch
-from switchboard.store.users import change_password, get_user_by_email, replace_password_hash
+from switchboard.store.documents import ROLES, User, to_epoch
+from switchboard.store.users import change_password, get_user_by_email, replace_password_hash, roles_of
 from switchboard.edges import codes
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AuthError, HashingBusy, LoginLimits, \
     LoginThrottled, Passwords, end_session, end_sessions, issue_token, login_attempt, login_succeeded, start_session
@@ -32,7 +32,8 @@ __all__ = ["session_routes", "SESSIONS_API", "user_json"]
 
 def user_json(user: User) -> dict[str, object]:
     """A user as the API shows it: never the password hash or the token version."""
-    return {"id": user.id, "role": user.role, "email": user.email, "nickname": user.nickname,
+    roles = list(roles_of(user))
+    return {"id": user.id, "roles": roles, "supervises": list(user.supervises or ()), "email": user.email, "nickname": user.nickname,
             "avatar_url": user.avatar_url, "phone": user.phone, "saturation": user.saturation,
             "groups": list(user.groups), "created_at": to_epoch(user.created_at)}
 
@@ -67,7 +68,7 @@ class _Sessions:
             return _refused(503, codes.LOGINS_BUSY, "too many logins at once; try again in a moment", 1.0)
         ttl = services.settings.token_ttl_s
         sid = await start_session(services.redis, user.id, ttl)
-        token = issue_token(user.id, user.role, user.token_version, sid, ttl, secret=services.secret)
+        token = issue_token(user.id, roles_of(user), user.token_version, sid, ttl, secret=services.secret)
         return ORJSONResponse({"token": token, "expires_in": ttl, "user": user_json(user)})
 
     async def logout(self, request: Request) -> Response:
@@ -148,7 +149,8 @@ SESSIONS_API = ApiPart(
                                           "new_password": {"type": "string", "minLength": MIN_PASSWORD,
                                                            "maxLength": MAX_PASSWORD}}},
         "User": {"type": "object", "properties": {
-            "id": _STR, "role": {"type": "string", "enum": ["admin", "agent"]},
+            "id": _STR, "roles": {"type": "array", "items": {"type": "string", "enum": list(ROLES)}},
+            "supervises": {"type": "array", "items": _STR},
             "email": _STR, "nickname": _STR, "avatar_url": _STR, "phone": _STR,
             "saturation": {"type": "integer"}, "groups": {"type": "array", "items": _STR},
             "created_at": {"type": "number", "nullable": True}}},

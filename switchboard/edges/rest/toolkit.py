@@ -40,12 +40,13 @@ from switchboard.edges import codes
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, AuthError, Claims, Passwords, \
     check_session, decode_token
 from switchboard.edges.protocol import EMAIL_PATTERN
+from switchboard.edges.scope import Scope
 
 __all__ = [
     "RestServices", "ApiError", "ORJSONResponse", "Handler", "endpoint", "make_routes", "services_of",
     "INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "BAD_CREDENTIALS", "TOKEN_MISSING", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
     "bad", "too_large", "bad_credentials", "forbidden", "not_found", "UNAVAILABLE_ERRORS",
-    "Caller", "caller", "admin", "passwords_for",
+    "Caller", "caller", "admin", "steerer", "passwords_for",
     "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_json", "string_field", "int_field", "email_field",
     "new_password_field", "slug", "SLUG_SCHEMA",
     "OpenApi", "ApiPart", "describe", "ref", "json_content", "errors", "operation", "ERROR_CODES",
@@ -168,6 +169,7 @@ def make_routes(table: Iterable[tuple[str, str, Handler]]) -> list[BaseRoute]:
 class Caller:
     user: User
     claims: Claims
+    scope: Scope
 
 
 async def caller(request: Request) -> Caller:
@@ -178,17 +180,26 @@ async def caller(request: Request) -> Caller:
         raise AuthError(TOKEN_MISSING, "send 'Authorization: Bearer <token>' (from POST /api/auth/login)")
     claims = decode_token(token.strip(), secret=services.secret)
     user = await run_in_threadpool(get_user, claims.user_id)
-    if user is None:
-        raise AuthError(codes.SESSION_ENDED, "the user no longer exists")
+    if user is None or user.deleted_at is not None or not user.active:
+        raise AuthError(codes.SESSION_ENDED, "the user no longer exists or is deactivated")
     await check_session(services.redis, claims, user.token_version)
-    return Caller(user, claims)
+    return Caller(user, claims, Scope.of(user))
 
 
 async def admin(request: Request) -> Caller:
     """The caller, if an admin (ApiError 403 otherwise)."""
     found = await caller(request)
-    if found.user.role != "admin":
+    if not found.scope.is_admin:
         raise forbidden("only an admin may do this")
+    return found
+
+
+async def steerer(request: Request) -> Caller:
+    """The caller, if an admin or a supervisor of some group (ApiError 403 otherwise); the handler still asks
+    ``scope.manages`` for the group it touches."""
+    found = await caller(request)
+    if not found.scope.steers:
+        raise forbidden("only an admin or a group's supervisor may do this")
     return found
 
 
@@ -322,7 +333,7 @@ def json_content(schema: OpenApi, description: str) -> OpenApi:
 _ERROR_TEXT = {
     400: "invalid_argument: not JSON, not an object, an unknown or missing field, a wrong type or value",
     401: "token_missing, token_invalid, token_expired or session_ended",
-    403: "forbidden: not an admin", 404: "not_found", 409: "conflict: the email or id is taken",
+    403: "forbidden: not an admin (or not this group's supervisor)", 404: "not_found", 409: "conflict: the email or id is taken",
     413: "payload_too_large: a body above 64 KiB",
     503: "unavailable: Redis or the store is down for the moment; retry after Retry-After seconds"}
 

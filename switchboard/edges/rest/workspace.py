@@ -52,9 +52,9 @@ async def _visitor(request: Request) -> Response:
     visitor_id = str(request.path_params["visitor"])
     redis = services_of(request).redis
     if not _VISITOR_ID.fullmatch(visitor_id):
-        raise not_found("no such visitor") if found.user.role == "admin" else forbidden("not a visitor of yours")
+        raise not_found("no such visitor") if found.scope.is_admin else forbidden("not a visitor of yours")
     live = text_hash(await redis.hgetall(visitor_key(visitor_id)))
-    if found.user.role != "admin" and not await _serves(redis, visitor_id, live.get("conv"), found.user.id):
+    if not found.scope.is_admin and not await _serves(redis, visitor_id, live.get("conv"), found.user.id):
         raise forbidden("only an agent serving one of this visitor's conversations may see them")
     stored = await run_in_threadpool(get_visitor, visitor_id)
     if not live and stored is None:

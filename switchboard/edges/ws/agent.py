@@ -39,14 +39,14 @@ __all__ = ["agent_endpoint", "authenticate_agent"]
 
 async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str]:
     """(agent id, nickname, sid) for a valid agent token; raises AuthError."""
-    from switchboard.store.users import get_user
+    from switchboard.store.users import get_user, roles_of
 
     claims = decode_token(token, secret=services.secret)
     user = await asyncio.to_thread(get_user, claims.user_id)
     if user is None:
         raise AuthError(codes.TOKEN_INVALID, "the token names no user")
     await check_session(services.redis, claims, user.token_version)
-    if user.role != "agent":
+    if "agent" not in roles_of(user):
         raise AuthError(codes.NOT_AN_AGENT, "only agents use the workspace socket")
     return user.id, user.nickname or user.id, claims.sid
 

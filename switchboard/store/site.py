@@ -1,0 +1,34 @@
+"""The installation's one settings document: the team (name, contact, logo) and the widget as visitors see it.
+
+One document, id ``site``, read whole (it is small) and changed field by field; a missing document reads as
+the defaults, so a fresh store needs no set-up. The widget's allowed sites here count beside the settings
+file's ``allowed_origins`` (:mod:`switchboard.edges.site` caches both for the origin check).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from switchboard.store.documents import Site
+
+__all__ = ["SITE_ID", "SITE_FIELDS", "get_site", "update_site"]
+
+SITE_ID = "site"
+SITE_FIELDS = ("team_name", "team_email", "team_phone", "logo_url", "widget_title", "widget_greeting",
+               "widget_colour", "allowed_origins")
+
+
+def get_site() -> Site:
+    """The site document, or an unsaved one with the defaults when none is stored yet."""
+    site: Site | None = Site.objects(id=SITE_ID).first()
+    return site if site is not None else Site(id=SITE_ID)
+
+
+def update_site(**changes: object) -> Site:
+    """Set the fields given (each one of :data:`SITE_FIELDS`), creating the document on first use; the result."""
+    unknown = sorted(set(changes) - set(SITE_FIELDS))
+    if unknown:
+        raise ValueError(f"not site fields: {', '.join(unknown)}")
+    Site.objects(id=SITE_ID).update_one(upsert=True, set__updated_at=datetime.now(timezone.utc),
+                                        **{f"set__{name}": value for name, value in changes.items()})
+    return get_site()
