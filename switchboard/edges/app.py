@@ -51,6 +51,7 @@ from switchboard.edges.protocol import CLOSE_AUTH, Frame
 from switchboard.edges.rest.api import api_routes
 from switchboard.edges.rest.toolkit import NOT_FOUND
 from switchboard.edges.services import Services
+from switchboard.edges.site import SiteCache
 from switchboard.edges.ws.agent import agent_endpoint
 from switchboard.edges.ws.visitor import visitor_endpoint
 
@@ -150,7 +151,7 @@ async def _start(config: AppConfig) -> Services:
                         sockets=Sockets(redis), names=names, relay=relay, edge_id=hub.edge_id, bot_settings=config.bot,
                         passwords=Passwords(workers=config.settings.hash_workers, queue=config.settings.hash_queue),
                         mail=MailSender(make_transport(config.mail, config.settings.data_dir), config.mail),
-                        mail_settings=config.mail)
+                        mail_settings=config.mail, site=SiteCache(config.settings.allowed_origins))
     hub.start(services.sockets.receive, lambda data: _control(services, data))
     await asyncio.wait_for(hub.subscribed.wait(), timeout=10)
     if relay is not None:

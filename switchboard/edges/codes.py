@@ -15,7 +15,8 @@ __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN
            "INVALID_EMAIL", "NOT_CLOSED", "STORE_UNAVAILABLE", "INTERNAL_ERROR", "TOKEN_INVALID", "TOKEN_EXPIRED",
            "SESSION_ENDED", "NOT_AN_AGENT", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
            "LOGIN_THROTTLED", "LOGINS_BUSY", "TOO_MANY_CONVERSATIONS", "TOO_MANY_WAITING", "TOO_MANY_SOCKETS",
-           "UNAVAILABLE"]
+           "UNAVAILABLE", "SETUP_CODE_WRONG", "SETUP_DONE", "ACCOUNT_DEACTIVATED", "LINK_INVALID", "LAST_ADMIN",
+           "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION"]
 
 # the parser's (switchboard.edges.protocol)
 FRAME_TOO_LARGE = "frame_too_large"
@@ -48,6 +49,15 @@ TOO_MANY_WAITING = "too_many_waiting"
 TOO_MANY_SOCKETS = "too_many_sockets"
 # a part of the server is down (issue 17, part A: switchboard/edges/health.py): REST 503, sockets close 4503
 UNAVAILABLE = "unavailable"
+# accounts, roles and the site (issue 18: docs/accounts.md, docs/site.md)
+SETUP_CODE_WRONG = "setup_code_wrong"
+SETUP_DONE = "setup_done"
+ACCOUNT_DEACTIVATED = "account_deactivated"
+LINK_INVALID = "link_invalid"
+LAST_ADMIN = "last_admin"
+GROUP_BUSY = "group_busy"
+ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+FORBIDDEN_ACTION = "forbidden"  # a socket action the user's roles or scope do not allow (REST: 403 forbidden)
 
 CODES: dict[str, str] = {
     FRAME_TOO_LARGE: "the frame is larger than max_frame_bytes; the socket closes with 1009",
@@ -77,4 +87,12 @@ CODES: dict[str, str] = {
     TOO_MANY_SOCKETS: "too many websockets from your network address: the socket closes with 4029; retry later",
     UNAVAILABLE: "a part of the server (Redis, the store) is down: REST answers 503, a socket closes with 4503; "
                  "retry later",
+    SETUP_CODE_WRONG: "first-run setup: the setup code is wrong (serve printed it at start): 403",
+    SETUP_DONE: "first-run setup: an admin exists already; log in instead: 409",
+    ACCOUNT_DEACTIVATED: "the password is right but an admin deactivated the account: 403",
+    LINK_INVALID: "an emailed link that is malformed, expired, used already or voided by a later change: 400",
+    LAST_ADMIN: "the change would leave no active admin: 409",
+    GROUP_BUSY: "a group with open or waiting conversations is not deleted unless they move (move_to): 409",
+    ORIGIN_NOT_ALLOWED: "the page's site is not among the widget's allowed sites; the socket closes with 1008",
+    FORBIDDEN_ACTION: "your roles or your groups do not allow this action (REST: 403)",
 }

@@ -9,8 +9,9 @@ to the same websockets and REST as any client (docs/protocol.md).
 Each page carries a Content-Security-Policy: scripts, styles, images and sockets only from this
 server, no plugins, no ``<base>`` rewriting. ``/workspace`` may not be framed at all
 (``frame-ancestors 'none'``: an agent's page inside someone else's frame is a clickjacking target).
-``/widget`` may be framed by this server and by the sites in ``allowed_origins``, the same list the
-websocket's origin check reads; its demo markup has inline styles, so only styles may be inline.
+``/widget`` may be framed by this server and by the widget's allowed sites (the settings file's
+``allowed_origins`` and the admin page's, :mod:`switchboard.edges.site`), the same list the websocket's
+origin check reads; its demo markup has inline styles, so only styles may be inline.
 ``/widget.js`` is meant for other sites' pages: it says so with ``Cross-Origin-Resource-Policy``.
 """
 
@@ -22,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from switchboard.edges.services import Services
 
 __all__ = ["page_routes", "WEB_DIR", "WORKSPACE_CSP", "WIDGET_CSP", "widget_csp"]
 
@@ -38,18 +41,19 @@ def widget_csp(allowed_origins: tuple[str, ...]) -> str:
     return " ".join((WIDGET_CSP, *allowed_origins))
 
 
-def _headers(request: Request, name: str) -> dict[str, str]:
-    if name == "workspace.html":
-        return {**_HEADERS, "Content-Security-Policy": WORKSPACE_CSP, "X-Frame-Options": "DENY",
-                "Referrer-Policy": "no-referrer"}
-    if name == "widget.html":
-        return {**_HEADERS, "Content-Security-Policy": widget_csp(request.app.state.services.settings.allowed_origins)}
-    return {**_HEADERS, "Cross-Origin-Resource-Policy": "cross-origin"}  # widget.js, for any site
+async def _headers(request: Request, name: str) -> dict[str, str]:
+    if name == "widget.html":  # the allowed sites as the admin page left them a moment ago (edges/site.py)
+        services: Services = request.app.state.services
+        return {**_HEADERS, "Content-Security-Policy": widget_csp(await services.site.origins())}
+    if name == "widget.js":
+        return {**_HEADERS, "Cross-Origin-Resource-Policy": "cross-origin"}  # for any site
+    return {**_HEADERS, "Content-Security-Policy": WORKSPACE_CSP, "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer"}
 
 
 def _file(name: str, media_type: str | None = None) -> Route:
     async def serve(request: Request) -> Response:
-        return FileResponse(WEB_DIR / name, media_type=media_type, headers=_headers(request, name))
+        return FileResponse(WEB_DIR / name, media_type=media_type, headers=await _headers(request, name))
     return Route(f"/{name.removesuffix('.html')}", serve, methods=["GET"], name=name)
 
 

@@ -20,6 +20,7 @@ from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.relay import Relay
 from switchboard.edges.delivery.sockets import Sockets, SyncBuckets
+from switchboard.edges.site import SiteCache
 
 from switchboard.edges.botworker.worker import BotWorker
 
@@ -49,6 +50,7 @@ class Services:
     passwords: Passwords = field(default_factory=Passwords)
     mail: MailSender | None = None  # outgoing mail (invites, resets): SMTP or the outbox; None in bare tests
     mail_settings: MailSettings = field(default_factory=MailSettings)
+    site: SiteCache = field(default_factory=SiteCache)  # the team and widget settings; app start gives it the file's origins
     edge_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     conn_counter: int = 0
 

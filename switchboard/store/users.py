@@ -27,7 +27,7 @@ from switchboard.store.errors import Duplicate, NotFound
 
 __all__ = ["Role", "AgentSummary", "ID_PREFIXES", "AGENT_ID", "get_user", "get_user_by_email", "get_agent", "list_agents",
            "agent_summaries", "insert_user", "change_password", "replace_password_hash", "update_agent",
-           "agent_name", "agent_names", "USER_ID", "roles_of", "migrate_roles"]
+           "agent_name", "agent_names", "USER_ID", "roles_of", "migrate_roles", "admin_exists", "active_admins"]
 
 Role = Literal["admin", "supervisor", "agent"]
 ID_PREFIXES: dict[Role, str] = {"agent": "a-", "admin": "adm-", "supervisor": "s-"}  # by precedence
@@ -163,3 +163,14 @@ def migrate_roles() -> int:
         if doc.get("role"):
             moved += users.update_one({"_id": doc["_id"]}, {"$set": {"roles": [doc["role"]]}}).modified_count
     return moved
+
+
+def active_admins() -> list[str]:
+    """The ids of every admin who may log in (active, not deleted)."""
+    return [str(u.id) for u in User.objects(roles="admin").only("id", "active", "deleted_at")
+            if u.active and u.deleted_at is None]
+
+
+def admin_exists() -> bool:
+    """Whether first-run setup is over: some admin is stored (deactivated or not, but not deleted)."""
+    return any(u.deleted_at is None for u in User.objects(roles="admin").only("id", "deleted_at"))

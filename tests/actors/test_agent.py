@@ -10,10 +10,10 @@ from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.agent import Agent
 from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
-from switchboard.actors.events import TransferRequested
+from switchboard.actors.events import TransferRequested, TransferWithdrawn
 from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted, JoinGroup,
-    LeaveGroup, MemberLeft, Pull, PullResult, Release, Requeue, SetPresence, SetSaturation, Sweep,
+    LeaveGroup, MemberLeft, Pull, PullResult, Release, Requeue, SetPresence, SetSaturation, SignOut, Sweep,
     TimerFired, TransferAccepted, TransferOffer, TransferRefused, Undeliverable,
 )
 from switchboard.settings import DispatchSettings
@@ -316,6 +316,67 @@ def test_coming_back_within_grace_keeps_the_conversations() -> None:
     assert back == [CancelTimer("offline_grace"), SendTo(SALES, AgentStatus("ann", "online", 1, 1, 1.0))]
     assert late == []
     assert agent.snapshot()["active"] == ["c1"]
+
+
+# --- signed out (deactivated or deleted by an admin) -------------------------------------------------------
+
+
+def test_signing_out_sends_every_conversation_back_to_its_queue_at_once() -> None:
+    agent = serving(new_agent(), "c1", "c2")
+
+    assert agent.handle(SignOut(), 40.0) == [
+        SendTo(SALES, AgentStatus("ann", "offline", 2, 2, 1.0)),
+        CancelTimer("offline_grace"),
+        SendTo(conv("c1"), Requeue("ann")),
+        SendTo(conv("c2"), Requeue("ann")),
+        SendTo(SALES, AgentStatus("ann", "offline", 0, 2, 1.0)),
+    ]
+    assert agent.presence.value == "offline" and agent.load == 0
+
+
+def test_signing_out_during_the_offline_grace_ends_it_at_once() -> None:
+    agent = serving(new_agent(), "c1")
+    agent.handle(SetPresence("offline"), 40.0)
+
+    assert agent.handle(SignOut(), 50.0) == [
+        CancelTimer("offline_grace"),
+        SendTo(conv("c1"), Requeue("ann")),
+        SendTo(SALES, AgentStatus("ann", "offline", 0, 2, 1.0)),
+    ]
+
+
+def test_signing_out_refuses_the_transfers_waiting_for_the_agents_answer() -> None:
+    agent = serving(new_agent(saturation=1), "c1")
+    agent.handle(TransferOffer("c9", "v-c9", "sales", "bob"), 7.0)
+
+    assert agent.handle(SignOut(), 40.0) == [
+        CancelTimer("transfer_offer:c9"),
+        SendTo(conv("c9"), TransferRefused("ann", "offline")),
+        Deliver(ANN, TransferWithdrawn("c9", "offline")),
+        SendTo(SALES, AgentStatus("ann", "offline", 1, 1, 1.0)),
+        CancelTimer("offline_grace"),
+        SendTo(conv("c1"), Requeue("ann")),
+        SendTo(SALES, AgentStatus("ann", "offline", 0, 1, 1.0)),
+    ]
+    assert agent.pending_transfers == {}
+
+
+def test_signing_out_with_no_conversation_is_going_offline() -> None:
+    agent = new_agent()
+
+    assert agent.handle(SignOut(), 40.0) == [SendTo(SALES, status("offline"))]
+    assert agent.handle(SignOut(), 41.0) == []
+
+
+def test_a_signed_out_agent_takes_nothing_until_they_come_online_again() -> None:
+    agent = serving(new_agent(), "c1")
+    agent.handle(SignOut(), 40.0)
+
+    offered = agent.handle(Candidates("sales", (candidate("c2"),), solicited=False), 41.0)
+    online = agent.handle(SetPresence("online"), 50.0)
+
+    assert offered == [SendTo(SALES, PullResult(AgentStatus("ann", "offline", 0, 2, 1.0), (), ("c2",)))]
+    assert online == [CancelTimer("offline_grace"), SendTo(SALES, status(idle=1.0)), SendTo(SALES, Pull(status(idle=1.0), 2))]
 
 
 def test_going_away_keeps_conversations_and_arms_no_grace() -> None:

@@ -26,6 +26,7 @@ from switchboard.actors.messages import (
     LeaveGroup, LeaveQueue, MemberLeft, OfferWithdrawn, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
     SetPresence, SetSaturation, Sweep, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote,
+    ConfigureGroup, MoveToGroup, RetireGroup, SignOut,
 )
 from switchboard.settings import DispatchSettings
 
@@ -185,6 +186,16 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (CLOSED, VisitorBack(), CLOSED, []),
     (ABANDONED, VisitorGone(), ABANDONED, []),
     (ABANDONED, VisitorBack(), ABANDONED, []),
+    # an admin moves the conversation to another group
+    (BOT, MoveToGroup("support"), BOT, []),
+    (BOT, MoveToGroup(7), BOT, [refused(errors.INVALID_ARGUMENT)]),  # type: ignore[arg-type]
+    (QUEUED, MoveToGroup("support"), QUEUED,
+     [SendTo(SALES, Dequeue("c1")), SendTo(SUPPORT, Enqueue("c1", "v1", 0, QUEUED_AT, confirm=True))]),
+    (QUEUED, MoveToGroup("sales"), QUEUED, [refused(errors.SAME_GROUP)]),
+    (QUEUED, MoveToGroup(""), QUEUED, [refused(errors.INVALID_ARGUMENT)]),
+    (ASSIGNED, MoveToGroup("support"), ASSIGNED, []),
+    (ASSIGNED, MoveToGroup("sales"), ASSIGNED, [refused(errors.SAME_GROUP)]),
+    (QUEUED, Assign("bob", "auto", "support"), QUEUED, VOID),  # taken from a queue it no longer waits in
 ]
 
 
@@ -225,7 +236,8 @@ def test_every_transition_names_a_handler_of_the_conversation() -> None:
 SAMPLES: dict[type, Any] = {
     CreateAgent: CreateAgent(2), SetPresence: SetPresence("online"), SetSaturation: SetSaturation(3),
     JoinGroup: JoinGroup("sales"), LeaveGroup: LeaveGroup("sales"), AnswerTransfer: AnswerTransfer("c1", True),
-    CreateGroup: CreateGroup(), Sweep: Sweep(),
+    CreateGroup: CreateGroup(), Sweep: Sweep(), SignOut: SignOut(), ConfigureGroup: ConfigureGroup("balanced", None, None),
+    RetireGroup: RetireGroup(), MoveToGroup: MoveToGroup("support"),
     OpenConversation: OpenConversation("v1"), RequestHuman: RequestHuman("sales"), LeaveQueue: LeaveQueue(),
     KeepWaiting: KeepWaiting(), Invite: Invite("bob"), TransferToAgent: TransferToAgent("bob"),
     TransferToGroup: TransferToGroup("support"), AgentWrote: AgentWrote(), VisitorWrote: VisitorWrote(),
@@ -541,3 +553,125 @@ def test_an_idle_timeout_that_fell_due_while_a_group_transfer_waited_still_close
 
     assert fired == [] and conv.phase is ASSIGNED and conv.agent == "ann"
     assert SetTimer("idle", due) in restored, "the idle timeout was spent during the transfer and never re-armed"
+
+
+# --- moved by an admin to another group -----------------------------------------------------------------------
+
+
+def test_a_move_changes_the_recorded_group_so_the_store_follows() -> None:
+    conv = conversation_in(ASSIGNED)
+
+    effects = conv.handle(MoveToGroup("support"), 40.0)
+
+    assert effects == [Record(ConversationState(conv.state()))]
+    assert conv.state()["group"] == "support" and (conv.phase, conv.agent) == (ASSIGNED, "ann")
+
+
+def test_an_assigned_conversation_moved_to_another_group_is_requeued_there() -> None:
+    conv = conversation_in(ASSIGNED)
+    handle(conv, MoveToGroup("support"), 40.0)
+
+    requeued = handle(conv, Requeue("ann"), 50.0)
+
+    assert requeued == ENDED + [SendTo(SUPPORT, Enqueue("c1", "v1", 0, QUEUED_AT, front=True)),
+                                Deliver(VISITOR, Requeued("c1", "support")),
+                                SetTimer("wait", 50.0 + SETTINGS.wait_timeout_s),
+                                Deliver(ANN_USER, ConversationRemoved("c1", "requeued"))]
+
+
+def test_a_move_keeps_the_front_tier_and_the_priority_of_a_visitor_at_the_front() -> None:
+    conv = conversation_in(ASSIGNED)
+    handle(conv, Requeue("ann"), 40.0)  # back to the front of sales
+    conv.priority = 4
+
+    moved = handle(conv, MoveToGroup("support"), 50.0)
+
+    assert moved == [SendTo(SALES, Dequeue("c1")),
+                     SendTo(SUPPORT, Enqueue("c1", "v1", 4, QUEUED_AT, front=True, confirm=True))]
+
+
+def test_a_confirmed_move_changes_nothing_more_and_allows_another() -> None:
+    conv = conversation_in(QUEUED)
+    handle(conv, MoveToGroup("support"), 40.0)
+
+    confirmed = handle(conv, Enqueued("support"), 41.0)
+    again = handle(conv, MoveToGroup("billing"), 42.0)
+
+    assert confirmed == []
+    assert again == [SendTo(SUPPORT, Dequeue("c1")),
+                     SendTo(Address.queue("billing"), Enqueue("c1", "v1", 0, QUEUED_AT, confirm=True))]
+
+
+def test_a_second_move_before_the_new_queue_confirms_is_refused() -> None:
+    conv = conversation_in(QUEUED)
+    handle(conv, MoveToGroup("support"), 40.0)
+    before = conv.snapshot(41.0)
+
+    assert handle(conv, MoveToGroup("billing"), 41.0) == [refused(errors.TRANSFER_PENDING)]
+    assert conv.snapshot(41.0) == before
+
+
+def test_a_move_while_a_group_transfer_waits_for_its_queue_is_refused() -> None:
+    conv = conversation_in(ASSIGNED)
+    handle(conv, TransferToGroup("support"), 40.0)
+
+    assert handle(conv, MoveToGroup("billing"), 41.0) == [refused(errors.TRANSFER_PENDING)]
+    assert conv.group == "support"
+
+
+@pytest.mark.parametrize("answer", [
+    EnqueueRefused("support", errors.QUEUE_FULL, "queue support is full"),
+    EnqueueRefused("support", errors.GROUP_RETIRED, "group support has been deleted"),
+    Undeliverable(SUPPORT, Enqueue("c1", "v1", 0, QUEUED_AT, confirm=True)),
+], ids=["queue_full", "group_retired", "unknown_group"])
+def test_a_move_the_new_queue_refuses_goes_back_to_the_old_queue_in_its_place_and_tells_the_mover(
+        answer: Any) -> None:
+    conv = conversation_in(QUEUED)
+    before = conv.snapshot(41.0)
+    handle(conv, MoveToGroup("support"), 40.0)
+
+    effects = handle(conv, answer, 41.0)
+
+    code = answer.code if isinstance(answer, EnqueueRefused) else errors.UNKNOWN_GROUP
+    assert effects == [SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT)), refused(code)]
+    assert conv.snapshot(41.0) == before
+
+
+def test_a_moved_visitor_the_old_queue_refuses_too_goes_back_to_the_bot_like_any_refused_request() -> None:
+    conv = conversation_in(QUEUED)
+    handle(conv, MoveToGroup("support"), 40.0)
+    handle(conv, EnqueueRefused("support", errors.GROUP_RETIRED, "deleted"), 41.0)
+
+    effects = handle(conv, EnqueueRefused("sales", errors.QUEUE_FULL, "queue sales is full"), 42.0)
+
+    assert effects == [CancelTimer("wait"), Deliver(VISITOR, QueueFull("c1", "sales"))]
+    assert (conv.phase, conv.group, conv.queued_at) == (BOT, None, None)
+
+
+def test_a_visitor_taken_from_the_old_queue_as_they_moved_is_released_and_the_new_queue_serves_them() -> None:
+    conv = conversation_in(QUEUED)
+    handle(conv, MoveToGroup("support"), 40.0)
+
+    stale = handle(conv, Assign("ann", "auto", "sales"), 41.0)
+    fresh = handle(conv, Assign("bob", "auto", "support"), 42.0)
+
+    assert stale == [SendTo(ANN, Release("c1", "void"))]
+    assert fresh == [CancelTimer("wait"), Deliver(VISITOR, Assigned("c1", "bob")),
+                     Deliver(BOB_USER, ConversationAssigned("c1", "v1", "support", "auto"))]
+    assert (conv.phase, conv.agent, conv.group) == (ASSIGNED, "bob", "support")
+    assert handle(conv, Enqueued("support"), 43.0) == []
+
+
+def test_a_visitor_leaving_while_a_move_waits_for_its_queue_leaves_the_new_queue() -> None:
+    conv = conversation_in(QUEUED)
+    handle(conv, MoveToGroup("support"), 40.0)
+
+    assert handle(conv, LeaveQueue(), 41.0) == [
+        SendTo(SUPPORT, Dequeue("c1")), CancelTimer("wait"), Deliver(VISITOR, Abandoned("c1"))]
+
+
+def test_a_closed_conversation_cannot_be_moved() -> None:
+    conv = conversation_in(CLOSED)
+
+    assert handle(conv, MoveToGroup("support"), 40.0) == [refused(errors.CONVERSATION_ENDED)]
+    assert conv.group == "sales"

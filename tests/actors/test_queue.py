@@ -8,11 +8,11 @@ import pytest
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
-from switchboard.actors.effects import Deliver, Effect, Rejected, SendTo, SetTimer
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
 from switchboard.actors.events import QueuePosition
 from switchboard.actors.messages import (
-    AgentStatus, Candidate, Candidates, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
-    InviteGranted, InviteTake, MemberLeft, Pull, PullResult, SetPresence, Sweep, TimerFired,
+    AgentStatus, Candidate, Candidates, ConfigureGroup, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
+    InviteGranted, InviteTake, MemberLeft, Pull, PullResult, RetireGroup, SetPresence, Sweep, TimerFired,
 )
 from switchboard.actors.queue import SkillQueue
 from switchboard.settings import DispatchSettings
@@ -71,6 +71,13 @@ def test_a_new_queue_arms_its_safety_sweep() -> None:
 
 def test_a_queue_with_the_sweep_turned_off_arms_nothing() -> None:
     assert new_queue(settings=DispatchSettings(sweep_interval_s=0)).created(0.0) == []
+
+
+BAD_CONFIGURATIONS = [  # (policy, max_queue, last_agent_wait_s)
+    ("random", None, None), ("", None, None), (None, None, None), ("balanced", 0, None), ("balanced", -1, None),
+    ("balanced", "5", None), ("balanced", True, None), ("balanced", 2.5, None), ("balanced", None, 0),
+    ("balanced", None, -1.0), ("balanced", None, "30"), ("balanced", None, True),
+]
 
 
 @pytest.mark.parametrize("bad", [
@@ -455,3 +462,165 @@ def test_a_group_transfer_is_confirmed_to_the_conversation() -> None:
     effects = queue.handle(enqueue("c1", 1.0, front=True, confirm=True), 5.0)
 
     assert effects == [SendTo(Address.conversation("c1"), Enqueued("sales")), told("c1", 1)]
+
+
+# --- reconfigured at run time -------------------------------------------------------------------------------------
+
+
+def test_a_new_configuration_changes_policy_and_limits_and_everyone_keeps_their_place() -> None:
+    queue = waiting(new_queue(), "c1", "c2", "c3")
+
+    effects = queue.handle(ConfigureGroup("last_agent_first", 10, 12.5), 5.0)
+
+    assert effects == []
+    assert (queue.policy, queue.max_queue, queue.last_agent_wait_s) == ("last_agent_first", 10, 12.5)
+    assert queue.waiting() == ["c1", "c2", "c3"]
+
+
+def test_a_configuration_without_a_last_agent_wait_takes_the_settings_default() -> None:
+    queue = new_queue(last_agent_wait_s=5)
+
+    queue.handle(ConfigureGroup("balanced", None, None), 5.0)
+
+    assert queue.last_agent_wait_s == SETTINGS.last_agent_wait_s
+
+
+@pytest.mark.parametrize("bad", BAD_CONFIGURATIONS, ids=repr)
+def test_a_bad_configuration_is_refused_and_changes_nothing(bad: tuple[Any, Any, Any]) -> None:
+    queue = waiting(new_queue(max_queue=5), "c1")
+    before = queue.snapshot()
+
+    assert codes(queue.handle(ConfigureGroup(*bad), 5.0)) == [errors.INVALID_ARGUMENT]
+    assert queue.snapshot() == before
+
+
+def test_a_shorter_max_queue_drops_nobody_and_refuses_only_new_visitors() -> None:
+    queue = waiting(new_queue(), "c1", "c2", "c3")
+
+    shrunk = queue.handle(ConfigureGroup("balanced", 2, None), 5.0)
+    refused = queue.handle(enqueue("c4", 6.0), 6.0)
+
+    assert shrunk == []
+    assert refused == [SendTo(Address.conversation("c4"), EnqueueRefused("sales", errors.QUEUE_FULL, "queue sales is full"))]
+    assert queue.waiting() == ["c1", "c2", "c3"]
+
+
+def test_leaving_last_agent_first_releases_the_held_visitors_to_anyone_free_at_once() -> None:
+    queue = new_queue("last_agent_first")
+    member(queue, "ann", active=1, saturation=1)
+    member(queue, "bob", saturation=1)
+    queue.handle(enqueue("c1", 10.0, last_agent="ann"), 10.0)
+
+    effects = queue.handle(ConfigureGroup("balanced", None, None), 12.0)
+
+    assert effects == [CancelTimer("hold:c1"), offer("bob", cand("c1", 10.0))]
+
+
+def test_leaving_designated_releases_the_visitors_held_for_their_agent() -> None:
+    queue = new_queue("designated")
+    member(queue, "ann", saturation=1)
+    member(queue, "bob", active=1, saturation=1)
+    queue.handle(enqueue("c1", 1.0, designated="bob"), 1.0)
+
+    effects = queue.handle(ConfigureGroup("last_agent_first", None, None), 5.0)
+
+    assert effects == [offer("ann", cand("c1", 1.0))]
+
+
+def test_keeping_the_policy_keeps_the_holds_and_their_timers() -> None:
+    queue = new_queue("last_agent_first")
+    member(queue, "ann", active=1, saturation=1)
+    member(queue, "bob", saturation=1)
+    queue.handle(enqueue("c1", 10.0, last_agent="ann"), 10.0)
+
+    effects = queue.handle(ConfigureGroup("last_agent_first", 3, 5.0), 12.0)
+
+    assert effects == []
+    assert [w["hold"] for w in queue.snapshot()["waiting"]] == ["ann"]
+
+
+def test_a_new_last_agent_wait_holds_visitors_who_arrive_afterwards_that_long() -> None:
+    queue = new_queue("last_agent_first")
+    member(queue, "ann", active=1, saturation=1)
+
+    queue.handle(ConfigureGroup("last_agent_first", None, 5.0), 1.0)
+
+    assert queue.handle(enqueue("c1", 10.0, last_agent="ann"), 10.0) == [SetTimer("hold:c1", 15.0), told("c1", 1)]
+
+
+# --- retired (the group is deleted) and revived ----------------------------------------------------------------------
+
+
+def test_a_group_with_a_visitor_waiting_cannot_be_retired() -> None:
+    queue = waiting(new_queue(), "c1")
+    before = queue.snapshot()
+
+    assert codes(queue.handle(RetireGroup(), 5.0)) == [errors.GROUP_NOT_EMPTY]
+    assert queue.snapshot() == before
+
+
+def test_an_empty_group_retires_and_stops_its_sweep() -> None:
+    queue = member(new_queue(), "ann")
+
+    assert queue.handle(RetireGroup(), 5.0) == [CancelTimer("sweep")]
+    assert queue.snapshot()["retired"] is True
+    assert queue.handle(RetireGroup(), 6.0) == []
+    assert queue.handle(TimerFired("sweep"), 10.0) == []
+
+
+@pytest.mark.parametrize("front", [False, True])
+def test_a_retired_group_refuses_every_visitor(front: bool) -> None:
+    queue = new_queue()
+    queue.handle(RetireGroup(), 5.0)
+
+    effects = queue.handle(enqueue("c1", 1.0, front=front, confirm=True), 6.0)
+
+    assert effects == [SendTo(Address.conversation("c1"),
+                              EnqueueRefused("sales", errors.GROUP_RETIRED, "group sales has been deleted"))]
+    assert queue.waiting() == []
+
+
+def test_a_retired_group_answers_a_members_pull_with_nobody_so_their_round_ends() -> None:
+    queue = member(new_queue(), "ann")
+    queue.handle(RetireGroup(), 5.0)
+
+    assert queue.handle(status("ann", active=1), 6.0) == []
+    assert queue.handle(Pull(status("ann"), 2), 7.0) == [offer("ann", solicited=True)]
+    assert queue.handle(PullResult(status("ann"), (), ()), 7.0) == []
+
+
+def test_a_member_may_leave_a_retired_group() -> None:
+    queue = member(new_queue(), "ann")
+    queue.handle(RetireGroup(), 5.0)
+
+    assert queue.handle(MemberLeft("ann"), 6.0) == []
+    assert queue.snapshot()["members"] == {}
+
+
+def test_a_retired_group_cannot_be_configured() -> None:
+    queue = new_queue()
+    queue.handle(RetireGroup(), 5.0)
+
+    assert codes(queue.handle(ConfigureGroup("designated", None, None), 6.0)) == [errors.GROUP_RETIRED]
+    assert queue.policy == "balanced"
+
+
+def test_creating_a_retired_group_revives_it_with_the_new_configuration() -> None:
+    queue = member(new_queue(), "ann", active=2)
+    queue.handle(RetireGroup(), 5.0)
+
+    revived = queue.handle(CreateGroup("designated", max_queue=3), 20.0)
+    waiting_again = queue.handle(enqueue("c1", 21.0), 21.0)
+
+    assert revived == [SetTimer("sweep", 20.0 + SETTINGS.sweep_interval_s)]
+    assert (queue.policy, queue.max_queue, queue.snapshot()["retired"]) == ("designated", 3, False)
+    assert waiting_again == [told("c1", 1)]
+    assert codes(queue.handle(CreateGroup(), 22.0)) == [errors.ALREADY_EXISTS]
+
+
+def test_reviving_a_group_with_a_bad_configuration_is_refused_and_it_stays_retired() -> None:
+    queue = new_queue()
+    queue.handle(RetireGroup(), 5.0)
+
+    assert codes(queue.handle(CreateGroup("random"), 6.0)) == [errors.INVALID_ARGUMENT]
+    assert queue.snapshot()["retired"] is True
