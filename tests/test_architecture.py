@@ -39,6 +39,8 @@ EDGE_LAYERS: dict[str, int] = {
     "switchboard.edges.scope": 1,
     "switchboard.edges.site": 1,
     "switchboard.edges.images": 1,
+    "switchboard.edges.accounts": 1,
+    "switchboard.edges.setup": 1,
     "switchboard.edges.delivery": 2,
     "switchboard.edges.botworker": 3,
     "switchboard.edges.services": 4,

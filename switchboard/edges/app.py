@@ -51,6 +51,7 @@ from switchboard.edges.protocol import CLOSE_AUTH, Frame
 from switchboard.edges.rest.api import api_routes
 from switchboard.edges.rest.toolkit import NOT_FOUND
 from switchboard.edges.services import Services
+from switchboard.edges.setup import prepare_setup, setup_line
 from switchboard.edges.site import SiteCache
 from switchboard.edges.ws.agent import agent_endpoint
 from switchboard.edges.ws.visitor import visitor_endpoint
@@ -161,6 +162,9 @@ async def _start(config: AppConfig) -> Services:
         if config.recover:
             counts = await recover(engine, redis, config.settings.default_group)
             services.recovered = counts
+        code = await prepare_setup(redis)  # only while no admin exists (docs/accounts.md, "First run")
+        if code is not None:
+            print(setup_line(config.settings.base_url, code), flush=True)
     return services
 
 

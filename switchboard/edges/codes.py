@@ -13,7 +13,7 @@ from switchboard.actors.errors import CONVERSATION_ENDED, NOT_YOUR_CONVERSATION,
 __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN_TYPE", "HELLO_TIMEOUT",
            "HELLO_REQUIRED", "UNSUPPORTED_VERSION", "RATE_LIMITED", "NO_CONVERSATION", "EMAIL_REQUIRED",
            "INVALID_EMAIL", "NOT_CLOSED", "STORE_UNAVAILABLE", "INTERNAL_ERROR", "TOKEN_INVALID", "TOKEN_EXPIRED",
-           "SESSION_ENDED", "NOT_AN_AGENT", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
+           "SESSION_ENDED", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
            "LOGIN_THROTTLED", "LOGINS_BUSY", "TOO_MANY_CONVERSATIONS", "TOO_MANY_WAITING", "TOO_MANY_SOCKETS",
            "UNAVAILABLE", "SETUP_CODE_WRONG", "SETUP_DONE", "ACCOUNT_DEACTIVATED", "LINK_INVALID", "LAST_ADMIN",
            "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION"]
@@ -39,7 +39,6 @@ INTERNAL_ERROR = "internal_error"
 TOKEN_INVALID = "token_invalid"
 TOKEN_EXPIRED = "token_expired"
 SESSION_ENDED = "session_ended"
-NOT_AN_AGENT = "not_an_agent"
 # abuse limits (issue 17, part C): logins (REST) and anonymous visitors per client address
 LOGIN_THROTTLED = "login_throttled"
 LOGINS_BUSY = "logins_busy"
@@ -77,7 +76,6 @@ CODES: dict[str, str] = {
     TOKEN_INVALID: "a bad signature, garbage, the wrong token kind, or a user that no longer exists",
     TOKEN_EXPIRED: "the token has expired: log in again",
     SESSION_ENDED: "the session was logged out, or the password was changed",
-    NOT_AN_AGENT: "the token is not an agent's",
     NOT_YOUR_CONVERSATION: "not a conversation of yours (the engine's code, answered at the edge too)",
     CONVERSATION_ENDED: "your conversation is no longer open (the engine's code, answered at the edge too)",
     LOGIN_THROTTLED: "too many failed logins for this account or address: 429, wait Retry-After seconds",

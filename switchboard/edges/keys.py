@@ -17,6 +17,7 @@ of its builder. Lua scripts take their keys as ``KEYS[n]``, passed in from these
 ``sb:login:{kind}:{who}``      hash, failed logins of an account or an address (:mod:`.auth`)
 ``sb:addr:{kind}:{address}``   anonymous conversations from one client address (:mod:`.ws.visitor`)
 ``sb:visitors:claimed``        set of visitors holding a claim; ``...:adopted`` marks older claims added
+``sb:setup``                   the first-run setup code's SHA-256 while no admin exists (:mod:`.setup`)
 =============================  ====================================================================
 
 Clients are made without ``decode_responses``, so replies are bytes; a test's client may decode. Either
@@ -36,11 +37,13 @@ from switchboard.actors.address import UserRef
 
 __all__ = ["conv_key", "visitor_key", "history_key", "registry_key", "registry_pattern", "registered_user",
            "user_key", "edge_channel", "sessions_key", "login_key", "address_key", "visitor_of_key", "as_str", "text_hash", "conv_hash",
-           "ConvView", "HashFields", "CONTROL_CHANNEL", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S"]
+           "ConvView", "HashFields", "CONTROL_CHANNEL", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S",
+           "SETUP_KEY"]
 
 CONTROL_CHANNEL = "sb:control"
 CLAIMED_VISITORS = "sb:visitors:claimed"
 CLAIMS_ADOPTED = "sb:visitors:claimed:adopted"
+SETUP_KEY = "sb:setup"  # no TTL: the code lives until it is spent or serve starts again
 ENDED_CONV_TTL_S = 30 * 86400  # how long an ended conversation's view is kept (for rating and resume)
 
 HashFields = dict[FieldT, EncodableT]  # what HSET's mapping takes

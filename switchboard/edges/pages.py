@@ -1,14 +1,18 @@
-"""The web pages: the visitor widget and the agent workspace, plain ES modules with no build step.
+"""The web pages: the visitor widget, the workspace and its account pages, plain ES modules with no build step.
 
 Files live in ``switchboard/web/`` (package data). ``/widget`` is the widget's demo
 page, ``/widget.js`` the embeddable script (``<script src=".../widget.js" async>``
-adds a chat bubble to any page), ``/workspace`` the agents' and admins' page; every
-other file is under ``/static/``. Nothing is rendered on the server: the pages talk
-to the same websockets and REST as any client (docs/protocol.md).
+adds a chat bubble to any page), ``/workspace`` the page of agents, supervisors and admins,
+``/setup`` the first-run page (creates the first admin with the setup code ``serve`` printed),
+``/account`` where mailed links land (invite, password reset, email change: the secret is in the URL
+fragment, which the page reads); every other file is under ``/static/``. ``/`` sends a fresh
+installation (no admin yet) to ``/setup`` and everyone else to ``/workspace``; ``/setup`` itself sends to
+``/workspace`` once an admin exists. Nothing is rendered on the server: the pages talk to the same
+websockets and REST as any client (docs/protocol.md).
 
 Each page carries a Content-Security-Policy: scripts, styles, images and sockets only from this
-server, no plugins, no ``<base>`` rewriting. ``/workspace`` may not be framed at all
-(``frame-ancestors 'none'``: an agent's page inside someone else's frame is a clickjacking target).
+server, no plugins, no ``<base>`` rewriting. ``/workspace``, ``/setup`` and ``/account`` may not be framed at
+all (``frame-ancestors 'none'``: an agent's page inside someone else's frame is a clickjacking target).
 ``/widget`` may be framed by this server and by the widget's allowed sites (the settings file's
 ``allowed_origins`` and the admin page's, :mod:`switchboard.edges.site`), the same list the websocket's
 origin check reads; its demo markup has inline styles, so only styles may be inline.
@@ -19,11 +23,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from switchboard.store.users import admin_exists
 from switchboard.edges.services import Services
 
 __all__ = ["page_routes", "WEB_DIR", "WORKSPACE_CSP", "WIDGET_CSP", "widget_csp"]
@@ -51,13 +57,22 @@ async def _headers(request: Request, name: str) -> dict[str, str]:
             "Referrer-Policy": "no-referrer"}
 
 
-def _file(name: str, media_type: str | None = None) -> Route:
+def _file(name: str, media_type: str | None = None, *, unless_set_up: bool = False) -> Route:
+    """`name` at ``/<name without .html>``; `unless_set_up`: once an admin exists, a redirect to the workspace."""
     async def serve(request: Request) -> Response:
+        if unless_set_up and await run_in_threadpool(admin_exists):
+            return RedirectResponse("/workspace", status_code=307, headers=_HEADERS)
         return FileResponse(WEB_DIR / name, media_type=media_type, headers=await _headers(request, name))
     return Route(f"/{name.removesuffix('.html')}", serve, methods=["GET"], name=name)
 
 
+async def _root(request: Request) -> Response:
+    target = "/workspace" if await run_in_threadpool(admin_exists) else "/setup"
+    return RedirectResponse(target, status_code=307, headers=_HEADERS)
+
+
 def page_routes() -> list[BaseRoute]:
-    return [_file("widget.html"), _file("workspace.html"),
-            _file("widget.js", "text/javascript"),
+    return [Route("/", _root, methods=["GET"], name="root"),
+            _file("widget.html"), _file("workspace.html"), _file("setup.html", unless_set_up=True),
+            _file("account.html"), _file("widget.js", "text/javascript"),
             Mount("/static", StaticFiles(directory=WEB_DIR), name="static")]

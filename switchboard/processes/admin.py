@@ -10,7 +10,9 @@ needs it.
 It must never start the embedded store while a server holds it: starting it
 replaces a running one for the same directory (that is how a crashed server's
 leftover is cleaned up), which would pull the store from under the server. So
-a live embedded store is reported, with the URI to pass instead.
+while a server runs on the embedded store, the command connects to that store's
+port (from its pid file) and writes there, beside the server; only where the
+port cannot be found (no /proc) is it reported, with the URI to pass instead.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
         if settings.mongodb_uri:
             uri = settings.mongodb_uri
         else:
-            embedded = _start_embedded(settings.data_dir)
-            uri = embedded.start()
+            running = _running_store(settings.data_dir)
+            if running is not None:
+                uri = running
+            else:
+                embedded = EmbeddedMongo(settings.data_dir)
+                uri = embedded.start()
         connect(uri)
         try:
             ensure_indexes()
@@ -74,16 +80,18 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
             embedded.stop()
 
 
-def _start_embedded(data_dir: str) -> EmbeddedMongo:
+def _running_store(data_dir: str) -> str | None:
+    """The URI of the embedded store a server runs on `data_dir`, or None when none runs."""
     running = embedded_store_in_use(data_dir)
-    if running is not None:
-        pid, port = running
-        hint = f"MONGODB_URI=mongodb://127.0.0.1:{port}/switchboard" if port else "MONGODB_URI=<its address>"
+    if running is None:
+        return None
+    pid, port = running
+    if port is None:
         raise AdminError(
-            f"the embedded store of {data_dir} is in use (nx-27017, pid {pid}): a Switchboard server is "
-            f"probably running on it. Stop the server and run this again, or point this command at the "
-            f"running store with {hint}.")
-    return EmbeddedMongo(data_dir)
+            f"the embedded store of {data_dir} is in use (nx-27017, pid {pid}) but its port cannot be read: "
+            f"point this command at the running store with MONGODB_URI=mongodb://127.0.0.1:<its port>/switchboard, "
+            f"or stop the server and run this again.")
+    return f"mongodb://127.0.0.1:{port}/switchboard"
 
 
 def _redact(uri: str) -> str:
@@ -97,7 +105,7 @@ def add_admin_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     """Add ``admin create`` to `subparsers` (from ``ArgumentParser.add_subparsers``); dispatch with run_admin."""
     admin = subparsers.add_parser("admin", help="manage admin users")
     actions = admin.add_subparsers(dest="admin_command", required=True)
-    create = actions.add_parser("create", help="create an admin user (works with the server stopped)")
+    create = actions.add_parser("create", help="create an admin user (with the server running or stopped)")
     create.add_argument("--email", required=True)
     secret = create.add_mutually_exclusive_group()
     secret.add_argument("--password", help="the password (visible in shell history and ps: prefer the others)")

@@ -87,6 +87,11 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     relay.start()
     counts = await recover(engine, redis, settings.default_group)
     print(f"  engine on Ray ({hosts} hosts, cluster {gcs}); recovered {counts}", flush=True)
+    from switchboard.edges.setup import prepare_setup, setup_line
+
+    setup_code = await prepare_setup(redis)  # only while no admin exists (docs/accounts.md, "First run")
+    if setup_code is not None:
+        print(setup_line(settings.base_url, setup_code), flush=True)
     views = asyncio.create_task(_views_after_outages(redis, refresh_views, settings.part_probe_interval_s,
                                                      settings.part_probe_timeout_s), name="redis-views")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
+from pymongo.errors import DuplicateKeyError
+
 from switchboard.store.documents import Image
 
 __all__ = ["put_image", "get_image", "delete_image", "image_url"]
@@ -21,8 +23,19 @@ def image_url(image_id: str, version: str) -> str:
 def put_image(image_id: str, png: bytes) -> str:
     """Store (or replace) the picture `image_id`; its URL."""
     version = hashlib.sha256(png).hexdigest()[:16]
-    Image.objects(id=image_id).update_one(upsert=True, set__data=png, set__content_type="image/png",
-                                          set__version=version, set__updated_at=datetime.now(timezone.utc))
+    # Replaced by delete and insert: nx-27017 cannot update a binary field at all (its update path serialises
+    # the document as JSON), nor upsert by replace_one; inserting keeps every type. A reader between the two
+    # finds no picture for a moment (404), and of two racing uploads the later insert wins.
+    collection = Image._get_collection()
+    document = {"_id": image_id, "data": png, "content_type": "image/png", "version": version,
+                "updated_at": datetime.now(timezone.utc)}
+    for _ in range(3):
+        collection.delete_one({"_id": image_id})
+        try:
+            collection.insert_one(document)
+            break
+        except DuplicateKeyError:  # another upload inserted between our delete and insert: replace it again
+            continue
     return image_url(image_id, version)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from switchboard.store.documents import Site
+from switchboard.store.updates import set_fields
 
 __all__ = ["SITE_ID", "SITE_FIELDS", "get_site", "update_site"]
 
@@ -29,6 +30,6 @@ def update_site(**changes: object) -> Site:
     unknown = sorted(set(changes) - set(SITE_FIELDS))
     if unknown:
         raise ValueError(f"not site fields: {', '.join(unknown)}")
-    Site.objects(id=SITE_ID).update_one(upsert=True, set__updated_at=datetime.now(timezone.utc),
-                                        **{f"set__{name}": value for name, value in changes.items()})
+    Site._get_collection().update_one(  # set_fields: the date stays a date on nx-27017
+        {"_id": SITE_ID}, set_fields({**changes, "updated_at": datetime.now(timezone.utc)}), upsert=True)
     return get_site()

@@ -53,6 +53,7 @@ from pymongo.write_concern import WriteConcern
 
 from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
+from switchboard.store.updates import set_fields
 
 __all__ = ["StoreWriter", "WriterStats", "ensure_dedupe_index", "DEDUPE_INDEX"]
 
@@ -74,7 +75,6 @@ _STATE_TIMES = ("created_at", "queued_at", "assigned_at", "first_agent_reply_at"
 _STATE_KEYS = ("visitor", "channel", "phase", "group", "priority", "tier", "agent", "participants", "transfers",
                *_STATE_TIMES, "close_reason")
 _VISITOR_TIMES = ("created_at", "seen_at")
-_NX_PYTHON_PATH = "_nx$"  # see _set
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,10 +385,7 @@ def _earlier_copies(replayed: list[dict[str, Any]]) -> dict[tuple[str, int], int
 
 
 def _set(doc_id: str, fields: dict[str, Any]) -> UpdateOne:
-    # nx-27017 0.8 (neosqlite) writes a datetime that $set puts into an *existing* document as a
-    # string; an update it cannot translate to SQL (a "$" in a field path) takes its Python path,
-    # which keeps the type. Unsetting a field that never exists is a no-op on MongoDB too.
-    return _upsert(doc_id, {"$set": fields, "$unset": {_NX_PYTHON_PATH: ""}})
+    return _upsert(doc_id, set_fields(fields))  # datetimes stay datetimes on nx-27017 (store/updates.py)
 
 
 def _upsert(doc_id: str, update: dict[str, Any]) -> UpdateOne:

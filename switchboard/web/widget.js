@@ -1,12 +1,19 @@
 /* Switchboard visitor widget.
  *
  * Embed on any page:   <script src="https://chat.example.com/widget.js" async></script>
+ *                      (the site must be among the server's allowed sites: Admin → Widget → Allowed sites)
  * Optional attributes: data-title="Pedalwise support"  data-greeting="Hi! …"  data-color="#1f7a5a"
+ *                      (each overrides, on this page, what the admin set: GET /api/widget/config)
  * Page API:            Switchboard.setEmail("a@b.c"), Switchboard.open(), Switchboard.close()
  *                      (calls made before the script loads can be queued on window.Switchboard.q)
  *
  * How it works (docs/protocol.md is the wire format):
  * - The server is wherever this script came from (its own <script src>), so it works on any origin.
+ * - At start it reads the team's settings (GET /api/widget/config: title, greeting, colour, team name,
+ *   logo); if that fails the widget keeps its defaults. The colour is set as CSS custom properties on the
+ *   widget's root, with a text colour chosen to stay readable on it.
+ * - A site the server does not allow gets an origin_not_allowed error: the widget says so in the
+ *   console (with the setting to change), shows "Chat is not available on this site" and stops trying.
  * - The DOM lives in an open shadow root: the host page's CSS cannot reach it.
  * - One websocket to /ws/visitor. The hello carries the stored visitor token and, for the conversation
  *   on screen, the last seq seen; the server sends what is missing. Messages are kept by seq, so a
@@ -43,9 +50,16 @@
     queue_full: "All our people are busy and the waiting line is full. Please try again in a few minutes.",
     unknown_group: "Sorry, nobody can take this chat right now. Please try again later.",
   };
-  const TITLE = DATA.title || "Chat with us";
-  const GREETING = DATA.greeting || "Hi! Ask us anything, or talk to a person.";
-  const ACCENT = /^#[0-9a-f]{3,8}$/i.test(DATA.color || "") ? DATA.color : null;
+  // What the widget shows: the script tag's data-* first, then the admin's settings (applyConfig), then these.
+  const LOOK = {
+    title: DATA.title || "Chat with us",
+    greeting: DATA.greeting || "Hi! Ask us anything, or talk to a person.",
+    team: "",
+    logo: "",
+  };
+  const ACCENT = /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(DATA.color || "") ? DATA.color : null;
+  const CONFIG_URL = new URL("api/widget/config", BASE).href;
+  const REFUSED_TEXT = "Chat is not available on this site";
 
   const VERSION = "1";
   // The server's frame limit until its welcome says otherwise: keep equal to ServerSettings.max_frame_bytes
@@ -297,9 +311,11 @@
     onclick: () => (S.open ? closePanel() : openPanel()) }, icon(ICON_CHAT, 26), badge);
 
   const avatar = h("div", { class: "avatar", "aria-hidden": "true" });
-  const titleEl = h("div", { class: "title" }, TITLE);
+  const titleEl = h("div", { class: "title", testid: "sb-title" }, LOOK.title);
   const agentNameEl = h("div", { class: "title", testid: "agent-name", hidden: true });
-  const subtitleEl = h("div", { class: "subtitle" });
+  const subtitleEl = h("div", { class: "subtitle", testid: "sb-subtitle" });
+  const logoEl = h("img", { class: "logo", testid: "sb-logo", alt: "", hidden: true,
+    onerror: () => { logoEl.dataset.failed = "true"; render(); } }); // a broken logo: the initial letter instead
   const endBtn = h("button", { class: "link", type: "button", testid: "sb-end", onclick: endConversation }, "End chat");
   const minimizeBtn = h("button", { class: "icon", type: "button", testid: "sb-minimize", "aria-label": "Close chat",
     onclick: closePanel }, icon(ICON_CLOSE, 18));
@@ -329,18 +345,92 @@
     typingStarted();
   });
 
-  const panel = h("section", { class: "panel", testid: "sb-panel", role: "dialog", "aria-label": TITLE, hidden: true },
+  const panel = h("section", { class: "panel", testid: "sb-panel", role: "dialog", "aria-label": LOOK.title, hidden: true },
     header, connEl, log, typingEl, errorEl, statusEl, composer);
   const frameEl = h("div", { class: "sb" }, panel, bubble);
-  if (ACCENT) frameEl.style.setProperty("--sb-accent", ACCENT);
+  if (ACCENT) setAccent(ACCENT);
 
   const sheet = h("link", { rel: "stylesheet", href: CSS_URL });
-  frameEl.style.visibility = "hidden"; // until the stylesheet is in: no flash of an unstyled widget
+  // Hidden until the stylesheet and the team's settings are in (or failed): no flash of an unstyled widget,
+  // nor of the default colour turning into the team's.
+  frameEl.style.visibility = "hidden";
+  let awaited = 2;
   const reveal = () => { frameEl.style.visibility = ""; };
-  sheet.addEventListener("load", reveal);
-  sheet.addEventListener("error", reveal);
+  const arrived = () => { if (--awaited <= 0) reveal(); };
+  sheet.addEventListener("load", arrived);
+  sheet.addEventListener("error", arrived);
   setTimeout(reveal, 3000);
   root.append(h("style", {}, "[hidden]{display:none !important}"), sheet, frameEl);
+
+  // --- the team's settings and colour -------------------------------------------------------------------
+
+  /** "#rgb", "#rgba", "#rrggbb" or "#rrggbbaa" as [r, g, b] (0..255); the alpha is ignored. */
+  function rgb(colour) {
+    let hex = colour.slice(1);
+    if (hex.length <= 4) hex = hex.split("").map((c) => c + c).join("");
+    const n = parseInt(hex.slice(0, 6), 16);
+    return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  }
+
+  function luminance(colour) {
+    const [r, g, b] = rgb(colour).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  function contrast(a, b) {
+    const [hi, lo] = a > b ? [a, b] : [b, a];
+    return (hi + 0.05) / (lo + 0.05);
+  }
+
+  /** The accent colour, with the ink on it (white or dark, whichever reads better) and a colour for text in
+   * the accent on white (the accent itself, unless too light to read: then the dark ink). */
+  function setAccent(colour) {
+    const INK = "#1d2327";
+    const l = luminance(colour);
+    frameEl.style.setProperty("--sb-accent", colour);
+    frameEl.style.setProperty("--sb-accent-ink", contrast(l, 1) >= contrast(l, luminance(INK)) ? "#ffffff" : INK);
+    frameEl.style.setProperty("--sb-accent-text", contrast(l, 1) >= 3 ? colour : INK);
+  }
+
+  function applyConfig(c) {
+    if (!c || typeof c !== "object") return;
+    const text = (v, max) => (typeof v === "string" ? v.trim().slice(0, max) : "");
+    if (!DATA.title && text(c.title, 60)) LOOK.title = text(c.title, 60);
+    if (!DATA.greeting && text(c.greeting, 300)) LOOK.greeting = text(c.greeting, 300);
+    LOOK.team = text(c.team_name, 100);
+    LOOK.logo = logoUrl(c.logo_url);
+    if (!ACCENT && typeof c.colour === "string" && /^#[0-9a-f]{6}$/i.test(c.colour)) setAccent(c.colour);
+    titleEl.textContent = LOOK.title;
+    panel.setAttribute("aria-label", LOOK.title);
+    greetingEl.textContent = LOOK.greeting;
+    if (LOOK.logo) logoEl.src = LOOK.logo;
+    render();
+  }
+
+  /** The logo's address. The server's pictures are loaded from where this script came from (the server may
+   * not know the address it is reached by, behind a proxy without public_url); any other http(s) one as is. */
+  function logoUrl(value) {
+    if (typeof value !== "string" || !value) return "";
+    try {
+      const url = new URL(value, BASE);
+      if (url.pathname.startsWith("/api/images/")) return new URL(url.pathname.slice(1) + url.search, BASE).href;
+      return /^https?:$/.test(url.protocol) ? url.href : "";
+    } catch (_) {
+      return "";
+    }
+  }
+
+  function loadConfig() {
+    // No cookies: the settings are public and the same for everyone.
+    fetch(CONFIG_URL, { credentials: "omit", cache: "no-cache" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then(applyConfig)
+      .catch(() => { /* the defaults stay */ })
+      .finally(arrived);
+  }
 
   function autosize() {
     input.style.height = "auto";
@@ -435,13 +525,13 @@
     while (parent.childNodes.length > nodes.length) parent.lastChild.remove();
   }
 
-  const greetingEl = h("div", { class: "greeting" }, GREETING);
+  const greetingEl = h("div", { class: "greeting", testid: "sb-greeting" }, LOOK.greeting);
   const deltaEls = new Map(); // reply_to -> the streaming bubble
 
   function renderLog() {
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     const nodes = [];
-    if (!S.items.length && !S.outbox.some((o) => o.kind === "message")) nodes.push(greetingEl);
+    if (!S.refused && !S.items.length && !S.outbox.some((o) => o.kind === "message")) nodes.push(greetingEl);
     let previous = null;
     for (const it of sortedItems()) {
       if (it.notice != null) {
@@ -481,16 +571,28 @@
     agentNameEl.textContent = agentName || "";
     agentNameEl.hidden = !agentName;
     titleEl.hidden = !!agentName;
-    avatar.textContent = (agentName || TITLE).trim().charAt(0).toUpperCase();
+    const showLogo = !agentName && !!LOOK.logo && !logoEl.dataset.failed;
+    logoEl.hidden = !showLogo;
+    if (showLogo) avatar.replaceChildren(logoEl);
+    else avatar.textContent = (agentName || LOOK.title).trim().charAt(0).toUpperCase();
     avatar.classList.toggle("avatar-agent", !!agentName);
-    subtitleEl.textContent = S.ended ? "Conversation ended"
+    avatar.classList.toggle("avatar-logo", showLogo);
+    const status = S.refused ? "" // the bar below the header says it
+      : S.ended ? "Conversation ended"
       : S.phase === "assigned" ? "Customer service"
       : S.phase === "queued" || S.handoff ? "Waiting for a person"
       : "We reply in a few moments";
+    subtitleEl.textContent = [agentName ? "" : LOOK.team, status].filter(Boolean).join(" · ");
     endBtn.hidden = !S.conv || S.ended || S.phase === "none";
   }
 
   function renderConnection() {
+    if (S.refused) {
+      connEl.hidden = false;
+      connEl.textContent = REFUSED_TEXT;
+      connEl.dataset.state = "refused";
+      return;
+    }
     const state = S.welcomed ? "online" : S.everWelcomed || S.attempt > 0 ? "reconnecting" : S.connecting ? "connecting" : "idle";
     connEl.hidden = state === "online" || state === "idle";
     connEl.textContent = state === "reconnecting" ? "Reconnecting…" : "Connecting…";
@@ -528,7 +630,9 @@
     if (!S.ended && S.waitTimeout && S.phase === "queued") parts.push(waitEl);
     if (S.emailForm) parts.push(emailFormEl());
     if (S.ended && S.phase === "closed") parts.push(S.rated ? thanksEl : ratingEl());
-    if (!S.ended && !S.handoff && !S.emailForm && (S.phase === "none" || S.phase === "bot")) parts.push(talkBtn);
+    if (!S.refused && !S.ended && !S.handoff && !S.emailForm && (S.phase === "none" || S.phase === "bot")) {
+      parts.push(talkBtn);
+    }
     reconcile(statusEl, parts);
   }
 
@@ -601,7 +705,9 @@
     bubble.setAttribute("aria-label", S.open ? "Close chat" : "Open chat");
     badge.hidden = S.open || !S.unread;
     badge.textContent = S.unread > 9 ? "9+" : String(S.unread);
-    input.placeholder = S.ended ? "Write to start a new conversation…" : "Write a message…";
+    input.placeholder = S.refused ? "" : S.ended ? "Write to start a new conversation…" : "Write a message…";
+    input.disabled = !!S.refused;
+    sendBtn.disabled = !!S.refused;
   }
 
   let renderQueued = false;
@@ -640,8 +746,10 @@
   S.everWelcomed = false;
   S.attempt = 0;
   S.connecting = false;
+  S.refused = false; // the server does not allow this site (origin_not_allowed): no more tries on this page
 
   function connect() {
+    if (S.refused) return;
     wanted = true;
     if (ws) return;
     clearTimeout(retryTimer);
@@ -680,6 +788,7 @@
       if (sock !== ws) return;
       ws = null;
       lost();
+      if (S.refused) return; // told why already: reconnecting would only be refused again
       if (ev.code === 4001) forgetVisitor(); // the token is no good: come back as a new visitor
       if (ev.code === CLOSE_TOO_BIG) refusedAsTooLarge(sock);
       scheduleReconnect();
@@ -713,6 +822,7 @@
   }
 
   function scheduleReconnect(immediately) {
+    if (S.refused) return;
     if (immediately) {
       clearTimeout(retryTimer);
       retryTimer = null;
@@ -1018,6 +1128,7 @@
 
   function onError(f) {
     const code = f.code;
+    if (code === "origin_not_allowed") return refused(f);
     if (code === "frame_too_large") {
       refusedAsTooLarge(ws); // the close 1009 follows; the note says what happened
       return render();
@@ -1061,6 +1172,18 @@
       return showError(HANDOFF_TEXT[code] || HANDOFF_TEXT.unknown_group);
     }
     showError(f.message || code);
+  }
+
+  /** The server does not allow the widget on this site: say so to the site's developer, and stop. */
+  function refused(f) {
+    S.refused = true;
+    wanted = false;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    console.error("Switchboard: the chat server does not allow the widget on " + location.origin + ". " +
+      "An admin adds " + location.origin + " under Admin → Widget → Allowed sites (the server setting " +
+      "allowed_origins). The server said: " + String(f.message || f.code));
+    render();
   }
 
   // --- what the visitor does --------------------------------------------------------------------------
@@ -1224,6 +1347,7 @@
 
   function start() {
     (document.body || document.documentElement).append(host);
+    loadConfig();
     try {
       const fromQuery = new URLSearchParams(location.search).get("email");
       if (fromQuery) setEmail(fromQuery);

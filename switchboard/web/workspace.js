@@ -1,21 +1,24 @@
-// The agent workspace: log in, then (agents) the desk over /ws/agent, or (admins) the admin area.
-// This module wires the parts together: frames from the socket update the Desk (ws-state.js), and one
-// render pass redraws the columns. Everything people wrote is put on the page as text (ws-dom.js).
+// The workspace: log in (ws-login.js), then tabs by role: "Desk" (agents: conversations over /ws/agent),
+// "Team" (admins and supervisors: ws-admin.js; the server decides what each may see and do) and "Profile"
+// (everyone: ws-profile.js). This module wires the desk's parts together: frames from the socket update the
+// Desk (ws-state.js), and one render pass redraws the columns. Everything people wrote is put on the page as
+// text (ws-dom.js).
 
-import {Api} from "./ws-api.js";
+import {Api, session} from "./ws-api.js";
 import {AdminArea} from "./ws-admin.js";
 import {ConversationView} from "./ws-conversation.js";
-import {$, el} from "./ws-dom.js";
+import {$, el, toast} from "./ws-dom.js";
+import {LoginScreens} from "./ws-login.js";
 import {chime, setTitle, unlockAudio} from "./ws-notify.js";
+import {ProfileArea} from "./ws-profile.js";
 import {renderSidebar, tickWaits} from "./ws-sidebar.js";
 import {AgentSocket} from "./ws-socket.js";
 import {Desk} from "./ws-state.js";
 import {VisitorBook, renderDetails} from "./ws-visitor.js";
 
-const TOKEN_KEY = "switchboard.token";
-const USER_KEY = "switchboard.user";
 const PRESENCE_KEY = "switchboard.presence";
 const NOTICE_KEY = "switchboard.notice";
+const TAB_KEY = "switchboard.tab";
 const QUEUES_EVERY_MS = 3000;
 // Why a transfer offered to us ended unanswered (transfer_withdrawn), and why ours did (transfer_declined).
 const WITHDRAWN_TEXT = {
@@ -46,57 +49,23 @@ const REFUSED_TEXT = {
 
 const api = new Api();
 
-// --- toasts ------------------------------------------------------------------------------------------
-
-// The same words at once (every pending offer withdrawn as we go offline) make one toast, shown the longer.
-function toast(text, kind = "info") {
-  const box = $("#toasts");
-  const shown = [...box.children].find((t) => t.textContent === text && t.classList.contains(`toast-${kind}`));
-  const item = shown || el("div", {class: `toast toast-${kind}`, testid: "toast", role: kind === "error" ? "alert" : "status"},
-                           text);
-  if (!shown) box.append(item);
-  clearTimeout(item.timer);
-  item.timer = setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
-}
-
-// --- login -------------------------------------------------------------------------------------------
-
-function showLogin(notice) {
-  $("#login").hidden = false;
-  $("#app").hidden = true;
-  const error = $("#login-error");
-  error.textContent = notice || "";
-  error.hidden = !notice;
-  $("#login-email").focus();
-}
+// --- login and logout ------------------------------------------------------------------------------
 
 function endSession(notice) {
-  sessionStorage.removeItem(TOKEN_KEY);
-  sessionStorage.removeItem(USER_KEY);
+  session.clear();
   sessionStorage.removeItem(PRESENCE_KEY);
+  sessionStorage.removeItem(TAB_KEY);
   if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
   location.replace(location.pathname);
 }
 
-async function logIn(event) {
-  event.preventDefault();
+/** A login answer: a password someone else set is replaced first, then the workspace starts. */
+function entered(login, password) {
   unlockAudio();
-  const button = $("#login-submit");
-  const error = $("#login-error");
-  button.disabled = true;
-  error.hidden = true;
-  try {
-    const answer = await api.login($("#login-email").value.trim(), $("#login-password").value);
-    sessionStorage.setItem(TOKEN_KEY, answer.token);
-    sessionStorage.setItem(USER_KEY, JSON.stringify(answer.user));
-    $("#login-password").value = "";
-    start(answer.token, answer.user);
-  } catch (err) {
-    error.textContent = err.code === "bad_credentials" ? "Wrong email or password." : err.message;
-    error.hidden = false;
-  } finally {
-    button.disabled = false;
-  }
+  session.save(login);
+  api.token = login.token;
+  if (login.user.must_change_password) screens.mustChange(login.user, password, logOut);
+  else start(login.token, login.user);
 }
 
 let workspace = null;
@@ -117,27 +86,79 @@ async function logOut() {
 
 // --- the app -----------------------------------------------------------------------------------------
 
+const ROLE_NAMES = {admin: "Admin", supervisor: "Supervisor", agent: "Agent"};
+
 function start(token, user) {
   api.token = token;
   api.onSessionEnded = () => endSession("Your session has ended. Please log in again.");
   $("#login").hidden = true;
+  $("#must-change").hidden = true;
   $("#app").hidden = false;
-  $("#me-name").textContent = user.nickname || user.email;
-  $("#me-role").textContent = (user.roles || []).includes("admin") ? "Admin" : "Agent";
+  showMe(user);
   $("#logout").onclick = logOut;
   document.addEventListener("pointerdown", unlockAudio, {once: true});
-  if ((user.roles || []).includes("admin")) {
-    $("#desk").hidden = true;
-    $("#agent-controls").hidden = true;
-    const admin = $("#admin");
-    admin.hidden = false;
-    document.title = "Admin — Switchboard";
-    new AdminArea(admin, api, toast).load();
-    return;
+  api.team().then(showTeam, () => {});
+  const roles = user.roles || [];
+  const tabs = {
+    desk: roles.includes("agent") ? () => {} : null,
+    team: roles.includes("admin") || roles.includes("supervisor")
+      ? once(() => new AdminArea($("#admin"), api, toast, user).load()) : null,
+    profile: once(() => new ProfileArea($("#profile"), api, toast, user, {
+      changed: showMe,
+      pause: () => workspace && workspace.socket.stop(),
+      resume: (fresh) => {
+        api.token = fresh;
+        if (!workspace) return;
+        workspace.socket.token = fresh;
+        workspace.socket.start();
+      },
+    }).load()),
+  };
+  const areas = {desk: $("#desk"), team: $("#admin"), profile: $("#profile")};
+  $("#agent-controls").hidden = !tabs.desk;
+  const show = (name) => {
+    for (const [tab, area] of Object.entries(areas)) area.hidden = tab !== name;
+    for (const button of document.querySelectorAll("#tabs .tab")) {
+      button.hidden = !tabs[button.dataset.tab];
+      button.classList.toggle("active", button.dataset.tab === name);
+      button.setAttribute("aria-selected", String(button.dataset.tab === name));
+    }
+    sessionStorage.setItem(TAB_KEY, name);
+    tabs[name]();
+    if (name === "desk" && workspace) workspace.render();
+  };
+  for (const button of document.querySelectorAll("#tabs .tab")) {
+    button.addEventListener("click", () => show(button.dataset.tab));
   }
-  $("#admin").hidden = true;
-  workspace = new Workspace(token, user);
-  workspace.start();
+  if (tabs.desk) {
+    workspace = new Workspace(token, user);
+    workspace.start();
+  }
+  const kept = sessionStorage.getItem(TAB_KEY);
+  show(kept && tabs[kept] ? kept : tabs.desk ? "desk" : "team");
+}
+
+function showMe(user) {
+  $("#me-name").textContent = user.nickname || user.email;
+  $("#me-role").textContent = (user.roles || []).map((r) => ROLE_NAMES[r] || r).join(" · ");
+}
+
+/** The team's logo and name beside ours (not the default name "Switchboard" twice). */
+function showTeam(team) {
+  const name = team.name && team.name !== "Switchboard" ? team.name : "";
+  const brand = $("#team-brand");
+  brand.replaceChildren(...[team.logo_url ? el("img", {class: "team-logo", src: team.logo_url, alt: ""}) : null,
+                            name].filter(Boolean));
+  brand.hidden = !name && !team.logo_url;
+}
+
+/** `fn` run on the first call only. */
+function once(fn) {
+  let done = false;
+  return () => {
+    if (!done) fn();
+    done = true;
+  };
 }
 
 class Workspace {
@@ -358,13 +379,16 @@ class Workspace {
 
 // --- boot --------------------------------------------------------------------------------------------
 
-$("#login-form").addEventListener("submit", logIn);
-const token = sessionStorage.getItem(TOKEN_KEY);
+const screens = new LoginScreens(api, entered);
+const token = session.token();
 const notice = sessionStorage.getItem(NOTICE_KEY);
 sessionStorage.removeItem(NOTICE_KEY);
 if (token) {
   api.token = token;
-  api.me().then((user) => start(token, user), () => endSession("Your session has ended. Please log in again."));
+  api.me().then((user) => {
+    if (user.must_change_password) screens.mustChange(user, null, logOut);
+    else start(token, user);
+  }, () => endSession("Your session has ended. Please log in again."));
 } else {
-  showLogin(notice);
+  screens.show(notice);
 }

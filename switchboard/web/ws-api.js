@@ -1,4 +1,4 @@
-// The REST calls the workspace makes (docs/protocol.md, "REST"; /api/openapi.json).
+// The REST calls the workspace and its account pages make (docs/protocol.md, "REST"; /api/openapi.json).
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -33,7 +33,9 @@ export class Api {
     const data = await response.json().catch(() => null);
     if (!response.ok) {
       const error = data && data.error ? data.error : {code: "http_" + response.status, message: response.statusText};
-      if (response.status === 401 && this.token && path !== "/api/auth/logout") this.onSessionEnded(error);
+      // A wrong password typed into a form (bad_credentials) is that form's error, not the session's end.
+      if (response.status === 401 && this.token && path !== "/api/auth/logout"
+          && error.code !== "bad_credentials") this.onSessionEnded(error);
       throw new ApiError(response.status, error.code, error.message);
     }
     return data;
@@ -42,6 +44,38 @@ export class Api {
   login(email, password) { return this.call("POST", "/api/auth/login", {json: {email, password}}); }
   logout() { return this.call("POST", "/api/auth/logout"); }
   me() { return this.call("GET", "/api/me"); }
+  team() { return this.call("GET", "/api/team"); }
+
+  // first run and mailed links (no login)
+  setupNeeded() { return this.call("GET", "/api/setup"); }
+  setup(fields) { return this.call("POST", "/api/setup", {json: fields}); }
+  forgot(email) { return this.call("POST", "/api/account/forgot", {json: {email}}); }
+  linkPurpose(token) { return this.call("POST", "/api/account/token", {json: {token}}); }
+  setPassword(token, password) { return this.call("POST", "/api/account/password", {json: {token, password}}); }
+  confirmEmail(token) { return this.call("POST", "/api/account/email", {json: {token}}); }
+
+  // one's own profile
+  updateMe(fields) { return this.call("PATCH", "/api/me", {json: fields}); }
+  changePassword(oldPassword, newPassword) {
+    return this.call("POST", "/api/me/password", {json: {old_password: oldPassword, new_password: newPassword}});
+  }
+  changeEmail(email, password) { return this.call("POST", "/api/me/email", {json: {email, password}}); }
+  putAvatar(bytes, type) { return this.call("PUT", "/api/me/avatar", {body: bytes, contentType: type}); }
+  deleteAvatar() { return this.call("DELETE", "/api/me/avatar"); }
+
+  // people (admins; supervisors within their groups)
+  users() { return this.call("GET", "/api/users"); }
+  createUser(fields) { return this.call("POST", "/api/users", {json: fields}); }
+  updateUser(id, fields) { return this.call("PATCH", `/api/users/${encodeURIComponent(id)}`, {json: fields}); }
+  userAction(id, action) { return this.call("POST", `/api/users/${encodeURIComponent(id)}/${action}`); }
+  deleteUser(id) { return this.call("DELETE", `/api/users/${encodeURIComponent(id)}`); }
+
+  // the team's site: information, logo, widget; the mail log
+  site() { return this.call("GET", "/api/site"); }
+  updateSite(fields) { return this.call("PATCH", "/api/site", {json: fields}); }
+  putLogo(bytes, type) { return this.call("PUT", "/api/site/logo", {body: bytes, contentType: type}); }
+  deleteLogo() { return this.call("DELETE", "/api/site/logo"); }
+  mails() { return this.call("GET", "/api/admin/mail"); }
   directory() { return this.call("GET", "/api/directory"); }
   visitor(id) { return this.call("GET", `/api/visitors/${encodeURIComponent(id)}`); }
 
@@ -51,6 +85,11 @@ export class Api {
   updateAgent(id, fields) { return this.call("PATCH", `/api/agents/${encodeURIComponent(id)}`, {json: fields}); }
   groups() { return this.call("GET", "/api/groups"); }
   createGroup(fields) { return this.call("POST", "/api/groups", {json: fields}); }
+  updateGroup(id, fields) { return this.call("PATCH", `/api/groups/${encodeURIComponent(id)}`, {json: fields}); }
+  deleteGroup(id, moveTo) {
+    const query = moveTo ? `?move_to=${encodeURIComponent(moveTo)}` : "";
+    return this.call("DELETE", `/api/groups/${encodeURIComponent(id)}${query}`);
+  }
   membership(group, agent, join) {
     return this.call(join ? "PUT" : "DELETE",
                      `/api/groups/${encodeURIComponent(group)}/members/${encodeURIComponent(agent)}`);
@@ -61,3 +100,25 @@ export class Api {
   }
   deleteDocument(name) { return this.call("DELETE", `/api/admin/kb/documents/${encodeURIComponent(name)}`); }
 }
+
+// --- the login kept for this tab -----------------------------------------------------------------------
+
+const TOKEN_KEY = "switchboard.token";
+const USER_KEY = "switchboard.user";
+const EMAIL_KEY = "switchboard.email";
+
+/** The token and user of this tab's login (sessionStorage: gone with the tab, never shared with another). */
+export const session = {
+  token: () => sessionStorage.getItem(TOKEN_KEY),
+  save(login) {
+    sessionStorage.setItem(TOKEN_KEY, login.token);
+    sessionStorage.setItem(USER_KEY, JSON.stringify(login.user));
+  },
+  clear() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(USER_KEY);
+  },
+  /** An address to put in the login form (the account pages leave it after setting a password). */
+  rememberEmail: (email) => sessionStorage.setItem(EMAIL_KEY, email),
+  email: () => sessionStorage.getItem(EMAIL_KEY) || "",
+};

@@ -14,12 +14,13 @@ import pytest
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef, host_for
-from switchboard.actors.events import QueuePosition, Refused, WaitTimeout
+from switchboard.actors.events import ConversationRemoved, ConversationState, QueuePosition, Refused, WaitTimeout
 from switchboard.actors.messages import (
-    AgentWrote, AnswerTransfer, Close, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting, LeaveGroup,
-    LeaveQueue, OpenConversation, RequestHuman, SetPresence, SetSaturation, TransferToAgent, TransferToGroup,
-    VisitorWrote,
+    AgentWrote, AnswerTransfer, Close, ConfigureGroup, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting,
+    LeaveGroup, LeaveQueue, MoveToGroup, OpenConversation, RequestHuman, RetireGroup, SetPresence, SetSaturation,
+    SignOut, TransferToAgent, TransferToGroup, VisitorWrote,
 )
+from switchboard.actors.output import Recorded
 from switchboard.settings import DispatchSettings
 from tests.harness import Harness
 
@@ -694,3 +695,151 @@ def test_a_returning_visitor_is_served_by_their_last_agent_when_they_free_up_in_
     to_conv(h, "c0", Close("agent"))
 
     assert served_by(h, "c1") == "ann" and load(h, "bob") == 0
+
+
+# --- admin: groups changed, deleted, visitors moved, agents signed out ----------------------------------------------
+
+
+def groups_recorded(h: Harness, conversation: str) -> list[str | None]:
+    """The group of each state the conversation handed to the archive (what the store and Redis keep)."""
+    return [d.event.state["group"] for d in list(h.recorder.deliveries)
+            if isinstance(d, Recorded) and isinstance(d.event, ConversationState)
+            and d.event.state["conversation"] == conversation]
+
+
+def test_a_group_given_a_shorter_queue_keeps_its_visitors_and_turns_the_next_one_away(engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h)
+    for i, c in enumerate(("c1", "c2", "c3")):
+        h.at(float(i))
+        ask(h, c)
+
+    ref = h.send(Address.queue("sales"), ConfigureGroup("balanced", 2, None))
+    h.at(5.0)
+    ask(h, "c4")
+
+    assert h.refusals(ref) == []
+    assert waiting(h) == ["c1", "c2", "c3"]
+    assert h.kinds_for(visitor("c4")) == ["queue_full"] and phase(h, "c4") == "bot"
+
+
+def test_a_configuration_for_a_group_that_does_not_exist_or_with_bad_values_is_refused(engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h, max_queue=3)
+
+    missing = h.send(Address.queue("nowhere"), ConfigureGroup("balanced", None, None))
+    bad = h.send(Address.queue("sales"), ConfigureGroup("random", None, None))
+
+    assert refusal_codes(h, missing) == [(errors.UNKNOWN_GROUP, "queue:nowhere")]
+    assert refusal_codes(h, bad) == [(errors.INVALID_ARGUMENT, "queue:sales")]
+    sales = h.inspect(Address.queue("sales"))
+    assert h.inspect(Address.queue("nowhere")) is None
+    assert sales is not None and (sales["policy"], sales["max_queue"]) == ("balanced", 3)
+
+
+def test_a_group_retires_only_once_empty_then_turns_visitors_away_until_it_is_created_again(
+        engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h, "sales")
+    create_group(h, "support")
+    create_agent(h, "ann", 1, groups=("sales", "support"), online=False)
+    ask(h, "c1")
+
+    not_empty = h.send(Address.queue("sales"), RetireGroup())
+    to_conv(h, "c1", LeaveQueue())
+    retired = h.send(Address.queue("sales"), RetireGroup())
+    turned_away = ask(h, "c2")
+
+    assert refusal_codes(h, not_empty) == [(errors.GROUP_NOT_EMPTY, "queue:sales")]
+    assert h.refusals(retired) == []
+    assert refusal_codes(h, turned_away) == [(errors.GROUP_RETIRED, "conversation:c2")]
+    assert phase(h, "c2") == "bot" and conv_state(h, "c2")["group"] is None
+
+    to_agent(h, "ann", SetPresence("online"))  # her round asks the retired group too, and still ends
+    ask(h, "c3", "support")
+    left = to_agent(h, "ann", LeaveGroup("sales"))
+    assert served_by(h, "c3") == "ann" and h.refusals(left) == []
+
+    revived = h.send(Address.queue("sales"), CreateGroup(max_queue=5))
+    create_agent(h, "bob", 1)
+    to_conv(h, "c2", RequestHuman("sales"))
+    assert h.refusals(revived) == [] and (h.inspect(Address.queue("sales")) or {})["max_queue"] == 5
+    assert served_by(h, "c2") == "bob"
+
+
+def test_a_visitor_moved_to_another_group_is_served_there_before_those_who_asked_later(
+        engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h, "sales")
+    create_group(h, "support")
+    create_agent(h, "cid", 1, groups=("support",), online=False)
+    ask(h, "c1", "sales")
+    h.at(5.0)
+    ask(h, "c2", "support")
+
+    h.at(10.0)
+    ref = to_conv(h, "c1", MoveToGroup("support"))
+
+    assert h.refusals(ref) == []
+    assert waiting(h, "sales") == [] and waiting(h, "support") == ["c1", "c2"]
+    assert (position(h, "c1"), position(h, "c2")) == (1, 2)
+    assert groups_recorded(h, "c1")[-1] == "support"
+    to_agent(h, "cid", SetPresence("online"))
+    assert served_by(h, "c1") == "cid" and phase(h, "c2") == "queued"
+    assert conv_state(h, "c1")["group"] == "support"
+
+
+def test_a_visitor_moved_to_a_full_group_keeps_their_place_in_the_old_one(engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h, "sales")
+    create_group(h, "support", max_queue=1)
+    ask(h, "c1", "sales")
+    h.at(1.0)
+    ask(h, "c2", "sales")
+    ask(h, "c3", "support")
+
+    ref = to_conv(h, "c1", MoveToGroup("support"))
+
+    assert refusal_codes(h, ref) == [(errors.QUEUE_FULL, "conversation:c1")]
+    assert waiting(h, "sales") == ["c1", "c2"] and waiting(h, "support") == ["c3"]
+    assert conv_state(h, "c1")["group"] == "sales" and groups_recorded(h, "c1")[-1] == "sales"
+
+
+def test_an_assigned_conversation_moved_to_another_group_goes_back_to_that_group(engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h, "sales")
+    create_group(h, "support")
+    create_agent(h, "ann", 1, groups=("sales",))
+    create_agent(h, "cid", 1, groups=("support",))
+    ask(h, "c1", "sales")
+
+    to_conv(h, "c1", MoveToGroup("support"))
+    to_agent(h, "ann", SignOut())
+
+    assert served_by(h, "c1") == "cid" and conv_state(h, "c1")["group"] == "support"
+
+
+def test_a_signed_out_agents_conversations_go_at_once_to_an_online_colleague(engine_harness: Harness) -> None:
+    h = engine_harness
+    create_group(h)
+    create_agent(h, "ann", 2)
+    ask(h, "c1")
+    ask(h, "c2")
+    create_agent(h, "bob", 2)
+    assert (served_by(h, "c1"), served_by(h, "c2"), load(h, "bob")) == ("ann", "ann", 0)
+
+    h.at(10.0)
+    ref = to_agent(h, "ann", SignOut())
+
+    assert h.refusals(ref) == []
+    assert (served_by(h, "c1"), served_by(h, "c2")) == ("bob", "bob")
+    assert agent_state(h, "ann")["presence"] == "offline" and load(h, "ann") == 0
+    assert [e for e in h.events_for(UserRef.agent("ann")) if isinstance(e, ConversationRemoved)] == [
+        ConversationRemoved("c1", "requeued"), ConversationRemoved("c2", "requeued")]
+    assert "requeued" in h.kinds_for(visitor("c1")) and "requeued" in h.kinds_for(visitor("c2"))
+
+    h.at(10.0 + DispatchSettings().offline_grace_s + 1)
+    ask(h, "c3")
+    assert phase(h, "c3") == "queued" and agent_state(h, "ann")["presence"] == "offline"
+    to_agent(h, "ann", SetPresence("online"))
+    assert served_by(h, "c3") == "ann"

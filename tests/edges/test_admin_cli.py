@@ -1,11 +1,16 @@
-"""processes.admin: `switchboard admin create` writes an admin straight into the store, with or without a server."""
+"""processes.admin: `switchboard admin create` writes an admin straight into the store, with or without a server
+(while one runs on the embedded store, into that store through its port)."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from switchboard.processes.admin import AdminError, add_admin_parser, admin_create, run_admin
@@ -14,6 +19,7 @@ from switchboard.store.connection import connect, disconnect
 from switchboard.store.documents import User
 from switchboard.store.embedded import EmbeddedMongo, embedded_store_in_use
 from tests.edges.conftest import CHEAP_PASSWORDS
+from tests.server.conftest import Backends, Server, free_port, make_config
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -60,16 +66,26 @@ def test_without_mongodb_uri_the_embedded_store_is_started_for_the_moment_and_ke
         assert user is not None and user.email == "root@example.com"
 
 
-def test_an_embedded_store_held_by_a_server_is_reported_not_replaced(tmp_path: Path) -> None:
+def test_an_admin_is_created_while_a_server_holds_the_embedded_store(tmp_path: Path, redis_url: str) -> None:
     with EmbeddedMongo(str(tmp_path)) as running:
         uri = running.start()
-        port = uri.rsplit(":", 1)[1].split("/")[0]
-        with pytest.raises(AdminError) as exc:
-            admin_create("root@example.com", "root-password", "", ServerSettings(data_dir=str(tmp_path)),
-                         passwords=CHEAP_PASSWORDS)
-        message = str(exc.value)
-        assert "Stop the server" in message and f"MONGODB_URI=mongodb://127.0.0.1:{port}/switchboard" in message
-        assert embedded_store_in_use(str(tmp_path)) is not None  # still the server's
+        held = embedded_store_in_use(str(tmp_path))
+        server = Server(make_config(Backends(tmp_path, redis_url, uri)), free_port()).start()
+        try:
+            env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "SWITCHBOARD_SETTINGS")}
+            env["SWITCHBOARD_DATA_DIR"] = str(tmp_path)
+            done = subprocess.run([sys.executable, "-m", "switchboard.cli", "admin", "create", "--email",
+                                   "Root@example.com", "--password-stdin"], input="root-password\n", env=env,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert "created admin adm-" in done.stdout and "root-password" not in done.stdout + done.stderr
+            with httpx.Client(base_url=server.url, timeout=10) as http:  # the running server sees the new admin
+                login = http.post("/api/auth/login", json={"email": "root@example.com", "password": "root-password"})
+                assert login.status_code == 200, login.text
+                assert login.json()["user"]["roles"] == ["admin"]
+            assert embedded_store_in_use(str(tmp_path)) == held  # still the server's, never restarted
+        finally:
+            server.stop()
 
 
 def test_the_command_reads_the_password_from_stdin(store: str, monkeypatch: pytest.MonkeyPatch,

@@ -20,9 +20,7 @@ from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
 from switchboard.actors.start import start_engine
 from switchboard.edges.auth import CONTROL_CHANNEL, issue_token, issue_visitor_token
-from switchboard.edges.rest.api import OPENAPI, rest_routes
-from switchboard.edges.rest.kb import kb_routes
-from switchboard.edges.rest.workspace import workspace_routes
+from switchboard.edges.rest.api import OPENAPI, api_routes, rest_routes
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import SkillGroup, User
 from tests.edges.conftest import CHEAP_PASSWORDS
@@ -95,8 +93,8 @@ def test_an_admin_logs_in_and_reads_me(world: World) -> None:
     me = world.call("GET", "/api/me", body["token"])
     assert me.status_code == 200
     assert me.json() == body["user"]
-    assert set(me.json()) == {"id", "role", "email", "nickname", "avatar_url", "phone", "saturation", "groups",
-                              "created_at"}
+    assert set(me.json()) == {"id", "roles", "supervises", "email", "nickname", "avatar_url", "phone", "saturation",
+                              "groups", "created_at", "status", "must_change_password"}
     assert "argon2" not in me.text and "hash" not in me.text
 
 
@@ -221,7 +219,7 @@ def test_a_duplicate_email_is_a_409(world: World) -> None:
 @pytest.mark.parametrize("fields", [
     {"email": "not-an-email"}, {"email": {"$ne": None}}, {"email": ["ann@example.com"]},
     {"email": "a\u0000@example.com"}, {"password": "short"}, {"password": 12345678}, {"password": {"$ne": None}},
-    {"nickname": {"first": "Ann"}}, {"nickname": "   "}, {"nickname": ""}, {"saturation": 0}, {"saturation": 1001}, {"saturation": True},
+    {"nickname": {"first": "Ann"}}, {"nickname": "An\nn"}, {"nickname": "a\u0000b"}, {"saturation": 0}, {"saturation": 1001}, {"saturation": True},
     {"saturation": "5"}, {"saturation": 5.0}, {"groups": "billing"}, {"groups": [{"$ne": None}]},
     {"groups": ["Not A Slug"]}, {"groups": ["nowhere"]}, {"role": "admin"},
 ])
@@ -232,16 +230,19 @@ def test_an_agent_with_a_bad_field_is_400_and_not_created(world: World, fields: 
     assert User.objects(roles="agent").count() == 0
 
 
-def test_an_agents_nickname_is_trimmed_never_blank_and_defaults_to_the_emails_name(world: World) -> None:
+def test_an_agents_nickname_is_trimmed_and_may_be_blank_which_means_none(world: World) -> None:
     admin = world.login()
     named = world.call("POST", "/api/agents", admin, {"email": "ann@example.com", "password": "ann-password",
                                                       "nickname": "  Ann  "}).json()
     unnamed = world.call("POST", "/api/agents", admin, {"email": "bob.smith@example.com",
                                                         "password": "bob-password"}).json()
+    blank = world.call("POST", "/api/agents", admin, {"email": "cid@example.com", "password": "cid-password",
+                                                      "nickname": " \u200b "}).json()
 
-    assert (named["nickname"], unnamed["nickname"]) == ("Ann", "bob.smith")
-    _error(world.call("PATCH", f"/api/agents/{named['id']}", admin, {"nickname": " \t "}), 400, "invalid_argument")
-    assert User.objects.get(id=named["id"]).nickname == "Ann"
+    assert (named["nickname"], unnamed["nickname"], blank["nickname"]) == ("Ann", "", "")
+    assert world.call("PATCH", f"/api/agents/{named['id']}", admin, {"nickname": " \t "}).json()["nickname"] == ""
+    assert User.objects.get(id=named["id"]).nickname == ""
+    _error(world.call("PATCH", f"/api/agents/{named['id']}", admin, {"nickname": "A\rnn"}), 400, "invalid_argument")
 
 
 def test_changing_an_agents_saturation_tells_the_dispatch_agent(world: World) -> None:
@@ -324,7 +325,7 @@ def test_openapi_json_lists_every_route(world: World) -> None:
     assert response.status_code == 200
     spec = response.json()
     assert spec == orjson.loads(orjson.dumps(OPENAPI)) and spec["openapi"].startswith("3.")
-    routes = [*rest_routes(), *kb_routes(), *workspace_routes()]
+    routes = api_routes()
     served = {(method.lower(), route.path) for route in routes if isinstance(route, Route)
               for method in (route.methods or ()) if method != "HEAD"}
     described = {(method, path) for path, ops in spec["paths"].items() for method in ops}

@@ -7,8 +7,9 @@ import pytest
 from switchboard.store.documents import User
 from switchboard.store.errors import Duplicate, NotFound
 from switchboard.store.users import (
-    AgentSummary, agent_name, agent_names, agent_summaries, change_password, get_agent, get_user, get_user_by_email,
-    insert_user, list_agents, replace_password_hash, update_agent,
+    DEFAULT_AGENT_NAME, AgentSummary, agent_name, agent_names, agent_summaries, change_password, delete_user,
+    deleted_email, get_agent, get_user, get_user_by_email, insert_user, list_agents, list_users,
+    replace_password_hash, set_active, set_avatar_url, set_email, update_agent, update_user, user_status,
 )
 from switchboard.store.visitors import get_visitor
 from tests.store.test_archive import add_agent
@@ -84,8 +85,45 @@ def test_a_rehash_replaces_only_the_hash_it_was_made_from(store: str) -> None:
     assert user is not None and (user.password_hash, user.token_version) == ("stronger", 0)
 
 
-def test_agents_are_named_by_nickname_else_by_id(store: str) -> None:
+def test_agents_are_named_by_nickname_else_by_the_default_name_and_unknown_ones_by_id(store: str) -> None:
     add_agent("a1", "ada@example.com", [])
     User(id="a2", roles=["agent"], email="b@example.com", password_hash="x", nickname="").save()
-    assert (agent_name("a1"), agent_name("a2"), agent_name("a9")) == ("A1", "a2", "a9")
-    assert agent_names(["a1", "a2", "a9"]) == {"a1": "A1", "a2": "a2", "a9": "a9"}
+    assert (agent_name("a1"), agent_name("a2"), agent_name("a9")) == ("A1", DEFAULT_AGENT_NAME, "a9")
+    assert agent_names(["a1", "a2", "a9"]) == {"a1": "A1", "a2": "Agent", "a9": "a9"}
+
+
+def test_a_deleted_user_keeps_its_nickname_and_frees_its_email(store: str) -> None:
+    add_agent("a1", "ada@example.com", ["sales"])
+    before = delete_user("a1")
+    assert before.email == "ada@example.com"
+    user = get_user("a1")
+    assert user is not None and user.deleted_at is not None
+    assert (user.email, user.password_hash, list(user.groups), user.active, user.token_version) == (
+        deleted_email("a1"), "", [], False, 1)
+    assert agent_name("a1") == "A1" and user_status(user) == "deleted"
+    assert get_agent("a1") is None and list_users() == []
+    insert_user("agent", "ada@example.com", "hash", saturation=3)  # free again
+    with pytest.raises(NotFound):
+        delete_user("a1")
+
+
+def test_deactivation_bumps_the_token_version_and_reactivation_does_not(store: str) -> None:
+    add_agent("a1", "ada@example.com", [])
+    assert (set_active("a1", False).active, get_user("a1").token_version) == (False, 1)  # type: ignore[union-attr]
+    user = set_active("a1", True)
+    assert (user.active, user.token_version, user_status(user)) == (True, 1, "active")
+
+
+def test_an_update_changes_only_the_fields_given_and_an_email_move_refuses_a_taken_one(store: str) -> None:
+    add_agent("a1", "ada@example.com", ["sales"])
+    add_agent("a2", "bob@example.com", [])
+    before, after = update_user("a1", nickname="", phone="+1 5", roles=["agent", "supervisor"], supervises=["sales"])
+    assert (before.nickname, after.nickname, after.phone, list(after.roles), list(after.supervises)) == (
+        "A1", "", "+1 5", ["agent", "supervisor"], ["sales"])
+    assert list(after.groups) == ["sales"]
+    with pytest.raises(Duplicate):
+        set_email("a1", "BOB@example.com")
+    assert set_email("a1", " New@Example.com").email == "new@example.com"
+    assert set_avatar_url("a1", "/api/images/avatar-a1?v=1").avatar_url == "/api/images/avatar-a1?v=1"
+    with pytest.raises(NotFound):
+        update_user("a9", nickname="x")

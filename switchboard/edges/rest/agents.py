@@ -3,7 +3,9 @@
 The store first, then the engine: a new agent is stored (under a fresh ``a-<8 hex>`` id), then its
 dispatch entity is created (offline); a saturation change reaches the entity only when it changed. A
 nickname change is at once in this process's display names and, in other processes, within
-:data:`switchboard.edges.delivery.names.TTL_S`.
+:data:`switchboard.edges.delivery.names.TTL_S`. A nickname may be blank (the field is optional): the agent
+then has none, and visitors see the default name (:data:`~switchboard.store.users.DEFAULT_AGENT_NAME`).
+``/api/users`` (:mod:`.accounts`) is the fuller version of these routes (roles, invitations, scope).
 """
 
 from __future__ import annotations
@@ -14,34 +16,27 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from switchboard.actors.address import Address
-from switchboard.actors.messages import CreateAgent, SetSaturation, is_blank
+from switchboard.actors.messages import CreateAgent, SetSaturation
 from switchboard.store.groups import missing_groups
-from switchboard.store.users import insert_user, list_agents, update_agent
+from switchboard.store.users import DEFAULT_AGENT_NAME, insert_user, list_agents, update_agent
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, Passwords
-from switchboard.edges.rest.sessions import user_json
-from switchboard.edges.rest.toolkit import MAX_TEXT, SLUG_SCHEMA, ApiPart, Body, ORJSONResponse, admin, bad, \
+from switchboard.edges.rest.sessions import NICKNAME_SCHEMA, nickname_field, user_json
+from switchboard.edges.rest.toolkit import SLUG_SCHEMA, ApiPart, Body, ORJSONResponse, admin, bad, \
     email_field, errors, int_field, json_content, make_routes, new_password_field, operation, passwords_for, \
-    read_json, ref, services_of, slug, string_field
+    read_json, ref, services_of, slug
 
-__all__ = ["agent_routes", "AGENTS_API"]
+__all__ = ["agent_routes", "AGENTS_API", "groups_field", "MAX_GROUPS"]
 
 _ADMIN_ERRORS = (400, 401, 403, 413)
-_MAX_GROUPS = 100
+MAX_GROUPS = 100
 
 
-def _nickname(data: Body) -> str:
-    """What visitors see as the agent's name: never blank (a visitor would see nobody), trimmed."""
-    value = string_field(data, "nickname").strip()
-    if is_blank(value):  # NUL and zero-width characters too: a visitor would see nobody
-        raise bad("nickname must not be blank")
-    return value
-
-
-def _groups(data: Body) -> tuple[str, ...]:
-    value = data["groups"]
-    if not isinstance(value, list) or len(value) > _MAX_GROUPS:
-        raise bad(f"groups must be a list of at most {_MAX_GROUPS} group ids")
-    return tuple(dict.fromkeys(slug(g, "each group") for g in value))
+def groups_field(data: Body, name: str = "groups") -> tuple[str, ...]:
+    """A list of group ids (slugs), duplicates dropped, in the order given."""
+    value = data[name]
+    if not isinstance(value, list) or len(value) > MAX_GROUPS:
+        raise bad(f"{name} must be a list of at most {MAX_GROUPS} group ids")
+    return tuple(dict.fromkeys(slug(g, f"each of {name}") for g in value))
 
 
 class _Agents:
@@ -54,9 +49,9 @@ class _Agents:
                                ("email", "password"))
         email = email_field(data)
         password = new_password_field(data, "password")
-        nickname = _nickname(data) if "nickname" in data else email.split("@", 1)[0]  # visitors see a name
+        nickname = nickname_field(data) if "nickname" in data else ""  # "": visitors see the default name
         saturation = int_field(data, "saturation", 1, 1000) if "saturation" in data else 5
-        groups = _groups(data) if "groups" in data else ()
+        groups = groups_field(data) if "groups" in data else ()
         missing = await run_in_threadpool(missing_groups, groups)
         if missing:
             raise bad(f"unknown group(s): {', '.join(missing)}")
@@ -76,7 +71,7 @@ class _Agents:
         await admin(request)
         agent_id = str(request.path_params["agent"])
         data = await read_json(request, ("nickname", "saturation"))
-        nickname = _nickname(data) if "nickname" in data else None
+        nickname = nickname_field(data) if "nickname" in data else None
         saturation = int_field(data, "saturation", 1, 1000) if "saturation" in data else None
         user, before = await run_in_threadpool(lambda: update_agent(agent_id, nickname=nickname,
                                                                     saturation=saturation))
@@ -84,7 +79,7 @@ class _Agents:
             services_of(request).engine.send(Address.agent(agent_id), SetSaturation(saturation))
         names = getattr(request.app.state.services, "names", None)
         if nickname is not None and names is not None:  # at once here; other processes within Names.ttl_s
-            names.set_agent(agent_id, user.nickname)
+            names.set_agent(agent_id, user.nickname or DEFAULT_AGENT_NAME)
         return ORJSONResponse(user_json(user))
 
 
@@ -97,10 +92,6 @@ def agent_routes(passwords: Passwords | None = None) -> list[BaseRoute]:
         ("PATCH", "/api/agents/{agent}", api.update),
     ])
 
-
-_NICKNAME_SCHEMA = {"type": "string", "maxLength": MAX_TEXT, "pattern": r"\S",
-                    "description": "shown to visitors; trimmed, never blank (on creation it defaults to the email's "
-                                   "local part)"}
 
 AGENTS_API = ApiPart(
     paths={
@@ -121,12 +112,12 @@ AGENTS_API = ApiPart(
                      "properties": {
                          "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
                          "password": {"type": "string", "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD},
-                         "nickname": _NICKNAME_SCHEMA,
+                         "nickname": NICKNAME_SCHEMA,
                          "saturation": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
-                         "groups": {"type": "array", "maxItems": _MAX_GROUPS, "items": SLUG_SCHEMA,
+                         "groups": {"type": "array", "maxItems": MAX_GROUPS, "items": SLUG_SCHEMA,
                                     "description": "ids of existing groups"}}},
         "AgentChange": {"type": "object", "additionalProperties": False, "properties": {
-            "nickname": _NICKNAME_SCHEMA,
+            "nickname": NICKNAME_SCHEMA,
             "saturation": {"type": "integer", "minimum": 1, "maximum": 1000}}},
     },
 )

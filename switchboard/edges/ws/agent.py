@@ -9,6 +9,12 @@ the agent's id as the actor, so the entities refuse what is not this agent's
 to do; transfer, whose message names no actor, and typing are checked here
 against the conversation's agent in Redis. When an agent's last socket anywhere closes, the agent goes offline
 (the offline grace period keeps their conversations for a reconnect).
+
+Roles (:mod:`switchboard.edges.scope`): any user may open the socket, but only one holding the agent role
+takes chats (presence, messages, notes, typing, invite, answering transfers; anyone else gets ``forbidden``).
+An admin, or a supervisor of the conversation's group, may also transfer, close and read (sync) a
+conversation that is not theirs, and sees the queues of the groups they steer; the user's roles are read
+again from the store for each such action, so a role taken away counts at once.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from starlette.websockets import WebSocket
 
 from switchboard.actors import messages as m
 from switchboard.actors.address import Address, UserRef
+from switchboard.store.groups import list_groups
+from switchboard.store.users import get_user
 from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, check_session, decode_token
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
-from switchboard.edges.keys import as_str, conv_key
+from switchboard.edges.keys import ConvView, as_str, conv_key
+from switchboard.edges.scope import Scope
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, Frame, frame, parse_agent
 from switchboard.edges.services import Services
 from switchboard.edges.ws.session import (SyncGate, command, conversation_info, hold, last_seq_of, origin_allowed,
@@ -37,23 +46,21 @@ log = logging.getLogger("switchboard.agent_ws")
 __all__ = ["agent_endpoint", "authenticate_agent"]
 
 
-async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str]:
-    """(agent id, nickname, sid) for a valid agent token; raises AuthError."""
-    from switchboard.store.users import get_user, roles_of
-
+async def authenticate_agent(services: Services, token: str) -> tuple[str, str, str, Scope]:
+    """(user id, nickname, sid, scope) for a valid user token; raises AuthError."""
     claims = decode_token(token, secret=services.secret)
     user = await asyncio.to_thread(get_user, claims.user_id)
-    if user is None:
+    if user is None or user.deleted_at is not None:
         raise AuthError(codes.TOKEN_INVALID, "the token names no user")
     await check_session(services.redis, claims, user.token_version)
-    if "agent" not in roles_of(user):
-        raise AuthError(codes.NOT_AN_AGENT, "only agents use the workspace socket")
-    return user.id, user.nickname or user.id, claims.sid
+    if not user.active:
+        raise AuthError(codes.SESSION_ENDED, "the account is deactivated")
+    return user.id, user.nickname or user.id, claims.sid, Scope.of(user)
 
 
 async def agent_endpoint(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
-    if not origin_allowed(ws, services.settings.allowed_origins):
+    if not origin_allowed(ws, await services.site.origins()):
         await ws.close(CLOSE_POLICY)
         return
     await ws.accept()
@@ -62,7 +69,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
     if hello is None:
         return
     try:
-        agent_id, nickname, sid = await authenticate_agent(services, hello.token)
+        agent_id, nickname, sid, scope = await authenticate_agent(services, hello.token)
     except AuthError as exc:
         await send_error(ws, exc.code, exc.message)
         await ws.close(CLOSE_AUTH)
@@ -72,15 +79,17 @@ async def agent_endpoint(ws: WebSocket) -> None:
     conn = Connection(ws, UserRef.agent(agent_id), services.next_conn_id(), bucket, sid=sid)
 
     async def offline() -> None:  # the agent's last socket anywhere (the grace period keeps the conversations)
-        services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
+        if scope.is_agent:
+            services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
 
-    await hold(services, conn, AgentSession(services, conn), hello, parse_agent, offline)
+    await hold(services, conn, AgentSession(services, conn, scope), hello, parse_agent, offline)
 
 
 class AgentSession:
-    def __init__(self, services: Services, conn: Connection) -> None:
+    def __init__(self, services: Services, conn: Connection, scope: Scope) -> None:
         self.s, self.conn = services, conn
         self.agent = conn.user.id
+        self.scope = scope  # as at the hello; steering actions read it again (:meth:`steers`)
         self.sync_gate = SyncGate(services.settings)
 
     async def welcome(self, hello: p.AgentHello) -> None:
@@ -100,14 +109,22 @@ class AgentSession:
                 log.info("agent %s may not read conversation %r: not resumed", self.agent, conv[:64])
 
     async def snapshot(self) -> Frame:
-        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
+        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent)) if self.scope.is_agent else None
         if me is None:
             return {"presence": "offline", "saturation": 0, "groups": [], "conversations": [], "pending_transfers": [],
-                    "queues": {}}
+                    "queues": await self.queues(await self.queue_groups([]))}
         conversations = [c for c in [await conversation_info(self.s, conv) for conv in me.get("active", [])] if c]
         pending = [{"conversation": o["conversation"], "from_agent": o["from_agent"]} for o in me.get("transfer_offers", [])]
         return {"presence": me["presence"], "saturation": me["saturation"], "groups": me["groups"],
-                "conversations": conversations, "pending_transfers": pending, "queues": await self.queues(me["groups"])}
+                "conversations": conversations, "pending_transfers": pending,
+                "queues": await self.queues(await self.queue_groups(me["groups"]))}
+
+    async def queue_groups(self, own: list[str]) -> list[str]:
+        """The groups whose queues this user sees: its own as an agent, and those it steers."""
+        if not self.scope.steers:
+            return own
+        every = [g.id for g in await asyncio.to_thread(list_groups)]
+        return list(dict.fromkeys([*own, *self.scope.visible_groups(every)]))
 
     async def queues(self, groups: list[str]) -> dict[str, list[Frame]]:
         now, result = time.time(), {}
@@ -129,17 +146,37 @@ class AgentSession:
         state = await asyncio.to_thread(self.s.engine.inspect, Address.conversation(conv))
         return state is not None and (state.get("agent") == self.agent or self.agent in state.get("participants", ()))
 
-    async def is_mine(self, conv: str) -> bool:
+    async def is_mine(self, conv: str, quiet: bool = False) -> bool:
         if as_str(await self.s.redis.hget(conv_key(conv), "agent")) == self.agent:
             return True
+        if not quiet:
+            await self.not_yours(conv)
+        return False
+
+    async def not_yours(self, conv: str) -> None:
         await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message=f"conversation {conv[:64]!r} is not yours",
                                    conversation=conv[:64]))
-        return False
+
+    async def steers(self, conv: str) -> ConvView | None:
+        """The conversation's view if this user, as the store has its roles now, steers its group (an admin,
+        or the group's supervisor); else None."""
+        view = ConvView.from_hash(conv, await self.s.redis.hgetall(conv_key(conv)))
+        if view is None:
+            return None
+        user = await asyncio.to_thread(get_user, self.agent)
+        if user is None or not user.active or user.deleted_at is not None:
+            return None
+        self.scope = Scope.of(user)
+        return view if self.scope.manages(view.group) else None
 
     async def handle(self, f: p.AgentFrame) -> None:
         handler = _HANDLERS.get(type(f))
         if handler is None:
             await self.conn.send(frame("error", code=codes.UNKNOWN_TYPE, message=f"an agent cannot send {type(f).__name__}"))
+            return
+        if type(f) in _AGENT_ONLY and not self.scope.is_agent:
+            await self.conn.send(frame("error", code=codes.FORBIDDEN_ACTION, in_reply_to=_frame_name(f),
+                                       message="only a user with the agent role takes chats"))
             return
         await handler(self, f)
 
@@ -170,30 +207,51 @@ class AgentSession:
         if (f.to_agent is None) == (f.to_group is None):
             await self.conn.send(frame("error", code=codes.INVALID_FRAME, message="name exactly one of to_agent and to_group"))
             return
-        if await self.is_mine(f.conversation):
+        if await self.is_mine(f.conversation, quiet=True) or await self.steers(f.conversation) is not None:
             msg = m.TransferToAgent(f.to_agent) if f.to_agent is not None else m.TransferToGroup(f.to_group or "")
             self._to(f.conversation, msg, "transfer")
+        else:
+            await self.not_yours(f.conversation)
 
     async def _answer_transfer(self, f: p.AnswerTransfer) -> None:
         command(self.s, self.conn, Address.agent(self.agent), m.AnswerTransfer(f.conversation, f.accept), "answer_transfer")
 
     async def _close(self, f: p.AgentClose) -> None:
-        self._to(f.conversation, m.Close("agent", agent=self.agent), "close")
+        if self.scope.is_agent and await self.is_mine(f.conversation, quiet=True):
+            self._to(f.conversation, m.Close("agent", agent=self.agent), "close")
+            return
+        view = await self.steers(f.conversation)
+        if view is None:  # not a steerer's: the engine refuses it in the usual words
+            self._to(f.conversation, m.Close("agent", agent=self.agent), "close")
+        else:  # an assigned one closes as its agent would; a waiting one is given up, as the system does
+            self._to(f.conversation, m.Close("agent") if view.phase == "assigned" else m.Close("system"), "close")
 
     async def _queues(self, f: p.Queues) -> None:
-        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent))
-        await self.conn.send(frame("queues", queues=await self.queues(me["groups"] if me else [])))
+        me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent)) if self.scope.is_agent else None
+        await self.conn.send(frame("queues", queues=await self.queues(await self.queue_groups(me["groups"] if me else []))))
 
     async def _sync(self, f: p.Sync) -> None:
         if not await self.sync_gate.admits(self.conn):
             return
-        if not await self.may_read(f.conversation):
+        if not await self.may_read(f.conversation) and await self.steers(f.conversation) is None:
             await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, message="not a conversation of yours"))
             return
         await self.sync_gate.serve(self.s, self.conn, f.conversation, f.after)
 
     async def _ping(self, f: p.Ping) -> None:
         await self.conn.send(frame("pong", time=time.time()))
+
+
+# What only a user holding the agent role may send: taking chats. Transfer, close, sync, queues and ping are
+# also a steerer's (checked in their handlers).
+_AGENT_ONLY: frozenset[type] = frozenset({p.Presence, p.AgentMessage, p.Note, p.AgentTyping, p.Invite,
+                                          p.AnswerTransfer})
+
+
+def _frame_name(f: object) -> str:
+    """The frame's wire type (its msgspec tag), for ``in_reply_to``."""
+    config = getattr(type(f), "__struct_config__", None)
+    return str(getattr(config, "tag", None) or type(f).__name__)
 
 
 # by frame type; each handler takes its own frame type (hence Any: a table cannot say which)

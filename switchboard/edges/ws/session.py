@@ -1,6 +1,10 @@
 """What both websockets share: the origin check, the hello, the receive loop and its limits, commands to
 the engine, and a conversation as a client sees it.
 
+The origin check reads the allowed sites at run time (:func:`refused_origin` with
+``await services.site.origins()``: the settings file's and the admin page's, cached for 2 s), so a site
+added on the admin page is let in without a restart.
+
 Every frame passes the same gate in the same order: rate, then size and shape (parse). A bad
 frame gets an ``error`` frame and the connection goes on, except where the
 protocol says it must end (a frame over the size limit: 1009; no valid hello,
@@ -29,7 +33,7 @@ from switchboard.edges.protocol import (CLOSE_POLICY, CLOSE_TOO_BIG, VERSION, Ag
 from switchboard.edges.services import Services
 from switchboard.settings import ServerSettings
 
-__all__ = ["origin_allowed", "read_hello", "hold", "serve_frames", "send_error", "command", "conversation_info",
+__all__ = ["origin_allowed", "refused_origin", "OriginWarnings", "read_hello", "hold", "serve_frames", "send_error", "command", "conversation_info",
            "last_seq_of", "Session", "SyncGate"]
 
 log = logging.getLogger("switchboard.ws")
@@ -51,16 +55,40 @@ class Session(Protocol[_HelloIn, _FrameIn]):
     async def handle(self, frame: _FrameIn) -> None: ...
 
 
-def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
-    """No Origin (not a browser), the page's own origin, or one of the configured exact origins."""
+def refused_origin(ws: WebSocket, allowed: tuple[str, ...]) -> str | None:
+    """The page's origin if it may not open this socket, else None: a socket with no Origin (not a browser),
+    from the server's own origin, or from one of `allowed` (exact, as ``services.site.origins()`` gives
+    them) is let in."""
     origin = ws.headers.get("origin")
     if origin is None:
-        return True
+        return None
     origin = origin.rstrip("/")
     host = ws.headers.get("host", "")
-    if origin in (f"http://{host}", f"https://{host}"):
+    if origin in (f"http://{host}", f"https://{host}") or origin in allowed:
+        return None
+    return origin
+
+
+def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """No Origin (not a browser), the page's own origin, or one of `allowed` exactly."""
+    return refused_origin(ws, allowed) is None
+
+
+class OriginWarnings:
+    """Which refused origins were logged already: one warning per origin per process, and at most `limit`
+    remembered (past that, new origins are not logged: a flood of made-up origins cannot fill the log
+    or the memory)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def first(self, origin: str) -> bool:
+        """True the first time `origin` is seen (while there is room to remember it)."""
+        if origin in self._seen or len(self._seen) >= self.limit:
+            return False
+        self._seen.add(origin)
         return True
-    return origin in allowed
 
 
 async def send_error(ws: WebSocket, code: str, message: str, **extra: object) -> None:

@@ -13,11 +13,17 @@ visitor's Redis hash expires ``visitor_state_ttl_s`` after their last hello, and
 visitor only once there is something to keep: a conversation, or an email or name they gave. The
 engine hears when a visitor's last socket closes and when one comes back (``VisitorGone``,
 ``VisitorBack``), so a queued request of a visitor who went away leaves the queue after a grace period.
+
+A page on a site that is not among the allowed ones (``services.site.origins()``) gets its socket
+accepted, then one ``origin_not_allowed`` error frame naming its origin and the setting, then a 1008
+close: refused before the accept, a browser would only say "failed", and the site's developer could not
+tell why. The server logs a warning once per such origin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any, Awaitable, Callable, cast
@@ -38,18 +44,23 @@ from switchboard.edges.limits import client_address
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, EMAIL_PATTERN, Frame, frame, parse_visitor
 from switchboard.edges.services import Services
 from switchboard.edges.ws.per_address import AddressLimits
-from switchboard.edges.ws.session import (SyncGate, command, conversation_info, hold, last_seq_of, origin_allowed,
-                                          read_hello, send_error)
+from switchboard.edges.ws.session import (OriginWarnings, SyncGate, command, conversation_info, hold, last_seq_of,
+                                          read_hello, refused_origin, send_error)
 
-__all__ = ["visitor_endpoint"]
+__all__ = ["visitor_endpoint", "REFUSED_ORIGINS"]
+
+log = logging.getLogger("switchboard.ws")
+
+REFUSED_ORIGINS = OriginWarnings(limit=1000)  # this process's refused origins, each logged once
 
 _RECENT_RESENDS = 64  # messages of the last ended conversation searched for a re-sent client id
 
 
 async def visitor_endpoint(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
-    if not origin_allowed(ws, services.settings.allowed_origins):
-        await ws.close(CLOSE_POLICY)  # before accept: the handshake is refused with 403
+    origin = refused_origin(ws, await services.site.origins())
+    if origin is not None:
+        await _refuse(ws, origin)
         return
     await ws.accept()
     hello = await read_hello(ws, parse_visitor, p.VisitorHello, services.settings.max_frame_bytes,
@@ -63,6 +74,19 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     conn = Connection(ws, UserRef.visitor(visitor_id), services.next_conn_id(), bucket)
     session = VisitorSession(services, conn, client_address(ws))
     await hold(services, conn, session, hello, parse_visitor, session.gone)
+
+
+async def _refuse(ws: WebSocket, origin: str) -> None:
+    """Accept, say why in an error frame (the widget shows it and stops), close 1008; log it once."""
+    shown = origin[:200]
+    if REFUSED_ORIGINS.first(shown):
+        log.warning("refused the widget's socket from %r: that site is not allowed; add it under Admin > Widget > "
+                    "Allowed sites (setting allowed_origins) if the widget belongs there", shown)
+    await ws.accept()
+    await send_error(ws, codes.ORIGIN_NOT_ALLOWED,
+                     f"this chat is not enabled on {shown}: add {shown} under Admin → Widget → Allowed sites "
+                     f"(setting allowed_origins)")
+    await ws.close(CLOSE_POLICY)
 
 
 async def _identify(ws: WebSocket, services: Services, hello: p.VisitorHello) -> str | None:
