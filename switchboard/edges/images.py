@@ -41,7 +41,7 @@ def reencode(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
     except BadImage:
         raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise BadImage(f"not a PNG, JPEG, GIF or WebP picture ({type(exc).__name__})") from None
+        raise BadImage("this is not a PNG, JPEG, GIF or WebP picture (SVG and other formats are not taken)") from None
     frame.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
     frame.save(out, format="PNG", optimize=True)

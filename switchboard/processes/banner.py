@@ -13,14 +13,12 @@ from switchboard.settings import ServerSettings
 __all__ = ["print_urls"]
 
 
-def print_urls(settings: ServerSettings, *, setup_needed: bool = False) -> None:
+def print_urls(settings: ServerSettings) -> None:
     base = f"{settings.host}:{settings.port}"
     site = settings.base_url
     print(f"  workspace (agents, admins)  {site}/workspace", flush=True)
     print(f"  widget demo page            {site}/widget  (embed: <script src=\"{site}/widget.js\" async>)",
           flush=True)
-    if setup_needed:
-        print(f"  first-run setup             {site}/setup", flush=True)
     print(f"  REST                        http://{base}/api  (OpenAPI: http://{base}/api/openapi.json)", flush=True)
     print(f"  visitor websocket           ws://{base}/ws/visitor", flush=True)
     print(f"  agent websocket             ws://{base}/ws/agent", flush=True)

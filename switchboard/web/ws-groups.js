@@ -3,7 +3,7 @@
 // conversations name it the server answers group_busy, and the page offers to move them to another group:
 // ?move_to=) and creates new ones. A supervisor sees the list only.
 
-import {$, el, fill, runForm} from "./ws-dom.js";
+import {$, el, fill, runForm, sentence} from "./ws-dom.js";
 
 const POLICIES = [["balanced", "Balanced"], ["last_agent_first", "Last agent first"], ["designated", "Designated"]];
 
@@ -103,8 +103,9 @@ export class GroupsSection {
     const target = el("select", {class: "input", name: "move_to", testid: "move-to", required: true},
       el("option", {value: ""}, "Choose a group…"), others.map((x) => el("option", {value: x.id}, x.name || x.id)));
     const panel = el("form", {class: "move-panel", testid: "move-panel"},
-      el("p", {class: "small", testid: "busy-message"}, el("span", {class: "strong"}, message),
-         " Move its open conversations to another group, and the group is deleted."),
+      el("p", {}, el("span", {class: "strong"}, "Conversations are still open in this group. "),
+         "Choose a group to move them to; then this one is deleted."),
+      el("p", {class: "muted small", testid: "busy-message"}, sentence(message)),
       el("div", {class: "inline"}, target,
          el("button", {class: "btn btn-danger btn-small", type: "submit", testid: "move-and-delete"}, "Move and delete"),
          el("button", {class: "btn btn-ghost btn-small", type: "button",

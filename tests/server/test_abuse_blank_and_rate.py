@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from switchboard.actors.messages import Post, is_blank
 from switchboard.edges.protocol import frame_type
+from switchboard.store.users import agent_name
 from tests.server.conftest import Server, admin_token, api, group_name, make_agent, visitor
 
 INVISIBLE = ["\x00", "\x00\x00\x00", "\u200b\u200c\u200d", "\ufeff", "\u2060\u200e", "\u3164", " \u00a0\u3000\t",
@@ -48,13 +49,16 @@ def test_a_visitor_name_of_only_zero_width_characters_is_not_kept(server: Server
     client.close()
 
 
-def test_an_agent_nickname_of_only_nul_or_zero_width_characters_is_refused(server: Server) -> None:
+def test_an_agent_nickname_of_only_nul_or_zero_width_characters_counts_as_no_nickname(server: Server) -> None:
+    # A blank nickname is allowed (visitors then see "Agent"); one that only looks filled is blank too, so no
+    # visitor ever sees an invisible name.
     agent_id, _ = make_agent(server, group_name())
     admin = api(server, admin_token(server))
     for nickname in ("\x00\x00", "\u200b", "\ufeff\u200d"):
         answer = admin.patch(f"/api/agents/{agent_id}", json={"nickname": nickname})
-        assert answer.status_code == 400, answer.text
-        assert answer.json()["error"]["code"] == "invalid_argument"
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["nickname"] == ""
+    assert agent_name(agent_id) == "Agent"
 
 
 def test_a_rate_limited_error_names_the_frame_it_dropped(server: Server) -> None:

@@ -52,7 +52,7 @@ def test_a_picture_is_uploaded_shown_and_removed_and_an_svg_is_refused(mailed: M
     form = page.get_by_test_id("avatar-form")
     form.get_by_test_id("avatar-file").set_input_files(files=[upload("me.svg", "image/svg+xml", SVG)])
     form.get_by_test_id("avatar-upload").click()
-    expect(form.get_by_test_id("form-error")).to_contain_text("Not a PNG, JPEG, GIF or WebP picture")  # the server's
+    expect(form.get_by_test_id("form-error")).to_contain_text("not a PNG, JPEG, GIF or WebP picture")  # the server's
     expect(page.get_by_test_id("avatar-preview")).to_be_hidden()  # back to no picture
 
     form.get_by_test_id("avatar-file").set_input_files(files=[upload("me.png", "image/png", png((230, 120, 40), 120))])

@@ -160,7 +160,7 @@ def _busy(group_id: str, found: int) -> ApiError:
     many = f"at least {found}" if found >= _BUSY_SHOWN else str(found)
     return ApiError(409, codes.GROUP_BUSY,
                     f"group {group_id} has {many} open conversation(s) (with the bot, queued or with an agent); "
-                    f"name another group to move them to: DELETE /api/groups/{group_id}?move_to=<group>")
+                    f"choose another group to move them to first (move_to)")
 
 
 async def _retire_queue(engine: Engine, group_id: str) -> int:
