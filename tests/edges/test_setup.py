@@ -10,6 +10,8 @@ import httpx
 import redis
 
 from switchboard.actors.address import Address
+from switchboard.actors.messages import CreateGroup
+from switchboard.store.groups import get_group, insert_group
 from switchboard.edges.keys import SETUP_KEY
 from switchboard.edges.setup import ALPHABET, code_hash, new_code, prepare_setup, setup_line
 from switchboard.store.documents import User
@@ -61,13 +63,18 @@ def test_setup_is_needed_until_the_first_admin_is_made_with_the_code(desk: Desk,
     no_admin()
     assert desk.call("GET", "/api/setup").json() == {"needed": True}
     code = prepare(desk)
+    if get_group("support") is None:  # serve makes the default group (and its queue) at every start
+        insert_group("support")
+    desk.engine.send(Address.queue("support"), CreateGroup())
     error(setup(desk, "AAAA-BBBB-CCCC"), 403, "setup_code_wrong")
     made = setup(desk, code.lower(), nickname="  Root ", takes_chats=True)
     assert made.status_code == 201, made.text
     user = made.json()["user"]
     assert (user["roles"], user["nickname"], user["email"]) == (["admin", "agent"], "Root", "first@example.com")
+    assert user["groups"] == ["support"]  # an owner who answers chats starts where visitors wait
     assert desk.call("GET", "/api/me", made.json()["token"]).json()["id"] == user["id"]
-    assert desk.engine.inspect(Address.agent(user["id"])) is not None
+    agent = desk.engine.inspect(Address.agent(user["id"]))
+    assert agent is not None and agent["groups"] == ["support"]
     assert desk.call("GET", "/api/setup").json() == {"needed": False}
     assert sync_redis.get(SETUP_KEY) is None
     error(setup(desk, code, "second@example.com"), 409, "setup_done")

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 from switchboard.actors.address import Address
 from switchboard.actors.messages import CreateAgent
+from switchboard.store.groups import get_group
 from switchboard.store.users import Role, admin_exists, insert_user, roles_of
 from switchboard.edges import codes
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, HashingBusy, LoginLimits, LoginThrottled, \
@@ -83,15 +84,20 @@ class _Setup:
         if not await spend_code(services.redis, code):  # another setup spent it a moment ago
             raise _done()
         roles: tuple[Role, ...] = ("admin", "agent") if takes_chats else ("admin",)
+        # An owner who answers chats starts in the default group, where visitors who name none wait (serve makes
+        # sure it exists at every start): otherwise their desk would stay empty until they joined a group.
+        default = services.settings.default_group
+        groups = (default,) if takes_chats and await run_in_threadpool(get_group, default) is not None else ()
         try:
             user = await run_in_threadpool(lambda: insert_user(roles, email, password_hash, nickname=nickname,
-                                                               saturation=5 if takes_chats else 1))
+                                                               saturation=5 if takes_chats else 1, groups=groups))
         except BaseException:
             await restore_code(services.redis, code)
             raise
         await login_succeeded(services.redis, _SETUP_ACCOUNT, address)
         if takes_chats:
-            services.engine.send(Address.agent(user.id), CreateAgent(saturation=int(user.saturation), name=nickname))
+            services.engine.send(Address.agent(user.id), CreateAgent(saturation=int(user.saturation), groups=groups,
+                                                                     name=nickname))
         ttl = services.settings.token_ttl_s
         sid = await start_session(services.redis, user.id, ttl)
         token = issue_token(user.id, roles_of(user), user.token_version, sid, ttl, secret=services.secret)
