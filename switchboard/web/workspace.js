@@ -271,7 +271,9 @@ class Workspace {
   connection(state, detail) {
     const label = $("#connection");
     label.dataset.state = state;
-    label.textContent = state === "open" ? "Connected" : state === "connecting" ? "Connecting…"
+    // once welcomed, every later attempt is a reconnection: say so, also between the waits
+    const connecting = this.welcomes ? "Reconnecting…" : "Connecting…";
+    label.textContent = state === "open" ? "Connected" : state === "connecting" ? connecting
       : state === "waiting" ? `Reconnecting in ${Math.max(1, Math.round(detail.seconds))} s…`
       : state === "offline" ? "Offline" : "Disconnected";
     if (state === "ended") endSession(`Your session has ended (${detail.message || detail.code}). Please log in again.`);

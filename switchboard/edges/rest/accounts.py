@@ -40,8 +40,8 @@ from switchboard.store.users import DEFAULT_AGENT_NAME, Role, active_admins, cha
 from switchboard.edges import codes
 from switchboard.edges.accounts import LIFETIMES_S, LinkInvalid, Link, Purpose, issue_link, link_url, read_link, \
     spend_link
-from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, LoginLimits, LoginThrottled, Passwords, \
-    end_sessions, login_attempt
+from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, HashingBusy, LoginLimits, LoginThrottled, \
+    Passwords, end_sessions, login_attempt
 from switchboard.edges.limits import client_address
 from switchboard.edges.rest.agents import MAX_GROUPS, groups_field
 from switchboard.edges.rest.sessions import NICKNAME_SCHEMA, PHONE_SCHEMA, nickname_field, phone_field, user_json
@@ -329,7 +329,12 @@ class _Accounts:
         data = await read_json(request, ("token", "password"), ("token", "password"))
         password = new_password_field(data, "password")
         link = await self._link(request, data, ("invite", "reset"))
-        password_hash = await run_in_threadpool(passwords_for(request, self._passwords).hash, password)
+        try:  # on the hashing pool of its own, as logins (edges/auth.py): bounded, never the shared thread pool
+            password_hash = await passwords_for(request, self._passwords).hash_async(password)
+        except HashingBusy:
+            return ORJSONResponse({"error": {"code": codes.LOGINS_BUSY, "message": "too many password checks at "
+                                             "once; try again in a moment"}}, status_code=503,
+                                  headers={"Retry-After": "1"})
         await self._spend(link)
         if not await run_in_threadpool(change_password, link.user.id, int(link.token.token_version), password_hash):
             raise ApiError(400, codes.LINK_INVALID, "the link was replaced by a later change: ask for a new one")
