@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from switchboard.llm.cli import add_kb_parser, run_kb
 
     add_kb_parser(sub)
+    from switchboard.processes.reports_cli import add_reports_parser, run_reports
+
+    add_reports_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return run_serve(args)
@@ -34,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_admin(args)
     if args.command == "kb":
         return run_kb(args)
+    if args.command == "reports":
+        return run_reports(args)
     if args.command == "scenario":
         from switchboard.scenarios.cli import run_files
 

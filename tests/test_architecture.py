@@ -44,6 +44,7 @@ EDGE_LAYERS: dict[str, int] = {
     "switchboard.edges.delivery": 2,
     "switchboard.edges.botworker": 3,
     "switchboard.edges.services": 4,
+    "switchboard.edges.live": 4,
     "switchboard.edges.ws": 5,
     "switchboard.edges.rest": 5,
     "switchboard.edges.pages": 5,

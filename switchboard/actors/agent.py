@@ -50,8 +50,8 @@ from typing import Any, Callable
 
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
-from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
-from switchboard.actors.events import TransferRequested, TransferWithdrawn
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from switchboard.actors.events import PresenceChanged, TransferRequested, TransferWithdrawn
 from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted,
     JoinGroup, LeaveGroup, MemberLeft, Message, OfferWithdrawn, Pull, PullResult, Release, Requeue, SetPresence,
@@ -200,7 +200,7 @@ class Agent:
         self.presence = new
         if old is new:
             return []
-        effects: list[Effect] = []
+        effects: list[Effect] = [Record(PresenceChanged(self.id, old.value, new.value, now))]
         if new is Presence.ONLINE:
             self.online_since = now
             if self.first_online_at is None:

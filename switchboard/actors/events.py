@@ -15,7 +15,7 @@ __all__ = [
     "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
     "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
     "TransferRequested", "TransferWithdrawn", "TransferDeclined", "Refused", "Posted", "ConversationState",
-    "PersonEvent", "ArchiveRecord",
+    "PresenceChanged", "PersonEvent", "ArchiveRecord",
 ]
 
 
@@ -197,9 +197,20 @@ class ConversationState:
     state: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    """An agent's presence went from `old` to `new` at `at` (for the store's presence intervals and reports)."""
+
+    kind: ClassVar[str] = "presence"
+    agent: str
+    old: str  # online | away | offline
+    new: str
+    at: float
+
+
 PersonEvent = Union[QueuePosition, Assigned, WaitTimeout, QueueFull, Requeued, Reassigned, Closed, Abandoned,
                     ConversationAssigned, ConversationRemoved, TransferRequested, TransferWithdrawn, TransferDeclined]
 """What :class:`~switchboard.actors.effects.Deliver` hands to one person."""
 
-ArchiveRecord = Union[Posted, ConversationState]
+ArchiveRecord = Union[Posted, ConversationState, PresenceChanged]
 """What :class:`~switchboard.actors.effects.Record` hands to the archive."""

@@ -26,7 +26,7 @@ way :func:`as_str` reads one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import overload
 
@@ -37,10 +37,11 @@ from switchboard.actors.address import UserRef
 
 __all__ = ["conv_key", "visitor_key", "history_key", "registry_key", "registry_pattern", "registered_user",
            "user_key", "edge_channel", "sessions_key", "login_key", "address_key", "visitor_of_key", "as_str", "text_hash", "conv_hash",
-           "ConvView", "HashFields", "CONTROL_CHANNEL", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S",
+           "ConvView", "HashFields", "CONTROL_CHANNEL", "LIVE_CHANNEL", "live_change", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S",
            "SETUP_KEY"]
 
 CONTROL_CHANNEL = "sb:control"
+LIVE_CHANNEL = "sb:live"  # what changed for the live view (edges/live.py): live_change(groups, agents)
 CLAIMED_VISITORS = "sb:visitors:claimed"
 CLAIMS_ADOPTED = "sb:visitors:claimed:adopted"
 SETUP_KEY = "sb:setup"  # no TTL: the code lives until it is spent or serve starts again
@@ -169,3 +170,8 @@ def _participants(raw: str | None) -> tuple[str, ...]:
     except orjson.JSONDecodeError:
         return ()
     return tuple(p for p in found if isinstance(p, str)) if isinstance(found, list) else ()
+
+
+def live_change(groups: Iterable[str | None] = (), agents: Iterable[str | None] = ()) -> bytes:
+    """A :data:`LIVE_CHANNEL` message: the groups and agents whose live view may have changed."""
+    return orjson.dumps({"g": [g for g in groups if g], "a": [a for a in agents if a]})

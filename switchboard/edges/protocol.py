@@ -185,10 +185,16 @@ class Queues(_Frame, tag="queues"):
     """Ask for the current queues of the agent's groups."""
 
 
+class Live(_Frame, tag="live"):
+    """A steerer starts (`on`) or stops the live view: a ``live`` frame now and whenever it changes."""
+
+    on: bool = True
+
+
 VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, LeaveQueue, KeepWaiting,
                      VisitorClose, Rate, Profile, Sync, Ping]
 AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
-                   AgentClose, Queues, Sync, Ping]
+                   AgentClose, Queues, Live, Sync, Ping]
 Hello = Union[VisitorHello, AgentHello]
 
 _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "group": 64, "agent": 64,

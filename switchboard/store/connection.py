@@ -13,13 +13,15 @@ import mongoengine
 import pymongo
 
 from switchboard.store.documents import (
-    AccountToken, Conversation, Image, KbDocument, KbEntry, Message, Rating, Site, SkillGroup, User, Visitor,
+    AccountToken, AgentPresence, Conversation, ConversationFacts, Image, KbDocument, KbEntry, Message, Rating,
+    ReportBucket, Site, SkillGroup, User, Visitor,
 )
 from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
 
-DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site)
+DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
+             AgentPresence, ConversationFacts, ReportBucket)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "to_datetime", "to_epoch",
+           "AgentPresence", "ConversationFacts", "ReportBucket", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -230,3 +230,52 @@ class KbEntry(Document):
     alternatives = ListField(StringField())
     vids = ListField(IntField())
     meta = {"collection": "kb_entries", "indexes": ["document"]}
+
+
+class AgentPresence(Document):
+    """One interval of an agent's presence: ``state`` from ``start`` until ``end`` (None: still so).
+
+    The id is ``<agent>|<start as epoch seconds>``, so a replayed presence record opens nothing twice.
+    """
+
+    id = StringField(primary_key=True)
+    agent = StringField(required=True)
+    state = StringField(required=True, choices=("online", "away", "offline"))
+    start = DateTimeField(required=True)
+    end = DateTimeField(null=True)
+    meta = {"collection": "agent_presence", "indexes": ["agent", "start", "end"]}
+
+
+class ConversationFacts(Document):
+    """What one conversation has added to the report buckets, so that a new state adds only the difference
+    (docs/reports.md): ``applied`` is a list of ``[bucket id, counter, value]``; ``rev`` guards against two
+    writers updating it at once. ``visitor``, ``channel``, ``created_at``, ``agents`` and ``intervals`` (the
+    ``[agent, start, end]`` of each assignment, end None while open) serve the reports that buckets cannot sum."""
+
+    id = StringField(primary_key=True)  # the conversation id
+    rev = IntField(default=0)
+    visitor = StringField(default="")
+    channel = StringField(default="")
+    group = StringField(null=True)
+    created_at = DateTimeField()
+    agents = ListField(StringField())
+    intervals = ListField(ListField())
+    applied = ListField(ListField())
+    meta = {"collection": "conversation_facts", "indexes": ["created_at"]}  # no index on a list (decision 020)
+
+
+class ReportBucket(Document):
+    """Counters of one UTC hour for one kind of figure and one set of dimensions (docs/reports.md).
+
+    The id is ``<hour ISO>|<kind>|<dims>``; each counter is a top-level field ``n_<name>`` raised by ``$inc``
+    (not a sub-document: nx-27017 0.8 mishandles ``$inc`` of a dotted path in an upsert), hence not strict.
+    """
+
+    id = StringField(primary_key=True)
+    hour = DateTimeField(required=True)
+    kind = StringField(required=True, choices=("conv", "agent", "bot"))
+    group = StringField(default="")
+    channel = StringField(default="")
+    agent = StringField(default="")
+    source = StringField(default="")  # a knowledge document, for kind bot
+    meta = {"collection": "report_buckets", "indexes": [("kind", "hour")], "strict": False}

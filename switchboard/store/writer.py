@@ -11,7 +11,11 @@ A batch is written in a fixed order, each step one bulk call:
    per conversation that gets messages; states never ``$set`` ``last_seq``, so it never goes down;
 2. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a replay of a message already
    stored, so it counts as written;
-3. visitors and ratings: upserts by id.
+3. visitors and ratings: upserts by id;
+4. presence records, as intervals, and the report aggregates (:mod:`switchboard.store.reports`) in one
+   ``$inc`` bulk call: the conversations the batch stored a state or rating of (their report facts are
+   written right after step 1, before the messages), its newly inserted messages (a replay adds nothing),
+   its closed presence intervals. ``reports=False`` skips the aggregates (presence intervals are still kept).
 
 ``last_seq`` goes first so that, without a transaction, a crash between the steps leaves it ahead of the
 stored messages (a gap nobody was acked for), never behind: a restarted server numbers new messages from
@@ -52,6 +56,7 @@ from pymongo.errors import BulkWriteError, ConfigurationError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
 from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
+from switchboard.store import reports
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
 from switchboard.store.updates import set_fields
 
@@ -59,7 +64,7 @@ __all__ = ["StoreWriter", "WriterStats", "ensure_dedupe_index", "DEDUPE_INDEX"]
 
 log = logging.getLogger(__name__)
 
-Target = Literal["message", "conversation", "visitor", "rating"]
+Target = Literal["message", "conversation", "visitor", "rating", "presence"]
 Transactions = StoreTransactions
 
 DUPLICATE_KEY = 11000
@@ -100,18 +105,23 @@ class _Plan:
     conversations: list[UpdateOne] = field(default_factory=list)
     visitors: list[UpdateOne] = field(default_factory=list)
     ratings: list[UpdateOne] = field(default_factory=list)
+    presence: list[dict[str, Any]] = field(default_factory=list)  # presence records, in the engine's order
+    reports: bool = True  # maintain the report aggregates
     replayed: list[dict[str, Any]] = field(default_factory=list)  # messages refused as duplicates
     earlier: dict[tuple[str, int], int] = field(default_factory=dict)  # (conversation, seq) -> the stored copy's seq
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # the batch's last state per conversation
+    rated: dict[str, dict[str, Any]] = field(default_factory=dict)  # the batch's ratings, by conversation
 
 
 class StoreWriter:
     """Batches writes from one event loop; see the module docstring."""
 
     def __init__(self, max_batch: int = 1000, retries: int = 4, backoff_s: float = 0.1, journal: bool = True,
-                 transactions: Transactions = "auto", sole_writer: bool = True) -> None:
+                 transactions: Transactions = "auto", sole_writer: bool = True, reports: bool = True) -> None:
         if transactions not in STORE_TRANSACTIONS:
             raise ValueError(f"transactions is auto, on or off, got {transactions!r}")
         self.max_batch = max_batch
+        self.reports = reports  # maintain the report aggregates (docs/reports.md)
         self.write_concern = WriteConcern(w=1, j=True) if journal else WriteConcern(w=1)
         self.transactions: Transactions = transactions  # "auto" becomes "on" or "off" at the first batch
         self.sole_writer = sole_writer  # no other process writes transactions to this store (see above)
@@ -130,9 +140,11 @@ class StoreWriter:
 
     async def start(self) -> None:
         """Start the background task in the running loop (otherwise the first write does), and make sure the
-        store has the index that refuses a message stored twice under one client id (:func:`ensure_dedupe_index`)."""
+        store has the index that refuses a message stored twice under one client id (:func:`ensure_dedupe_index`)
+        and the report documents' indexes."""
         self._ensure_running()
         await asyncio.to_thread(ensure_dedupe_index)
+        await asyncio.to_thread(reports.ensure_report_indexes)
 
     async def add_message(self, msg: dict[str, Any]) -> int | None:
         """Return once `msg` (keys as :data:`_MESSAGE_KEYS`) is stored; raise if it could not be.
@@ -152,6 +164,12 @@ class StoreWriter:
 
     def submit_conversation(self, state: dict[str, Any]) -> asyncio.Future[int | None]:
         return self._submit("conversation", state["conversation"], _state_doc(state))
+
+    def submit_presence(self, agent: str, old: str, new: str, at: float) -> asyncio.Future[int | None]:
+        """Store an agent's presence change (closes their open interval, opens one of `new`)."""
+        if not isinstance(at, (int, float)) or new not in ("online", "away", "offline"):
+            raise ValueError(f"bad presence record {new!r} at {at!r}")
+        return self._submit("presence", agent, {"agent": agent, "old": old, "new": new, "at": float(at)})
 
     async def save_visitor(self, visitor_id: str, **fields: Any) -> None:
         """Upsert a visitor's `fields` (names of :class:`Visitor`; times as epoch floats or datetimes)."""
@@ -217,6 +235,7 @@ class StoreWriter:
     async def _commit(self, batch: list[_Item]) -> None:
         try:
             plan = _plan(batch)
+            plan.reports = self.reports
             await self._write_with_retries(plan)
         except Exception as exc:
             log.error("store write of %d items failed: %r", len(batch), exc)
@@ -343,12 +362,15 @@ def _plan(batch: list[_Item]) -> _Plan:
             states[item.key] = item.doc  # the last state wins
         elif item.target == "visitor":
             visitors[item.key] = {**visitors.get(item.key, {}), **item.doc}
+        elif item.target == "presence":
+            plan.presence.append(item.doc)
         else:
             ratings[item.key] = item.doc
     plan.conversations = [_set(cid, doc) for cid, doc in states.items()]
     plan.conversations += [_upsert(cid, {"$max": {"last_seq": seq}}) for cid, seq in last_seq.items()]
     plan.visitors = [_set(vid, doc) for vid, doc in visitors.items()]
     plan.ratings = [_set(rid, doc) for rid, doc in ratings.items()]
+    plan.states, plan.rated = states, ratings
     return plan
 
 
@@ -430,12 +452,35 @@ def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: Clien
     plan.replayed = []
     if plan.conversations:
         _collection(Conversation, write_concern).bulk_write(plan.conversations, ordered=True, session=session)
+    # before the messages: if another writer moved a conversation's report facts, this raises and the batch is
+    # written again before any of its messages was inserted (so the retry still counts them)
+    counts = reports.apply_conversations(plan.states, plan.rated, session) if plan.reports else {}
     if plan.messages:
         plan.replayed = _insert_messages(plan.messages, write_concern, session,
                                          duplicates_abort and session is not None)
     for document, ops in ((Visitor, plan.visitors), (Rating, plan.ratings)):
         if ops:
             _collection(document, write_concern).bulk_write(ops, ordered=True, session=session)
+    _write_reports(plan, counts, session)
+
+
+def _write_reports(plan: _Plan, counts: reports.Counts, session: ClientSession | None) -> None:
+    """Presence intervals, then the batch's aggregates in one bulk call: its conversations' `counts`, its newly
+    inserted messages (a replay adds nothing), its closed presence intervals."""
+    if plan.presence:
+        counts.update(_sum(counts, reports.apply_presence(plan.presence, session, aggregate=plan.reports)))
+    if not plan.reports:
+        return
+    if plan.messages:
+        replayed = {id(doc) for doc in plan.replayed or ()}
+        counts.update(_sum(counts, reports.apply_messages([d for d in plan.messages if id(d) not in replayed],
+                                                          session)))
+    reports.write_counts(counts, session)
+
+
+def _sum(a: reports.Counts, b: reports.Counts) -> reports.Counts:
+    """The entries of `b` added to those of `a` (only the keys of `b`)."""
+    return {key: a.get(key, 0) + amount for key, amount in b.items()}
 
 
 def _collection(document: Any, write_concern: WriteConcern | None) -> Any:

@@ -1,6 +1,8 @@
 // The workspace: log in (ws-login.js), then tabs by role: "Desk" (agents: conversations over /ws/agent),
-// "Team" (admins and supervisors: ws-admin.js; the server decides what each may see and do) and "Profile"
-// (everyone: ws-profile.js). This module wires the desk's parts together: frames from the socket update the
+// "Team" (admins and supervisors: ws-admin.js; the server decides what each may see and do), "Live" (admins
+// and supervisors: agents and queues now, pushed by the server: ws-live.js) and "Profile" (everyone:
+// ws-profile.js). The queue panel is pushed too: the server sends `queues` when a group shown changes. This
+// module wires the desk's parts together: frames from the socket update the
 // Desk (ws-state.js), and one render pass redraws the columns. Everything people wrote is put on the page as
 // text (ws-dom.js).
 
@@ -8,6 +10,8 @@ import {Api, session} from "./ws-api.js";
 import {AdminArea} from "./ws-admin.js";
 import {ConversationView} from "./ws-conversation.js";
 import {$, el, toast} from "./ws-dom.js";
+import {HistoryArea, historyTarget, linkEndedBanner} from "./ws-history.js";
+import {LiveArea} from "./ws-live.js";
 import {LoginScreens} from "./ws-login.js";
 import {chime, setTitle, unlockAudio} from "./ws-notify.js";
 import {ProfileArea} from "./ws-profile.js";
@@ -19,7 +23,6 @@ import {VisitorBook, renderDetails} from "./ws-visitor.js";
 const PRESENCE_KEY = "switchboard.presence";
 const NOTICE_KEY = "switchboard.notice";
 const TAB_KEY = "switchboard.tab";
-const QUEUES_EVERY_MS = 3000;
 // Why a transfer offered to us ended unanswered (transfer_withdrawn), and why ours did (transfer_declined).
 const WITHDRAWN_TEXT = {
   timeout: "A transfer offered to you expired unanswered.",
@@ -103,6 +106,9 @@ function start(token, user) {
     desk: roles.includes("agent") ? () => {} : null,
     team: roles.includes("admin") || roles.includes("supervisor")
       ? once(() => new AdminArea($("#admin"), api, toast, user).load()) : null,
+    live: roles.includes("admin") || roles.includes("supervisor")  // pushed by the server: ws-live.js
+      ? once(() => new LiveArea($("#live"), token).start()) : null,
+    history: once(() => { historyArea = new HistoryArea($("#history"), api, toast).load(); }),  // scoped by the server
     profile: once(() => new ProfileArea($("#profile"), api, toast, user, {
       changed: showMe,
       pause: () => workspace && workspace.socket.stop(),
@@ -114,7 +120,7 @@ function start(token, user) {
       },
     }).load()),
   };
-  const areas = {desk: $("#desk"), team: $("#admin"), profile: $("#profile")};
+  const areas = {desk: $("#desk"), team: $("#admin"), live: $("#live"), history: $("#history"), profile: $("#profile")};
   $("#agent-controls").hidden = !tabs.desk;
   const show = (name) => {
     for (const [tab, area] of Object.entries(areas)) area.hidden = tab !== name;
@@ -134,8 +140,19 @@ function start(token, user) {
     workspace = new Workspace(token, user);
     workspace.start();
   }
+  let historyArea = null;  // #history/<id> (the desk's ended banner links there) opens that transcript
+  const openLinked = () => {
+    const target = historyTarget(location.hash);
+    if (!target) return false;
+    show("history");
+    historyArea.then((area) => area.open(target));
+    window.history.replaceState(null, "", location.pathname + location.search);
+    return true;
+  };
+  window.addEventListener("hashchange", openLinked);
+  linkEndedBanner($("#conv-banner"), () => workspace && workspace.desk.activeId);
   const kept = sessionStorage.getItem(TAB_KEY);
-  show(kept && tabs[kept] ? kept : tabs.desk ? "desk" : "team");
+  if (!openLinked()) show(kept && tabs[kept] ? kept : tabs.desk ? "desk" : "team");
 }
 
 function showMe(user) {
@@ -228,9 +245,6 @@ class Workspace {
       tickWaits(this.sidebar.queues);
       this.view.render(); // a visitor's stale "typing" fades out
     }, 1000);
-    setInterval(() => {
-      if (this.desk.groups.length) this.send("queues");
-    }, QUEUES_EVERY_MS);
     window.switchboardWorkspace = this; // for the console, and for tests that stop or drop the socket
     this.render();
   }
@@ -241,10 +255,15 @@ class Workspace {
     return this.directory;
   }
 
-  /** A colleague we do not know yet (created after we loaded the directory): load it again, now and then. */
+  /** A colleague we do not know yet (created after we loaded the directory): load it again, at most every 2 s,
+   *  and draw again once it is here (nothing else may redraw soon: the queue panel is pushed, not polled). */
   directoryStale() {
-    if (Date.now() - (this.directoryAt || 0) < 2000) return;
-    this.loadDirectory().then(() => this.render(), () => {});
+    if (this.directoryReload) return;
+    const wait = Math.max(0, 2000 - (Date.now() - (this.directoryAt || 0)));
+    this.directoryReload = setTimeout(() => {
+      this.directoryReload = null;
+      this.loadDirectory().then(() => this.render(), () => {});
+    }, wait);
   }
 
   send(type, fields = {}) {
@@ -307,16 +326,13 @@ class Workspace {
         this.send("sync", {conversation: f.conversation, after: desk.assigned(f)});
         this.book.get(f.visitor && f.visitor.id);
         chime("conversation");
-        this.send("queues");
         break;
       }
       case "conversation_removed":
         desk.removed(f);
-        this.send("queues");
         break;
       case "closed":
         desk.closed(f);
-        this.send("queues");
         break;
       case "typing":
         desk.typing(f);

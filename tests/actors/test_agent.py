@@ -9,8 +9,8 @@ import pytest
 from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.agent import Agent
-from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, SendTo, SetTimer
-from switchboard.actors.events import TransferRequested, TransferWithdrawn
+from switchboard.actors.effects import CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
+from switchboard.actors.events import PresenceChanged, TransferRequested, TransferWithdrawn
 from switchboard.actors.messages import (
     AgentStatus, AnswerTransfer, Assign, Candidate, Candidates, CreateAgent, InviteGranted, JoinGroup,
     LeaveGroup, MemberLeft, Pull, PullResult, Release, Requeue, SetPresence, SetSaturation, SignOut, Sweep,
@@ -22,6 +22,11 @@ SETTINGS = DispatchSettings()
 SALES, SUPPORT = Address.queue("sales"), Address.queue("support")
 ANN = UserRef.agent("ann")
 BAD_SATURATIONS = [0, -1, "5", True, 2.5]
+
+
+def presence(old: str, new: str, at: float) -> Record:
+    """The archive record of ann's presence change."""
+    return Record(PresenceChanged("ann", old, new, at))
 
 
 def new_agent(saturation: int = 2, groups: tuple[str, ...] = ("sales",), online_at: float | None = 0.0) -> Agent:
@@ -76,6 +81,7 @@ def test_coming_online_announces_the_agent_and_pulls_from_every_group() -> None:
 
     online = status(idle=10.0)
     assert agent.handle(SetPresence("online"), 10.0) == [
+        presence("offline", "online", 10.0),
         CancelTimer("offline_grace"),
         SendTo(SALES, online), SendTo(SUPPORT, online),
         SendTo(SALES, Pull(online, 2)), SendTo(SUPPORT, Pull(online, 2)),
@@ -85,7 +91,8 @@ def test_coming_online_announces_the_agent_and_pulls_from_every_group() -> None:
 def test_an_agent_in_no_group_comes_online_without_pulling() -> None:
     agent = new_agent(groups=(), online_at=None)
 
-    assert agent.handle(SetPresence("online"), 10.0) == [CancelTimer("offline_grace")]
+    assert agent.handle(SetPresence("online"), 10.0) == [presence("offline", "online", 10.0),
+                                                         CancelTimer("offline_grace")]
 
 
 def test_setting_the_presence_the_agent_already_has_changes_nothing() -> None:
@@ -283,6 +290,7 @@ def test_going_offline_with_conversations_arms_the_grace_timer() -> None:
     agent = serving(new_agent(), "c1")
 
     assert agent.handle(SetPresence("offline"), 40.0) == [
+        presence("online", "offline", 40.0),
         SetTimer("offline_grace", 40.0 + SETTINGS.offline_grace_s),
         SendTo(SALES, AgentStatus("ann", "offline", 1, 2, 1.0)),
     ]
@@ -291,7 +299,8 @@ def test_going_offline_with_conversations_arms_the_grace_timer() -> None:
 def test_going_offline_without_conversations_arms_no_timer() -> None:
     agent = new_agent()
 
-    assert agent.handle(SetPresence("offline"), 40.0) == [SendTo(SALES, status("offline"))]
+    assert agent.handle(SetPresence("offline"), 40.0) == [presence("online", "offline", 40.0),
+                                                          SendTo(SALES, status("offline"))]
 
 
 def test_grace_running_out_sends_every_conversation_back_to_its_queue() -> None:
@@ -313,7 +322,8 @@ def test_coming_back_within_grace_keeps_the_conversations() -> None:
     back = agent.handle(SetPresence("online"), 50.0)
     late = agent.handle(TimerFired("offline_grace"), 100.0)
 
-    assert back == [CancelTimer("offline_grace"), SendTo(SALES, AgentStatus("ann", "online", 1, 1, 1.0))]
+    assert back == [presence("offline", "online", 50.0), CancelTimer("offline_grace"),
+                    SendTo(SALES, AgentStatus("ann", "online", 1, 1, 1.0))]
     assert late == []
     assert agent.snapshot()["active"] == ["c1"]
 
@@ -325,6 +335,7 @@ def test_signing_out_sends_every_conversation_back_to_its_queue_at_once() -> Non
     agent = serving(new_agent(), "c1", "c2")
 
     assert agent.handle(SignOut(), 40.0) == [
+        presence("online", "offline", 40.0),
         SendTo(SALES, AgentStatus("ann", "offline", 2, 2, 1.0)),
         CancelTimer("offline_grace"),
         SendTo(conv("c1"), Requeue("ann")),
@@ -350,6 +361,7 @@ def test_signing_out_refuses_the_transfers_waiting_for_the_agents_answer() -> No
     agent.handle(TransferOffer("c9", "v-c9", "sales", "bob"), 7.0)
 
     assert agent.handle(SignOut(), 40.0) == [
+        presence("online", "offline", 40.0),
         CancelTimer("transfer_offer:c9"),
         SendTo(conv("c9"), TransferRefused("ann", "offline")),
         Deliver(ANN, TransferWithdrawn("c9", "offline")),
@@ -364,7 +376,7 @@ def test_signing_out_refuses_the_transfers_waiting_for_the_agents_answer() -> No
 def test_signing_out_with_no_conversation_is_going_offline() -> None:
     agent = new_agent()
 
-    assert agent.handle(SignOut(), 40.0) == [SendTo(SALES, status("offline"))]
+    assert agent.handle(SignOut(), 40.0) == [presence("online", "offline", 40.0), SendTo(SALES, status("offline"))]
     assert agent.handle(SignOut(), 41.0) == []
 
 
@@ -376,13 +388,15 @@ def test_a_signed_out_agent_takes_nothing_until_they_come_online_again() -> None
     online = agent.handle(SetPresence("online"), 50.0)
 
     assert offered == [SendTo(SALES, PullResult(AgentStatus("ann", "offline", 0, 2, 1.0), (), ("c2",)))]
-    assert online == [CancelTimer("offline_grace"), SendTo(SALES, status(idle=1.0)), SendTo(SALES, Pull(status(idle=1.0), 2))]
+    assert online == [presence("offline", "online", 50.0), CancelTimer("offline_grace"),
+                      SendTo(SALES, status(idle=1.0)), SendTo(SALES, Pull(status(idle=1.0), 2))]
 
 
 def test_going_away_keeps_conversations_and_arms_no_grace() -> None:
     agent = serving(new_agent(), "c1")
 
-    assert agent.handle(SetPresence("away"), 40.0) == [SendTo(SALES, AgentStatus("ann", "away", 1, 2, 1.0))]
+    assert agent.handle(SetPresence("away"), 40.0) == [presence("online", "away", 40.0),
+                                                       SendTo(SALES, AgentStatus("ann", "away", 1, 2, 1.0))]
     assert agent.load == 1
 
 
@@ -522,3 +536,23 @@ def test_a_timer_the_agent_did_not_set_changes_nothing() -> None:
     agent = serving(new_agent(), "c1")
 
     assert agent.handle(TimerFired("something_else"), 1.0) == []
+
+
+# --- presence records --------------------------------------------------------------------------------------
+
+
+def test_every_presence_change_is_recorded_for_the_archive_and_no_change_is_not() -> None:
+    agent = new_agent(groups=(), online_at=None)
+
+    records = [e for t, p in ((1.0, "online"), (2.0, "online"), (3.0, "away"), (4.0, "offline"))
+               for e in agent.handle(SetPresence(p), t) if isinstance(e, Record)]
+
+    assert records == [presence("offline", "online", 1.0), presence("online", "away", 3.0),
+                       presence("away", "offline", 4.0)]
+
+
+def test_a_presence_record_survives_the_ray_wire() -> None:
+    import pickle
+
+    record = presence("offline", "online", 1.0)
+    assert pickle.loads(pickle.dumps(record)) == record

@@ -33,6 +33,11 @@ Who = Literal["anyone", "logged_in", "admin", "steerer", "lister"]
 Caller = Literal["anonymous", "agent", "supervisor", "admin"]
 PASSWORD = "scope-password-1"
 CALLERS: tuple[Caller, ...] = ("anonymous", "agent", "supervisor", "admin")
+WEEK = {"from": "2026-12-01", "to": "2026-12-07", "tz": "Europe/Paris"}
+
+
+def _no_conversation(world: "World", group: str) -> dict[str, str]:
+    return {"conversation": "c-0000000000000000"}
 
 
 def _png() -> bytes:
@@ -148,6 +153,17 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("DELETE", "/api/site/logo"): Call("admin"),
     ("GET", "/api/team"): Call("logged_in"),
     ("GET", "/api/widget/config"): Call("anyone"),
+    ("GET", "/api/reports/overview"): Call("lister", query=WEEK),
+    ("GET", "/api/reports/agents"): Call("logged_in", query=WEEK),  # an agent gets its own row only
+    ("GET", "/api/reports/agents/{agent}/timeline"): Call("steerer", params=_agent_in, query=WEEK),
+    ("GET", "/api/reports/channels"): Call("lister", query=WEEK),
+    ("GET", "/api/reports/bot"): Call("admin", query=WEEK),
+    # history: every logged-in user, each seeing only its scope (tests/edges/test_history_rest.py checks what)
+    ("GET", "/api/history/conversations"): Call("logged_in"),
+    ("GET", "/api/history/conversations/export"): Call("logged_in", query={"format": "csv"}),
+    ("GET", "/api/history/conversations/{conversation}"): Call("logged_in", params=_no_conversation),
+    ("GET", "/api/history/conversations/{conversation}/export"): Call("logged_in", params=_no_conversation),
+    ("GET", "/api/history/visitors/{visitor}"): Call("logged_in", params=lambda w, g: {"visitor": "v-nobody"}),
 }
 
 

@@ -36,14 +36,15 @@ from redis.asyncio.client import Pipeline
 from switchboard.actors.address import UserRef
 from switchboard.actors.effects import AskBot
 from switchboard.actors.events import (ArchiveRecord, Assigned, ConversationAssigned, ConversationState, PersonEvent, Posted,
-                                       Refused)
+                                       PresenceChanged, Refused)
 from switchboard.actors.output import BotQuestion, EngineOutput, Recorded, Refusal
 from switchboard.edges import codes
 from switchboard.edges.delivery.claims import stage_claim, stage_release
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.history import message_frame, stage_append
 from switchboard.edges.delivery.names import Names
-from switchboard.edges.keys import ENDED_CONV_TTL_S, conv_hash, conv_key, history_key, visitor_key
+from switchboard.edges.keys import ENDED_CONV_TTL_S, LIVE_CHANNEL, conv_hash, conv_key, history_key, live_change, \
+    visitor_key
 from switchboard.edges.protocol import VISITOR_REF, Frame, frame, parse_ref
 
 __all__ = ["Relay", "ArchiveWriter", "BotAsker"]
@@ -68,6 +69,12 @@ class ArchiveWriter(Protocol):
     def submit_message(self, msg: dict[str, Any]) -> Awaitable[int | None]: ...
 
     def submit_conversation(self, state: dict[str, Any]) -> Awaitable[object]: ...
+
+
+class PresenceWriter(Protocol):
+    """A writer that also keeps agents' presence intervals (StoreWriter does; a test's stand-in may not)."""
+
+    def submit_presence(self, agent: str, old: str, new: str, at: float) -> Awaitable[object]: ...
 
 
 class BotAsker(Protocol):
@@ -115,6 +122,14 @@ class Relay:
         if isinstance(record, Posted):  # a re-send of a message never carried stores that message
             return self.writer.submit_message(self._stored(self._uncarried.get(_key(record), record)
                                                            if record.duplicate else record))
+        if isinstance(record, PresenceChanged):
+            submit = getattr(self.writer, "submit_presence", None)
+            if submit is None:  # a writer without presence intervals: nothing to wait for
+                done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                return done
+            presence: PresenceWriter = self.writer  # type: ignore[assignment]
+            return presence.submit_presence(record.agent, record.old, record.new, record.at)
         return self.writer.submit_conversation(record.state)
 
     async def idle(self) -> None:
@@ -183,7 +198,7 @@ class Relay:
         if isinstance(d, Recorded):
             if isinstance(d.event, Posted):
                 await self._posted(d.event)
-            else:
+            elif isinstance(d.event, ConversationState):
                 self._state(d.event.state)
         elif isinstance(d, Refusal):
             self._refused(d.event)
@@ -257,6 +272,8 @@ class Relay:
                 stage_release(pipe, visitor, conv)  # and it becomes the visitor's last_conv
                 if state["agent"]:
                     pipe.hset(visitor_key(visitor), "last_agent", state["agent"])
+            # the live view (edges/live.py): tell every edge which group and agents changed
+            pipe.publish(LIVE_CHANNEL, live_change([state["group"]], [state["agent"], *state["participants"]]))
         self.hub.write(stage)
 
     def _refused(self, event: Refused) -> None:

@@ -17,8 +17,10 @@ from switchboard.edges.auth import Passwords
 from switchboard.edges.rest.accounts import ACCOUNTS_API, account_routes
 from switchboard.edges.rest.agents import AGENTS_API, agent_routes
 from switchboard.edges.rest.groups import GROUPS_API, group_routes
+from switchboard.edges.rest.history import HISTORY_API, history_routes
 from switchboard.edges.rest.kb import KB_API, kb_routes
 from switchboard.edges.rest.profile import PROFILE_API, profile_routes
+from switchboard.edges.rest.reports import REPORTS_API, report_routes
 from switchboard.edges.rest.sessions import SESSIONS_API, session_routes
 from switchboard.edges.rest.setup import SETUP_API, setup_routes
 from switchboard.edges.rest.site import SITE_API, site_routes
@@ -35,7 +37,7 @@ OPENAPI = describe(
      "description": "Agents and admins log in here; admins manage agents and skill groups. "
                     "Times are epoch seconds. Every error is {\"error\": {\"code\", \"message\"}}."},
     [SESSIONS_API, AGENTS_API, GROUPS_API, _DESCRIPTION_API, KB_API, WORKSPACE_API, SETUP_API, ACCOUNTS_API,
-     PROFILE_API, SITE_API])
+     PROFILE_API, SITE_API, REPORTS_API, HISTORY_API])
 
 
 async def _openapi(request: Request) -> Response:
@@ -56,4 +58,4 @@ def rest_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
 
 def api_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
     """Every REST route: what the app serves."""
-    return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes(), *site_routes()]
+    return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes(), *site_routes(), *report_routes(), *history_routes()]

@@ -15,15 +15,20 @@ takes chats (presence, messages, notes, typing, invite, answering transfers; any
 An admin, or a supervisor of the conversation's group, may also transfer, close and read (sync) a
 conversation that is not theirs, and sees the queues of the groups they steer; the user's roles are read
 again from the store for each such action, so a role taken away counts at once.
+
+Pushed, never polled (:mod:`switchboard.edges.live`, docs/live.md): a steerer that sends ``live`` gets the
+live view now and again whenever it changes; every socket gets ``queues`` again when a group it shows changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Awaitable, Callable
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from switchboard.actors import messages as m
@@ -34,7 +39,8 @@ from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, check_session, decode_token
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
-from switchboard.edges.keys import ConvView, as_str, conv_key
+from switchboard.edges.keys import LIVE_CHANNEL, ConvView, as_str, conv_key, live_change
+from switchboard.edges.live import LiveEdge, live_edge, queue_rows
 from switchboard.edges.scope import Scope
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, Frame, frame, parse_agent
 from switchboard.edges.services import Services
@@ -81,8 +87,14 @@ async def agent_endpoint(ws: WebSocket) -> None:
     async def offline() -> None:  # the agent's last socket anywhere (the grace period keeps the conversations)
         if scope.is_agent:
             services.engine.send(Address.agent(agent_id), m.SetPresence("offline"))
+            with contextlib.suppress(RedisError):  # the live view shows it (edges/live.py)
+                await services.redis.publish(LIVE_CHANNEL, live_change(agents=[agent_id]))
 
-    await hold(services, conn, AgentSession(services, conn, scope), hello, parse_agent, offline)
+    live = live_edge(services.hub, services.engine, services.redis)
+    try:
+        await hold(services, conn, AgentSession(services, conn, scope), hello, parse_agent, offline)
+    finally:
+        live.forget(conn)
 
 
 class AgentSession:
@@ -91,6 +103,7 @@ class AgentSession:
         self.agent = conn.user.id
         self.scope = scope  # as at the hello; steering actions read it again (:meth:`steers`)
         self.sync_gate = SyncGate(services.settings)
+        self.live: LiveEdge = live_edge(services.hub, services.engine, services.redis)
 
     async def welcome(self, hello: p.AgentHello) -> None:
         snapshot = await self.snapshot()
@@ -107,6 +120,7 @@ class AgentSession:
                          conv[:64], last, sent)
             else:  # the id as the client sent it: quoted and cut, so it cannot forge or flood log lines
                 log.info("agent %s may not read conversation %r: not resumed", self.agent, conv[:64])
+        await self.live.watch_queues(self.conn, snapshot["queues"])  # pushed when they change (edges/live.py)
 
     async def snapshot(self) -> Frame:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent)) if self.scope.is_agent else None
@@ -130,10 +144,7 @@ class AgentSession:
         now, result = time.time(), {}
         for group in groups:
             queue = await asyncio.to_thread(self.s.engine.inspect, Address.queue(group))
-            waiting = queue["waiting"] if queue else []
-            result[group] = [{"conversation": w["conversation"], "visitor": w["visitor"], "position": i + 1,
-                              "priority": w["priority"], "waited_s": round(now - w["queued_at"], 1)}
-                             for i, w in enumerate(waiting)]
+            result[group] = queue_rows(queue["waiting"] if queue else [], now)
         return result
 
     async def may_read(self, conv: str) -> bool:
@@ -187,6 +198,8 @@ class AgentSession:
         command(self.s, self.conn, Address.agent(self.agent), m.SetPresence(f.presence), "presence")
         for conn in self.s.sockets.of(self.conn.user):
             await conn.send(frame("presence", presence=f.presence))
+        with contextlib.suppress(RedisError):  # the live view shows it (edges/live.py)
+            await self.s.redis.publish(LIVE_CHANNEL, live_change(agents=[self.agent]))
 
     async def _message(self, f: p.AgentMessage | p.Note) -> None:
         kind = "note" if isinstance(f, p.Note) else "text"
@@ -228,7 +241,22 @@ class AgentSession:
 
     async def _queues(self, f: p.Queues) -> None:
         me = await asyncio.to_thread(self.s.engine.inspect, Address.agent(self.agent)) if self.scope.is_agent else None
-        await self.conn.send(frame("queues", queues=await self.queues(await self.queue_groups(me["groups"] if me else []))))
+        queues = await self.queues(await self.queue_groups(me["groups"] if me else []))
+        await self.live.watch_queues(self.conn, queues)  # the agent's groups may have changed since the welcome
+        await self.conn.send(frame("queues", queues=queues))
+
+    async def _live(self, f: p.Live) -> None:
+        if not f.on:
+            self.live.unsubscribe(self.conn)
+            return
+        user = await asyncio.to_thread(get_user, self.agent)  # roles as the store has them now
+        self.scope = Scope.of(user) if user is not None and user.active and user.deleted_at is None else \
+            Scope(self.agent, frozenset(), frozenset())
+        if not self.scope.steers:
+            await self.conn.send(frame("error", code=codes.FORBIDDEN_ACTION, in_reply_to="live",
+                                       message="only an admin or a group's supervisor sees the live view"))
+            return
+        await self.live.subscribe(self.conn, self.scope)
 
     async def _sync(self, f: p.Sync) -> None:
         if not await self.sync_gate.admits(self.conn):
@@ -242,8 +270,8 @@ class AgentSession:
         await self.conn.send(frame("pong", time=time.time()))
 
 
-# What only a user holding the agent role may send: taking chats. Transfer, close, sync, queues and ping are
-# also a steerer's (checked in their handlers).
+# What only a user holding the agent role may send: taking chats. Transfer, close, sync, queues, live and ping
+# are also a steerer's (checked in their handlers).
 _AGENT_ONLY: frozenset[type] = frozenset({p.Presence, p.AgentMessage, p.Note, p.AgentTyping, p.Invite,
                                           p.AnswerTransfer})
 
@@ -259,5 +287,5 @@ _HANDLERS: dict[type, Callable[[AgentSession, Any], Awaitable[None]]] = {
     p.Presence: AgentSession._presence, p.AgentMessage: AgentSession._message, p.Note: AgentSession._message,
     p.AgentTyping: AgentSession._typing, p.Invite: AgentSession._invite, p.Transfer: AgentSession._transfer,
     p.AnswerTransfer: AgentSession._answer_transfer, p.AgentClose: AgentSession._close,
-    p.Queues: AgentSession._queues, p.Sync: AgentSession._sync, p.Ping: AgentSession._ping,
+    p.Queues: AgentSession._queues, p.Live: AgentSession._live, p.Sync: AgentSession._sync, p.Ping: AgentSession._ping,
 }
