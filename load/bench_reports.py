@@ -15,7 +15,7 @@ What it does, in one process, against a fresh embedded store (nx-27017, Embedded
    they reached. Agents work shifts on most weekdays with breaks (AgentPresence intervals). Documents are
    written with raw pymongo ``insert_many`` through each document's ``_get_collection()`` with the field names
    of switchboard/store/documents.py (User, SkillGroup, Visitor, Conversation, Message, Rating, AgentPresence).
-2. **Aggregates** (not timed): :func:`switchboard.store.reports.rebuild` builds the report buckets and facts.
+2. **Aggregates** (not timed): :func:`switchboard.store.reports.rebuild` builds the report shards.
 3. **Reports** over the last 30 days, each timed ``--repeat`` times after one untimed warm-up, called as the
    REST handlers call them (:mod:`switchboard.edges.rest.reports` with ``parse_query`` of a query string):
    the overview (by day, and by group and channel), the agents table for every agent, one agent's month
@@ -412,6 +412,10 @@ def report_queries(agent: str, first: str, last: str, repeat: int) -> dict[str, 
         "overview (month, group+channel)": lambda: rr.overview(rr.parse_query({**month, "group": "billing",
                                                                                "channel": "widget"})),
         "agents table (month, all agents)": lambda: rr.agents_report(rr.parse_query(month), now),
+        "agents table (month, Europe/Paris)": lambda: rr.agents_report(rr.parse_query(
+            {**month, "tz": "Europe/Paris"}), now),
+        "overview (month, by hour, Europe/Paris)": lambda: rr.overview(rr.parse_query(
+            {**month, "tz": "Europe/Paris", "by": "hour"})),
         "one agent's month (row)": lambda: rr.agents_report(rr.parse_query({**month, "agent": agent}), now),
         "one agent's month (timeline)": lambda: rr.timeline(q, agent, now),
         "channels (month)": lambda: rr.channels_report(rr.parse_query(month)),
@@ -618,10 +622,10 @@ def writer_run(tag: str, conversations: int, agents: list[str], reports_on: bool
     async def run() -> tuple[float, int]:
         writer = StoreWriter(journal=False, reports=reports_on)
         await writer.start()
-        base = time.time() - 3600
+        base = time.time()  # created after the writer started, as a relay's new conversations are
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(one(writer, i, base) for i in range(conversations)))
-        await writer.flush()
+        await writer.flush_reports()  # the aggregates' thread has counted and stored everything too
         elapsed = time.perf_counter() - t0
         await writer.close()
         return sum(counts) / elapsed, sum(counts)
@@ -702,10 +706,10 @@ def main() -> int:
             last_stage[0] = stage
             print(f"\r  rebuild {stage}: {done:,} / {total:,}", end="", file=sys.stderr, flush=True)
 
-        buckets = rebuild(progress=progress)
+        shards = rebuild(progress=progress)
         print(file=sys.stderr)
         rebuild_s = time.perf_counter() - started
-        log(f"rebuilt {buckets:,} buckets in {rebuild_s:.0f} s")
+        log(f"rebuilt {shards:,} shards in {rebuild_s:.0f} s")
 
         first, last = month_of(end, args.days)
         busiest = max(h.agents, key=lambda a: len(h.shifts[str(a["_id"])]))
@@ -726,10 +730,10 @@ def main() -> int:
         figures = {"reports_p99_ms": round(p99(report_times), 2), "history_search_p99_ms": round(p99(history_times), 2),
                    "live_view_first_load_ms": round(pct(live_times["live view first load (subscribe)"], 99), 2),
                    "aggregate_write_overhead_pct": writer["aggregate_write_overhead_pct"]}
-        sizes = {**dict(h.sizes), "report_buckets": buckets, **live_shape, **frame_shape}
+        sizes = {**dict(h.sizes), "report_shards": shards, **live_shape, **frame_shape}
         print(f"\n{sizes['conversations']:,} conversations, {sizes['messages']:,} messages, {sizes['agents']} agents, "
               f"{sizes['visitors']:,} visitors, {sizes['ratings']:,} ratings, {args.days} days; generated in "
-              f"{gen_s:.0f} s, aggregates rebuilt in {rebuild_s:.0f} s ({buckets:,} buckets); month {first}..{last}; "
+              f"{gen_s:.0f} s, aggregates rebuilt in {rebuild_s:.0f} s ({shards:,} shards); month {first}..{last}; "
               f"{args.repeat} timed repetitions each after a warm-up")
         print(f"{'query':<44}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
         for label, lat in times.items():

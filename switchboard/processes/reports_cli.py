@@ -1,8 +1,8 @@
 """``switchboard reports rebuild``: recompute every report aggregate from the raw records, with progress.
 
-The buckets and per-conversation facts (docs/reports.md) are kept up to date by the store writer as records are
+The report shards (docs/reports.md) are kept up to date by each store writer's report keeper as records are
 stored; this command drops them and recomputes them from the conversations, ratings, messages and presence
-intervals (:func:`switchboard.store.reports.rebuild`): after a crash between a batch's writes and its
+intervals (:func:`switchboard.store.reports.rebuild`): after a crash that lost the last second of
 aggregates, after a change of a figure's definition, or on a store written before reports existed. Like
 ``switchboard admin``, it connects to ``MONGODB_URI``, to the embedded store a running server holds, or starts
 the embedded store of ``data_dir`` for the moment it needs it. Run it with the server stopped, or accept that
@@ -72,7 +72,7 @@ def run_reports(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             ensure_indexes()
             started = time.monotonic()
             count = reports.rebuild(progress=Progress(out))
-            print(f"rebuilt {count} report buckets in {time.monotonic() - started:.1f}s", file=out)
+            print(f"rebuilt {count} report shards in {time.monotonic() - started:.1f}s", file=out)
         finally:
             disconnect()
         return 0

@@ -13,15 +13,15 @@ import mongoengine
 import pymongo
 
 from switchboard.store.documents import (
-    AccountToken, AgentPresence, Conversation, ConversationFacts, Image, KbDocument, KbEntry, Message, Rating,
-    ReportBucket, Site, SkillGroup, User, Visitor,
+    AccountToken, AgentPresence, Conversation, Image, KbDocument, KbEntry, Message, Rating,
+    ReportShard, Site, SkillGroup, User, Visitor,
 )
 from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
-             AgentPresence, ConversationFacts, ReportBucket)
+             AgentPresence, ReportShard)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "AgentPresence", "ConversationFacts", "ReportBucket", "to_datetime", "to_epoch",
+           "AgentPresence", "ReportShard", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -246,36 +246,19 @@ class AgentPresence(Document):
     meta = {"collection": "agent_presence", "indexes": ["agent", "start", "end"]}
 
 
-class ConversationFacts(Document):
-    """What one conversation has added to the report buckets, so that a new state adds only the difference
-    (docs/reports.md): ``applied`` is a list of ``[bucket id, counter, value]``; ``rev`` guards against two
-    writers updating it at once. ``visitor``, ``channel``, ``created_at``, ``agents`` and ``intervals`` (the
-    ``[agent, start, end]`` of each assignment, end None while open) serve the reports that buckets cannot sum."""
+class ReportShard(Document):
+    """One writer's report counters of one UTC day and one part (docs/reports.md, decision 024).
 
-    id = StringField(primary_key=True)  # the conversation id
-    rev = IntField(default=0)
-    visitor = StringField(default="")
-    channel = StringField(default="")
-    group = StringField(null=True)
-    created_at = DateTimeField()
-    agents = ListField(StringField())
-    intervals = ListField(ListField())
-    applied = ListField(ListField())
-    meta = {"collection": "conversation_facts", "indexes": ["created_at"]}  # no index on a list (decision 020)
-
-
-class ReportBucket(Document):
-    """Counters of one UTC hour for one kind of figure and one set of dimensions (docs/reports.md).
-
-    The id is ``<hour ISO>|<kind>|<dims>``; each counter is a top-level field ``n_<name>`` raised by ``$inc``
-    (not a sub-document: nx-27017 0.8 mishandles ``$inc`` of a dotted path in an upsert), hence not strict.
+    The id is ``<YYYYMMDD>|<part>|<writer>``. ``data`` is the shard as JSON: ``{dimension: {name: {"HH":
+    amount}}}``; its writer keeps it in memory and replaces it whole (``$set``) at each flush, so no two
+    processes ever write one shard. Part ``agentday`` holds the ``agent`` shard summed over the day;
+    ``now`` (day ``""``) the writer's agent clock: ``{agent: [state, since, [held conversations]]}``.
     """
 
     id = StringField(primary_key=True)
-    hour = DateTimeField(required=True)
-    kind = StringField(required=True, choices=("conv", "agent", "bot"))
-    group = StringField(default="")
-    channel = StringField(default="")
-    agent = StringField(default="")
-    source = StringField(default="")  # a knowledge document, for kind bot
-    meta = {"collection": "report_buckets", "indexes": [("kind", "hour")], "strict": False}
+    part = StringField(required=True, choices=("conv", "agent", "agentday", "bot", "visitors", "now"))
+    day = StringField(required=True)
+    writer = StringField(required=True)
+    data = StringField(required=True)
+    at = FloatField()  # when its writer last wrote it (epoch seconds)
+    meta = {"collection": "report_shards", "indexes": [("part", "day")]}

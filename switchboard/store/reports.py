@@ -1,400 +1,464 @@
-"""Report aggregates: hourly counters kept as records are stored, summed by the report queries.
+"""Report aggregates: kept off the acknowledgement path by each writer, in day shards, read by the reports.
 
-Every figure is defined once in docs/reports.md. The counters live in :class:`ReportBucket` documents, one per
-UTC hour, kind (``conv``, ``agent``, ``bot``) and dimensions, raised by ``$inc`` upserts. Three sources feed them,
-each from :class:`~switchboard.store.writer.StoreWriter`'s batch:
+Every figure is defined once in docs/reports.md; what each record adds is :mod:`switchboard.store.report_counts`.
+The rule: a writer acknowledges a batch as soon as its records are stored; the aggregates follow in a
+:class:`ReportKeeper` thread that owns its own shards (:class:`ReportShard`, one per writer, UTC day and part),
+adds to them in memory and replaces each changed shard whole about once a second. No two processes write one
+shard, so there is no read-modify-write race, and a report reads a month as a few dozen documents whatever
+the traffic (nx-27017 pays per field and per byte, decision 024).
 
-- a conversation (its stored state and rating) adds :func:`conversation_counts`; its
-  :class:`ConversationFacts` keeps what it added, so a new state adds only the difference and a replayed one
-  adds nothing (the counts are a function of the stored documents, not of the sequence of records);
-- a newly inserted message adds :func:`message_counts` (a replay is refused by the store, so it adds nothing);
-- a closed presence interval adds its seconds, split by hour (:func:`presence_counts`).
+What the writer's thread does on the way (:meth:`ReportKeeper.prepare`): before a batch overwrites a
+conversation the keeper has not seen in this process, it reads the stored state, so the new state adds only
+its difference; and it reads the ratings a batch replaces. Presence intervals stay on the writer's path
+(:func:`store_presence`): the timeline reads them.
 
-:func:`rebuild` recomputes all of it from the raw records with the same functions, so the live and the rebuilt
-buckets agree by construction (tests/store/test_reports.py checks it). Queries read buckets by ``(kind, hour)``
-range and sum them in Python: no sort, no count, no message scanned; occupancy and distinct visitors, which
-hourly sums cannot give, read the ConversationFacts of the range (one indexed range query).
-
-The ``apply_*`` functions write what they keep (facts, presence intervals) and return the counts to add;
-the writer adds a batch's counts in one call (:func:`write_counts`). Why, and the cost: decision 021.
+A crash loses at most the last second of aggregates (never a record): :func:`rebuild` recomputes everything from
+the raw records with the same functions, so the live and the rebuilt shards agree (tests/store/test_reports.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 
+from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard, to_datetime, to_epoch
+from switchboard.store.report_counts import (DAY, AgentClock, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
+                                             day_start, day_totals, difference, hold_events, hours_of, merge,
+                                             conversation_counts, message_counts, rating_counts)
 from switchboard.store.updates import set_fields
-from switchboard.store.documents import (AgentPresence, Conversation, ConversationFacts, Message, Rating,
-                                         ReportBucket, to_datetime, to_epoch)
 
-__all__ = ["HOUR", "Counts", "bucket_id", "conversation_counts", "message_counts", "presence_counts", "holds",
-           "apply_conversations", "apply_messages", "apply_presence", "rebuild", "Buckets", "read_buckets",
-           "read_facts", "read_presence", "counters", "ensure_report_indexes", "write_counts", "DECISIONS"]
+__all__ = ["ReportKeeper", "Prepared", "store_presence", "ensure_report_indexes", "rebuild", "read_hours",
+           "read_agent_totals", "read_agents_now", "read_presence", "shard_id", "REBUILD_WRITER"]
 
 log = logging.getLogger(__name__)
 
-HOUR = 3600
-DECISIONS = ("answer", "suggest", "decline", "handoff", "error")
-Counts = dict[tuple[str, str], float]  # (bucket id, counter) -> amount
-_SEP = "|"
-_COUNTER = "n_"  # a bucket's counter fields: n_<name>
+REBUILD_WRITER = "rebuild"
+_STATE_FIELDS = ("visitor", "channel", "phase", "group", "agent", "transfers", "created_at", "queued_at",
+                 "assigned_at", "first_agent_reply_at", "closed_at")
+_NOW = "now"
 
 
-def _hour(t: float) -> float:
-    return t - t % HOUR
-
-
-def bucket_id(t: float, kind: str, group: str = "", channel: str = "", agent: str = "", source: str = "") -> str:
-    """``<UTC hour>|<kind>|<group>|<channel>|<agent>|<source>`` of the hour holding epoch `t`; the hour is ISO 8601's
-    basic format (``20260310T09``): nx-27017 0.8 mistakes an upsert's ``_id`` in the extended format for a date."""
-    hour = datetime.fromtimestamp(_hour(t), tz=timezone.utc).strftime("%Y%m%dT%H")
-    return _SEP.join((hour, kind, group, channel, agent, source))
-
-
-def _dims(bucket: str) -> dict[str, Any]:
-    hour, kind, group, channel, agent, source = bucket.split(_SEP, 5)
-    return {"hour": datetime.strptime(hour, "%Y%m%dT%H").replace(tzinfo=timezone.utc), "kind": kind,
-            "group": group, "channel": channel, "agent": agent, "source": source}
-
-
-def _add(counts: Counts, bucket: str, name: str, amount: float = 1) -> None:
-    counts[(bucket, name)] = counts.get((bucket, name), 0) + amount
-
-
-# --- what each record adds (pure) ----------------------------------------------------------------------
-
-
-def _t(doc: Mapping[str, Any], name: str) -> float | None:
-    value = doc.get(name)
-    return to_epoch(value) if isinstance(value, datetime) else None
-
-
-def holds(conv: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
-    """Who held the conversation when: ``(agent, start, end)``, end None while they still hold it.
-
-    The first hold starts at ``assigned_at`` (with the agent the first transfer came from, else the current
-    agent); each transfer ends the hold before it and, to an agent, starts one; the last ends at ``closed_at``."""
-    assigned, closed = _t(conv, "assigned_at"), _t(conv, "closed_at")
-    if assigned is None:
-        return []
-    transfers = [t for t in conv.get("transfers") or [] if isinstance(t, Mapping)]
-    first = (transfers[0].get("from_agent") if transfers else None) or conv.get("agent")
-    out: list[tuple[str, float, float | None]] = []
-    current: tuple[str, float] | None = (first, assigned) if first else None
-    for t in transfers:
-        at = float(t.get("at") or assigned)
-        if current is not None:
-            out.append((current[0], current[1], at))
-        to = t.get("to_agent")
-        current = (to, at) if to else None
-    if current is None and conv.get("agent") and conv.get("phase") in ("assigned", "closed"):
-        current = (conv["agent"], float(transfers[-1].get("at") or assigned) if transfers else assigned)
-    if current is not None:
-        out.append((current[0], current[1], closed))
-    return out
-
-
-def conversation_counts(conv: Mapping[str, Any], rating: Mapping[str, Any] | None) -> Counts:
-    """What one conversation (a stored :class:`Conversation` document) and its rating add to the buckets."""
-    counts: Counts = {}
-    group, channel = conv.get("group") or "", conv.get("channel") or ""
-    phase = conv.get("phase")
-    created, queued = _t(conv, "created_at"), _t(conv, "queued_at")
-    assigned, replied, closed = _t(conv, "assigned_at"), _t(conv, "first_agent_reply_at"), _t(conv, "closed_at")
-
-    def add(t: float, name: str, amount: float = 1) -> None:
-        _add(counts, bucket_id(t, "conv", group, channel), name, amount)
-
-    if created is not None:
-        add(created, "opened")
-    if queued is not None:
-        add(queued, "handed_off")
-    if assigned is not None:
-        add(assigned, "assigned")
-        if queued is not None and assigned >= queued:
-            add(assigned, "wait_n")
-            add(assigned, "wait_s", assigned - queued)
-    if replied is not None:
-        start = queued if queued is not None and queued <= replied else assigned
-        if start is not None and start <= replied:
-            add(replied, "first_response_n")
-            add(replied, "first_response_s", replied - start)
-    if closed is not None and phase == "abandoned":
-        add(closed, "abandoned")
-    if closed is not None and phase == "closed":
-        add(closed, "closed")
-        bot_only = queued is None and assigned is None
-        if bot_only:
-            add(closed, "bot_only")
-        if assigned is not None:
-            add(closed, "handled")
-            add(closed, "handling_s", closed - assigned)
-            if replied is None:
-                add(closed, "missed")
-        if bot_only or replied is not None:
-            add(closed, "resolved")
-    for agent, start, end in holds(conv):
-        add_agent = bucket_id(start, "agent", agent=agent)
-        _add(counts, add_agent, "conversations")
-        if end is not None:
-            _add(counts, bucket_id(end, "agent", agent=agent), "chat_n")
-            _add(counts, bucket_id(end, "agent", agent=agent), "chat_s", end - start)
-    if rating is not None and isinstance(rating.get("score"), int):
-        at = closed if closed is not None else _t(rating, "at")
-        if at is not None:
-            score = rating["score"]
-            add(at, "rated")
-            add(at, "score_sum", score)
-            add(at, f"score_{score}")
-            rated_agent = str(rating.get("agent") or conv.get("agent") or "")
-            if rated_agent:
-                _add(counts, bucket_id(at, "agent", agent=rated_agent), "rated")
-                _add(counts, bucket_id(at, "agent", agent=rated_agent), "score_sum", score)
-    return counts
-
-
-def message_counts(msg: Mapping[str, Any], channel: str) -> Counts:
-    """What one stored message adds: an agent's text to their messages and words; a bot's to its decisions."""
-    counts: Counts = {}
-    at = _t(msg, "at")
-    if at is None or msg.get("kind") != "text":
-        return counts
-    if msg.get("sender_role") == "agent":
-        bucket = bucket_id(at, "agent", agent=str(msg.get("sender_id") or ""))
-        _add(counts, bucket, "messages")
-        _add(counts, bucket, "words", len(str(msg.get("text") or "").split()))
-    elif msg.get("sender_role") == "bot":
-        extra = msg.get("extra") or {}
-        decision = extra.get("decision") if isinstance(extra, Mapping) else None
-        if decision not in DECISIONS:
-            return counts
-        _add(counts, bucket_id(at, "bot", channel=channel), decision)
-        sources = extra.get("sources") or []
-        documents = {str(s.get("id") or "").split("#", 1)[0] for s in sources if isinstance(s, Mapping)}
-        for document in sorted(documents - {""}):
-            _add(counts, bucket_id(at, "bot", channel=channel, source=document), decision)
-    return counts
-
-
-def presence_counts(agent: str, state: str, start: float, end: float) -> Counts:
-    """The seconds of one closed presence interval, split across the UTC hours it spans."""
-    counts: Counts = {}
-    t = start
-    while t < end:
-        upto = min(end, _hour(t) + HOUR)
-        _add(counts, bucket_id(t, "agent", agent=agent), f"{state}_s", upto - t)
-        t = upto
-    return counts
-
-
-# --- applying them (in the writer's thread, inside its transaction if it has one) ---------------------------
-
-
-def write_counts(counts: Counts, session: ClientSession | None = None) -> None:
-    """Add `counts` to their buckets: one bulk call of ``$inc`` upserts."""
-    _inc_buckets(counts, session)
-
-
-def _merge(into: Counts, counts: Counts) -> Counts:
-    for key, amount in counts.items():
-        into[key] = into.get(key, 0) + amount
-    return into
-
-
-def _inc_buckets(counts: Counts, session: ClientSession | None) -> None:
-    by_bucket: dict[str, dict[str, float]] = defaultdict(dict)
-    for (bucket, name), amount in counts.items():
-        if amount:
-            by_bucket[bucket][_COUNTER + name] = amount
-    ops = [UpdateOne({"_id": b}, {"$inc": inc, "$setOnInsert": _dims(b)}, upsert=True)
-           for b, inc in by_bucket.items()]
-    if ops:
-        ReportBucket._get_collection().bulk_write(ops, ordered=False, session=session)
-
-
-def _facts_fields(conv: Mapping[str, Any], rating: Mapping[str, Any] | None, counts: Counts) -> dict[str, Any]:
-    spans = holds(conv)
-    kept = None if rating is None else {k: rating.get(k) for k in ("score", "agent", "at")}
-    return {"visitor": conv.get("visitor") or "", "channel": conv.get("channel") or "", "group": conv.get("group"),
-            "created_at": conv.get("created_at"), "agents": sorted({a for a, _, _ in spans}),
-            "intervals": [[a, s, e] for a, s, e in spans], "rating": kept,
-            "applied": [[b, n, v] for (b, n), v in sorted(counts.items())]}
-
-
-def apply_conversations(states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Mapping[str, Any]],
-                        session: ClientSession | None = None) -> Counts:
-    """Bring the buckets up to date with conversations whose state (`states`: the documents just stored, by id)
-    or rating (`ratings`, by conversation) a batch stored. A conversation with only a rating is read from the
-    store; one with only a state takes its rating from its facts (where an earlier batch kept it). Writes the
-    facts and returns what to add to the buckets (:func:`write_counts`)."""
-    wanted = sorted(set(states) | set(ratings))
-    if not wanted:
-        return {}
-    convs: dict[str, Mapping[str, Any]] = dict(states)
-    only_rated = [cid for cid in wanted if cid not in convs]
-    if only_rated:
-        convs.update((d["_id"], d) for d in Conversation._get_collection().find({"_id": {"$in": only_rated}},
-                                                                                 session=session))
-    facts_col = ConversationFacts._get_collection()
-    facts = {d["_id"]: d for d in facts_col.find({"_id": {"$in": wanted}}, {"applied": 1, "rev": 1, "rating": 1},
-                                                 session=session)}
-    delta: Counts = {}
-    fact_ops: list[UpdateOne] = []
-    for cid in wanted:
-        conv = convs.get(cid)
-        if conv is None:  # a rating ahead of its conversation: counted with the conversation's first state
-            continue
-        old_doc = facts.get(cid)
-        rating = ratings.get(cid) or (old_doc or {}).get("rating")
-        new = conversation_counts(conv, rating)
-        old: Counts = {(b, n): v for b, n, v in (old_doc or {}).get("applied", [])}
-        if new == old and (rating is None or cid not in ratings):
-            continue
-        for key in set(new) | set(old):
-            diff = new.get(key, 0) - old.get(key, 0)
-            if diff:
-                delta[key] = delta.get(key, 0) + diff
-        rev = (old_doc or {}).get("rev", 0)
-        # another writer's update in between: no match (an error below), or a duplicate key (the writer retries)
-        fact_ops.append(UpdateOne({"_id": cid, "rev": rev} if old_doc else {"_id": cid, "rev": {"$exists": False}},
-                                  set_fields({**_facts_fields(conv, rating, new), "rev": rev + 1}),
-                                  upsert=old_doc is None))
-    if fact_ops:
-        result = facts_col.bulk_write(fact_ops, ordered=True, session=session)
-        if result.matched_count + result.upserted_count != len(fact_ops):
-            # another writer changed a ConversationFacts since it was read (a rating written by another process
-            # while the relay's writer stored a state): raise, so the writer retries the batch, which re-reads
-            raise RuntimeError("report facts changed under this batch")
-    return delta
-
-
-def apply_messages(docs: Iterable[Mapping[str, Any]], session: ClientSession | None = None) -> Counts:
-    """What newly inserted messages (never replays) add to the buckets; a bot message's channel is its
-    conversation's."""
-    docs = list(docs)
-    bot = sorted({d["conversation"] for d in docs if d.get("sender_role") == "bot"})
-    channels = {c["_id"]: c.get("channel") or "" for c in Conversation._get_collection().find(
-        {"_id": {"$in": bot}}, {"channel": 1}, session=session)} if bot else {}
-    counts: Counts = {}
-    for doc in docs:
-        _merge(counts, message_counts(doc, channels.get(doc["conversation"], "")))
-    return counts
-
-
-def apply_presence(records: Iterable[Mapping[str, Any]], session: ClientSession | None = None,
-                   aggregate: bool = True) -> Counts:
-    """Store presence records (``agent``, ``old``, ``new``, ``at`` epoch) as intervals, in order: each closes
-    the agent's open interval(s) begun before it and opens one of ``new``; a closed interval adds its seconds.
-    A replayed record closes nothing (the open interval began later) and opens nothing (its id exists).
-    Returns the closed intervals' seconds, to add to the buckets."""
-    collection = AgentPresence._get_collection()
-    counts: Counts = {}
-    for r in records:
-        agent, at = str(r["agent"]), float(r["at"])
-        for open_ in list(collection.find({"agent": agent, "end": None}, session=session)):
-            start = to_epoch(open_["start"])
-            if start is None or start >= at:
-                continue
-            done = collection.update_one({"_id": open_["_id"], "end": None}, set_fields({"end": to_datetime(at)}),
-                                         session=session)
-            if done.modified_count and aggregate:
-                _merge(counts, presence_counts(agent, open_["state"], start, at))
-        collection.update_one({"_id": f"{agent}{_SEP}{at!r}"},
-                              {"$setOnInsert": {"agent": agent, "state": r["new"], "start": to_datetime(at),
-                                                "end": None}}, upsert=True, session=session)
-    return counts
+def shard_id(day: str, part: str, writer: str) -> str:
+    return f"{day}|{part}|{writer}"
 
 
 def ensure_report_indexes() -> None:
     """Create the indexes of the report documents (idempotent, blocking)."""
-    for document in (AgentPresence, ConversationFacts, ReportBucket):
+    for document in (AgentPresence, ReportShard):
         document.ensure_indexes()
+
+
+# --- presence intervals (on the writer's path) -------------------------------------------------------------
+
+
+def store_presence(records: Iterable[Mapping[str, Any]], session: ClientSession | None = None) -> list[int]:
+    """Store presence records (``agent``, ``old``, ``new``, ``at`` epoch) as intervals, in order: each closes
+    the agent's open interval(s) begun before it and opens one of ``new``. A replayed record closes nothing
+    (the open interval began later) and opens nothing (its id exists). Returns the indexes of the records that
+    opened an interval: the others are replays, which the agents' clock must not see."""
+    collection = AgentPresence._get_collection()
+    opened = []
+    for i, r in enumerate(records):
+        agent, at = str(r["agent"]), float(r["at"])
+        for open_ in list(collection.find({"agent": agent, "end": None}, session=session)):
+            start = to_epoch(open_["start"])
+            if start is not None and start < at:
+                collection.update_one({"_id": open_["_id"], "end": None}, set_fields({"end": to_datetime(at)}),
+                                      session=session)
+        done = collection.update_one({"_id": f"{agent}|{at!r}"},
+                                     {"$setOnInsert": {"agent": agent, "state": r["new"], "start": to_datetime(at),
+                                                       "end": None}}, upsert=True, session=session)
+        if done.upserted_id is not None:
+            opened.append(i)
+    return opened
+
+
+# --- the keeper -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What a batch overwrites, read before it is written: states of conversations the keeper has not seen,
+    and the ratings it replaces."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Batch:
+    states: Mapping[str, Mapping[str, Any]]
+    ratings: Mapping[str, Mapping[str, Any]]
+    messages: list[Mapping[str, Any]]
+    presence: list[Mapping[str, Any]]
+    prepared: Prepared
+
+
+@dataclass(slots=True)
+class _Flush:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_STOP = object()
+
+
+class ReportKeeper:
+    """One writer's aggregates: :meth:`prepare` (writer's thread, before a batch), :meth:`submit` (after it is
+    stored), :meth:`flush` and :meth:`close`. Its thread does the counting and writes the shards every
+    `flush_s`; an error there is logged and the shards are written again at the next flush."""
+
+    def __init__(self, flush_s: float = 1.0, known_cap: int = 20_000, writer_id: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.writer_id = writer_id or uuid.uuid4().hex[:12]
+        self.flush_s = flush_s
+        self.known_cap = known_cap
+        self._clock_fn = clock
+        self.started_at = clock()
+        self._rollup = Rollup()
+        self._stored: set[tuple[str, str]] = set()
+        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()  # last state per conversation
+        self._evicted_upto = float("-inf")  # the newest created_at among conversations forgotten
+        self._lock = threading.Lock()
+        self._agents: AgentClock | None = None  # hydrated from the stored clocks at first use
+        self._agents_dirty = False
+        self._old_clocks: list[str] = []
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    # -- the writer's side
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"report-keeper-{self.writer_id}", daemon=True)
+            self._thread.start()
+
+    def prepare(self, states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Any],
+                session: ClientSession | None = None) -> Prepared:
+        """Read what the batch will overwrite and the keeper cannot know (blocking; the writer's thread)."""
+        with self._lock:
+            misses = [cid for cid, state in states.items() if cid not in self._known and not self._new(state)]
+        prepared = Prepared()
+        if misses:
+            prepared.states = {d.pop("_id"): d for d in Conversation._get_collection().find(
+                {"_id": {"$in": misses}}, list(_STATE_FIELDS), session=session)}
+        if ratings:
+            prepared.ratings = {d.pop("_id"): d for d in Rating._get_collection().find(
+                {"_id": {"$in": list(ratings)}}, ["score", "agent", "at"], session=session)}
+        return prepared
+
+    def _new(self, state: Mapping[str, Any]) -> bool:
+        """Whether no earlier state of this conversation can be stored: created after this keeper started and
+        after every conversation it forgot (all its states then passed through this writer)."""
+        created = to_epoch(state.get("created_at"))
+        return created is not None and created >= self.started_at and created > self._evicted_upto
+
+    def submit(self, states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Mapping[str, Any]],
+               messages: list[Mapping[str, Any]], presence: list[Mapping[str, Any]], prepared: Prepared) -> None:
+        """A stored batch: its states and ratings, its newly inserted messages and presence changes."""
+        if states or ratings or messages or presence:
+            self._queue.put(_Batch(states, ratings, messages, presence, prepared))
+
+    def flush(self) -> None:
+        """Count everything submitted so far and write the changed shards (blocking)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._drain()
+            self._write()
+            return
+        marker = _Flush()
+        self._queue.put(marker)
+        marker.done.wait()
+
+    def close(self) -> None:
+        """Flush, then stop the thread (blocking)."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        else:
+            self.flush()
+
+    # -- the keeper's thread
+
+    def _run(self) -> None:
+        next_flush = time.monotonic() + self.flush_s
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Batch):
+                self._count_safely(item)
+            if item is None or item is _STOP or isinstance(item, _Flush) or time.monotonic() >= next_flush:
+                self._write()
+                next_flush = time.monotonic() + self.flush_s
+            if isinstance(item, _Flush):
+                item.done.set()
+            if item is _STOP:
+                self._drain()
+                self._write()
+                return
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Batch):
+                self._count_safely(item)
+            elif isinstance(item, _Flush):
+                item.done.set()
+
+    def _count_safely(self, batch: _Batch) -> None:
+        try:
+            self._count(batch)
+        except Exception:
+            self.errors += 1
+            log.exception("report aggregates of a stored batch failed (the records are stored; "
+                          "`switchboard reports rebuild` restores the figures)")
+
+    def _count(self, batch: _Batch) -> None:
+        counts: Counts = {}
+        events: list[tuple[float, int, HoldEvent | tuple[str, str]]] = []
+        for cid, state in batch.states.items():
+            with self._lock:
+                old = self._known.get(cid)
+            if old is None:
+                old = batch.prepared.states.get(cid)
+            new = {**(old or {}), **{k: state[k] for k in _STATE_FIELDS if k in state}}
+            merge(counts, difference(conversation_counts(new), conversation_counts(old) if old else {}))
+            events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, old, new)]
+            self._remember(cid, new)
+        for r in batch.presence:
+            events.append((float(r["at"]), 1, (str(r["agent"]), str(r["new"]))))
+        if events:
+            agents = self._clock()
+            _tick(agents, events, counts)
+            self._agents_dirty = True
+        wanted = {m["conversation"] for m in batch.messages if m.get("sender_role") == "bot"} | set(batch.ratings)
+        convs = self._conversations(wanted)
+        for m in batch.messages:
+            merge(counts, message_counts(m, str((convs.get(m["conversation"]) or {}).get("channel") or "")))
+        for cid, rating in batch.ratings.items():
+            before = batch.prepared.ratings.get(cid)
+            merge(counts, difference(rating_counts(rating, convs.get(cid)),
+                                     rating_counts(before, convs.get(cid)) if before else {}))
+        self._add(counts)
+
+    def _remember(self, cid: str, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._known[cid] = state
+            self._known.move_to_end(cid)
+            while len(self._known) > self.known_cap:
+                _, gone = self._known.popitem(last=False)
+                created = to_epoch(gone.get("created_at"))
+                self._evicted_upto = max(self._evicted_upto, created if created is not None else float("inf"))
+
+    def _conversations(self, ids: set[str]) -> dict[str, Mapping[str, Any]]:
+        found: dict[str, Mapping[str, Any]] = {}
+        with self._lock:
+            for cid in ids:
+                if cid in self._known:
+                    found[cid] = self._known[cid]
+        missing = sorted(ids - set(found))
+        if missing:
+            found.update((d.pop("_id"), d) for d in Conversation._get_collection().find(
+                {"_id": {"$in": missing}}, ["channel", "group", "agent"]))
+        return found
+
+    def _clock(self) -> AgentClock:
+        """The agents' clock, taken over from the clocks earlier writers stored (the newest entry per agent)."""
+        if self._agents is None:
+            stored = list(ReportShard._get_collection().find({"part": _NOW}))
+            self._old_clocks = [d["_id"] for d in stored if d.get("writer") != self.writer_id]
+            self._agents = AgentClock(_merge_clocks(stored))
+        return self._agents
+
+    def _add(self, counts: Counts) -> None:
+        """Add to the shards, first reading back a shard this writer stored and then forgot."""
+        keys = {(part, day_of(hour)) for part, hour, _, _ in counts}
+        for part, day in keys:
+            if (part, day) not in self._rollup.shards and (part, day) in self._stored:
+                doc = ReportShard._get_collection().find_one({"_id": shard_id(day, part, self.writer_id)})
+                self._rollup.load(part, day, orjson.loads(doc["data"]) if doc else {})
+        self._rollup.add(counts)
+
+    def _write(self) -> int:
+        """Store the changed shards; returns how many documents were written."""
+        dirty = self._rollup.take_dirty()
+        if not dirty and not self._agents_dirty:
+            return 0
+        now = self._clock_fn()
+        ops = []
+        for part, day in dirty:
+            shard = self._rollup.shards[(part, day)]
+            ops.append(self._shard_op(day, part, shard, now))
+            if part == "agent":
+                ops.append(self._shard_op(day, "agentday", {a: {n: {"": v} for n, v in c.items()}
+                                                            for a, c in day_totals(shard).items()}, now))
+        if self._agents_dirty and self._agents is not None:
+            ops.append(UpdateOne({"_id": shard_id("", _NOW, self.writer_id)}, {"$set": {
+                "part": _NOW, "day": "", "writer": self.writer_id, "data": orjson.dumps(
+                    self._agents.snapshot()).decode(), "at": now}}, upsert=True))
+        try:
+            ReportShard._get_collection().bulk_write(ops, ordered=False)
+            if self._agents_dirty and self._old_clocks:
+                ReportShard._get_collection().delete_many({"_id": {"$in": self._old_clocks}})
+                self._old_clocks = []
+        except Exception:
+            self.errors += 1
+            self._rollup.dirty.update(dirty)
+            log.exception("writing %d report shards failed; trying again at the next flush", len(ops))
+            return 0
+        self._agents_dirty = False
+        self._stored.update(dirty)
+        newest = max((day for _, day in self._rollup.shards), default="")
+        if newest:
+            self._rollup.evict_before(day_of(day_start(newest) - 2 * DAY))
+        return len(ops)
+
+    def _shard_op(self, day: str, part: str, shard: Shard, now: float) -> UpdateOne:
+        return UpdateOne({"_id": shard_id(day, part, self.writer_id)}, {"$set": {
+            "part": part, "day": day, "writer": self.writer_id, "data": orjson.dumps(shard).decode(), "at": now}},
+            upsert=True)
+
+
+def _merge_clocks(docs: Iterable[Mapping[str, Any]]) -> dict[str, AgentState]:
+    """Per agent, the stored clock entry that counted furthest."""
+    agents: dict[str, AgentState] = {}
+    for doc in docs:
+        for agent, (state, since, held) in orjson.loads(doc["data"]).items():
+            if agent not in agents or since > agents[agent].since:
+                agents[agent] = AgentState(state, float(since), set(held))
+    return agents
+
+
+def _tick(agents: AgentClock, events: list[tuple[float, int, HoldEvent | tuple[str, str]]], counts: Counts) -> None:
+    """Feed the clock events in time order; at one instant hold ends, then presence changes, then hold starts."""
+    for at, _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        if isinstance(event, HoldEvent):
+            agents.hold(event, counts)
+        else:
+            agents.presence(event[0], event[1], at, counts)
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------
 
 
 def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int = 1000) -> int:
-    """Recompute every bucket and ConversationFacts from the raw conversations, ratings, messages and presence
-    intervals; returns the number of buckets. `progress(stage, done, total)` is called after each chunk.
-    Run it with the relay stopped (or accept that records stored meanwhile are counted at the next rebuild)."""
+    """Recompute every shard from the raw conversations, ratings, messages and presence intervals, with the
+    functions the keepers use; returns the number of shard documents. `progress(stage, done, total)` is called
+    as it goes. Run it with the relay stopped (a running writer keeps its own shards, counted twice after)."""
     say = progress or (lambda stage, done, total: None)
     ensure_report_indexes()
-    ReportBucket._get_collection().delete_many({})
-    ConversationFacts._get_collection().delete_many({})
+    ReportShard._get_collection().delete_many({})
+    keeper = ReportKeeper(writer_id=REBUILD_WRITER)
+    keeper._agents = AgentClock()
     conversations = Conversation._get_collection()
     ids = [d["_id"] for d in conversations.find({}, {"_id": 1})]
+    dims: dict[str, dict[str, Any]] = {}
+    events: list[tuple[float, int, HoldEvent | tuple[str, str]]] = []
     for i in range(0, len(ids), chunk):
-        part = ids[i:i + chunk]
-        found = {d["_id"]: d for d in conversations.find({"_id": {"$in": part}})}
-        rated = {d["_id"]: d for d in Rating._get_collection().find({"_id": {"$in": part}})}
-        write_counts(apply_conversations(found, rated))
+        counts: Counts = {}
+        for doc in conversations.find({"_id": {"$in": ids[i:i + chunk]}}, list(_STATE_FIELDS)):
+            cid = doc.pop("_id")
+            merge(counts, conversation_counts(doc))
+            events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, None, doc)]
+            dims[cid] = {"channel": doc.get("channel"), "group": doc.get("group"), "agent": doc.get("agent")}
+        keeper._rollup.add(counts)
         say("conversations", min(i + chunk, len(ids)), len(ids))
-    channels = {d["_id"]: d.get("channel") or "" for d in conversations.find({}, {"channel": 1})}
-    counts: Counts = {}
+    counts = {}
+    for rating in Rating._get_collection().find({}, ["score", "agent", "at"]):
+        merge(counts, rating_counts(rating, dims.get(rating["_id"])))
+    keeper._rollup.add(counts)
     messages = Message._get_collection()
-    total, done = messages.estimated_document_count(), 0
-    for doc in messages.find({"sender_role": {"$in": ["agent", "bot"]}}):
-        for key, amount in message_counts(doc, channels.get(doc["conversation"], "")).items():
-            counts[key] = counts.get(key, 0) + amount
+    total, done, counts = messages.estimated_document_count(), 0, {}
+    for doc in messages.find({"sender_role": {"$in": ["agent", "bot"]}},
+                             ["conversation", "sender_role", "sender_id", "kind", "text", "at", "extra"]):
+        merge(counts, message_counts(doc, str((dims.get(doc["conversation"]) or {}).get("channel") or "")))
         done += 1
         if done % (chunk * 10) == 0:
+            keeper._rollup.add(counts)
+            counts = {}
             say("messages", done, total)
+    keeper._rollup.add(counts)
     say("messages", done, done)
-    for doc in AgentPresence._get_collection().find({"end": {"$ne": None}}):
-        start, end = to_epoch(doc["start"]), to_epoch(doc["end"])
-        if start is not None and end is not None:
-            for key, amount in presence_counts(doc["agent"], doc["state"], start, end).items():
-                counts[key] = counts.get(key, 0) + amount
-    items = sorted(counts.items())
-    for i in range(0, len(items), chunk):
-        _inc_buckets(dict(items[i:i + chunk]), None)
-    say("buckets", len(items), len(items))
-    return int(ReportBucket._get_collection().estimated_document_count())
+    for doc in AgentPresence._get_collection().find({}, ["agent", "state", "start"]):
+        start = to_epoch(doc["start"])
+        if start is not None:
+            events.append((start, 1, (str(doc["agent"]), str(doc["state"]))))
+    counts = {}
+    _tick(keeper._agents, events, counts)
+    keeper._rollup.add(counts)
+    keeper._agents_dirty = True
+    shards = keeper._write()
+    say("shards", shards, shards)
+    return shards
 
 
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Buckets:
-    """One bucket as read: its hour (epoch), dimensions and counters."""
-
-    hour: float
-    group: str
-    channel: str
-    agent: str
-    source: str
-    counts: dict[str, float]
+def _shards(parts: str | tuple[str, ...], first: str, last: str) -> Iterator[tuple[str, Shard]]:
+    """The shards (of every writer) of `parts` for the UTC days first..last, as ``(day, shard)``."""
+    part_filter: Any = parts if isinstance(parts, str) else {"$in": list(parts)}
+    query = {"part": part_filter, "day": {"$gte": first, "$lte": last} if first != last else first}
+    for doc in ReportShard._get_collection().find(query, {"day": 1, "data": 1}):
+        yield doc["day"], orjson.loads(doc["data"])
 
 
-def read_buckets(kind: str, start: float, end: float) -> list[Buckets]:
-    """The buckets of `kind` whose hour starts in [start, end) (one indexed range query, unsorted)."""
-    found = ReportBucket._get_collection().find(
-        {"kind": kind, "hour": {"$gte": to_datetime(_hour(start)), "$lt": to_datetime(end)}},
-        {"_id": 0, "kind": 0})
-    return [Buckets(to_epoch(d["hour"]) or 0.0, d.get("group") or "", d.get("channel") or "", d.get("agent") or "",
-                    d.get("source") or "", counters(d)) for d in found]
+def read_hours(part: str, start: float, end: float,
+               dims: Iterable[str] | None = None) -> list[tuple[float, str, str, float]]:
+    """``(hour, dimension, name, amount)`` of `part` for the hours starting in [start, end), from every writer's
+    shards (one indexed query; unsorted, not summed: the same key may come from several writers)."""
+    if end <= start:
+        return []
+    wanted = None if dims is None else list(dims)
+    out: list[tuple[float, str, str, float]] = []
+    for day, shard in _shards(part, day_of(start), day_of(end - 1e-3)):
+        out.extend(hours_of(shard, day, start, end, wanted))
+    return out
 
 
-def counters(doc: Mapping[str, Any]) -> dict[str, float]:
-    """A bucket document's counters by name."""
-    return {k[len(_COUNTER):]: v for k, v in doc.items() if k.startswith(_COUNTER)}
+def read_agent_totals(start: float, end: float, agents: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+    """Per agent, every counter summed over [start, end): whole UTC days from the day totals, the partial days
+    at the ends hour by hour."""
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    if end <= start:
+        return {}
+    wanted = None if agents is None else list(agents)
+    first, last = day_of(start), day_of(end - 1e-3)
+    whole = [d for d in (first, last) if day_start(d) >= start and day_start(d) + DAY <= end]
+    partial = [d for d in dict.fromkeys((first, last)) if d not in whole]
+    lo = first if first in whole else day_of(day_start(first) + DAY)
+    hi = last if last in whole else day_of(day_start(last) - DAY)
+    if lo <= hi:
+        for _, shard in _shards("agentday", lo, hi):
+            for agent, names in (shard.items() if wanted is None else ((a, shard[a]) for a in wanted if a in shard)):
+                totals = out[agent]
+                for name, amounts in names.items():
+                    totals[name] += amounts.get("", 0)
+    for day in partial:
+        for _, shard in _shards("agent", day, day):
+            for _, agent, name, amount in hours_of(shard, day, start, end, wanted):
+                out[agent][name] += amount
+    return {agent: dict(names) for agent, names in out.items()}
 
 
-def read_facts(start: float, end: float, lookback_s: float = 86_400.0) -> list[dict[str, Any]]:
-    """ConversationFacts of conversations created in [start - lookback_s, end): for occupancy and visitors."""
-    return list(ConversationFacts._get_collection().find(
-        {"created_at": {"$gte": to_datetime(start - lookback_s), "$lt": to_datetime(end)}},
-        {"visitor": 1, "channel": 1, "group": 1, "created_at": 1, "intervals": 1}))
+def read_agents_now() -> dict[str, AgentState]:
+    """Each agent's clock as last stored: its presence since when, and the conversations it holds."""
+    return _merge_clocks(ReportShard._get_collection().find({"part": _NOW}))
 
 
 def read_presence(agents: Iterable[str] | None, start: float, end: float) -> list[tuple[str, str, float, float | None]]:

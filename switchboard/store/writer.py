@@ -12,10 +12,12 @@ A batch is written in a fixed order, each step one bulk call:
 2. messages: ``insert_many(ordered=False)``; a duplicate key (code 11000) is a replay of a message already
    stored, so it counts as written;
 3. visitors and ratings: upserts by id;
-4. presence records, as intervals, and the report aggregates (:mod:`switchboard.store.reports`) in one
-   ``$inc`` bulk call: the conversations the batch stored a state or rating of (their report facts are
-   written right after step 1, before the messages), its newly inserted messages (a replay adds nothing),
-   its closed presence intervals. ``reports=False`` skips the aggregates (presence intervals are still kept).
+4. presence records, as intervals.
+
+The report aggregates are not on this path: before a batch's first attempt its :class:`ReportKeeper` reads
+the states and ratings it overwrites and has not seen (none, for conversations it saw from the start); once
+the batch is stored and its futures resolved, the keeper counts it in its own thread
+(:mod:`switchboard.store.reports`). ``reports=False`` keeps no aggregates (presence intervals are still kept).
 
 ``last_seq`` goes first so that, without a transaction, a crash between the steps leaves it ahead of the
 stored messages (a gap nobody was acked for), never behind: a restarted server numbers new messages from
@@ -57,6 +59,7 @@ from pymongo.write_concern import WriteConcern
 
 from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
 from switchboard.store import reports
+from switchboard.store.reports import ReportKeeper
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
 from switchboard.store.updates import set_fields
 
@@ -106,7 +109,8 @@ class _Plan:
     visitors: list[UpdateOne] = field(default_factory=list)
     ratings: list[UpdateOne] = field(default_factory=list)
     presence: list[dict[str, Any]] = field(default_factory=list)  # presence records, in the engine's order
-    reports: bool = True  # maintain the report aggregates
+    prepared: reports.Prepared | None = None  # what the batch overwrites, read once before its first attempt
+    presence_opened: set[int] = field(default_factory=set)  # presence records that opened an interval
     replayed: list[dict[str, Any]] = field(default_factory=list)  # messages refused as duplicates
     earlier: dict[tuple[str, int], int] = field(default_factory=dict)  # (conversation, seq) -> the stored copy's seq
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # the batch's last state per conversation
@@ -122,6 +126,7 @@ class StoreWriter:
             raise ValueError(f"transactions is auto, on or off, got {transactions!r}")
         self.max_batch = max_batch
         self.reports = reports  # maintain the report aggregates (docs/reports.md)
+        self.keeper = ReportKeeper() if reports else None
         self.write_concern = WriteConcern(w=1, j=True) if journal else WriteConcern(w=1)
         self.transactions: Transactions = transactions  # "auto" becomes "on" or "off" at the first batch
         self.sole_writer = sole_writer  # no other process writes transactions to this store (see above)
@@ -145,6 +150,8 @@ class StoreWriter:
         self._ensure_running()
         await asyncio.to_thread(ensure_dedupe_index)
         await asyncio.to_thread(reports.ensure_report_indexes)
+        if self.keeper is not None:
+            self.keeper.start()
 
     async def add_message(self, msg: dict[str, Any]) -> int | None:
         """Return once `msg` (keys as :data:`_MESSAGE_KEYS`) is stored; raise if it could not be.
@@ -188,14 +195,22 @@ class StoreWriter:
         if self._unresolved:
             await asyncio.wait(list(self._unresolved))
 
+    async def flush_reports(self) -> None:
+        """Wait until everything written so far is counted in the report aggregates and they are stored."""
+        await self.flush()
+        if self.keeper is not None:
+            await asyncio.to_thread(self.keeper.flush)
+
     async def close(self) -> None:
-        """Refuse new items, write the pending ones, stop the task. Idempotent."""
+        """Refuse new items, write the pending ones, stop the task and store the report aggregates. Idempotent."""
         self._closed = True
-        if self._task is None:
-            return
-        assert self._wakeup is not None
-        self._wakeup.set()
-        await self._task
+        if self._task is not None:
+            assert self._wakeup is not None
+            self._wakeup.set()
+            await self._task
+        if self.keeper is not None:
+            keeper, self.keeper = self.keeper, None
+            await asyncio.to_thread(keeper.close)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -235,7 +250,6 @@ class StoreWriter:
     async def _commit(self, batch: list[_Item]) -> None:
         try:
             plan = _plan(batch)
-            plan.reports = self.reports
             await self._write_with_retries(plan)
         except Exception as exc:
             log.error("store write of %d items failed: %r", len(batch), exc)
@@ -244,6 +258,10 @@ class StoreWriter:
         s = self.stats
         self.stats = WriterStats(s.batches + 1, s.items + len(batch), max(s.largest_batch, len(batch)))
         self._settle(batch, None, plan.earlier)
+        if self.keeper is not None and plan.prepared is not None:
+            replayed = {id(doc) for doc in plan.replayed or ()}
+            self.keeper.submit(plan.states, plan.rated, [d for d in plan.messages if id(d) not in replayed],
+                               [r for i, r in enumerate(plan.presence) if i in plan.presence_opened], plan.prepared)
 
     async def _write_with_retries(self, plan: _Plan) -> None:
         for attempt in range(self.retries + 1):
@@ -258,7 +276,10 @@ class StoreWriter:
 
     def _write(self, plan: _Plan) -> None:
         """One batch (in a transaction where possible, else or after a failed one as plain bulk calls), then
-        which of its messages the store had under another seq already."""
+        which of its messages the store had under another seq already. Before the first attempt, the report
+        keeper reads what the batch overwrites."""
+        if self.keeper is not None and plan.prepared is None:
+            plan.prepared = self.keeper.prepare(plan.states, plan.rated)
         self._write_batch(plan)
         plan.earlier = _earlier_copies(plan.replayed) if plan.replayed else {}
 
@@ -452,35 +473,14 @@ def _write_plain(plan: _Plan, write_concern: WriteConcern | None, session: Clien
     plan.replayed = []
     if plan.conversations:
         _collection(Conversation, write_concern).bulk_write(plan.conversations, ordered=True, session=session)
-    # before the messages: if another writer moved a conversation's report facts, this raises and the batch is
-    # written again before any of its messages was inserted (so the retry still counts them)
-    counts = reports.apply_conversations(plan.states, plan.rated, session) if plan.reports else {}
     if plan.messages:
         plan.replayed = _insert_messages(plan.messages, write_concern, session,
                                          duplicates_abort and session is not None)
     for document, ops in ((Visitor, plan.visitors), (Rating, plan.ratings)):
         if ops:
             _collection(document, write_concern).bulk_write(ops, ordered=True, session=session)
-    _write_reports(plan, counts, session)
-
-
-def _write_reports(plan: _Plan, counts: reports.Counts, session: ClientSession | None) -> None:
-    """Presence intervals, then the batch's aggregates in one bulk call: its conversations' `counts`, its newly
-    inserted messages (a replay adds nothing), its closed presence intervals."""
     if plan.presence:
-        counts.update(_sum(counts, reports.apply_presence(plan.presence, session, aggregate=plan.reports)))
-    if not plan.reports:
-        return
-    if plan.messages:
-        replayed = {id(doc) for doc in plan.replayed or ()}
-        counts.update(_sum(counts, reports.apply_messages([d for d in plan.messages if id(d) not in replayed],
-                                                          session)))
-    reports.write_counts(counts, session)
-
-
-def _sum(a: reports.Counts, b: reports.Counts) -> reports.Counts:
-    """The entries of `b` added to those of `a` (only the keys of `b`)."""
-    return {key: a.get(key, 0) + amount for key, amount in b.items()}
+        plan.presence_opened.update(reports.store_presence(plan.presence, session))
 
 
 def _collection(document: Any, write_concern: WriteConcern | None) -> Any:

@@ -17,10 +17,11 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+import orjson
 import pytest
 
 from switchboard.store import reports
-from switchboard.store.documents import AgentPresence, Conversation, ConversationFacts, Message, Rating, ReportBucket
+from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard
 from switchboard.store.writer import StoreWriter
 
 D = datetime(2026, 3, 10, tzinfo=timezone.utc).timestamp()
@@ -92,7 +93,7 @@ HISTORY: list[tuple[str, Any]] = [
 
 @pytest.fixture
 def report_store(store: str) -> Iterator[str]:
-    for document in (ReportBucket, ConversationFacts, AgentPresence):
+    for document in (ReportShard, AgentPresence):
         document._get_collection().delete_many({})
     yield store
 
@@ -117,7 +118,8 @@ async def _feed(writer: StoreWriter, history: list[tuple[str, Any]], one_by_one:
 
 
 def feed(history: list[tuple[str, Any]] = HISTORY, one_by_one: bool = True, **options: Any) -> None:
-    """Write `history` through a real StoreWriter (one batch per record, or as batches form)."""
+    """Write `history` through a real StoreWriter (one batch per record, or as batches form); closing it
+    stores its report shards."""
     async def run() -> None:
         writer = StoreWriter(**options)
         await writer.start()
@@ -126,24 +128,36 @@ def feed(history: list[tuple[str, Any]] = HISTORY, one_by_one: bool = True, **op
     asyncio.run(run())
 
 
-def buckets() -> dict[str, dict[str, float]]:
-    return {d["_id"]: reports.counters(d) for d in ReportBucket._get_collection().find({})}
+def shards() -> dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]]:
+    """Every (part, day) shard, summed over the writers that stored one."""
+    out: dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]] = {}
+    for doc in ReportShard._get_collection().find({"part": {"$ne": "now"}}):
+        shard = out.setdefault((doc["part"], doc["day"]), {})
+        for dim, names in orjson.loads(doc["data"]).items():
+            for name, hours in names.items():
+                into = shard.setdefault(dim, {}).setdefault(name, {})
+                for hh, amount in hours.items():
+                    into[hh] = into.get(hh, 0) + amount
+    return out
 
 
-def summed(kind: str, start: float, end: float, **dims: str) -> dict[str, float]:
+def clocks() -> dict[str, list[Any]]:
+    return {agent: a.snapshot() for agent, a in reports.read_agents_now().items()}
+
+
+def summed(part: str, start: float, end: float, dim: str | None = None) -> dict[str, float]:
     total: dict[str, float] = {}
-    for b in reports.read_buckets(kind, start, end):
-        if all(getattr(b, k) == v for k, v in dims.items()):
-            for name, amount in b.counts.items():
-                total[name] = total.get(name, 0) + amount
+    for _, d, name, amount in reports.read_hours(part, start, end):
+        if dim is None or d == dim:
+            total[name] = total.get(name, 0) + amount
     return total
 
 
 def test_conversation_counters_of_each_day_are_the_hand_computed_ones(report_store: str) -> None:
     feed()
 
-    day = summed("conv", D, D + 86_400)
-    next_day = summed("conv", D + 86_400, D + 2 * 86_400)
+    day = summed("conv", D, D + 86_400, "sales|widget")
+    next_day = summed("conv", D + 86_400, D + 2 * 86_400, "sales|widget")
 
     assert day == {"opened": 4, "handed_off": 3, "assigned": 2, "abandoned": 1, "closed": 2, "bot_only": 1,
                    "resolved": 1, "handled": 1, "missed": 1, "handling_s": 28 * M,
@@ -155,12 +169,13 @@ def test_conversation_counters_of_each_day_are_the_hand_computed_ones(report_sto
 def test_agent_counters_split_a_transferred_conversation_and_count_words(report_store: str) -> None:
     feed()
 
-    ann = summed("agent", D, D + 2 * 86_400, agent="ann")
-    bob = summed("agent", D, D + 2 * 86_400, agent="bob")
+    ann = summed("agent", D, D + 2 * 86_400, "ann")
+    bob = summed("agent", D, D + 2 * 86_400, "bob")
 
-    # ann: online 22:00-23:30 and 23:40-00:30, away 23:30-23:40; held c2 23:50-23:58
+    # ann: online 22:00-23:30 and 23:40-00:30, away 23:30-23:40; held c2 23:50-23:58 while online; the offline
+    # interval from 00:30 is still running (the reports add it up to now)
     assert ann == {"conversations": 1, "chat_n": 1, "chat_s": 8 * M, "messages": 1, "words": 3,
-                   "online_s": 90 * M + 50 * M, "away_s": 10 * M}
+                   "online_s": 90 * M + 50 * M, "away_s": 10 * M, "busy_s": 8 * M}
     # bob: c4 11:02-11:30, c2 23:58-00:10; rated 4 on c2
     assert bob == {"conversations": 2, "chat_n": 2, "chat_s": 28 * M + 12 * M, "messages": 1, "words": 2,
                    "rated": 1, "score_sum": 4}
@@ -169,17 +184,21 @@ def test_agent_counters_split_a_transferred_conversation_and_count_words(report_
 def test_presence_seconds_are_split_at_the_utc_hour(report_store: str) -> None:
     feed()
 
-    assert summed("agent", at(23), at(0, day=1), agent="ann") == {
-        "online_s": 30 * M + 20 * M, "away_s": 10 * M, "conversations": 1, "chat_n": 1, "chat_s": 8 * M,
-        "messages": 1, "words": 3}
-    assert summed("agent", at(0, day=1), at(1, day=1), agent="ann") == {"online_s": 30 * M}
+    assert summed("agent", at(23), at(0, day=1), "ann") == {
+        "online_s": 30 * M + 20 * M, "away_s": 10 * M, "busy_s": 8 * M, "conversations": 1, "chat_n": 1,
+        "chat_s": 8 * M, "messages": 1, "words": 3}
+    assert summed("agent", at(0, day=1), at(1, day=1), "ann") == {"online_s": 30 * M}
+    assert reports.read_agent_totals(at(23), at(1, day=1), ["ann"]) == {"ann": {
+        "online_s": 80 * M, "away_s": 10 * M, "busy_s": 8 * M, "conversations": 1, "chat_n": 1, "chat_s": 8 * M,
+        "messages": 1, "words": 3}}
+    assert clocks()["ann"] == ["offline", at(0, 30, day=1), []]
 
 
 def test_bot_counters_by_decision_and_by_knowledge_document(report_store: str) -> None:
     feed()
 
-    assert summed("bot", D, D + 86_400, source="") == {"answer": 1, "handoff": 1}
-    assert summed("bot", D, D + 86_400, source="faq.md") == {"answer": 1}
+    assert summed("bot", D, D + 86_400, "widget|") == {"answer": 1, "handoff": 1}
+    assert summed("bot", D, D + 86_400, "widget|faq.md") == {"answer": 1}
 
 
 def test_presence_intervals_are_stored_and_the_last_stays_open(report_store: str) -> None:
@@ -192,30 +211,46 @@ def test_presence_intervals_are_stored_and_the_last_stays_open(report_store: str
 
 def test_replayed_records_and_batching_do_not_change_the_counters(report_store: str) -> None:
     feed()
-    one_by_one = buckets()
-    for document in (ReportBucket, ConversationFacts, AgentPresence, Conversation, Message, Rating):
+    one_by_one = shards(), clocks()
+    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
         document._get_collection().delete_many({})
 
     feed(one_by_one=False)  # as batches form: several records of one conversation in one batch
 
-    assert buckets() == one_by_one
+    assert (shards(), clocks()) == one_by_one
+
+
+@pytest.mark.parametrize("split", [9, 16, 20])
+def test_a_writer_restarted_mid_history_carries_on_from_what_is_stored(report_store: str, split: int) -> None:
+    feed()
+    whole = shards(), clocks()
+    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
+        document._get_collection().delete_many({})
+
+    # the second writer has seen none of the conversations: it reads their stored states before overwriting
+    # them, and takes over the agents' clocks the first one stored (ann online, holding c2, at split 16)
+    feed(HISTORY[:split])
+    feed(HISTORY[split:])
+
+    assert (shards(), clocks()) == whole
+    assert ReportShard._get_collection().count_documents({"part": "now"}) == 1
 
 
 def test_a_rebuild_from_the_raw_records_equals_the_live_aggregates(report_store: str) -> None:
     feed()
-    live = buckets()
+    live = shards(), clocks()
     seen: list[tuple[str, int, int]] = []
 
     count = reports.rebuild(progress=lambda stage, done, total: seen.append((stage, done, total)), chunk=2)
 
-    assert buckets() == live and count == len(live)
-    assert [s for s, _, _ in seen][-1] == "buckets" and ("conversations", 4, 4) in seen
+    assert (shards(), clocks()) == live and count == ReportShard._get_collection().count_documents({})
+    assert [s for s, _, _ in seen][-1] == "shards" and ("conversations", 4, 4) in seen
 
 
 def test_a_writer_without_reports_keeps_presence_but_no_buckets(report_store: str) -> None:
     feed(reports=False)
 
-    assert buckets() == {}
+    assert shards() == {} and clocks() == {}
     assert len(reports.read_presence(["ann"], D, D + 2 * 86_400)) == 4
     reports.rebuild()
     assert summed("conv", D, D + 86_400)["opened"] == 4
@@ -230,24 +265,25 @@ def test_the_rebuild_command_shows_progress_and_leaves_the_live_figures(report_s
     from switchboard.store.connection import connect
 
     feed()
-    live = buckets()
+    live = shards()
     monkeypatch.setenv("MONGODB_URI", report_store)
     out = io.StringIO()
 
     code = run_reports(argparse.Namespace(reports_command="rebuild", settings=None), out)
 
     connect(report_store)  # the command disconnects when it is done
-    assert code == 0 and buckets() == live
+    assert code == 0 and shards() == live
     lines = out.getvalue().splitlines()
-    assert "conversations: 4/4" in lines and lines[-1].startswith(f"rebuilt {len(live)} report buckets in ")
+    count = ReportShard._get_collection().count_documents({})
+    assert "conversations: 4/4" in lines and lines[-1].startswith(f"rebuilt {count} report shards in ")
 
 
 def test_batches_written_as_transactions_give_the_same_figures(report_store: str) -> None:
     feed()
-    plain = buckets()
-    for document in (ReportBucket, ConversationFacts, AgentPresence, Conversation, Message, Rating):
+    plain = shards(), clocks()
+    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
         document._get_collection().delete_many({})
 
     feed(one_by_one=False, transactions="on", journal=False)
 
-    assert buckets() == plain
+    assert (shards(), clocks()) == plain

@@ -1,7 +1,7 @@
 """REST for reports: the desk's figures over a date range in a time zone, by day or hour, as JSON or CSV.
 
-Every figure is defined in docs/reports.md; the counters come from :mod:`switchboard.store.reports` (hourly
-UTC buckets summed here, never a scan of messages). A handler authenticates the caller (401), parses and bounds
+Every figure is defined in docs/reports.md; the counters come from :mod:`switchboard.store.reports` (the
+writers' day shards, hour by hour, summed here; never a scan of messages). A handler authenticates the caller (401), parses and bounds
 the query (400), applies the caller's scope (403), then reads the store in the thread pool:
 
 - an admin sees everything;
@@ -18,8 +18,9 @@ import io
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from switchboard.store import reports as store
+from switchboard.store.report_counts import HOUR
 from switchboard.store.users import agent_summaries
 from switchboard.edges.rest.toolkit import ApiPart, Caller, ORJSONResponse, bad, caller, errors, forbidden, \
     make_routes, ref
@@ -72,7 +74,7 @@ class Query:
         return datetime.combine(self.day_to + timedelta(days=1), datetime.min.time(), self.tz).timestamp()
 
     def period(self, t: float) -> str:
-        """The label of the period holding epoch `t` (a bucket's UTC hour start) in the query's zone; the UTC hour
+        """The label of the period holding epoch `t` (a counter's UTC hour start) in the query's zone; the UTC hour
         that holds the range's start (a zone with a :30 offset) is the range's first period."""
         local = datetime.fromtimestamp(max(t, self.start), self.tz)
         return local.date().isoformat() if self.by == "day" else local.isoformat(timespec="minutes")
@@ -81,10 +83,10 @@ class Query:
         if self.by == "day":
             days = (self.day_to - self.day_from).days + 1
             return [(self.day_from + timedelta(days=i)).isoformat() for i in range(days)]
-        labels, t = [], self.start - self.start % store.HOUR
+        labels, t = [], self.start - self.start % HOUR
         while t < self.end:
             labels.append(self.period(t))
-            t += store.HOUR
+            t += HOUR
         return list(dict.fromkeys(labels))
 
     def head(self) -> dict[str, Any]:
@@ -184,38 +186,40 @@ def _sum_into(total: dict[str, float], counts: dict[str, float]) -> None:
         total[name] = total.get(name, 0) + amount
 
 
-def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for s, e in sorted(intervals):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        elif e > s:
-            merged.append((s, e))
-    return merged
-
-
-def _overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    total, i, j = 0.0, 0, 0
-    while i < len(a) and j < len(b):
-        total += max(0.0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
 # --- the reports (blocking: in the thread pool) ------------------------------------------------------------
 
 
+def _periods_of(q: Query) -> Callable[[float], str]:
+    """`q.period`, remembered per hour (a month is 744 hours, read many times)."""
+    cache: dict[float, str] = {}
+
+    def period(t: float) -> str:
+        label = cache.get(t)
+        if label is None:
+            label = cache[t] = q.period(t)
+        return label
+    return period
+
+
+def _in(q: Query, dim: str) -> tuple[bool, str]:
+    """Whether a ``group|channel`` dimension passes the query's filters, and its channel."""
+    group, _, channel = dim.partition("|")
+    return (q.groups is None or group in q.groups) and (q.channel is None or channel == q.channel), channel
+
+
 def overview(q: Query) -> dict[str, Any]:
+    period = _periods_of(q)
     series: dict[str, dict[str, float]] = {p: {} for p in q.periods()}
-    total: dict[str, float] = {}
-    for b in store.read_buckets("conv", q.start, q.end):
-        if (q.groups is not None and b.group not in q.groups) or (q.channel is not None and b.channel != q.channel):
-            continue
-        _sum_into(series.setdefault(q.period(b.hour), {}), b.counts)
-        _sum_into(total, b.counts)
+    total: dict[str, float] = defaultdict(float)
+    passes: dict[str, bool] = {}
+    for hour, dim, name, amount in store.read_hours("conv", q.start, q.end):
+        ok = passes.get(dim)
+        if ok is None:
+            ok = passes[dim] = _in(q, dim)[0]
+        if ok:
+            bucket = series.setdefault(period(hour), {})
+            bucket[name] = bucket.get(name, 0) + amount
+            total[name] += amount
     return {**q.head(), "totals": figures(total),
             "series": [{"period": p, **figures(c)} for p, c in sorted(series.items())]}
 
@@ -246,27 +250,22 @@ def _presence(q: Query, agents: set[str], now: float) -> dict[str, list[tuple[st
 
 def agents_report(q: Query, now: float) -> dict[str, Any]:
     names = _agents_in(q)
-    counts: dict[str, dict[str, float]] = {a: {} for a in names}
-    for b in store.read_buckets("agent", q.start, q.end):
-        if b.agent in counts:
-            _sum_into(counts[b.agent], {k: v for k, v in b.counts.items() if not k.endswith("_s")
-                                        or k == "chat_s"})
-    presence = _presence(q, set(names), now)
-    holds: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for fact in store.read_facts(q.start, q.end):
-        for agent, s, e in fact.get("intervals") or []:
-            if agent in names:
-                holds[agent].append((max(s, q.start), min(e if e is not None else now, q.end, now)))
+    totals = store.read_agent_totals(q.start, q.end, names if len(names) <= 20 else None)
+    running = store.read_agents_now()
     rows = []
     for agent, name in sorted(names.items(), key=lambda kv: (kv[1].lower(), kv[0])):
-        c = counts[agent]
-        seconds = {st: sum(e - s for state, s, e in presence.get(agent, []) if state == st)
-                   for st in ("online", "away", "offline")}
-        online = _union([(s, e) for state, s, e in presence.get(agent, []) if state == "online"])
-        busy = _overlap(_union(holds.get(agent, [])), online)
-        rows.append({"agent": agent, "name": name, "online_s": round(seconds["online"], 3),
-                     "away_s": round(seconds["away"], 3), "offline_s": round(seconds["offline"], 3),
-                     "busy_s": round(busy, 3), "occupancy": _ratio(busy, seconds["online"]),
+        c = dict(totals.get(agent, {}))
+        clock = running.get(agent)
+        if clock is not None and clock.state is not None:  # the seconds since the clock last moved
+            s, e = max(clock.since, q.start), min(now, q.end)
+            if e > s:
+                c[f"{clock.state}_s"] = c.get(f"{clock.state}_s", 0) + (e - s)
+                if clock.state == "online" and clock.held:
+                    c["busy_s"] = c.get("busy_s", 0) + (e - s)
+        online, busy = c.get("online_s", 0), c.get("busy_s", 0)
+        rows.append({"agent": agent, "name": name, "online_s": round(online, 3),
+                     "away_s": round(c.get("away_s", 0), 3), "offline_s": round(c.get("offline_s", 0), 3),
+                     "busy_s": round(busy, 3), "occupancy": _ratio(busy, online),
                      "conversations": int(c.get("conversations", 0)), "messages": int(c.get("messages", 0)),
                      "words": int(c.get("words", 0)), "rated": int(c.get("rated", 0)),
                      "rating_avg": _ratio(c.get("score_sum", 0), c.get("rated", 0)),
@@ -284,21 +283,22 @@ def timeline(q: Query, agent: str, now: float) -> dict[str, Any]:
 
 def channels_report(q: Query) -> dict[str, Any]:
     opened: dict[str, float] = defaultdict(float)
-    for b in store.read_buckets("conv", q.start, q.end):
-        if (q.groups is None or b.group in q.groups) and (q.channel is None or b.channel == q.channel):
-            opened[b.channel] += b.counts.get("opened", 0)
+    for _, dim, name, amount in store.read_hours("conv", q.start, q.end):
+        ok, channel = _in(q, dim)
+        if ok and name == "opened":
+            opened[channel] += amount
+    conversations: dict[tuple[float, str, str], float] = defaultdict(float)  # summed over the writers' shards
+    for hour, dim, visitor, amount in store.read_hours("visitors", q.start, q.end):
+        if _in(q, dim)[0]:
+            conversations[(hour, dim, visitor)] += amount
+    day = _periods_of(Query(q.day_from, q.day_to, q.tz, "day", q.groups, q.agent, q.channel, q.csv))
     visitors: dict[str, set[str]] = defaultdict(set)
     visits: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for fact in store.read_facts(q.start, q.end, lookback_s=0):
-        channel = fact.get("channel") or ""
-        if (q.groups is not None and fact.get("group") not in q.groups) or (q.channel is not None and channel != q.channel):
-            continue
-        created = fact.get("created_at")
-        if not isinstance(created, datetime):
-            continue
-        day = created.replace(tzinfo=timezone.utc).astimezone(q.tz).date().isoformat()
-        visitors[channel].add(fact.get("visitor") or "")
-        visits[channel].add((fact.get("visitor") or "", day))
+    for (hour, dim, visitor), n in conversations.items():
+        if n > 0.5:
+            channel = dim.partition("|")[2]
+            visitors[channel].add(visitor)
+            visits[channel].add((visitor, day(hour)))
     rows = [{"channel": ch, "visits": len(visits.get(ch, ())), "visitors": len(visitors.get(ch, ())),
              "conversations": int(opened.get(ch, 0))} for ch in sorted(set(opened) | set(visitors))]
     return {**q.head(), "channels": rows}
@@ -308,20 +308,19 @@ def bot_report(q: Query) -> dict[str, Any]:
     def blank() -> dict[str, int]:
         return {name: 0 for name in _BOT_FIGURES}
 
+    period = _periods_of(q)
     totals, series = blank(), {p: blank() for p in q.periods()}
     documents: dict[str, dict[str, int]] = defaultdict(blank)
-    for b in store.read_buckets("bot", q.start, q.end):
-        if q.channel is not None and b.channel != q.channel:
+    for hour, dim, decision, amount in store.read_hours("bot", q.start, q.end):
+        channel, _, source = dim.partition("|")
+        name = _BOT_COUNTERS.get(decision)
+        if name is None or (q.channel is not None and channel != q.channel):
             continue
-        for decision, amount in b.counts.items():
-            name = _BOT_COUNTERS.get(decision)
-            if name is None:
-                continue
-            if b.source:
-                documents[b.source][name] += int(amount)
-            else:
-                totals[name] += int(amount)
-                series.setdefault(q.period(b.hour), blank())[name] += int(amount)
+        if source:
+            documents[source][name] += int(amount)
+        else:
+            totals[name] += int(amount)
+            series.setdefault(period(hour), blank())[name] += int(amount)
     return {**q.head(), "totals": totals, "series": [{"period": p, **c} for p, c in sorted(series.items())],
             "documents": [{"document": d, **c} for d, c in sorted(documents.items())]}
 
