@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "AgentPresence", "ReportShard", "to_datetime", "to_epoch",
+           "AgentPresence", "ReportShard", "TermShard", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -262,3 +262,16 @@ class ReportShard(Document):
     data = StringField(required=True)
     at = FloatField()  # when its writer last wrote it (epoch seconds)
     meta = {"collection": "report_shards", "indexes": [("part", "day")]}
+
+
+class TermShard(Document):
+    """One writer's postings of the history's word index for one bucket of words and one UTC day of
+    conversation creation (switchboard/store/search_terms.py): ``data`` is ``{word: [conversation ids]}`` as
+    JSON, replaced whole by its writer. The id is ``<bucket>|<YYYYMMDD>|<writer>``."""
+
+    id = StringField(primary_key=True)
+    bucket = IntField(required=True)
+    day = StringField(required=True)
+    writer = StringField(required=True)
+    data = StringField(required=True)
+    meta = {"collection": "term_shards", "indexes": [("bucket", "day")]}

@@ -16,18 +16,21 @@ size of the history.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from switchboard.store.documents import Conversation, Message, Rating, User, Visitor, to_epoch
+import orjson
+
+from switchboard.store.documents import Conversation, Message, Rating, TermShard, User, Visitor, to_epoch
+from switchboard.store.search_terms import bucket_of, terms_of
 
 __all__ = [
     "HistoryFilter", "HistoryScope", "Page", "SCAN_BUDGET", "FIRST_WINDOW_S", "MAX_LIMIT", "MAX_TRANSCRIPT",
-    "search_conversations", "iter_conversations", "transcript", "visitor_history", "terms_of", "terms_query",
-    "TERMS_FIELD",
+    "search_conversations", "iter_conversations", "transcript", "visitor_history",
 ]
 
 SCAN_BUDGET = 60  # candidates a text or rating filter checks per page (text: one indexed find of messages each)
@@ -137,30 +140,54 @@ def _store_query(f: HistoryFilter, scope: HistoryScope) -> dict[str, Any] | None
     return query
 
 
-# --- the search document the writer could keep (decision 022, "Next") ------------------------------------
-
-TERMS_FIELD = "terms"  # Conversation.terms: the distinct words of its messages, kept by the writer
-_WORD = re.compile(r"[^\W_]{2,40}")
-_MAX_TERMS = 64
+# --- the word index (switchboard/store/search_terms.py) -------------------------------------------------------
 
 
-def terms_of(text: str) -> list[str]:
-    """The words a message adds to its conversation's ``terms``: lower-cased, accents kept, 2 to 40 letters or
-    digits, distinct, at most 64. The writer would ``$set`` the conversation's whole list in the upsert it
-    already makes for each batch (nx-27017 0.8 silently ignores ``$addToSet``; decision 022)."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.casefold()):
-        seen.setdefault(word, None)
-        if len(seen) == _MAX_TERMS:
-            break
-    return list(seen)
+def _postings(words: list[str], first: str, last: str) -> dict[str, set[str]]:
+    """Per UTC day of creation (``YYYYMMDD``, first..last), the conversations whose messages hold every one of
+    `words`, from every writer's word index shards (one indexed query per bucket of words)."""
+    per_word: dict[str, dict[str, set[str]]] = {w: defaultdict(set) for w in words}
+    by_bucket: dict[int, list[str]] = defaultdict(list)
+    for w in words:
+        by_bucket[bucket_of(w)].append(w)
+    for bucket, bucket_words in by_bucket.items():
+        query = {"bucket": bucket, "day": {"$gte": first, "$lte": last} if first != last else first}
+        for doc in TermShard._get_collection().find(query, {"day": 1, "data": 1}):
+            postings = orjson.loads(doc["data"])
+            for w in bucket_words:
+                if w in postings:
+                    per_word[w][doc["day"]].update(postings[w])
+    days = set.intersection(*(set(d) for d in per_word.values())) if words else set()
+    found = {day: set.intersection(*(per_word[w][day] for w in words)) for day in days}
+    return {day: ids for day, ids in found.items() if ids}
 
 
-def terms_query(q: str) -> dict[str, Any]:
-    """The store-side form of a text filter once ``terms`` is kept: every word of `q` among the terms (a
-    multikey index on MongoDB; an unindexed list match on nx-27017, which answers an indexed one with nothing)."""
-    words = terms_of(q)
-    return {TERMS_FIELD: {"$all": words}} if words else {}
+def _day(d: datetime) -> str:
+    return d.astimezone(timezone.utc).strftime("%Y%m%d")
+
+
+def _indexed_candidates(query: dict[str, Any], words: list[str], after: tuple[datetime, str] | None,
+                        now: datetime | None) -> Iterator[dict[str, Any]]:
+    """Conversations matching `query` whose messages hold every one of `words`, newest first by (created_at, id),
+    strictly after the cursor: the word index gives each day's ids, one ``_id $in`` find per day fetches them."""
+    span = query.get("created_at") or {}
+    top = after[0] if after is not None else span.get("$lt") or now or datetime.now(timezone.utc)
+    low = span.get("$gte")
+    postings = _postings(words, _day(low) if low is not None else "00000000", _day(top))
+    rest = {k: v for k, v in query.items() if k != "created_at"}
+    collection = Conversation._get_collection()
+    for day in sorted(postings, reverse=True):
+        ids = sorted(postings[day])
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(ids), 500):
+            rows += collection.find({**rest, "_id": {"$in": ids[i:i + 500]}})
+        keyed = sorted(((_key(r), r) for r in rows), key=lambda kr: kr[0], reverse=True)
+        for key, row in keyed:
+            if after is not None and key >= (_ms(after[0]), after[1]):
+                continue
+            if ("$gte" in span and key[0] < span["$gte"]) or ("$lt" in span and key[0] >= span["$lt"]):
+                continue
+            yield row
 
 
 def _candidates(query: dict[str, Any], after: tuple[datetime, str] | None, batch: int,
@@ -239,7 +266,11 @@ def search_conversations(f: HistoryFilter, scope: HistoryScope, *, limit: int = 
     window = 2 * span + _MIN_WINDOW_S if span is not None else FIRST_WINDOW_S if after is None else None
     if not _windowable(query):
         window = None
-    candidates = _candidates(query, after, limit + 1 if not post else budget + 1, window, now)
+    words = terms_of(f.q) if f.q else []
+    if words:
+        candidates = _indexed_candidates(query, words, after, now)
+    else:
+        candidates = _candidates(query, after, limit + 1 if not post else budget + 1, window, now)
     first: tuple[datetime, str] | None = None
     while not more:
         chunk = list(islice(candidates, _CHUNK))

@@ -32,14 +32,17 @@ import orjson
 from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 
-from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard, to_datetime, to_epoch
+from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, TermShard,
+                                         to_datetime, to_epoch)
 from switchboard.store.report_counts import (DAY, AgentClock, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
                                              day_start, day_totals, difference, hold_events, hours_of, merge,
                                              conversation_counts, message_counts, rating_counts)
+from switchboard.store.search_terms import TermRollup, bucket_of, terms_of
 from switchboard.store.updates import set_fields
 
 __all__ = ["ReportKeeper", "Prepared", "store_presence", "ensure_report_indexes", "rebuild", "read_hours",
-           "read_agent_totals", "read_agents_now", "read_presence", "shard_id", "REBUILD_WRITER"]
+           "read_agent_totals", "read_agents_now", "read_presence", "shard_id", "term_shard_id",
+           "REBUILD_WRITER"]
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,17 @@ def shard_id(day: str, part: str, writer: str) -> str:
     return f"{day}|{part}|{writer}"
 
 
+def term_shard_id(bucket: int, day: str, writer: str) -> str:
+    return f"{bucket}|{day}|{writer}"
+
+
+def _buckets(words: Iterable[str]) -> set[int]:
+    return {bucket_of(w) for w in words}
+
+
 def ensure_report_indexes() -> None:
     """Create the indexes of the report documents (idempotent, blocking)."""
-    for document in (AgentPresence, ReportShard):
+    for document in (AgentPresence, ReportShard, TermShard):
         document.ensure_indexes()
 
 
@@ -127,6 +138,8 @@ class ReportKeeper:
         self.started_at = clock()
         self._rollup = Rollup()
         self._stored: set[tuple[str, str]] = set()
+        self._terms = TermRollup()  # the history's word index (switchboard/store/search_terms.py)
+        self._terms_stored: set[tuple[int, str]] = set()
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()  # last state per conversation
         self._evicted_upto = float("-inf")  # the newest created_at among conversations forgotten
         self._lock = threading.Lock()
@@ -246,15 +259,30 @@ class ReportKeeper:
             agents = self._clock()
             _tick(agents, events, counts)
             self._agents_dirty = True
-        wanted = {m["conversation"] for m in batch.messages if m.get("sender_role") == "bot"} | set(batch.ratings)
-        convs = self._conversations(wanted)
+        convs = self._conversations({m["conversation"] for m in batch.messages} | set(batch.ratings))
         for m in batch.messages:
-            merge(counts, message_counts(m, str((convs.get(m["conversation"]) or {}).get("channel") or "")))
+            conv = convs.get(m["conversation"]) or {}
+            merge(counts, message_counts(m, str(conv.get("channel") or "")))
+            self._index(m, conv)
         for cid, rating in batch.ratings.items():
             before = batch.prepared.ratings.get(cid)
             merge(counts, difference(rating_counts(rating, convs.get(cid)),
                                      rating_counts(before, convs.get(cid)) if before else {}))
         self._add(counts)
+
+    def _index(self, message: Mapping[str, Any], conv: Mapping[str, Any]) -> None:
+        """File the message's words under its conversation's day of creation."""
+        created = to_epoch(conv.get("created_at"))
+        words = terms_of(str(message.get("text") or ""))
+        if created is None or not words:
+            return
+        day = day_of(created)
+        for bucket in _buckets(words):
+            if (bucket, day) in self._terms.shards or (bucket, day) not in self._terms_stored:
+                continue
+            doc = TermShard._get_collection().find_one({"_id": term_shard_id(bucket, day, self.writer_id)})
+            self._terms.load(bucket, day, orjson.loads(doc["data"]) if doc else {})
+        self._terms.add(day, str(message["conversation"]), words)
 
     def _remember(self, cid: str, state: dict[str, Any]) -> None:
         with self._lock:
@@ -274,7 +302,7 @@ class ReportKeeper:
         missing = sorted(ids - set(found))
         if missing:
             found.update((d.pop("_id"), d) for d in Conversation._get_collection().find(
-                {"_id": {"$in": missing}}, ["channel", "group", "agent"]))
+                {"_id": {"$in": missing}}, ["channel", "group", "agent", "created_at"]))
         return found
 
     def _clock(self) -> AgentClock:
@@ -296,6 +324,29 @@ class ReportKeeper:
 
     def _write(self) -> int:
         """Store the changed shards; returns how many documents were written."""
+        return self._write_reports() + self._write_terms()
+
+    def _write_terms(self) -> int:
+        dirty = self._terms.take_dirty()
+        if not dirty:
+            return 0
+        ops = [UpdateOne({"_id": term_shard_id(bucket, day, self.writer_id)}, {"$set": {
+            "bucket": bucket, "day": day, "writer": self.writer_id,
+            "data": orjson.dumps(self._terms.document(bucket, day)).decode()}}, upsert=True) for bucket, day in dirty]
+        try:
+            TermShard._get_collection().bulk_write(ops, ordered=False)
+        except Exception:
+            self.errors += 1
+            self._terms.dirty.update(dirty)
+            log.exception("writing %d word index shards failed; trying again at the next flush", len(ops))
+            return 0
+        self._terms_stored.update(dirty)
+        newest = max((day for _, day in self._terms.shards), default="")
+        if newest:
+            self._terms.evict_before(day_of(day_start(newest) - 2 * DAY))
+        return len(ops)
+
+    def _write_reports(self) -> int:
         dirty = self._rollup.take_dirty()
         if not dirty and not self._agents_dirty:
             return 0
@@ -363,6 +414,7 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
     say = progress or (lambda stage, done, total: None)
     ensure_report_indexes()
     ReportShard._get_collection().delete_many({})
+    TermShard._get_collection().delete_many({})
     keeper = ReportKeeper(writer_id=REBUILD_WRITER)
     keeper._agents = AgentClock()
     conversations = Conversation._get_collection()
@@ -375,7 +427,8 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
             cid = doc.pop("_id")
             merge(counts, conversation_counts(doc))
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, None, doc)]
-            dims[cid] = {"channel": doc.get("channel"), "group": doc.get("group"), "agent": doc.get("agent")}
+            dims[cid] = {"channel": doc.get("channel"), "group": doc.get("group"), "agent": doc.get("agent"),
+                         "created_at": doc.get("created_at")}
         keeper._rollup.add(counts)
         say("conversations", min(i + chunk, len(ids)), len(ids))
     counts = {}
@@ -384,9 +437,10 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
     keeper._rollup.add(counts)
     messages = Message._get_collection()
     total, done, counts = messages.estimated_document_count(), 0, {}
-    for doc in messages.find({"sender_role": {"$in": ["agent", "bot"]}},
-                             ["conversation", "sender_role", "sender_id", "kind", "text", "at", "extra"]):
-        merge(counts, message_counts(doc, str((dims.get(doc["conversation"]) or {}).get("channel") or "")))
+    for doc in messages.find({}, ["conversation", "sender_role", "sender_id", "kind", "text", "at", "extra"]):
+        conv = dims.get(doc["conversation"]) or {}
+        merge(counts, message_counts(doc, str(conv.get("channel") or "")))
+        keeper._index(doc, conv)
         done += 1
         if done % (chunk * 10) == 0:
             keeper._rollup.add(counts)
@@ -475,3 +529,4 @@ def read_presence(agents: Iterable[str] | None, start: float, end: float) -> lis
             continue
         out.append((str(d["agent"]), str(d["state"]), s, e))
     return out
+

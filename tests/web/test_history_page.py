@@ -3,8 +3,10 @@ conversation it closed from the desk's banner."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -12,7 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from switchboard.edges.rest.history import history_routes
-from switchboard.store.documents import Conversation, Message, Rating, User, Visitor
+from switchboard.store.documents import Conversation, User, Visitor
+from switchboard.store.writer import StoreWriter
 from tests.server.conftest import Backends, Server, free_port, make_config
 from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, WEB_GROUP, csp_violations, screenshot
 from tests.web.test_workspace import agent_in_own_group, ask_for_person, item, online, sign_in
@@ -34,26 +37,38 @@ def web(backends: Backends) -> Iterator[Server]:
 
 
 def seed_conversation(word: str) -> str:
-    """A closed conversation with a bot turn, an agent's reply, a note, a transfer, a rating and a comment."""
+    """A closed conversation with a bot turn, an agent's reply, a note, a transfer, a rating and a comment,
+    written as the server writes one: through a StoreWriter, whose keeper indexes its words."""
     cid, vid, now = f"c-{uuid.uuid4().hex[:16]}", f"v-{uuid.uuid4().hex[:12]}", datetime.now(timezone.utc)
     start = now - timedelta(hours=2)
     Visitor(id=vid, email=f"{word}@example.com", name="Rosa Visitor", created_at=start, seen_at=now).save(force_insert=True)
     for uid, nick in (("a-hist-kim", "Kim"), ("a-hist-lou", "Lou")):
         if User.objects(id=uid).first() is None:
             User(id=uid, roles=["agent"], email=f"{uid}@example.com", nickname=nick).save(force_insert=True)
-    Conversation(id=cid, visitor=vid, channel="widget", phase="closed", group=WEB_GROUP, agent="a-hist-lou",
-                 participants=["a-hist-kim", "a-hist-lou"], created_at=start, closed_at=start + timedelta(minutes=20),
-                 last_seq=5, transfers=[{"at": (start + timedelta(minutes=6)).timestamp(), "from_agent": "a-hist-kim",
-                                         "to_agent": "a-hist-lou", "to_group": None}]).save(force_insert=True)
+    t0 = start.timestamp()
+    state = {"conversation": cid, "visitor": vid, "channel": "widget", "phase": "closed", "group": WEB_GROUP,
+             "agent": "a-hist-lou", "participants": ["a-hist-kim", "a-hist-lou"], "created_at": t0,
+             "queued_at": t0 + 60, "assigned_at": t0 + 120, "closed_at": t0 + 1200, "close_reason": "agent",
+             "transfers": [{"at": t0 + 360, "from_agent": "a-hist-kim", "to_agent": "a-hist-lou", "to_group": None}]}
     rows = [("visitor", "", "text", f"My {word} bike has a flat tyre", None),
             ("bot", "", "text", "Returns take 30 days.", {"decision": "suggest", "sources": [{"document": "shop-faq.yaml"}]}),
             ("agent", "a-hist-kim", "text", "Let me get a colleague.", None),
             ("agent", "a-hist-kim", "note", "Lou knows tyres", None),
             ("agent", "a-hist-lou", "text", "A new tube is on its way.", None)]
-    for seq, (role, sender, kind, text, extra) in enumerate(rows, 1):
-        Message(conversation=cid, seq=seq, sender_role=role, sender_id=sender, kind=kind, text=text,
-                at=start + timedelta(minutes=seq * 2), extra=extra).save(force_insert=True)
-    Rating(id=cid, visitor=vid, agent="a-hist-lou", score=4, comment="Quick and kind", at=now).save(force_insert=True)
+
+    async def write() -> None:
+        writer = StoreWriter(journal=False)
+        await writer.start()
+        await writer.save_conversation(state)
+        for seq, (role, sender, kind, text, extra) in enumerate(rows, 1):
+            await writer.add_message({"conversation": cid, "seq": seq, "sender_role": role, "sender_id": sender,
+                                      "kind": kind, "text": text, "client_id": None, "at": t0 + seq * 120,
+                                      "extra": extra})
+        await writer.save_rating(cid, vid, "a-hist-lou", 4, "Quick and kind", now.timestamp())
+        await writer.close()  # the keeper stores what it counted and indexed
+
+    with ThreadPoolExecutor(1) as pool:  # away from the thread Playwright's loop belongs to
+        pool.submit(asyncio.run, write()).result()
     return cid
 
 

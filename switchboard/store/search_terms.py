@@ -1,0 +1,72 @@
+"""The history's word index: which conversations' messages hold a word, by the day each conversation began (pure).
+
+A history text search must not read every message (nx-27017 matches a regex over a million messages in seconds,
+decision 022), nor scan conversations for a word list (an unindexed ``$all`` that few documents match reads them
+all). So each writer's keeper (:mod:`switchboard.store.reports`) keeps postings: for each word of each stored
+text message, the conversation's id, filed under the UTC day the conversation was created and one of
+:data:`BUCKETS` buckets by a stable hash of the word. A shard (:class:`~switchboard.store.documents.TermShard`)
+is one writer's ``(bucket, day)``: ``{word: [conversation ids]}``; its writer replaces it whole. A search reads
+the shards of its words' buckets (a few hundred kilobytes for 90 days) and takes the conversations day by day,
+newest first. Words are :func:`terms_of`: case-folded runs of 2 to 40 letters or digits.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable
+
+__all__ = ["BUCKETS", "MAX_TERMS", "terms_of", "bucket_of", "TermRollup"]
+
+BUCKETS = 64
+MAX_TERMS = 64  # words a message adds at most
+_WORD = re.compile(r"[^\W_]{2,40}")
+
+
+def terms_of(text: str) -> list[str]:
+    """The words of `text`: lower-cased (case-folded), accents kept, 2 to 40 letters or digits, distinct, in
+    order, at most :data:`MAX_TERMS`."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.casefold()):
+        seen.setdefault(word, None)
+        if len(seen) == MAX_TERMS:
+            break
+    return list(seen)
+
+
+def bucket_of(word: str) -> int:
+    """The bucket of `word` (CRC-32: the same in every process and release)."""
+    return zlib.crc32(word.encode()) % BUCKETS
+
+
+class TermRollup:
+    """Postings in memory: ``(bucket, day)`` -> word -> conversation ids; the shards changed since
+    :meth:`take_dirty`."""
+
+    def __init__(self) -> None:
+        self.shards: dict[tuple[int, str], dict[str, set[str]]] = {}
+        self.dirty: set[tuple[int, str]] = set()
+
+    def add(self, day: str, conversation: str, words: Iterable[str]) -> None:
+        for word in words:
+            key = (bucket_of(word), day)
+            ids = self.shards.setdefault(key, {}).setdefault(word, set())
+            if conversation not in ids:
+                ids.add(conversation)
+                self.dirty.add(key)
+
+    def load(self, bucket: int, day: str, postings: dict[str, list[str]]) -> None:
+        """Take a shard as stored (this writer's, forgotten earlier) back before adding to it."""
+        self.shards[(bucket, day)] = {word: set(ids) for word, ids in postings.items()}
+
+    def document(self, bucket: int, day: str) -> dict[str, list[str]]:
+        return {word: sorted(ids) for word, ids in self.shards[(bucket, day)].items()}
+
+    def take_dirty(self) -> list[tuple[int, str]]:
+        dirty, self.dirty = sorted(self.dirty), set()
+        return dirty
+
+    def evict_before(self, day: str) -> None:
+        """Forget the (clean) shards of days before `day`."""
+        for key in [k for k in self.shards if k[1] < day and k not in self.dirty]:
+            del self.shards[key]
