@@ -5,10 +5,12 @@ page, ``/widget.js`` the embeddable script (``<script src=".../widget.js" async>
 adds a chat bubble to any page), ``/workspace`` the page of agents, supervisors and admins,
 ``/setup`` the first-run page (creates the first admin with the setup code ``serve`` printed),
 ``/account`` where mailed links land (invite, password reset, email change: the secret is in the URL
-fragment, which the page reads); every other file is under ``/static/``. ``/`` sends a fresh
-installation (no admin yet) to ``/setup`` and everyone else to ``/workspace``; ``/setup`` itself sends to
-``/workspace`` once an admin exists. Nothing is rendered on the server: the pages talk to the same
-websockets and REST as any client (docs/protocol.md).
+fragment, which the page reads); every other file is under ``/static/``, vendored libraries under
+``/static/vendor/`` (Chart.js for the workspace's Reports tab, decision 023: from this server, never a
+CDN, so the policy below needs nothing more). ``/`` sends a fresh installation (no admin yet) to ``/setup``
+and everyone else to ``/workspace``; ``/setup`` itself sends to ``/workspace`` once an admin exists.
+Nothing is rendered on the server: the pages talk to the same websockets and REST as any client
+(docs/protocol.md).
 
 Each page carries a Content-Security-Policy: scripts, styles, images and sockets only from this
 server, no plugins, no ``<base>`` rewriting. ``/workspace``, ``/setup`` and ``/account`` may not be framed at

@@ -1,10 +1,10 @@
 // The workspace: log in (ws-login.js), then tabs by role: "Desk" (agents: conversations over /ws/agent),
 // "Team" (admins and supervisors: ws-admin.js; the server decides what each may see and do), "Live" (admins
-// and supervisors: agents and queues now, pushed by the server: ws-live.js) and "Profile" (everyone:
-// ws-profile.js). The queue panel is pushed too: the server sends `queues` when a group shown changes. This
-// module wires the desk's parts together: frames from the socket update the
-// Desk (ws-state.js), and one render pass redraws the columns. Everything people wrote is put on the page as
-// text (ws-dom.js).
+// and supervisors: agents and queues now, pushed by the server: ws-live.js), "Reports" (everyone, scoped by the
+// server: figures and charts, ws-reports.js) and "Profile" (everyone: ws-profile.js). The queue panel is pushed
+// too: the server sends `queues` when a group shown changes. This module wires the desk's parts together: frames
+// from the socket update the Desk (ws-state.js), and one render pass redraws the columns. Everything people
+// wrote is put on the page as text (ws-dom.js).
 
 import {Api, session} from "./ws-api.js";
 import {AdminArea} from "./ws-admin.js";
@@ -15,6 +15,7 @@ import {LiveArea} from "./ws-live.js";
 import {LoginScreens} from "./ws-login.js";
 import {chime, setTitle, unlockAudio} from "./ws-notify.js";
 import {ProfileArea} from "./ws-profile.js";
+import {ReportsArea} from "./ws-reports.js";
 import {renderSidebar, tickWaits} from "./ws-sidebar.js";
 import {AgentSocket} from "./ws-socket.js";
 import {Desk} from "./ws-state.js";
@@ -102,25 +103,32 @@ function start(token, user) {
   document.addEventListener("pointerdown", unlockAudio, {once: true});
   api.team().then(showTeam, () => {});
   const roles = user.roles || [];
+  let liveArea = null;  // made when the Live tab is first shown
   const tabs = {
     desk: roles.includes("agent") ? () => {} : null,
     team: roles.includes("admin") || roles.includes("supervisor")
       ? once(() => new AdminArea($("#admin"), api, toast, user).load()) : null,
     live: roles.includes("admin") || roles.includes("supervisor")  // pushed by the server: ws-live.js
-      ? once(() => new LiveArea($("#live"), token).start()) : null,
+      ? once(() => { liveArea = new LiveArea($("#live"), () => api.token); liveArea.start(); }) : null,
     history: once(() => { historyArea = new HistoryArea($("#history"), api, toast).load(); }),  // scoped by the server
+    reports: once(() => new ReportsArea($("#reports"), api, toast, user).load()),  // scoped by the server
     profile: once(() => new ProfileArea($("#profile"), api, toast, user, {
       changed: showMe,
-      pause: () => workspace && workspace.socket.stop(),
+      pause: () => {  // the change ends every session: no socket of ours may read that as "session ended"
+        if (workspace) workspace.socket.stop();
+        if (liveArea) liveArea.pause();
+      },
       resume: (fresh) => {
         api.token = fresh;
+        if (liveArea) liveArea.resume(fresh);
         if (!workspace) return;
         workspace.socket.token = fresh;
         workspace.socket.start();
       },
     }).load()),
   };
-  const areas = {desk: $("#desk"), team: $("#admin"), live: $("#live"), history: $("#history"), profile: $("#profile")};
+  const areas = {desk: $("#desk"), team: $("#admin"), live: $("#live"), history: $("#history"),
+                 reports: $("#reports"), profile: $("#profile")};
   $("#agent-controls").hidden = !tabs.desk;
   const show = (name) => {
     for (const [tab, area] of Object.entries(areas)) area.hidden = tab !== name;
