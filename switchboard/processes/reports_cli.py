@@ -1,4 +1,5 @@
-"""``switchboard reports rebuild``: recompute every report aggregate from the raw records, with progress.
+"""``switchboard reports rebuild``: recompute every report aggregate and the history's word index from the raw
+records, with progress.
 
 The report shards (docs/reports.md) are kept up to date by each store writer's report keeper as records are
 stored; this command drops them and recomputes them from the conversations, ratings, messages and presence
@@ -72,7 +73,7 @@ def run_reports(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             ensure_indexes()
             started = time.monotonic()
             count = reports.rebuild(progress=Progress(out))
-            print(f"rebuilt {count} report shards in {time.monotonic() - started:.1f}s", file=out)
+            print(f"rebuilt {count} shards in {time.monotonic() - started:.1f}s", file=out)
         finally:
             disconnect()
         return 0

@@ -213,13 +213,13 @@ class ReportKeeper:
             if isinstance(item, _Batch):
                 self._count_safely(item)
             if item is None or item is _STOP or isinstance(item, _Flush) or time.monotonic() >= next_flush:
-                self._write()
+                self._write_safely()
                 next_flush = time.monotonic() + self.flush_s
             if isinstance(item, _Flush):
                 item.done.set()
             if item is _STOP:
                 self._drain()
-                self._write()
+                self._write_safely()
                 return
 
     def _drain(self) -> None:
@@ -232,6 +232,13 @@ class ReportKeeper:
                 self._count_safely(item)
             elif isinstance(item, _Flush):
                 item.done.set()
+
+    def _write_safely(self) -> None:
+        try:
+            self._write()
+        except Exception:
+            self.errors += 1
+            log.exception("storing the report shards failed; trying again at the next flush")
 
     def _count_safely(self, batch: _Batch) -> None:
         try:

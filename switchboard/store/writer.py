@@ -150,8 +150,6 @@ class StoreWriter:
         self._ensure_running()
         await asyncio.to_thread(ensure_dedupe_index)
         await asyncio.to_thread(reports.ensure_report_indexes)
-        if self.keeper is not None:
-            self.keeper.start()
 
     async def add_message(self, msg: dict[str, Any]) -> int | None:
         """Return once `msg` (keys as :data:`_MESSAGE_KEYS`) is stored; raise if it could not be.
@@ -221,6 +219,8 @@ class StoreWriter:
         if self._task is None:
             self._loop, self._wakeup = loop, asyncio.Event()
             self._task = loop.create_task(self._run(), name="store-writer")
+            if self.keeper is not None:
+                self.keeper.start()
         elif loop is not self._loop:
             raise RuntimeError("a StoreWriter serves the event loop it started in")
 

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from switchboard.store import reports
-from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard
+from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard, TermShard
 from switchboard.store.writer import StoreWriter
 
 D = datetime(2026, 3, 10, tzinfo=timezone.utc).timestamp()
@@ -93,7 +93,7 @@ HISTORY: list[tuple[str, Any]] = [
 
 @pytest.fixture
 def report_store(store: str) -> Iterator[str]:
-    for document in (ReportShard, AgentPresence):
+    for document in (ReportShard, TermShard, AgentPresence):
         document._get_collection().delete_many({})
     yield store
 
@@ -139,6 +139,11 @@ def shards() -> dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]]:
                 for hh, amount in hours.items():
                     into[hh] = into.get(hh, 0) + amount
     return out
+
+
+def stored_shards() -> int:
+    """Report shards and the history's word index shards."""
+    return sum(d._get_collection().count_documents({}) for d in (ReportShard, TermShard))
 
 
 def clocks() -> dict[str, list[Any]]:
@@ -243,7 +248,7 @@ def test_a_rebuild_from_the_raw_records_equals_the_live_aggregates(report_store:
 
     count = reports.rebuild(progress=lambda stage, done, total: seen.append((stage, done, total)), chunk=2)
 
-    assert (shards(), clocks()) == live and count == ReportShard._get_collection().count_documents({})
+    assert (shards(), clocks()) == live and count == stored_shards()
     assert [s for s, _, _ in seen][-1] == "shards" and ("conversations", 4, 4) in seen
 
 
@@ -274,8 +279,7 @@ def test_the_rebuild_command_shows_progress_and_leaves_the_live_figures(report_s
     connect(report_store)  # the command disconnects when it is done
     assert code == 0 and shards() == live
     lines = out.getvalue().splitlines()
-    count = ReportShard._get_collection().count_documents({})
-    assert "conversations: 4/4" in lines and lines[-1].startswith(f"rebuilt {count} report shards in ")
+    assert "conversations: 4/4" in lines and lines[-1].startswith(f"rebuilt {stored_shards()} shards in ")
 
 
 def test_batches_written_as_transactions_give_the_same_figures(report_store: str) -> None:
@@ -287,3 +291,28 @@ def test_batches_written_as_transactions_give_the_same_figures(report_store: str
     feed(one_by_one=False, transactions="on", journal=False)
 
     assert (shards(), clocks()) == plain
+
+
+def test_a_failed_shard_write_is_logged_and_tried_again_at_the_next_flush(report_store: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ReportShard._get_collection
+    failures = [OSError("the store is away")]
+
+    class Flaky:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real(), name)
+
+        def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return real().bulk_write(*args, **kwargs)
+
+    monkeypatch.setattr(ReportShard, "_get_collection", lambda: Flaky())
+    keeper = reports.ReportKeeper()
+    keeper.submit({"c1": state("c1", "v1", "bot", at(9))}, {}, [], [], reports.Prepared())
+
+    keeper.flush()
+    assert keeper.errors == 1 and shards() == {}
+
+    keeper.flush()
+    assert keeper.errors == 1 and summed("conv", D, D + 86_400) == {"opened": 1}
