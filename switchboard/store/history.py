@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from switchboard.store.documents import Conversation, Message, Rating, TermShard, User, Visitor, to_epoch
-from switchboard.store.search_terms import bucket_of, terms_of
+from switchboard.store.search_terms import bucket_of, participant_term, rating_term, terms_of
 
 __all__ = [
     "HistoryFilter", "HistoryScope", "Page", "SCAN_BUDGET", "FIRST_WINDOW_S", "MAX_LIMIT", "MAX_TRANSCRIPT",
@@ -162,6 +162,19 @@ def _postings(words: list[str], first: str, last: str) -> dict[str, set[str]]:
     return {day: ids for day, ids in found.items() if ids}
 
 
+def _index_entries(f: HistoryFilter, scope: HistoryScope) -> list[str]:
+    """What the word index can narrow `f` within `scope` to: the words of `q`, the rating, the agent filter, an
+    agent's own scope (empty: the index does not help)."""
+    entries = terms_of(f.q) if f.q else []
+    if f.rating is not None:
+        entries.append(rating_term(f.rating))
+    if f.agent:
+        entries.append(participant_term(f.agent))
+    if scope.is_agent and not scope.is_admin and not scope.groups:
+        entries.append(participant_term(scope.user_id))
+    return list(dict.fromkeys(entries))
+
+
 def _day(d: datetime) -> str:
     return d.astimezone(timezone.utc).strftime("%Y%m%d")
 
@@ -266,7 +279,7 @@ def search_conversations(f: HistoryFilter, scope: HistoryScope, *, limit: int = 
     window = 2 * span + _MIN_WINDOW_S if span is not None else FIRST_WINDOW_S if after is None else None
     if not _windowable(query):
         window = None
-    words = terms_of(f.q) if f.q else []
+    words = _index_entries(f, scope)
     if words:
         candidates = _indexed_candidates(query, words, after, now)
     else:

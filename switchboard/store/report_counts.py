@@ -26,7 +26,8 @@ from typing import Any
 
 from switchboard.store.documents import to_epoch
 
-__all__ = ["HOUR", "DAY", "PARTS", "DECISIONS", "PRESENCE", "Key", "Counts", "hour_of", "day_of", "day_start",
+__all__ = ["HOUR", "DAY", "PARTS", "DECISIONS", "PRESENCE", "Key", "Counts", "epoch_of", "hour_of", "day_of",
+           "day_start",
            "dimension", "add", "merge", "difference", "holds", "conversation_counts", "rating_counts",
            "message_counts", "HoldEvent", "hold_events", "AgentState", "AgentClock", "Rollup", "Shard", "day_totals",
            "hours_of"]
@@ -84,11 +85,15 @@ def difference(new: Counts, old: Counts) -> Counts:
 # --- conversations, ratings, messages -------------------------------------------------------------------------
 
 
-def _t(doc: Mapping[str, Any], name: str) -> float | None:
-    value = doc.get(name)
+def epoch_of(value: Any) -> float | None:
+    """A stored time (a datetime) or an epoch number as epoch seconds; None for anything else."""
     if isinstance(value, datetime):
         return to_epoch(value)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _t(doc: Mapping[str, Any], name: str) -> float | None:
+    return epoch_of(doc.get(name))
 
 
 def holds(conv: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:

@@ -34,10 +34,10 @@ from pymongo.client_session import ClientSession
 
 from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, TermShard,
                                          to_datetime, to_epoch)
-from switchboard.store.report_counts import (DAY, AgentClock, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
+from switchboard.store.report_counts import (DAY, AgentClock, epoch_of, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
                                              day_start, day_totals, difference, hold_events, hours_of, merge,
                                              conversation_counts, message_counts, rating_counts)
-from switchboard.store.search_terms import TermRollup, bucket_of, terms_of
+from switchboard.store.search_terms import TermRollup, bucket_of, participant_term, rating_term, terms_of
 from switchboard.store.updates import set_fields
 
 __all__ = ["ReportKeeper", "Prepared", "store_presence", "ensure_report_indexes", "rebuild", "read_hours",
@@ -47,8 +47,8 @@ __all__ = ["ReportKeeper", "Prepared", "store_presence", "ensure_report_indexes"
 log = logging.getLogger(__name__)
 
 REBUILD_WRITER = "rebuild"
-_STATE_FIELDS = ("visitor", "channel", "phase", "group", "agent", "transfers", "created_at", "queued_at",
-                 "assigned_at", "first_agent_reply_at", "closed_at")
+_STATE_FIELDS = ("visitor", "channel", "phase", "group", "agent", "participants", "transfers", "created_at",
+                 "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
 _NOW = "now"
 
 
@@ -174,7 +174,7 @@ class ReportKeeper:
     def _new(self, state: Mapping[str, Any]) -> bool:
         """Whether no earlier state of this conversation can be stored: created after this keeper started and
         after every conversation it forgot (all its states then passed through this writer)."""
-        created = to_epoch(state.get("created_at"))
+        created = epoch_of(state.get("created_at"))
         return created is not None and created >= self.started_at and created > self._evicted_upto
 
     def submit(self, states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Mapping[str, Any]],
@@ -260,6 +260,7 @@ class ReportKeeper:
             merge(counts, difference(conversation_counts(new), conversation_counts(old) if old else {}))
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, old, new)]
             self._remember(cid, new)
+            self._file(cid, new, [participant_term(a) for a in new.get("participants") or ()])
         for r in batch.presence:
             events.append((float(r["at"]), 1, (str(r["agent"]), str(r["new"]))))
         if events:
@@ -270,17 +271,19 @@ class ReportKeeper:
         for m in batch.messages:
             conv = convs.get(m["conversation"]) or {}
             merge(counts, message_counts(m, str(conv.get("channel") or "")))
-            self._index(m, conv)
+            self._file(str(m["conversation"]), conv, terms_of(str(m.get("text") or "")))
         for cid, rating in batch.ratings.items():
+            if isinstance(rating.get("score"), int):
+                self._file(cid, convs.get(cid) or {}, [rating_term(rating["score"])])
             before = batch.prepared.ratings.get(cid)
             merge(counts, difference(rating_counts(rating, convs.get(cid)),
                                      rating_counts(before, convs.get(cid)) if before else {}))
         self._add(counts)
 
-    def _index(self, message: Mapping[str, Any], conv: Mapping[str, Any]) -> None:
-        """File the message's words under its conversation's day of creation."""
-        created = to_epoch(conv.get("created_at"))
-        words = terms_of(str(message.get("text") or ""))
+    def _file(self, conversation: str, conv: Mapping[str, Any], words: list[str]) -> None:
+        """File `words` (a message's, or the entries of its participants or rating) in the word index under the
+        conversation's day of creation."""
+        created = epoch_of(conv.get("created_at"))
         if created is None or not words:
             return
         day = day_of(created)
@@ -289,7 +292,7 @@ class ReportKeeper:
                 continue
             doc = TermShard._get_collection().find_one({"_id": term_shard_id(bucket, day, self.writer_id)})
             self._terms.load(bucket, day, orjson.loads(doc["data"]) if doc else {})
-        self._terms.add(day, str(message["conversation"]), words)
+        self._terms.add(day, conversation, words)
 
     def _remember(self, cid: str, state: dict[str, Any]) -> None:
         with self._lock:
@@ -297,7 +300,7 @@ class ReportKeeper:
             self._known.move_to_end(cid)
             while len(self._known) > self.known_cap:
                 _, gone = self._known.popitem(last=False)
-                created = to_epoch(gone.get("created_at"))
+                created = epoch_of(gone.get("created_at"))
                 self._evicted_upto = max(self._evicted_upto, created if created is not None else float("inf"))
 
     def _conversations(self, ids: set[str]) -> dict[str, Mapping[str, Any]]:
@@ -436,18 +439,21 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, None, doc)]
             dims[cid] = {"channel": doc.get("channel"), "group": doc.get("group"), "agent": doc.get("agent"),
                          "created_at": doc.get("created_at")}
+            keeper._file(cid, doc, [participant_term(a) for a in doc.get("participants") or ()])
         keeper._rollup.add(counts)
         say("conversations", min(i + chunk, len(ids)), len(ids))
     counts = {}
     for rating in Rating._get_collection().find({}, ["score", "agent", "at"]):
         merge(counts, rating_counts(rating, dims.get(rating["_id"])))
+        if isinstance(rating.get("score"), int):
+            keeper._file(rating["_id"], dims.get(rating["_id"]) or {}, [rating_term(rating["score"])])
     keeper._rollup.add(counts)
     messages = Message._get_collection()
     total, done, counts = messages.estimated_document_count(), 0, {}
     for doc in messages.find({}, ["conversation", "sender_role", "sender_id", "kind", "text", "at", "extra"]):
         conv = dims.get(doc["conversation"]) or {}
         merge(counts, message_counts(doc, str(conv.get("channel") or "")))
-        keeper._index(doc, conv)
+        keeper._file(doc["conversation"], conv, terms_of(str(doc.get("text") or "")))
         done += 1
         if done % (chunk * 10) == 0:
             keeper._rollup.add(counts)

@@ -7,7 +7,9 @@ text message, the conversation's id, filed under the UTC day the conversation wa
 :data:`BUCKETS` buckets by a stable hash of the word. A shard (:class:`~switchboard.store.documents.TermShard`)
 is one writer's ``(bucket, day)``: ``{word: [conversation ids]}``; its writer replaces it whole. A search reads
 the shards of its words' buckets (a few hundred kilobytes for 90 days) and takes the conversations day by day,
-newest first. Words are :func:`terms_of`: case-folded runs of 2 to 40 letters or digits.
+newest first. Words are :func:`terms_of`: case-folded runs of 2 to 40 letters or digits. Two kinds of entries
+that are no words serve the filters nx-27017 cannot index: the agents who took part (:func:`participant_term`;
+``participants`` is a list, decision 020) and the rating's score (:func:`rating_term`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import zlib
 from collections.abc import Iterable
 
-__all__ = ["BUCKETS", "MAX_TERMS", "terms_of", "bucket_of", "TermRollup"]
+__all__ = ["BUCKETS", "MAX_TERMS", "terms_of", "participant_term", "rating_term", "bucket_of", "TermRollup"]
 
 BUCKETS = 64
 MAX_TERMS = 64  # words a message adds at most
@@ -32,6 +34,16 @@ def terms_of(text: str) -> list[str]:
         if len(seen) == MAX_TERMS:
             break
     return list(seen)
+
+
+def participant_term(agent: str) -> str:
+    """The index entry of an agent who took part in a conversation (no word has a ``:``)."""
+    return f"participant:{agent}"
+
+
+def rating_term(score: int) -> str:
+    """The index entry of a rating's score (a changed rating leaves its old entry: a search checks the score)."""
+    return f"rating:{score}"
 
 
 def bucket_of(word: str) -> int:
