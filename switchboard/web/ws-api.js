@@ -14,6 +14,26 @@ export class Api {
     this.onSessionEnded = () => {};
   }
 
+  /** Fetches `path` with the token and saves the answer as a file, named as the server's Content-Disposition
+   * says (else `name`); throws an Error with the server's message when it refuses. */
+  async download(path, name) {
+    const response = await fetch(path, {headers: this.token ? {Authorization: `Bearer ${this.token}`} : {}});
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      throw new Error(data && data.error ? data.error.message : response.statusText);
+    }
+    const named = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = named ? named[1] : name;
+    link.hidden = true;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
   async call(method, path, {json, body, contentType} = {}) {
     const headers = {};
     if (this.token) headers.Authorization = `Bearer ${this.token}`;

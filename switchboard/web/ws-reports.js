@@ -530,22 +530,12 @@ export class ReportsArea {
   /** Fetches `path` with the token and saves it under the server's Content-Disposition name (else `name`). */
   async download(path, name) {
     try {
-      const response = await fetch(path, {headers: {Authorization: `Bearer ${this.api.token}`}});
-      if (!response.ok) {
-        const data = await response.json().catch(() => null);
-        throw new Error(data && data.error ? data.error.message : response.statusText);
-      }
-      const named = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
-      const url = URL.createObjectURL(await response.blob());
-      const link = el("a", {href: url, download: named ? named[1] : name, hidden: true});
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      await this.api.download(path, name);
     } catch (err) {
       this.showError(`The CSV could not be downloaded: ${err.message}`);
     }
   }
+
 }
 
 /** A figure's tile: its label (with the colour its chart uses), the value, and what it counts. */
