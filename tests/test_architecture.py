@@ -45,6 +45,7 @@ EDGE_LAYERS: dict[str, int] = {
     "switchboard.edges.botworker": 3,
     "switchboard.edges.services": 4,
     "switchboard.edges.live": 4,
+    "switchboard.edges.watch": 4,
     "switchboard.edges.ws": 5,
     "switchboard.edges.rest": 5,
     "switchboard.edges.pages": 5,

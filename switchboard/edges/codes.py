@@ -16,7 +16,7 @@ __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN
            "SESSION_ENDED", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
            "LOGIN_THROTTLED", "LOGINS_BUSY", "TOO_MANY_CONVERSATIONS", "TOO_MANY_WAITING", "TOO_MANY_SOCKETS",
            "UNAVAILABLE", "SETUP_CODE_WRONG", "SETUP_DONE", "ACCOUNT_DEACTIVATED", "LINK_INVALID", "LAST_ADMIN",
-           "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION"]
+           "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION", "TOO_MANY_WATCHED"]
 
 # the parser's (switchboard.edges.protocol)
 FRAME_TOO_LARGE = "frame_too_large"
@@ -57,6 +57,8 @@ LAST_ADMIN = "last_admin"
 GROUP_BUSY = "group_busy"
 ORIGIN_NOT_ALLOWED = "origin_not_allowed"
 FORBIDDEN_ACTION = "forbidden"  # a socket action the user's roles or scope do not allow (REST: 403 forbidden)
+# the live view's watched conversations (switchboard/edges/watch.py)
+TOO_MANY_WATCHED = "too_many_watched"
 
 CODES: dict[str, str] = {
     FRAME_TOO_LARGE: "the frame is larger than max_frame_bytes; the socket closes with 1009",
@@ -93,4 +95,5 @@ CODES: dict[str, str] = {
     GROUP_BUSY: "a group with open or waiting conversations is not deleted unless they move (move_to): 409",
     ORIGIN_NOT_ALLOWED: "the page's site is not among the widget's allowed sites; the socket closes with 1008",
     FORBIDDEN_ACTION: "your roles or your groups do not allow this action (REST: 403)",
+    TOO_MANY_WATCHED: "a socket watches at most 5 conversations at once: stop one (watch, on: false) first",
 }

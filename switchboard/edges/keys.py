@@ -13,6 +13,8 @@ of its builder. Lua scripts take their keys as ``KEYS[n]``, passed in from these
 ``sb:reg:{role}:{id}``         hash, edge id -> sockets of that person there (:mod:`.delivery.fanout`)
 ``sb:edge:{edge}``             channel: batches of frames for one edge process
 ``sb:control``                 channel: broadcasts to every edge (sessions ended)
+``sb:live``                    channel: the groups and agents whose live view changed (:mod:`.live`)
+``sb:watch``                   channel: the conversations with new messages or a new state (:mod:`.watch`)
 ``sb:sessions:{user}``         set of a user's live login sessions (:mod:`.auth`)
 ``sb:login:{kind}:{who}``      hash, failed logins of an account or an address (:mod:`.auth`)
 ``sb:addr:{kind}:{address}``   anonymous conversations from one client address (:mod:`.ws.visitor`)
@@ -37,11 +39,13 @@ from switchboard.actors.address import UserRef
 
 __all__ = ["conv_key", "visitor_key", "history_key", "registry_key", "registry_pattern", "registered_user",
            "user_key", "edge_channel", "sessions_key", "login_key", "address_key", "visitor_of_key", "as_str", "text_hash", "conv_hash",
-           "ConvView", "HashFields", "CONTROL_CHANNEL", "LIVE_CHANNEL", "live_change", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S",
+           "ConvView", "HashFields", "CONTROL_CHANNEL", "LIVE_CHANNEL", "live_change",
+           "WATCH_CHANNEL", "watch_change", "CLAIMED_VISITORS", "CLAIMS_ADOPTED", "VISITOR_PATTERN", "ENDED_CONV_TTL_S",
            "SETUP_KEY"]
 
 CONTROL_CHANNEL = "sb:control"
 LIVE_CHANNEL = "sb:live"  # what changed for the live view (edges/live.py): live_change(groups, agents)
+WATCH_CHANNEL = "sb:watch"  # watched conversations (edges/watch.py): watch_change(messages, states)
 CLAIMED_VISITORS = "sb:visitors:claimed"
 CLAIMS_ADOPTED = "sb:visitors:claimed:adopted"
 SETUP_KEY = "sb:setup"  # no TTL: the code lives until it is spent or serve starts again
@@ -175,3 +179,9 @@ def _participants(raw: str | None) -> tuple[str, ...]:
 def live_change(groups: Iterable[str | None] = (), agents: Iterable[str | None] = ()) -> bytes:
     """A :data:`LIVE_CHANNEL` message: the groups and agents whose live view may have changed."""
     return orjson.dumps({"g": [g for g in groups if g], "a": [a for a in agents if a]})
+
+
+def watch_change(messages: Iterable[str] = (), states: Iterable[str] = ()) -> bytes:
+    """A :data:`WATCH_CHANNEL` message: the conversations with new messages (in the Redis history already) and
+    those with a new state (in their view already)."""
+    return orjson.dumps({"m": list(messages), "s": list(states)})

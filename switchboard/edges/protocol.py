@@ -191,10 +191,17 @@ class Live(_Frame, tag="live"):
     on: bool = True
 
 
+class WatchConversation(_Frame, tag="watch"):
+    """Start (`on`) or stop watching a conversation one may read: its new messages and state, pushed."""
+
+    conversation: str
+    on: bool = True
+
+
 VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, LeaveQueue, KeepWaiting,
                      VisitorClose, Rate, Profile, Sync, Ping]
 AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
-                   AgentClose, Queues, Live, Sync, Ping]
+                   AgentClose, Queues, Live, WatchConversation, Sync, Ping]
 Hello = Union[VisitorHello, AgentHello]
 
 _LIMITS: dict[str, int] = {"text": 8000, "client_id": 64, "conversation": 64, "group": 64, "agent": 64,

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from switchboard.store.documents import User
-from switchboard.store.users import Role, roles_of
+from switchboard.store.users import Role, get_user, roles_of
 
-__all__ = ["Scope"]
+__all__ = ["Scope", "scope_now"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,11 @@ class Scope:
     @classmethod
     def of(cls, user: User) -> Scope:
         return cls(str(user.id), frozenset(roles_of(user)), frozenset(user.supervises or ()))
+
+    @classmethod
+    def none(cls, user_id: str) -> Scope:
+        """No role at all: what an unknown, deleted or deactivated user may do."""
+        return cls(user_id, frozenset(), frozenset())
 
     @property
     def is_admin(self) -> bool:
@@ -68,3 +73,12 @@ class Scope:
     def visible_groups(self, every: Iterable[str]) -> list[str]:
         """Which of `every` group this user sees as a steerer (admin: all; supervisor: its own)."""
         return [g for g in every if self.manages(g)]
+
+
+def scope_now(user_id: str) -> Scope:
+    """The user's scope as the store has it now (blocking: call it in a thread); an unknown, deleted or
+    deactivated user's is :meth:`Scope.none`."""
+    user = get_user(user_id)
+    if user is None or not user.active or user.deleted_at is not None:
+        return Scope.none(user_id)
+    return Scope.of(user)

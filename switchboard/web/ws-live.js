@@ -2,20 +2,28 @@
 // conversations, and who waits in each queue. The server pushes a `live` frame whenever that changes
 // (docs/live.md); this module never asks twice. It holds its own /ws/agent socket (a steerer need not take
 // chats), subscribes after each welcome, and counts the waits on locally between frames. A conversation
-// can be opened (its messages synced), transferred to an agent or a group, or closed.
+// can be opened (its messages synced once, then watched: the server pushes its new messages and a `watch`
+// frame when its state changes), transferred to an agent or a group, or closed.
+//
+// The socket says hello with the token the workspace holds at each connect (`token` is a function); a
+// password change ends every session, so the Profile tab pauses this socket first and resumes it with the
+// new login's token (workspace.js).
 
 import {$, clock, duration, el, fill, toast} from "./ws-dom.js";
 import {AgentSocket} from "./ws-socket.js";
 
 const PRESENCE_TEXT = {online: "Online", away: "Away", offline: "Offline"};
+const ENDED_PHASES = new Set(["closed", "abandoned"]);
 
 export class LiveArea {
+  /** `token`: the login token, or a function giving the current one (read at every connect). */
   constructor(root, token) {
     this.root = root;
     this.live = null; // the last live frame
     this.at = 0; // Date.now() when it came
     this.openId = null;
     this.lastSeq = 0;
+    this.stateLine = el("p", {id: "live-conv-state", class: "muted small", testid: "live-conv-state", role: "status"});
     this.socket = new AgentSocket({
       token, lastSeq: () => ({}),
       onFrame: (f) => this.frame(f), onState: (state, detail) => this.state(state, detail),
@@ -30,15 +38,30 @@ export class LiveArea {
       event.preventDefault();
       this.transfer();
     });
+    $("#live-transcript", this.root).before(this.stateLine);
     this.socket.start();
     setInterval(() => this.tick(), 1000);
+  }
+
+  /** Before a password change (it ends every session, this socket's too): stop without a "Session ended". */
+  pause() {
+    this.socket.stop();
+  }
+
+  /** After it: connect again with the new login's `token` (the welcome subscribes and watches again). */
+  resume(token) {
+    if (token && typeof this.socket.token !== "function") this.socket.token = token;
+    this.socket.start();
   }
 
   state(state, detail) {
     const label = $("#live-state", this.root);
     label.dataset.state = state;
     label.textContent = state === "open" ? "Live" : state === "ended" ? "Session ended" : "Reconnecting…";
-    if (state === "open") this.socket.send("live", {on: true});
+    if (state === "open") {
+      this.socket.send("live", {on: true});
+      this.follow(); // a new socket watches nothing yet: the open conversation again, from what we hold
+    }
     if (state === "ended" && detail) toast(detail.message || detail.code, "error");
   }
 
@@ -49,6 +72,10 @@ export class LiveArea {
       this.render();
     } else if (f.type === "message" && f.conversation === this.openId) {
       this.message(f);
+    } else if (f.type === "watch" && f.conversation === this.openId) {
+      this.showState(f);
+    } else if (f.type === "error" && f.in_reply_to === "watch") {
+      if (f.conversation === this.openId) this.lost(f);
     } else if (f.type === "error" && this.socket.welcomed) {
       toast(f.in_reply_to === "live" ? "Only admins and supervisors of a group see the live view."
         : f.message || f.code, "error");
@@ -127,15 +154,26 @@ export class LiveArea {
   // --- one conversation ----------------------------------------------------------------------------
 
   open(id) {
+    if (this.openId && this.openId !== id) this.socket.send("watch", {conversation: this.openId, on: false});
     this.openId = id;
     this.lastSeq = 0;
     const panel = $("#live-conversation", this.root);
     panel.hidden = false;
     panel.dataset.conversation = id;
+    delete panel.dataset.phase;
     $("#live-conv-title", this.root).textContent = `Conversation ${id}`;
+    this.stateLine.textContent = "";
+    this.setEnded(false);
     fill($("#live-transcript", this.root));
-    this.sync();
+    this.follow();
     panel.scrollIntoView({block: "nearest"});
+  }
+
+  /** The open conversation's messages after those shown (once), and what comes next (pushed: `watch`). */
+  follow() {
+    if (!this.openId) return;
+    this.sync();
+    this.socket.send("watch", {conversation: this.openId, on: true});
   }
 
   sync() {
@@ -143,8 +181,40 @@ export class LiveArea {
   }
 
   hide() {
+    if (this.openId) this.socket.send("watch", {conversation: this.openId, on: false});
     this.openId = null;
     $("#live-conversation", this.root).hidden = true;
+  }
+
+  /** A `watch` frame: the open conversation's state (conversation info), pushed when it changes. */
+  showState(f) {
+    $("#live-conversation", this.root).dataset.phase = f.phase;
+    const agent = f.agent ? f.agent.name || f.agent.id : "";
+    const text = {
+      bot: "With the bot.",
+      queued: `Waiting in the queue${f.group ? ` of ${f.group}` : ""}.`,
+      assigned: `Served by ${agent}${f.group ? ` (${f.group})` : ""}.`,
+      closed: "Closed.",
+      abandoned: "Abandoned: the visitor left the queue.",
+    }[f.phase] || f.phase;
+    this.stateLine.textContent = text;
+    this.setEnded(ENDED_PHASES.has(f.phase));
+  }
+
+  /** The server refused or stopped the watch: the conversation left the groups we steer (what is shown
+   * stays, no longer updated), or this socket watches too many. */
+  lost(f) {
+    if (f.code !== "not_your_conversation") {
+      toast(f.message || f.code, "error");
+      return;
+    }
+    this.stateLine.textContent = "No longer in your groups: not updated any more.";
+    this.setEnded(true);
+  }
+
+  setEnded(ended) {
+    $("#live-close", this.root).disabled = ended;
+    $("[data-testid=live-transfer-send]", this.root).disabled = ended;
   }
 
   message(f) {

@@ -9,8 +9,9 @@ import {imageBox} from "./ws-site.js";
 
 export class ProfileArea {
   /**
-   * hooks: `changed(user)` (the top bar shows the new name), `pause()` before a password change (the desk's
-   * socket stops: the change closes it) and `resume(token)` after (the socket starts again with `token`).
+   * hooks: `changed(user)` (the top bar shows the new name), `pause()` before a password change (the
+   * workspace's sockets, the desk's and the Live tab's, stop: the change closes them) and `resume(token)` after
+   * (they start again with `token`).
    */
   constructor(root, api, toast, user, hooks) {
     this.root = root;

@@ -18,7 +18,8 @@ const CLOSE_AUTH = 4001;
 export class AgentSocket {
   /**
    * @param {object} o
-   * @param {string} o.token         login token
+   * @param {string | (() => string)} o.token  login token, or a function giving the current one (read at
+   *        every connect, so a token renewed meanwhile is the one the hello carries)
    * @param {() => object} o.lastSeq conversation id -> last seq held, read at every (re)connect
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string, detail?: object) => void} o.onState
@@ -97,7 +98,8 @@ export class AgentSocket {
     this.onState("connecting");
     ws.onopen = () => {
       this.heardAt = Date.now();
-      ws.send(JSON.stringify({type: "hello", v: 1, token: this.token, last_seq: this.lastSeq()}));
+      const token = typeof this.token === "function" ? this.token() : this.token;
+      ws.send(JSON.stringify({type: "hello", v: 1, token, last_seq: this.lastSeq()}));
     };
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;

@@ -1,4 +1,5 @@
-"""The live view's snapshot, its scope, its bounds, and when it is pushed (switchboard/edges/live.py).
+"""The live view's snapshot, its scope, its bounds, and when it is pushed (switchboard/edges/live.py); a
+watched conversation's messages and state, pushed to who may still read it (switchboard/edges/watch.py).
 
 The frame is built from a hand-made :class:`World`; the pushing half runs with a world read from a table
 and sockets that only collect frames.
@@ -10,12 +11,14 @@ import asyncio
 from typing import Any, cast
 
 from switchboard.actors.engine import Engine
-from switchboard.edges.delivery.sockets import Connection
-from switchboard.edges.keys import live_change
+from switchboard.edges.delivery.names import Names
+from switchboard.edges.delivery.sockets import Connection, Sockets
+from switchboard.edges.keys import ConvView, live_change, watch_change
 from switchboard.edges.live import (AgentRow, Change, LiveEdge, Watch, World, concerns, live_frame,
                                     parse_change, queue_rows, signature)
 from switchboard.edges.protocol import Frame
 from switchboard.edges.scope import Scope
+from switchboard.edges.watch import MAX_WATCHED, Noted, WatchEdge, may_watch, parse_noted
 
 ADMIN = Scope("u-admin", frozenset({"admin"}), frozenset())
 BILLING_BOSS = Scope("u-sb", frozenset({"supervisor"}), frozenset({"billing"}))
@@ -173,3 +176,160 @@ def test_a_closed_socket_is_not_sent_anything() -> None:
     gone.closed = True
     asyncio.run(edge.push(Change(frozenset({"billing"}))))
     assert gone.frames == [] and edge.reads == 0
+
+
+# --- watching one conversation (switchboard/edges/watch.py) -----------------------------------------
+
+ANN_AGENT = Scope("a-ann", frozenset({"agent"}), frozenset())
+
+
+def conv_view(conv: str = "c1", group: str | None = "billing", agent: str | None = "a-ann", phase: str = "assigned",
+              last_seq: int = 0) -> ConvView:
+    return ConvView(conv, "v-1", phase, group, agent, (), "widget", last_seq)
+
+
+def said(conv: str, seq: int, kind: str = "text") -> Frame:
+    return {"type": "message", "conversation": conv, "seq": seq, "kind": kind, "text": f"#{seq}"}
+
+
+class SeqConn(FakeConn):
+    """A socket that remembers what it was sent per conversation, as Connection does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, int] = {}
+
+
+class SeqSockets:
+    async def deliver(self, conn: SeqConn, message: Frame) -> None:
+        if message["seq"] > conn.last.get(message["conversation"], 0):
+            conn.last[message["conversation"]] = message["seq"]
+            await conn.send(message)
+
+
+class KnownNames(Names):
+    async def display(self, role: str, author: str) -> str:
+        return author.upper()
+
+
+class TableWatch(WatchEdge):
+    """A WatchEdge reading its views, messages and scopes from tables; it listens to nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(cast(Any, None), cast(Sockets, SeqSockets()), KnownNames(), max_watched=MAX_WATCHED)
+        self.views: dict[str, ConvView] = {}
+        self.said: dict[str, list[Frame]] = {}
+        self.roles: dict[str, Scope] = {}
+
+    async def _started(self) -> None:
+        pass
+
+    async def view(self, conv: str) -> ConvView | None:
+        return self.views.get(conv)
+
+    async def messages(self, conv: str, after: int) -> list[Frame]:
+        return [m for m in self.said.get(conv, []) if m["seq"] > after]
+
+    async def scopes(self, users: set[str]) -> dict[str, Scope]:
+        return {u: self.roles[u] for u in users}
+
+
+def watching(edge: TableWatch, view: ConvView, scope: Scope) -> SeqConn:
+    conn = SeqConn()
+    edge.views[view.conversation] = view
+
+    async def go() -> None:
+        assert await edge.watch(cast(Connection, conn), view, scope) is None
+        await asyncio.sleep(0)
+        while edge._worker is not None:
+            await asyncio.sleep(0.001)
+    asyncio.run(go())
+    return conn
+
+
+def test_who_may_watch_a_conversation() -> None:
+    view = conv_view(group="billing", agent="a-ann")
+    assert may_watch(ADMIN, view) and may_watch(BILLING_BOSS, view) and may_watch(ANN_AGENT, view)
+    assert not may_watch(SALES_BOSS, view)
+    assert not may_watch(Scope("a-bob", frozenset({"agent"}), frozenset()), view)
+
+
+def test_a_watch_change_message_round_trips_and_junk_is_nothing() -> None:
+    assert parse_noted(watch_change(["c1", "c2"], ["c3"])) == Noted(frozenset({"c1", "c2"}), frozenset({"c3"}))
+    assert parse_noted(b"nope") == Noted() and parse_noted(b'{"m": [1]}') == Noted()
+
+
+def test_a_watcher_gets_the_state_at_once_then_each_new_message_once_and_a_state_only_when_it_shows_more() -> None:
+    edge = TableWatch()
+    boss = watching(edge, conv_view(last_seq=2), BILLING_BOSS)
+    assert [f["type"] for f in boss.frames] == ["watch"]
+    assert (boss.frames[0]["conversation"], boss.frames[0]["phase"], boss.frames[0]["agent"]) == (
+        "c1", "assigned", {"id": "a-ann", "name": "A-ANN"})
+    assert boss.last == {"c1": 2}  # new messages from here on; a sync asks for the older ones
+
+    edge.said["c1"] = [said("c1", 1), said("c1", 2), said("c1", 3), said("c1", 4, "note")]
+    edge.views["c1"] = conv_view(last_seq=4)
+    asyncio.run(edge.push("c1", state=False))
+    asyncio.run(edge.push("c1", state=False))  # a repeated notification sends nothing twice
+    assert [(f["type"], f.get("seq")) for f in boss.frames[1:]] == [("message", 3), ("message", 4)]
+
+    edge.roles["u-sb"] = BILLING_BOSS
+    edge.views["c1"] = conv_view(agent="a-bob", last_seq=4)  # transferred within the group
+    asyncio.run(edge.push("c1", state=True))
+    edge.views["c1"] = conv_view(agent="a-bob", last_seq=4)  # a state that shows nothing new
+    asyncio.run(edge.push("c1", state=True))
+    assert [f["type"] for f in boss.frames[3:]] == ["watch"] and boss.frames[3]["agent"]["id"] == "a-bob"
+
+
+def test_a_conversation_moved_out_of_the_watchers_groups_ends_the_watch_with_an_error() -> None:
+    edge = TableWatch()
+    boss = watching(edge, conv_view(), BILLING_BOSS)
+    admin = watching(edge, conv_view(), ADMIN)
+    edge.roles.update({"u-sb": BILLING_BOSS, "u-admin": ADMIN})
+    edge.views["c1"] = conv_view(group="sales", agent=None, phase="queued")
+    asyncio.run(edge.push("c1", state=True))
+    refusal = boss.frames[-1]
+    assert (refusal["type"], refusal["code"], refusal["in_reply_to"], refusal["conversation"]) == (
+        "error", "not_your_conversation", "watch", "c1")
+    assert admin.frames[-1]["type"] == "watch" and admin.frames[-1]["group"] == "sales"
+    assert edge.watching(cast(Connection, boss)) == set() and edge.watching(cast(Connection, admin)) == {"c1"}
+
+
+def test_roles_taken_away_end_the_watch_at_the_next_state() -> None:
+    edge = TableWatch()
+    boss = watching(edge, conv_view(), BILLING_BOSS)
+    edge.roles["u-sb"] = Scope.none("u-sb")  # deactivated meanwhile
+    asyncio.run(edge.push("c1", state=True))
+    assert boss.frames[-1]["code"] == "not_your_conversation" and not edge.by_conv
+
+
+def test_a_socket_watches_a_few_conversations_at_most_and_its_end_ends_them_all() -> None:
+    edge = TableWatch()
+    conn = SeqConn()
+
+    async def go() -> list[str | None]:
+        answers = [await edge.watch(cast(Connection, conn), conv_view(f"c{i}"), ADMIN) for i in range(MAX_WATCHED + 1)]
+        answers.append(await edge.watch(cast(Connection, conn), conv_view("c0"), ADMIN))  # one it watches already
+        edge.unwatch(cast(Connection, conn), "c1")
+        answers.append(await edge.watch(cast(Connection, conn), conv_view("c9"), ADMIN))
+        return answers
+
+    answers = asyncio.run(go())
+    assert answers == [None] * MAX_WATCHED + ["too_many_watched", None, None]
+    assert len(edge.watching(cast(Connection, conn))) == MAX_WATCHED
+    edge.forget(cast(Connection, conn))
+    assert not edge.by_conv and not edge.by_conn
+
+
+def test_notifications_during_a_push_make_one_more_push_and_others_are_ignored() -> None:
+    edge = TableWatch()
+    watching(edge, conv_view(), ADMIN)
+    pushes = edge.pushes
+
+    async def burst() -> None:
+        for _ in range(20):
+            edge.note(Noted(messages=frozenset({"c1", "c-not-watched"})))
+        await asyncio.sleep(0.05)
+
+    asyncio.run(burst())
+    assert edge.pushes - pushes == 1

@@ -71,3 +71,14 @@ def test_every_limit_setting_has_a_row_in_the_limits_section_with_its_default() 
                      for s in _spellings(default)):
             problems.append(f"{field.name}: its default {default} is not in its row")
     assert problems == []
+
+
+def test_every_client_frame_has_a_row_in_the_protocol_doc() -> None:
+    import typing
+
+    from switchboard.edges import protocol
+
+    tags = {struct.__struct_config__.tag for union in (protocol.VisitorFrame, protocol.AgentFrame)
+            for struct in typing.get_args(union)}
+    assert "watch" in tags and "live" in tags
+    assert sorted(tag for tag in tags if f"| `{tag}` |" not in PROTOCOL) == []

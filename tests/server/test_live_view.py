@@ -117,3 +117,49 @@ def test_a_supervisor_steering_a_conversation_from_the_live_view_may_read_and_cl
     assert agent_in(freed, agent_id)["conversations"] == []  # type: ignore[index]
     for client in (guest, desk, boss):
         client.close()
+
+
+def test_a_steerer_watching_a_conversation_gets_its_new_messages_its_transfer_and_its_close(server: Server) -> None:
+    group, other = group_name(), group_name()
+    agent_id, agent_token = make_agent(server, group, nickname="Watched Ann")
+    colleague_id, colleague_token = make_agent(server, group, nickname="Watched Bob")
+    desk, _ = agent_socket(server, agent_token)
+    desk.send("presence", presence="online")
+    guest, _ = visitor(server)
+    guest.send("message", text="where is my parcel", client_id="m1")
+    guest.send("request_human", group=group)
+    conv = desk.wait("conversation_assigned")["conversation"]
+    boss, _ = agent_socket(server, person(server, ("supervisor",), supervises=(group,)))
+    boss.send("watch", conversation=conv, on=True)
+    state = boss.wait("watch", conversation=conv)
+    assert (state["phase"], state["group"], state["agent"]["id"]) == ("assigned", group, agent_id)
+    boss.send("sync", conversation=conv, after=0)  # what was said before: asked once
+    assert boss.wait("message", conversation=conv)["text"] == "where is my parcel"
+
+    guest.send("message", text="it was due on Monday", client_id="m2")  # pushed: the boss asks nothing
+    pushed = boss.wait("message", conversation=conv)
+    assert (pushed["text"], pushed["sender"]["role"]) == ("it was due on Monday", "visitor")
+    desk.send("note", conversation=conv, text="VIP customer", client_id="n1")
+    assert boss.wait("message", conversation=conv)["kind"] == "note"  # a steerer sees notes, as agents do
+
+    bob, _ = agent_socket(server, colleague_token)
+    bob.send("presence", presence="online")
+    boss.send("transfer", conversation=conv, to_agent=colleague_id)
+    moved = boss.wait("watch", conversation=conv)
+    assert (moved["phase"], moved["agent"]["id"]) == ("assigned", colleague_id)
+    bob.wait("conversation_assigned", conversation=conv)
+
+    guest.send("close")
+    guest.wait("closed")
+    closed = boss.wait("watch", conversation=conv)
+    assert closed["phase"] == "closed"
+
+    boss.send("watch", conversation=conv, on=False)
+    assert [f for f in boss.drain(0.5) if f["type"] in ("watch", "message")] == []
+    stranger, _ = agent_socket(server, person(server, ("supervisor",), supervises=(other,)))
+    stranger.send("watch", conversation=conv, on=True)
+    refusal = stranger.wait("error")
+    assert (refusal["code"], refusal["in_reply_to"], refusal["conversation"]) == ("not_your_conversation", "watch",
+                                                                                 conv)
+    for client in (guest, desk, bob, boss, stranger):
+        client.close()

@@ -19,7 +19,7 @@ CODES = {"frame_too_large", "invalid_json", "invalid_frame", "unknown_type"}
 VISITOR_TYPES = ["hello", "message", "typing", "request_human", "leave_queue", "keep_waiting", "close", "rate", "profile",
                  "sync", "ping"]
 AGENT_TYPES = ["hello", "presence", "message", "note", "typing", "invite", "transfer", "answer_transfer", "close",
-               "queues", "sync", "ping", "live"]
+               "queues", "sync", "ping", "live", "watch"]
 FIELDS = ["v", "token", "channel", "page", "email", "name", "last_seq", "client_id", "text", "conversation",
           "typing", "group", "agent", "score", "comment", "after", "presence", "to_agent", "to_group", "accept", "on"]
 

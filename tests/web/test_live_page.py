@@ -1,16 +1,21 @@
 """The Live tab in a real browser: an admin watches agents and queues change, pushed by the server.
 
 Agents and visitors are plain websocket clients; the admin only looks (and opens, then closes, a
-conversation). Each test uses a group of its own.
+conversation, whose new messages appear as they come). A supervisor's Live tab goes on with the new login
+after a password change. Each test uses a group of its own.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import orjson
 import pytest
 from playwright.sync_api import Page, expect
 
+from switchboard.edges.auth import Passwords
+from switchboard.store.users import insert_user
 from tests.server.conftest import Server, agent_socket, login, visitor
 from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot
 from tests.web.test_workspace import agent_in_own_group
@@ -56,6 +61,9 @@ def test_an_admin_sees_an_agents_load_change_when_a_visitor_is_assigned(web: Ser
     panel = page.get_by_test_id("live-conversation")
     expect(panel).to_have_attribute("data-conversation", conv)
     expect(page.get_by_test_id("live-message").filter(has_text="my bike has a flat tyre")).to_be_visible()
+    expect(page.get_by_test_id("live-conv-state")).to_contain_text("Lena Live")
+    guest.send("message", text="the front one, since this morning", client_id="m2")  # pushed: the tab asks nothing
+    expect(page.get_by_test_id("live-message").filter(has_text="the front one, since this morning")).to_be_visible()
     screenshot(page, "live-view-conversation")
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("live-close").click()
@@ -86,3 +94,38 @@ def test_the_agents_queue_panel_shows_a_new_visitor_without_asking(web: Server, 
     expect(panel.get_by_test_id("queue-entry")).to_have_count(1)
     assert any('"queues"' in frame for frame in sent)
     guest.close()
+
+
+def test_the_live_tab_goes_on_with_the_new_login_after_a_password_change(web: Server, context: Any) -> None:
+    group, agent_id, email, password = agent_in_own_group(web, nickname="Pia Pass")
+    boss_email, boss_password = f"{uuid.uuid4().hex[:8]}@example.com", "boss-password-1"
+    insert_user(("supervisor",), boss_email, Passwords().hash(boss_password), nickname="Boss", saturation=1,
+                supervises=(group,))
+    page: Page = context.new_page()
+    hellos: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: hellos.append(
+        orjson.loads(payload)["token"]) if '"hello"' in str(payload) else None))
+    page.goto(f"{web.url}/workspace")
+    page.get_by_test_id("login-email").fill(boss_email)
+    page.get_by_test_id("login-password").fill(boss_password)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("tab-live").click()
+    expect(page.get_by_test_id("live-state")).to_have_text("Live")
+    row = page.locator(f'[data-testid="live-agent"][data-agent="{agent_id}"]')
+    expect(row).to_have_attribute("data-presence", "offline")
+
+    page.get_by_test_id("tab-profile").click()  # the change ends every session, the Live tab's socket's too
+    form = page.get_by_test_id("password-form")
+    form.get_by_test_id("password-old").fill(boss_password)
+    form.get_by_test_id("password-new").fill("boss-password-2")
+    form.get_by_test_id("password-confirm").fill("boss-password-2")
+    form.get_by_test_id("password-submit").click()
+    expect(page.get_by_test_id("toast").filter(has_text="Password changed.")).to_be_visible()
+    page.get_by_test_id("tab-live").click()
+    expect(page.get_by_test_id("live-state")).to_have_text("Live")
+    desk, _ = agent_socket(web, login(web, email, password))
+    desk.send("presence", presence="online")
+    expect(row).to_have_attribute("data-presence", "online")  # pushed over the socket of the new login
+    assert len(hellos) == 2 and hellos[0] != hellos[1]
+    expect(page.get_by_test_id("toast").filter(has_text="ended")).to_have_count(0)
+    desk.close()

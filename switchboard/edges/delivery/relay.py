@@ -43,8 +43,8 @@ from switchboard.edges.delivery.claims import stage_claim, stage_release
 from switchboard.edges.delivery.fanout import Hub
 from switchboard.edges.delivery.history import message_frame, stage_append
 from switchboard.edges.delivery.names import Names
-from switchboard.edges.keys import ENDED_CONV_TTL_S, LIVE_CHANNEL, conv_hash, conv_key, history_key, live_change, \
-    visitor_key
+from switchboard.edges.keys import ENDED_CONV_TTL_S, LIVE_CHANNEL, WATCH_CHANNEL, conv_hash, conv_key, history_key, \
+    live_change, visitor_key, watch_change
 from switchboard.edges.protocol import VISITOR_REF, Frame, frame, parse_ref
 
 __all__ = ["Relay", "ArchiveWriter", "BotAsker"]
@@ -248,6 +248,7 @@ class Relay:
         def stage(pipe: Pipeline) -> None:
             stage_append(pipe, conversation, [message], self.cap)
             pipe.eval(_RAISE_LAST_SEQ, 1, conv_key(conversation), message["seq"])
+            pipe.publish(WATCH_CHANNEL, watch_change(messages=[conversation]))
         self.hub.write(stage)
 
     def _write_history(self, batch: dict[str, list[Frame]], pipe: Pipeline) -> None:
@@ -256,6 +257,8 @@ class Relay:
         for conversation, messages in batch.items():
             stage_append(pipe, conversation, messages, self.cap)
             pipe.hset(conv_key(conversation), "last_seq", max(m["seq"] for m in messages))
+        # the steerers watching one of them (edges/watch.py): one publish per flush, after the history it names
+        pipe.publish(WATCH_CHANNEL, watch_change(messages=batch))
 
     def _state(self, state: dict[str, Any]) -> None:
         conv, visitor = state["conversation"], state["visitor"]
@@ -274,6 +277,7 @@ class Relay:
                     pipe.hset(visitor_key(visitor), "last_agent", state["agent"])
             # the live view (edges/live.py): tell every edge which group and agents changed
             pipe.publish(LIVE_CHANNEL, live_change([state["group"]], [state["agent"], *state["participants"]]))
+            pipe.publish(WATCH_CHANNEL, watch_change(states=[conv]))  # and who watches the conversation
         self.hub.write(stage)
 
     def _refused(self, event: Refused) -> None:

@@ -18,6 +18,8 @@ again from the store for each such action, so a role taken away counts at once.
 
 Pushed, never polled (:mod:`switchboard.edges.live`, docs/live.md): a steerer that sends ``live`` gets the
 live view now and again whenever it changes; every socket gets ``queues`` again when a group it shows changes.
+A socket that sends ``watch`` for a conversation it may read gets that conversation's new messages and state
+pushed (:mod:`switchboard.edges.watch`) until it stops, the socket ends or the conversation leaves its scope.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from switchboard.edges.auth import AuthError, check_session, decode_token
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import LIVE_CHANNEL, ConvView, as_str, conv_key, live_change
 from switchboard.edges.live import LiveEdge, live_edge, queue_rows
-from switchboard.edges.scope import Scope
+from switchboard.edges.scope import Scope, scope_now
+from switchboard.edges.watch import WatchEdge, may_watch, watch_edge
 from switchboard.edges.protocol import CLOSE_AUTH, CLOSE_POLICY, Frame, frame, parse_agent
 from switchboard.edges.services import Services
 from switchboard.edges.ws.session import (SyncGate, command, conversation_info, hold, last_seq_of, origin_allowed,
@@ -90,11 +93,12 @@ async def agent_endpoint(ws: WebSocket) -> None:
             with contextlib.suppress(RedisError):  # the live view shows it (edges/live.py)
                 await services.redis.publish(LIVE_CHANNEL, live_change(agents=[agent_id]))
 
-    live = live_edge(services.hub, services.engine, services.redis)
+    session = AgentSession(services, conn, scope)
     try:
-        await hold(services, conn, AgentSession(services, conn, scope), hello, parse_agent, offline)
+        await hold(services, conn, session, hello, parse_agent, offline)
     finally:
-        live.forget(conn)
+        session.live.forget(conn)
+        session.watches.forget(conn)
 
 
 class AgentSession:
@@ -104,6 +108,7 @@ class AgentSession:
         self.scope = scope  # as at the hello; steering actions read it again (:meth:`steers`)
         self.sync_gate = SyncGate(services.settings)
         self.live: LiveEdge = live_edge(services.hub, services.engine, services.redis)
+        self.watches: WatchEdge = watch_edge(services.hub, services.redis, services.sockets, services.names)
 
     async def welcome(self, hello: p.AgentHello) -> None:
         snapshot = await self.snapshot()
@@ -174,10 +179,7 @@ class AgentSession:
         view = ConvView.from_hash(conv, await self.s.redis.hgetall(conv_key(conv)))
         if view is None:
             return None
-        user = await asyncio.to_thread(get_user, self.agent)
-        if user is None or not user.active or user.deleted_at is not None:
-            return None
-        self.scope = Scope.of(user)
+        self.scope = await asyncio.to_thread(scope_now, self.agent)
         return view if self.scope.manages(view.group) else None
 
     async def handle(self, f: p.AgentFrame) -> None:
@@ -249,14 +251,28 @@ class AgentSession:
         if not f.on:
             self.live.unsubscribe(self.conn)
             return
-        user = await asyncio.to_thread(get_user, self.agent)  # roles as the store has them now
-        self.scope = Scope.of(user) if user is not None and user.active and user.deleted_at is None else \
-            Scope(self.agent, frozenset(), frozenset())
+        self.scope = await asyncio.to_thread(scope_now, self.agent)  # roles as the store has them now
         if not self.scope.steers:
             await self.conn.send(frame("error", code=codes.FORBIDDEN_ACTION, in_reply_to="live",
                                        message="only an admin or a group's supervisor sees the live view"))
             return
         await self.live.subscribe(self.conn, self.scope)
+
+    async def _watch(self, f: p.WatchConversation) -> None:
+        if not f.on:
+            self.watches.unwatch(self.conn, f.conversation)
+            return
+        view = ConvView.from_hash(f.conversation, await self.s.redis.hgetall(conv_key(f.conversation)))
+        if view is not None:
+            self.scope = await asyncio.to_thread(scope_now, self.agent)  # roles as the store has them now
+        if view is None or not may_watch(self.scope, view):
+            await self.conn.send(frame("error", code=codes.NOT_YOUR_CONVERSATION, in_reply_to="watch",
+                                       conversation=f.conversation, message="not a conversation you may read"))
+            return
+        refused = await self.watches.watch(self.conn, view, self.scope)
+        if refused is not None:
+            await self.conn.send(frame("error", code=refused, in_reply_to="watch", conversation=f.conversation,
+                                       message=f"a socket watches at most {self.watches.max_watched} conversations"))
 
     async def _sync(self, f: p.Sync) -> None:
         if not await self.sync_gate.admits(self.conn):
@@ -270,8 +286,8 @@ class AgentSession:
         await self.conn.send(frame("pong", time=time.time()))
 
 
-# What only a user holding the agent role may send: taking chats. Transfer, close, sync, queues, live and ping
-# are also a steerer's (checked in their handlers).
+# What only a user holding the agent role may send: taking chats. Transfer, close, sync, queues, live, watch and
+# ping are also a steerer's (checked in their handlers).
 _AGENT_ONLY: frozenset[type] = frozenset({p.Presence, p.AgentMessage, p.Note, p.AgentTyping, p.Invite,
                                           p.AnswerTransfer})
 
@@ -287,5 +303,6 @@ _HANDLERS: dict[type, Callable[[AgentSession, Any], Awaitable[None]]] = {
     p.Presence: AgentSession._presence, p.AgentMessage: AgentSession._message, p.Note: AgentSession._message,
     p.AgentTyping: AgentSession._typing, p.Invite: AgentSession._invite, p.Transfer: AgentSession._transfer,
     p.AnswerTransfer: AgentSession._answer_transfer, p.AgentClose: AgentSession._close,
-    p.Queues: AgentSession._queues, p.Live: AgentSession._live, p.Sync: AgentSession._sync, p.Ping: AgentSession._ping,
+    p.Queues: AgentSession._queues, p.Live: AgentSession._live, p.WatchConversation: AgentSession._watch,
+    p.Sync: AgentSession._sync, p.Ping: AgentSession._ping,
 }
