@@ -21,11 +21,13 @@ from redis.asyncio import Redis
 from switchboard.store.users import admin_exists
 from switchboard.edges.keys import SETUP_KEY, as_str
 
-__all__ = ["ALPHABET", "new_code", "code_hash", "prepare_setup", "check_code", "spend_code", "restore_code",
-           "setup_line", "CodeCheck"]
+__all__ = ["ALPHABET", "CODE_FORMAT", "new_code", "code_hash", "prepare_setup", "check_code", "spend_code",
+           "restore_code", "setup_line", "CodeCheck"]
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _LENGTH, _GROUP = 12, 4
+# The code's shape, for people: the description's example and the /setup page's placeholder (web/setup.html).
+CODE_FORMAT = "-".join(["X" * _GROUP] * (_LENGTH // _GROUP))  # XXXX-XXXX-XXXX
 
 CodeCheck = str  # "right", "wrong" or "none" (no code is waiting: none was made, or it was spent)
 

@@ -39,7 +39,7 @@ from switchboard.mail.transport import SmtpTransport
 from switchboard.settings import MailSettings, ServerSettings
 from switchboard.store.documents import AccountToken, User
 from switchboard.store.users import agent_name, get_user
-from tests.edges.conftest import CHEAP_PASSWORDS
+from tests.edges.conftest import CHEAP_PASSWORDS, api_error as error
 from tests.mail.smtpd import Inbox, body, running_smtpd
 from tests.server.conftest import Backends, Server, free_port, make_config
 
@@ -127,13 +127,6 @@ def desk(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[Desk]:
             client.portal.call(sender.close)
             client.portal.call(aredis.aclose)
         engine.stop()
-
-
-def error(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code, response.text
-    message: str = response.json()["error"]["message"]
-    return message
 
 
 # --- invitations and links --------------------------------------------------------------------------

@@ -3,55 +3,23 @@ with an inline engine, whose queues and conversations show what the engine heard
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any, Iterator
 
-import orjson
 import pytest
-import redis.asyncio as aioredis
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
 from switchboard.actors import messages as m
 from switchboard.actors.address import Address
-from switchboard.actors.engine import Engine
-from switchboard.actors.start import start_engine
 from switchboard.edges.rest.api import rest_routes
 from switchboard.edges.rest.groups import GROUPS_API
 from switchboard.edges.site import SiteCache
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import Conversation, SkillGroup, User
 from switchboard.store.users import insert_user
-from tests.edges.conftest import CHEAP_PASSWORDS
-
-SECRET = "a-test-secret-of-at-least-32-characters"
-PASSWORD = "a-long-password"
+from tests.edges.conftest import CHEAP_PASSWORDS, PASSWORD, RestWorld, add_user, api_error, rest_app
 
 
-@dataclass
-class World:
-    client: TestClient
-    engine: Engine
-
-    def login(self, email: str) -> str:
-        response = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
-
-    def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"}
-        content = None
-        if body is not None:
-            content, headers["Content-Type"] = orjson.dumps(body), "application/json"
-        return self.client.request(method, path, headers=headers, content=content)
-
-    def group(self, admin: str, group_id: str, **fields: Any) -> None:
-        response = self.call("POST", "/api/groups", admin, {"id": group_id, **fields})
-        assert response.status_code == 201, response.text
-
+class World(RestWorld):
     def agent(self, admin: str, email: str, groups: list[str]) -> str:
         response = self.call("POST", "/api/agents", admin, {"email": email, "password": PASSWORD, "groups": groups})
         assert response.status_code == 201, response.text
@@ -73,25 +41,10 @@ class World:
 
 @pytest.fixture
 def world(store: str, redis_url: str) -> Iterator[World]:
-    engine = start_engine("inline", tune_gc=False)
-    aredis = aioredis.Redis.from_url(redis_url)
-    app = Starlette(routes=rest_routes(passwords=CHEAP_PASSWORDS))
-    app.state.services = SimpleNamespace(engine=engine, redis=aredis, settings=ServerSettings(), secret=SECRET,
-                                         site=SiteCache())
-    hashed = CHEAP_PASSWORDS.hash(PASSWORD)
-    insert_user("admin", "boss@example.com", hashed, saturation=5)
-    with TestClient(app) as client:
+    add_user("admin", "boss@example.com")
+    with rest_app(redis_url, rest_routes(passwords=CHEAP_PASSWORDS), settings=ServerSettings(),
+                  site=SiteCache()) as (client, engine):
         yield World(client, engine)
-        assert client.portal is not None
-        client.portal.call(aredis.aclose)
-    engine.stop()
-
-
-def _error(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code, response.text
-    message: str = response.json()["error"]["message"]
-    return message
 
 
 # --- who may --------------------------------------------------------------------------------------
@@ -101,16 +54,15 @@ def test_a_supervisor_lists_only_its_groups_and_may_not_change_or_delete_any(wor
     admin = world.login("boss@example.com")
     for group in ("billing", "sales", "returns"):
         world.group(admin, group)
-    insert_user("supervisor", "sue@example.com", CHEAP_PASSWORDS.hash(PASSWORD), saturation=5,
-                supervises=["billing", "returns"])
+    add_user("supervisor", "sue@example.com", supervises=["billing", "returns"])
     sue = world.login("sue@example.com")
 
     listed = world.call("GET", "/api/groups", sue)
     assert listed.status_code == 200
     assert [g["id"] for g in listed.json()] == ["billing", "returns"]
     assert [g["id"] for g in world.call("GET", "/api/groups", admin).json()] == ["billing", "returns", "sales"]
-    _error(world.call("PATCH", "/api/groups/billing", sue, {"name": "Money"}), 403, "forbidden")
-    _error(world.call("DELETE", "/api/groups/billing", sue), 403, "forbidden")
+    api_error(world.call("PATCH", "/api/groups/billing", sue, {"name": "Money"}), 403, "forbidden")
+    api_error(world.call("DELETE", "/api/groups/billing", sue), 403, "forbidden")
     assert SkillGroup.objects(id="billing").first().name == ""
 
 
@@ -121,7 +73,7 @@ def test_an_agent_may_not_list_change_or_delete_groups(world: World) -> None:
     ann = world.login("ann@example.com")
     for method, body in (("GET", None), ("PATCH", {"name": "x"}), ("DELETE", None)):
         path = "/api/groups" if method == "GET" else "/api/groups/billing"
-        _error(world.call(method, path, ann, body), 403, "forbidden")
+        api_error(world.call(method, path, ann, body), 403, "forbidden")
 
 
 # --- changing a group -----------------------------------------------------------------------------
@@ -165,14 +117,14 @@ def test_a_shorter_max_queue_refuses_the_next_request_as_full_while_those_waitin
 def test_a_patch_with_a_wrong_field_is_400_and_changes_nothing(world: World, body: dict[str, Any], wrong: str) -> None:
     admin = world.login("boss@example.com")
     world.group(admin, "billing", max_queue=3)
-    assert wrong in _error(world.call("PATCH", "/api/groups/billing", admin, body), 400, "invalid_argument")
+    assert wrong in api_error(world.call("PATCH", "/api/groups/billing", admin, body), 400, "invalid_argument")
     assert world.queue("billing")["max_queue"] == 3
 
 
 def test_a_patch_of_a_group_that_is_not_there_is_404(world: World) -> None:
     admin = world.login("boss@example.com")
-    _error(world.call("PATCH", "/api/groups/nowhere", admin, {"name": "x"}), 404, "not_found")
-    _error(world.call("PATCH", "/api/groups/Not%20A%20Slug", admin, {"name": "x"}), 404, "not_found")
+    api_error(world.call("PATCH", "/api/groups/nowhere", admin, {"name": "x"}), 404, "not_found")
+    api_error(world.call("PATCH", "/api/groups/Not%20A%20Slug", admin, {"name": "x"}), 404, "not_found")
 
 
 # --- deleting a group -----------------------------------------------------------------------------
@@ -185,7 +137,7 @@ def test_a_group_with_a_waiting_visitor_is_refused_busy_then_with_move_to_the_vi
     world.group(admin, "sales")
     world.waiting("c-waiting", "v-waiting", "billing")
 
-    message = _error(world.call("DELETE", "/api/groups/billing", admin), 409, "group_busy")
+    message = api_error(world.call("DELETE", "/api/groups/billing", admin), 409, "group_busy")
     assert "1 open conversation" in message and "move_to" in message
     assert SkillGroup.objects(id="billing").first() is not None
 
@@ -230,11 +182,11 @@ def test_the_default_group_is_not_deleted_and_move_to_must_name_another_existing
     admin = world.login("boss@example.com")
     world.group(admin, "support")  # ServerSettings().default_group
     world.group(admin, "billing")
-    assert "default_group" in _error(world.call("DELETE", "/api/groups/support", admin), 400, "invalid_argument")
-    _error(world.call("DELETE", "/api/groups/billing?move_to=billing", admin), 400, "invalid_argument")
-    _error(world.call("DELETE", "/api/groups/billing?move_to=Bad%20Id", admin), 400, "invalid_argument")
-    _error(world.call("DELETE", "/api/groups/billing?move_to=nowhere", admin), 404, "not_found")
-    _error(world.call("DELETE", "/api/groups/nowhere", admin), 404, "not_found")
+    assert "default_group" in api_error(world.call("DELETE", "/api/groups/support", admin), 400, "invalid_argument")
+    api_error(world.call("DELETE", "/api/groups/billing?move_to=billing", admin), 400, "invalid_argument")
+    api_error(world.call("DELETE", "/api/groups/billing?move_to=Bad%20Id", admin), 400, "invalid_argument")
+    api_error(world.call("DELETE", "/api/groups/billing?move_to=nowhere", admin), 404, "not_found")
+    api_error(world.call("DELETE", "/api/groups/nowhere", admin), 404, "not_found")
     assert SkillGroup.objects(id="billing").first() is not None and SkillGroup.objects(id="support").first() is not None
 
 

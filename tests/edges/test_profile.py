@@ -10,7 +10,8 @@ import zlib
 from PIL import Image
 
 from switchboard.store.documents import Image as StoredImage, User
-from tests.edges.test_accounts import ADMIN_EMAIL, ADMIN_ID, ADMIN_PASSWORD, Desk, desk, error
+from tests.edges.conftest import api_error as error
+from tests.edges.test_accounts import ADMIN_EMAIL, ADMIN_ID, ADMIN_PASSWORD, Desk, desk
 
 __all__ = ["desk"]  # the fixture, imported
 
@@ -85,10 +86,12 @@ def test_a_png_or_jpeg_avatar_is_stored_re_encoded_and_served_as_png_with_safe_h
 def test_svg_a_huge_pixel_claim_and_more_than_2_mib_are_refused(desk: Desk) -> None:
     admin = desk.login()
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-    too_big = picture("PNG") + b"\0" * (2 * 1024 * 1024)
-    for content, kind in ((svg, "image/svg+xml"), (huge_claim_png(), "image/png"), (too_big, "image/png"),
-                          (b"", "image/png"), (b"GIF89a not really", "image/gif")):
+    for content, kind in ((svg, "image/svg+xml"), (huge_claim_png(), "image/png"), (b"", "image/png"),
+                          (b"GIF89a not really", "image/gif")):
         error(desk.call("PUT", "/api/me/avatar", admin, content=content, headers={"Content-Type": kind}),
               400, "invalid_argument")
+    too_big = picture("PNG") + b"\0" * (2 * 1024 * 1024)
+    assert "2 MiB" in error(desk.call("PUT", "/api/me/avatar", admin, content=too_big,
+                                      headers={"Content-Type": "image/png"}), 413, "payload_too_large")
     assert StoredImage.objects.count() == 0
     error(desk.call("PUT", "/api/me/avatar", content=picture("PNG")), 401, "token_missing")

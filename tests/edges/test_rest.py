@@ -5,48 +5,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any, Iterator
 
 import orjson
 import pytest
 import redis
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from switchboard.actors.address import Address
-from switchboard.actors.engine import Engine
-from switchboard.actors.start import start_engine
 from switchboard.edges.auth import CONTROL_CHANNEL, issue_token, issue_visitor_token
 from switchboard.edges.rest.api import OPENAPI, api_routes, rest_routes
+from switchboard.edges.rest.toolkit import make_routes, read_raw
 from switchboard.settings import ServerSettings
 from switchboard.store.documents import SkillGroup, User
-from tests.edges.conftest import CHEAP_PASSWORDS
+from tests.edges.conftest import CHEAP_PASSWORDS, PASSWORD, SECRET, RestWorld, rest_app
 
-SECRET = "a-test-secret-of-at-least-32-characters"
-ADMIN_EMAIL, ADMIN_PASSWORD = "boss@example.com", "boss-password"
+ADMIN_EMAIL, ADMIN_PASSWORD = "boss@example.com", PASSWORD  # RestWorld.login's defaults
 
 
 @dataclass
-class World:
-    client: TestClient
-    engine: Engine
+class World(RestWorld):
     redis: redis.Redis
-
-    def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
-        response = self.client.post("/api/auth/login", json={"email": email, "password": password})
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
-
-    def call(self, method: str, path: str, token: str | None = None, body: Any = None,
-             content: bytes | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if content is None and body is not None:
-            content, headers["Content-Type"] = orjson.dumps(body), "application/json"
-        return self.client.request(method, path, headers=headers, content=content)
 
     def agent(self, admin: str, email: str = "ann@example.com", **fields: Any) -> dict[str, Any]:
         response = self.call("POST", "/api/agents", admin, {"email": email, "password": "ann-password", **fields})
@@ -54,26 +37,13 @@ class World:
         agent: dict[str, Any] = response.json()
         return agent
 
-    def group(self, admin: str, group_id: str, **fields: Any) -> dict[str, Any]:
-        response = self.call("POST", "/api/groups", admin, {"id": group_id, **fields})
-        assert response.status_code == 201, response.text
-        group: dict[str, Any] = response.json()
-        return group
-
 
 @pytest.fixture
 def world(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[World]:
-    engine = start_engine("inline", tune_gc=False)
-    aredis = aioredis.Redis.from_url(redis_url)
-    app = Starlette(routes=rest_routes(passwords=CHEAP_PASSWORDS))
-    app.state.services = SimpleNamespace(engine=engine, redis=aredis, settings=ServerSettings(), secret=SECRET)
     User(id="adm-00000001", roles=["admin"], email=ADMIN_EMAIL, password_hash=CHEAP_PASSWORDS.hash(ADMIN_PASSWORD),
          created_at=datetime.now(timezone.utc)).save(force_insert=True)
-    with TestClient(app) as client:
+    with rest_app(redis_url, rest_routes(passwords=CHEAP_PASSWORDS), settings=ServerSettings()) as (client, engine):
         yield World(client, engine, sync_redis)
-        assert client.portal is not None
-        client.portal.call(aredis.aclose)
-    engine.stop()
 
 
 def _error(response: Any, status: int, code: str) -> None:
@@ -124,6 +94,18 @@ def test_a_login_body_that_is_not_the_expected_object_is_400(world: World, conte
 def test_a_body_above_64_kib_is_413(world: World) -> None:
     big = orjson.dumps({"email": ADMIN_EMAIL, "password": "x" * 70_000})
     _error(world.call("POST", "/api/auth/login", content=big), 413, "payload_too_large")
+
+
+def test_a_raw_body_over_its_limit_is_413_naming_the_limit_whether_its_length_is_told_or_not() -> None:
+    async def echo(request: Request) -> Response:
+        return Response(await read_raw(request, 1024, "the note"))
+
+    with TestClient(Starlette(routes=make_routes([("PUT", "/echo", echo)]))) as client:
+        assert client.put("/echo", content=b"x" * 1024).content == b"x" * 1024
+        for content in (b"x" * 1025, iter([b"x" * 600, b"x" * 600])):  # Content-Length, then chunked
+            answer = client.put("/echo", content=content)
+            assert answer.status_code == 413
+            assert answer.json()["error"] == {"code": "payload_too_large", "message": "the note is larger than 1 KiB"}
 
 
 def test_requests_without_a_valid_token_get_401_with_the_reason(world: World) -> None:

@@ -13,10 +13,12 @@ from switchboard.actors.address import Address
 from switchboard.actors.messages import CreateGroup
 from switchboard.store.groups import get_group, insert_group
 from switchboard.edges.keys import SETUP_KEY
-from switchboard.edges.setup import ALPHABET, code_hash, new_code, prepare_setup, setup_line
+from switchboard.edges.pages import WEB_DIR
+from switchboard.edges.setup import ALPHABET, CODE_FORMAT, code_hash, new_code, prepare_setup, setup_line
 from switchboard.store.documents import User
 from switchboard.store.users import active_admins
-from tests.edges.test_accounts import ADMIN_ID, Desk, desk, error
+from tests.edges.conftest import api_error as error
+from tests.edges.test_accounts import ADMIN_ID, Desk, desk
 
 __all__ = ["desk"]  # the fixture, imported
 
@@ -46,6 +48,12 @@ def test_a_code_is_twelve_unambiguous_characters_in_groups_of_four() -> None:
     assert code_hash("7kq4 m2xp-9htc") == code_hash("7KQ4-M2XP-9HTC")
     assert setup_line("http://h:1", "AAAA-BBBB-CCCC") == \
         "First run: open http://h:1/setup and enter the setup code AAAA-BBBB-CCCC"
+
+
+def test_the_format_shown_has_the_codes_shape_and_the_setup_page_shows_the_same() -> None:
+    assert re.sub(f"[{ALPHABET}]", "X", new_code()) == CODE_FORMAT == "XXXX-XXXX-XXXX"
+    # web/setup.html is served as it is (edges/pages.py), so its placeholder spells the format out too
+    assert f'placeholder="{CODE_FORMAT}"' in (WEB_DIR / "setup.html").read_text()
 
 
 def test_only_the_codes_hash_is_kept_and_only_while_no_admin_exists(desk: Desk, sync_redis: redis.Redis) -> None:

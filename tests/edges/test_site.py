@@ -5,49 +5,26 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Iterator
 
-import orjson
 import pytest
-import redis.asyncio as aioredis
 from PIL import Image as Picture
-from starlette.applications import Starlette
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
-from switchboard.actors.start import start_engine
 from switchboard.edges.rest.api import rest_routes
 from switchboard.edges.rest.site import SITE_API, normalise_origin, site_routes
 from switchboard.edges.site import SiteCache
 from switchboard.settings import MailSettings, ServerSettings
 from switchboard.store.documents import Image
 from switchboard.store.site import get_site
-from switchboard.store.users import insert_user
-from tests.edges.conftest import CHEAP_PASSWORDS
+from tests.edges.conftest import CHEAP_PASSWORDS, RestWorld, add_user, api_error, rest_app
 
-SECRET = "a-test-secret-of-at-least-32-characters"
-PASSWORD = "a-long-password"
 FILE_ORIGIN = "https://configured.example"
 
 
 @dataclass
-class World:
-    client: TestClient
+class World(RestWorld):
     site: SiteCache
-
-    def login(self, email: str = "boss@example.com") -> str:
-        response = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
-
-    def call(self, method: str, path: str, token: str | None = None, body: Any = None,
-             content: bytes | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if content is None and body is not None:
-            content, headers["Content-Type"] = orjson.dumps(body), "application/json"
-        return self.client.request(method, path, headers=headers, content=content)
 
     def patch(self, token: str, **fields: Any) -> Any:
         return self.call("PATCH", "/api/site", token, fields)
@@ -55,29 +32,14 @@ class World:
 
 @pytest.fixture
 def world(store: str, redis_url: str) -> Iterator[World]:
-    engine = start_engine("inline", tune_gc=False)
-    aredis = aioredis.Redis.from_url(redis_url)
     site = SiteCache((FILE_ORIGIN,), ttl_s=60)  # long: only a write through this process refreshes it here
-    app = Starlette(routes=[*rest_routes(passwords=CHEAP_PASSWORDS), *site_routes()])
     settings = ServerSettings(public_url="https://chat.example.com/", allowed_origins=(FILE_ORIGIN,))
-    app.state.services = SimpleNamespace(engine=engine, redis=aredis, settings=settings, secret=SECRET, site=site,
-                                         mail_settings=MailSettings(team_name="Mail Team"))
-    hashed = CHEAP_PASSWORDS.hash(PASSWORD)
-    insert_user("admin", "boss@example.com", hashed, saturation=5)
-    insert_user("agent", "ann@example.com", hashed, saturation=5)
-    insert_user("supervisor", "sue@example.com", hashed, saturation=5, supervises=["support"])
-    with TestClient(app) as client:
-        yield World(client, site)
-        assert client.portal is not None
-        client.portal.call(aredis.aclose)
-    engine.stop()
-
-
-def _error(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code, response.text
-    message: str = response.json()["error"]["message"]
-    return message
+    add_user("admin", "boss@example.com")
+    add_user("agent", "ann@example.com")
+    add_user("supervisor", "sue@example.com", supervises=["support"])
+    with rest_app(redis_url, [*rest_routes(passwords=CHEAP_PASSWORDS), *site_routes()], settings=settings,
+                  site=site, mail_settings=MailSettings(team_name="Mail Team")) as (client, engine):
+        yield World(client, engine, site)
 
 
 def _png(width: int = 40, height: int = 20) -> bytes:
@@ -135,7 +97,7 @@ def test_allowed_origins_are_stored_as_browsers_send_them_and_the_cache_sees_the
     ("https://user@shop.example.com", "host"), ("https://", "host"), ("https://shop.example.com:99999", "origin"),
     ("https://sh op.example", "host"), ("null", "https://")])
 def test_an_origin_that_is_not_scheme_host_port_is_refused_with_the_reason(world: World, origin: str, says: str) -> None:
-    message = _error(world.patch(world.login(), allowed_origins=["https://fine.example", origin]), 400,
+    message = api_error(world.patch(world.login(), allowed_origins=["https://fine.example", origin]), 400,
                      "invalid_argument")
     assert says in message and "allowed_origins" in message
     assert get_site().allowed_origins == []
@@ -149,7 +111,7 @@ def test_a_default_port_is_dropped_as_browsers_drop_it_and_a_wildcard_is_no_orig
 
 def test_more_than_50_origins_are_refused(world: World) -> None:
     origins = [f"https://shop{i}.example" for i in range(51)]
-    assert "at most 50" in _error(world.patch(world.login(), allowed_origins=origins), 400, "invalid_argument")
+    assert "at most 50" in api_error(world.patch(world.login(), allowed_origins=origins), 400, "invalid_argument")
     assert world.patch(world.login(), allowed_origins=origins[:50]).status_code == 200
 
 
@@ -162,18 +124,18 @@ def test_more_than_50_origins_are_refused(world: World) -> None:
     ({"allowed_origins": "https://shop.example"}, "allowed_origins"), ({"allowed_origins": [1]}, "allowed_origins"),
     ({"logo_url": "https://evil.example/x.png"}, "unknown field")])
 def test_a_wrong_field_is_400_naming_it_and_nothing_is_stored(world: World, fields: dict[str, Any], says: str) -> None:
-    assert says in _error(world.patch(world.login(), **fields), 400, "invalid_argument")
+    assert says in api_error(world.patch(world.login(), **fields), 400, "invalid_argument")
     assert get_site().updated_at is None
 
 
 def test_only_an_admin_reads_or_changes_the_site(world: World) -> None:
     for email in ("ann@example.com", "sue@example.com"):
         token = world.login(email)
-        _error(world.call("GET", "/api/site", token), 403, "forbidden")
-        _error(world.patch(token, team_name="Mine"), 403, "forbidden")
-        _error(world.call("PUT", "/api/site/logo", token, content=_png()), 403, "forbidden")
-        _error(world.call("DELETE", "/api/site/logo", token), 403, "forbidden")
-    _error(world.call("GET", "/api/site"), 401, "token_missing")
+        api_error(world.call("GET", "/api/site", token), 403, "forbidden")
+        api_error(world.patch(token, team_name="Mine"), 403, "forbidden")
+        api_error(world.call("PUT", "/api/site/logo", token, content=_png()), 403, "forbidden")
+        api_error(world.call("DELETE", "/api/site/logo", token), 403, "forbidden")
+    api_error(world.call("GET", "/api/site"), 401, "token_missing")
     assert get_site().team_name == ""
 
 
@@ -187,7 +149,7 @@ def test_every_logged_in_user_reads_the_team_and_the_name_falls_back_to_the_mail
     world.patch(world.login(), team_name="Pedalwise", team_email="help@pedalwise.example", team_phone="+1 555")
     assert world.call("GET", "/api/team", ann).json() == {"name": "Pedalwise", "email": "help@pedalwise.example",
                                                          "phone": "+1 555", "logo_url": ""}
-    _error(world.call("GET", "/api/team"), 401, "token_missing")
+    api_error(world.call("GET", "/api/team"), 401, "token_missing")
 
 
 def test_an_uploaded_logo_is_stored_as_a_png_and_named_in_the_site_the_team_and_the_widget_config(
@@ -214,10 +176,10 @@ def test_an_uploaded_logo_is_stored_as_a_png_and_named_in_the_site_the_team_and_
 def test_a_logo_that_is_not_a_picture_or_too_big_is_refused(world: World) -> None:
     admin = world.login()
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-    assert "PNG, JPEG, GIF or WebP" in _error(world.call("PUT", "/api/site/logo", admin, content=svg), 400,
+    assert "PNG, JPEG, GIF or WebP" in api_error(world.call("PUT", "/api/site/logo", admin, content=svg), 400,
                                               "invalid_argument")
-    _error(world.call("PUT", "/api/site/logo", admin, content=b""), 400, "invalid_argument")
-    _error(world.call("PUT", "/api/site/logo", admin, content=b"\0" * (2 * 1024 * 1024 + 1)), 413, "payload_too_large")
+    api_error(world.call("PUT", "/api/site/logo", admin, content=b""), 400, "invalid_argument")
+    api_error(world.call("PUT", "/api/site/logo", admin, content=b"\0" * (2 * 1024 * 1024 + 1)), 413, "payload_too_large")
     assert get_site().logo_url == "" and Image.objects(id="team-logo").first() is None
 
 

@@ -11,6 +11,8 @@ Fixtures:
   and storage apart, so two contexts are two people).
 - ``new_agent(web, nickname=..., saturation=...)``: an agent in ``WEB_GROUP`` with its email and password.
 - ``csp_violations(page)``: the Content-Security-Policy violations the page reports from then on.
+- ``own_server(config)``: a module's second server (other settings than ``web``'s), with the admin.
+- ``other_site``: one per session, the origin of another site whose page embeds the widget from ``?widget=``.
 
 The pages run under their real policy (no ``bypass_csp``), which has no ``'unsafe-eval'``. So wait with
 locators (``expect(locator)...``, ``locator.wait_for``), which Playwright polls from its own world, never with
@@ -20,14 +22,21 @@ locators (``expect(locator)...``, ``locator.wait_for``), which Playwright polls 
 
 from __future__ import annotations
 
+import dataclasses
+import html
+import http.server
 import os
 import shutil
+import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from switchboard.edges.app import AppConfig
 from tests.server.conftest import (  # noqa: F401 (backends: the session's embedded Redis and store, a fixture)
     ADMIN_EMAIL, ADMIN_PASSWORD, Backends, Server, admin_token, api, backends, ensure_admin, forget_knowledge,
     free_port, make_config,
@@ -55,7 +64,8 @@ FAQ = b"""
   answer: Our stores open Monday to Saturday, 9:00 to 18:00.
 """
 
-__all__ = ["ARTIFACTS", "WEB_GROUP", "ADMIN_EMAIL", "ADMIN_PASSWORD", "csp_violations", "new_agent", "screenshot"]
+__all__ = ["ARTIFACTS", "WEB_GROUP", "ADMIN_EMAIL", "ADMIN_PASSWORD", "csp_violations", "new_agent", "screenshot",
+           "own_server"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,6 +88,48 @@ def web(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     assert admin.post("/api/groups", json={"id": WEB_GROUP, "name": "Web support"}).status_code in (201, 409)
     yield srv
     srv.stop()
+
+
+@contextmanager
+def own_server(config: AppConfig) -> Iterator[Server]:
+    """A server of `config` for a module that needs other settings than ``web``'s, stopped on leaving. It shares
+    the session's Redis and store with the others, so it does not recover (adopt) their open conversations;
+    the admin exists."""
+    srv = Server(dataclasses.replace(config, recover=False), free_port()).start()
+    try:
+        ensure_admin()
+        yield srv
+    finally:
+        srv.stop()
+
+
+class _OtherSite(http.server.BaseHTTPRequestHandler):
+    """Another site's page embedding the widget whose address ``?widget=`` gives."""
+
+    def do_GET(self) -> None:
+        src = parse_qs(urlsplit(self.path).query).get("widget", [""])[0]
+        body = (f'<!doctype html><title>Spokes &amp; Co</title><h1>Spokes &amp; Co</h1>'
+                f'<script src="{html.escape(src)}" async></script>').encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def other_site() -> Iterator[str]:
+    """The origin of a site no server knows unless told (a real server on another port: another origin; Chromium
+    lets only loopback pages load from loopback). It keeps nothing, so one serves the session."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,20 @@ widget's open shadow root, so the widget is found by its ``data-testid`` attribu
 from __future__ import annotations
 
 import dataclasses
-import html
-import http.server
 import json
 import re
-import threading
 import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, WebSocketRoute, expect
 
 from switchboard.settings import DispatchSettings, ServerSettings
-from tests.server.conftest import Backends, Client, Server, admin_token, agent_socket, api, ensure_admin, free_port, \
-    login, make_config
-from tests.web.conftest import new_agent, screenshot
+from tests.server.conftest import Backends, Client, Server, admin_token, agent_socket, api, login, make_config
+from tests.web.conftest import new_agent, own_server, screenshot
 
 XSS = "<img src=x onerror=alert(1)>"
 EMAIL_GROUP = "web-email"
@@ -473,50 +468,16 @@ def test_frames_arriving_while_the_visitor_types_an_email_do_not_interrupt_the_t
 # --- a server that wants an email before a person, and lets another site embed the widget -----------------
 
 
-class _ShopPage(http.server.BaseHTTPRequestHandler):
-    """Another site's page embedding the widget whose address ``?widget=`` gives."""
-
-    def do_GET(self) -> None:
-        src = parse_qs(urlsplit(self.path).query).get("widget", [""])[0]
-        body = (f'<!doctype html><title>Spokes &amp; Co</title><h1>Spokes &amp; Co</h1>'
-                f'<script src="{html.escape(src)}" async></script>').encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def shop() -> Iterator[str]:
-    """The origin of another site (a real server: Chromium lets only loopback pages load from loopback)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ShopPage)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def email_web(backends: Backends, tmp_path_factory: pytest.TempPathFactory, shop: str) -> Iterator[Server]:
-    """require_email on, waits time out after 1 s, and the `shop` site may embed the widget.
-
-    It shares the session's Redis and store with `web`, so it does not recover (adopt) that
-    server's conversations, and its visitors queue in a group of its own.
-    """
+def email_web(backends: Backends, tmp_path_factory: pytest.TempPathFactory, other_site: str) -> Iterator[Server]:
+    """require_email on, waits time out after 1 s, and `other_site` may embed the widget. Its visitors queue in
+    a group of its own."""
     bot = {"kb_dir": str(tmp_path_factory.mktemp("kb-email")), "demo_kb": False}
     config = make_config(backends, bot=bot, default_group=EMAIL_GROUP, require_email=1,
-                         allowed_origins=[shop])
-    config = dataclasses.replace(config, recover=False, dispatch=DispatchSettings(wait_timeout_s=1.0))
-    srv = Server(config, free_port()).start()
-    ensure_admin()
-    assert api(srv, admin_token(srv)).post("/api/groups", json={"id": EMAIL_GROUP}).status_code == 201
-    yield srv
-    srv.stop()
+                         allowed_origins=[other_site])
+    with own_server(dataclasses.replace(config, dispatch=DispatchSettings(wait_timeout_s=1.0))) as srv:
+        assert api(srv, admin_token(srv)).post("/api/groups", json={"id": EMAIL_GROUP}).status_code == 201
+        yield srv
 
 
 @pytest.fixture
@@ -590,8 +551,8 @@ def test_a_visitor_waiting_too_long_may_keep_waiting_or_leave(email_widget: Widg
 
 
 def test_the_widget_embedded_on_another_site_finds_its_server_from_its_script_tag(
-        email_widget: Widget, shop: str) -> None:
-    email_widget.goto(f"{shop}/?widget={email_widget.server.url}/widget.js").open()
+        email_widget: Widget, other_site: str) -> None:
+    email_widget.goto(f"{other_site}/?widget={email_widget.server.url}/widget.js").open()
     email_widget.say("hello from another site")
     expect(email_widget.message("hello from another site", "visitor")).to_have_attribute("data-seq", "1")
     expect(email_widget.by_id("sb-message").and_(email_widget.page.locator("[data-role=bot]"))).to_have_count(1)

@@ -3,92 +3,34 @@ against the real server. The admin's side is REST; the visitor's the demo page `
 
 from __future__ import annotations
 
-import html
-import http.server
 import io
 import re
-import threading
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from PIL import Image as Picture
 from playwright.sync_api import Page, expect
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from switchboard.edges.rest.site import site_routes
 from switchboard.store.documents import Site
-from switchboard.store.images import get_image
-from tests.server.conftest import Backends, Server, admin_token, api, ensure_admin, free_port, make_config
-from tests.web.conftest import screenshot
+from tests.server.conftest import Backends, Server, admin_token, api, make_config
+from tests.web.conftest import own_server, screenshot
 
 GREETING = "Hello from Pedalwise! Ask about sizes, delivery or returns."
 
 
-def with_site_routes(server: Server) -> Server:
-    """The site routes on `server`'s app, unless the app serves them already (rest/api.py lists them); and,
-    while the app has none, a stand-in for ``GET /api/images/{image}`` (rest/profile.py's) to show the logo."""
-    paths = {route.path for route in server.app.router.routes if isinstance(route, Route)}
-    if "/api/site" not in paths:
-        server.app.router.routes[:0] = site_routes()
-    if "/api/images/{image}" not in paths:
-        server.app.router.routes.insert(0, Route("/api/images/{image}", _image, methods=["GET"]))
-    return server
-
-
-async def _image(request: Request) -> Response:
-    image = await run_in_threadpool(get_image, str(request.path_params["image"]))
-    return Response(bytes(image.data), media_type="image/png") if image else Response(status_code=404)
-
-
 @pytest.fixture(scope="module")
 def site_web(backends: Backends) -> Iterator[Server]:
-    config = make_config(backends)
-    config.recover = False  # other modules' servers own the open conversations of the shared store
-    srv = with_site_routes(Server(config, free_port())).start()
-    ensure_admin()
-    Site.objects.delete()
-    yield srv
-    Site.objects.delete()  # the store is the session's: later servers start with the default site
-    srv.stop()
+    with own_server(make_config(backends)) as srv:
+        Site.objects.delete()
+        yield srv
+        Site.objects.delete()  # the store is the session's: later servers start with the default site
 
 
 @pytest.fixture
 def admin(site_web: Server) -> Iterator[httpx.Client]:
     with api(site_web, admin_token(site_web)) as client:
         yield client
-
-
-class _OtherSite(http.server.BaseHTTPRequestHandler):
-    """Another site's page embedding the widget whose address ``?widget=`` gives."""
-
-    def do_GET(self) -> None:
-        src = parse_qs(urlsplit(self.path).query).get("widget", [""])[0]
-        body = (f'<!doctype html><title>Spokes &amp; Co</title><h1>Spokes &amp; Co</h1>'
-                f'<script src="{html.escape(src)}" async></script>').encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def other_site() -> Iterator[str]:
-    """The origin of a site the server does not know (a real server on another port: another origin)."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _logo() -> bytes:

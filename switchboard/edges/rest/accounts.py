@@ -20,6 +20,7 @@ password; the outbox transport logs links by design (a fresh install without SMT
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -51,7 +52,6 @@ from switchboard.edges.rest.toolkit import CONFLICT, SLUG_SCHEMA, ApiError, ApiP
 
 __all__ = ["account_routes", "ACCOUNTS_API", "send_link_mail"]
 
-_ROLE_ORDER: tuple[Role, ...] = ("admin", "supervisor", "agent")  # as store.documents.ROLES
 _MAIL_BUILDERS: dict[Purpose, Callable[..., OutgoingMail]] = {
     "invite": invite_mail, "reset": password_reset_mail, "email": email_change_mail}
 
@@ -98,7 +98,7 @@ def _roles(data: Body) -> tuple[Role, ...]:
     value = data["roles"]
     if not isinstance(value, list) or not value or not all(isinstance(r, str) and r in ROLES for r in value):
         raise bad(f"roles must be a non-empty list of {', '.join(ROLES)}")
-    return tuple(r for r in _ROLE_ORDER if r in value)  # in a fixed order, each once
+    return tuple(cast(Role, r) for r in ROLES if r in value)  # in ROLES' order, each once
 
 
 async def _known_groups(groups: Iterable[str]) -> None:
@@ -132,6 +132,19 @@ async def send_link_mail(request: Request, user: User, purpose: Purpose, *, to: 
 def _sign_out(request: Request, user: User) -> None:
     if "agent" in roles_of(user):
         services_of(request).engine.send(Address.agent(user.id), SignOut())
+
+
+async def _shut_out(request: Request, me: Caller, user: User, verb: str, change: Callable[[], User]) -> User:
+    """Deactivate or delete `user` (`change`, in the store; what it answers is returned), then end their sessions
+    and sign their agent out. Never oneself (400), never the last active admin (409 ``last_admin``)."""
+    if user.id == me.user.id:
+        raise bad(f"you cannot {verb} yourself")
+    if await _is_last_admin(user):
+        raise _last_admin()
+    changed = await run_in_threadpool(change)
+    await end_sessions(services_of(request).redis, user.id)
+    _sign_out(request, changed)
+    return changed
 
 
 def _rename(request: Request, user: User) -> None:
@@ -253,13 +266,7 @@ class _Accounts:
     async def deactivate(self, request: Request) -> Response:
         me = await steerer(request)
         user = await _managed(request, me)
-        if user.id == me.user.id:
-            raise bad("you cannot deactivate yourself")
-        if await _is_last_admin(user):
-            raise _last_admin()
-        after = await run_in_threadpool(set_active, user.id, False)
-        await end_sessions(services_of(request).redis, user.id)
-        _sign_out(request, user)
+        after = await _shut_out(request, me, user, "deactivate", lambda: set_active(user.id, False))
         return ORJSONResponse(user_json(after))
 
     async def reactivate(self, request: Request) -> Response:
@@ -271,13 +278,7 @@ class _Accounts:
     async def delete(self, request: Request) -> Response:
         me = await admin(request)
         user = await _managed(request, me)
-        if user.id == me.user.id:
-            raise bad("you cannot delete yourself")
-        if await _is_last_admin(user):
-            raise _last_admin()
-        before = await run_in_threadpool(delete_user, user.id)
-        await end_sessions(services_of(request).redis, user.id)
-        _sign_out(request, before)
+        before = await _shut_out(request, me, user, "delete", lambda: delete_user(user.id))
         if "agent" in roles_of(before):
             for group in before.groups:
                 services_of(request).engine.send(Address.agent(before.id), LeaveGroup(group))

@@ -24,7 +24,7 @@ from switchboard.llm.policy import decide
 from switchboard.llm.sources import SUFFIXES, SourceError, read_source
 from switchboard.settings import BotSettings
 from switchboard.edges.rest.toolkit import ApiError, ApiPart, ORJSONResponse, admin, bad, errors, json_content, \
-    make_routes, not_found, operation, ref, too_large
+    make_routes, not_found, operation, read_raw, ref
 
 __all__ = ["kb_routes", "KB_API", "MAX_UPLOAD", "BOT_DISABLED"]
 
@@ -63,10 +63,6 @@ def _name(request: Request) -> str:
     return str(name)
 
 
-def _too_large() -> ApiError:
-    return too_large(f"a document is at most {MAX_UPLOAD // (1024 * 1024)} MiB")
-
-
 async def _list(request: Request) -> Response:
     await admin(request)
     kb = await _kb(request)
@@ -81,14 +77,7 @@ async def _upload(request: Request) -> Response:
     name = _name(request)
     if Path(name).suffix.lower() not in SUFFIXES:
         raise bad(f"{name}: the name must end in one of {', '.join(SUFFIXES)}")
-    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
-        raise _too_large()
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_UPLOAD:
-            raise _too_large()
-    data = bytes(body)
+    data = await read_raw(request, MAX_UPLOAD, "a document")
     if not data.strip():
         raise bad("the body is the document itself and must not be empty")
     kb = await _kb(request)
@@ -148,7 +137,8 @@ KB_API = ApiPart(
              **errors(401, 403)})},
         "/api/admin/kb/documents/{name}": {
             "put": {**operation("Upload a document: the body is the file (markdown .md/.txt, or an FAQ "
-                                ".yaml/.json/.csv); the same name replaces it",
+                                f".yaml/.json/.csv) of at most {MAX_UPLOAD // (1024 * 1024)} MiB; the same name "
+                                "replaces it",
                                 {"200": json_content(ref("KbUpload"), "replaced or unchanged"),
                                  "201": json_content(ref("KbUpload"), "added"),
                                  **errors(400, 401, 403, 413)}, params=("name",)),

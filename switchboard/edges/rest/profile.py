@@ -7,8 +7,8 @@ email (``POST /api/account/email``, :mod:`.accounts`), so nobody moves an accoun
 read. Until then mail keeps going to the old one.
 
 An avatar is uploaded as the image's bytes (``PUT``, any image type) and never stored as sent: it is decoded
-and re-encoded as a fresh PNG (:func:`switchboard.edges.images.reencode`; SVG, other formats, more than
-2 MiB or a header claiming a huge picture are refused 400). ``GET /api/images/{id}`` serves it (no login:
+and re-encoded as a fresh PNG (:func:`switchboard.edges.images.reencode`; SVG, other formats or a header
+claiming a huge picture are refused 400, more than 2 MiB 413). ``GET /api/images/{id}`` serves it (no login:
 visitors see avatars) as ``image/png`` with ``nosniff``, a CSP that sandboxes it should it be opened as a
 page, and a year's caching: its URL names a version (a hash of the bytes), so a new picture has a new URL.
 """
@@ -31,7 +31,7 @@ from switchboard.edges.images import MAX_IMAGE_BYTES, BadImage, reencode
 from switchboard.edges.limits import client_address
 from switchboard.edges.rest.accounts import send_link_mail
 from switchboard.edges.rest.toolkit import CONFLICT, ApiError, ApiPart, ORJSONResponse, bad, bad_credentials, caller, \
-    email_field, errors, json_content, make_routes, not_found, operation, passwords_for, read_json, ref, \
+    email_field, errors, json_content, make_routes, not_found, operation, passwords_for, read_json, read_raw, ref, \
     services_of, string_field
 
 __all__ = ["profile_routes", "PROFILE_API", "IMAGE_HEADERS"]
@@ -76,13 +76,9 @@ class _Profile:
 
     async def put_avatar(self, request: Request) -> Response:
         found = await caller(request)
-        raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_IMAGE_BYTES:
-                raise bad(f"the picture is larger than {MAX_IMAGE_BYTES // 1024} KiB")
+        raw = await read_raw(request, MAX_IMAGE_BYTES, "the picture")
         try:
-            png = await run_in_threadpool(reencode, bytes(raw))
+            png = await run_in_threadpool(reencode, raw)
         except BadImage as exc:
             raise bad(str(exc)) from None
         url = await run_in_threadpool(put_image, f"avatar-{found.user.id}", png)
@@ -128,9 +124,9 @@ PROFILE_API = ApiPart(
                 "Upload one's avatar: PNG, JPEG, GIF or WebP of at most 2 MiB, re-encoded as PNG (at most 512 px)",
                 {"200": json_content({"type": "object", "required": ["avatar_url"],
                                       "properties": {"avatar_url": {"type": "string"}}}, "stored"),
-                 **errors(401),
-                 "400": json_content(ref("Error"), "invalid_argument: not a picture taken (SVG, another format, "
-                                                   "above 2 MiB or too many pixels)")}),
+                 **errors(401, 413),
+                 "400": json_content(ref("Error"), "invalid_argument: not a picture taken (SVG, another format "
+                                                   "or too many pixels)")}),
                 "requestBody": {"required": True, "content": {"image/*": {"schema": {"type": "string",
                                                                                      "format": "binary"}}}}},
             "delete": operation("Remove one's avatar", {"204": {"description": "removed"}, **errors(401)}),

@@ -29,7 +29,7 @@ from switchboard.edges.rest.sessions import NICKNAME_SCHEMA, nickname_field, use
 from switchboard.edges.rest.toolkit import ApiError, ApiPart, ORJSONResponse, bad, email_field, errors, \
     json_content, make_routes, new_password_field, operation, passwords_for, read_json, ref, services_of, \
     string_field
-from switchboard.edges.setup import check_code, restore_code, spend_code
+from switchboard.edges.setup import CODE_FORMAT, check_code, restore_code, spend_code
 
 __all__ = ["setup_routes", "SETUP_API"]
 
@@ -127,7 +127,7 @@ SETUP_API = ApiPart(
         "SetupState": {"type": "object", "required": ["needed"], "properties": {"needed": {"type": "boolean"}}},
         "Setup": {"type": "object", "required": ["code", "email", "password"], "additionalProperties": False,
                   "properties": {
-                      "code": {"type": "string", "description": "XXXX-XXXX-XXXX as printed (case and dashes "
+                      "code": {"type": "string", "description": f"{CODE_FORMAT} as printed (case and dashes "
                                                                 "do not matter)"},
                       "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
                       "password": {"type": "string", "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD},

@@ -28,7 +28,7 @@ from switchboard.store.images import delete_image, put_image
 from switchboard.store.site import get_site, update_site
 from switchboard.edges.images import MAX_IMAGE_BYTES, BadImage, reencode
 from switchboard.edges.rest.toolkit import ApiPart, Body, ORJSONResponse, admin, bad, caller, email_field, errors, \
-    json_content, make_routes, operation, read_json, ref, services_of, string_field, too_large
+    json_content, make_routes, operation, read_json, read_raw, ref, services_of, string_field
 from switchboard.edges.site import SiteCache
 
 __all__ = ["site_routes", "SITE_API", "LOGO_IMAGE", "MAX_ORIGINS", "normalise_origin", "install_snippet"]
@@ -162,13 +162,9 @@ async def _change(request: Request) -> Response:
 
 async def _put_logo(request: Request) -> Response:
     await admin(request)
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_IMAGE_BYTES:
-            raise too_large(f"the picture is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+    raw = await read_raw(request, MAX_IMAGE_BYTES, "the picture")
     try:
-        png = await run_in_threadpool(reencode, bytes(raw))
+        png = await run_in_threadpool(reencode, raw)
     except BadImage as exc:
         raise bad(str(exc)) from None
 

@@ -47,7 +47,7 @@ __all__ = [
     "INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "BAD_CREDENTIALS", "TOKEN_MISSING", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
     "bad", "too_large", "bad_credentials", "forbidden", "not_found", "UNAVAILABLE_ERRORS",
     "Caller", "caller", "admin", "steerer", "passwords_for",
-    "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_json", "string_field", "int_field", "email_field",
+    "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_raw", "read_json", "string_field", "int_field", "email_field",
     "new_password_field", "slug", "SLUG_SCHEMA",
     "OpenApi", "ApiPart", "describe", "ref", "json_content", "errors", "operation", "ERROR_CODES",
 ]
@@ -219,13 +219,31 @@ def passwords_for(request: Request, chosen: Passwords | None = None) -> Password
 Body = dict[str, object]  # a JSON object as sent: every value still to be checked
 
 
-async def read_json(request: Request, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> Body:
-    """The JSON object in the body, with only `allowed` keys and every `required` one."""
+def _size(n: int) -> str:
+    """`n` bytes as people read it: 2 MiB, 64 KiB, 1000 bytes."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
+
+
+async def read_raw(request: Request, max_bytes: int, what: str = "the body") -> bytes:
+    """The body as sent (a picture, a document), read up to `max_bytes`: ApiError 413 ``payload_too_large``
+    naming the limit as soon as it is passed, or at once when ``Content-Length`` says it will be."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise too_large(f"{what} is larger than {_size(max_bytes)}")
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise too_large(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        if len(raw) > max_bytes:
+            raise too_large(f"{what} is larger than {_size(max_bytes)}")
+    return bytes(raw)
+
+
+async def read_json(request: Request, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> Body:
+    """The JSON object in the body (at most MAX_BODY_BYTES), with only `allowed` keys and every `required` one."""
+    raw = await read_raw(request, MAX_BODY_BYTES)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -334,7 +352,7 @@ _ERROR_TEXT = {
     400: "invalid_argument: not JSON, not an object, an unknown or missing field, a wrong type or value",
     401: "token_missing, token_invalid, token_expired or session_ended",
     403: "forbidden: not an admin (or not this group's supervisor)", 404: "not_found", 409: "conflict: the email or id is taken",
-    413: "payload_too_large: a body above 64 KiB",
+    413: "payload_too_large: a body above the route's limit (64 KiB, unless its summary names another)",
     503: "unavailable: Redis or the store is down for the moment; retry after Retry-After seconds"}
 
 
