@@ -14,14 +14,14 @@ import pymongo
 
 from switchboard.store.documents import (
     AccountToken, AgentPresence, Conversation, Image, KbDocument, KbEntry, Message, Rating,
-    ReportShard, Site, TermShard, SkillGroup, User, Visitor,
+    ReportShard, ReportWriter, Site, TermShard, SkillGroup, User, Visitor,
 )
 from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
-             AgentPresence, ReportShard, TermShard)
+             AgentPresence, ReportShard, ReportWriter, TermShard)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "AgentPresence", "ReportShard", "TermShard", "to_datetime", "to_epoch",
+           "AgentPresence", "ReportShard", "ReportWriter", "TermShard", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -251,17 +251,33 @@ class ReportShard(Document):
 
     The id is ``<YYYYMMDD>|<part>|<writer>``. ``data`` is the shard as JSON: ``{dimension: {name: {"HH":
     amount}}}``; its writer keeps it in memory and replaces it whole (``$set``) at each flush, so no two
-    processes ever write one shard. Part ``agentday`` holds the ``agent`` shard summed over the day;
-    ``now`` (day ``""``) the writer's agent clock: ``{agent: [state, since, [held conversations]]}``.
+    processes ever write one shard. Part ``agentday`` holds the ``agent`` shard summed over the day. Readers
+    find shards by ``_id`` from the writers' stamps (:class:`ReportWriter`): nx-27017 scans the collection for
+    any other query.
     """
 
     id = StringField(primary_key=True)
-    part = StringField(required=True, choices=("conv", "agent", "agentday", "bot", "visitors", "now"))
+    part = StringField(required=True, choices=("conv", "agent", "agentday", "bot", "visitors"))
     day = StringField(required=True)
     writer = StringField(required=True)
     data = StringField(required=True)
     at = FloatField()  # when its writer last wrote it (epoch seconds)
     meta = {"collection": "report_shards", "indexes": [("part", "day")]}
+
+
+class ReportWriter(Document):
+    """A writer of report and word index shards: what a reader needs to find them by ``_id`` (decision 024).
+
+    ``stamps`` is ``{"<part>|<day>": when it last wrote that report shard}``, ``term_days`` the days it has word
+    index shards for, ``clock`` its agents' clock (``{agent: [state, since, [held conversations]]}``, empty once a
+    later writer took it over), all as JSON. Few documents: one per writer process that ever stored a shard."""
+
+    id = StringField(primary_key=True)
+    stamps = StringField(default="{}")
+    term_days = StringField(default="[]")
+    clock = StringField(default="")
+    at = FloatField()
+    meta = {"collection": "report_writers"}
 
 
 class TermShard(Document):

@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 
 from switchboard.store.documents import Conversation, Message, Rating, TermShard, User, Visitor, to_epoch
-from switchboard.store.search_terms import bucket_of, participant_term, rating_term, terms_of
+from switchboard.store.report_reads import read_term_days
+from switchboard.store.search_terms import bucket_of, field_term, participant_term, rating_term, terms_of
 
 __all__ = [
     "HistoryFilter", "HistoryScope", "Page", "SCAN_BUDGET", "FIRST_WINDOW_S", "MAX_LIMIT", "MAX_TRANSCRIPT",
@@ -150,28 +151,32 @@ def _postings(words: list[str], first: str, last: str) -> dict[str, set[str]]:
     by_bucket: dict[int, list[str]] = defaultdict(list)
     for w in words:
         by_bucket[bucket_of(w)].append(w)
+    days = [(w, d) for w, ds in read_term_days().items() for d in ds if first <= d <= last]
     for bucket, bucket_words in by_bucket.items():
-        query = {"bucket": bucket, "day": {"$gte": first, "$lte": last} if first != last else first}
-        for doc in TermShard._get_collection().find(query, {"day": 1, "data": 1}):
+        ids = [f"{bucket}|{day}|{writer}" for writer, day in days]  # by _id: nx-27017 scans for anything else
+        for doc in TermShard._get_collection().find({"_id": {"$in": ids}}, {"day": 1, "data": 1}) if ids else ():
             postings = orjson.loads(doc["data"])
             for w in bucket_words:
                 if w in postings:
                     per_word[w][doc["day"]].update(postings[w])
-    days = set.intersection(*(set(d) for d in per_word.values())) if words else set()
-    found = {day: set.intersection(*(per_word[w][day] for w in words)) for day in days}
+    common = set.intersection(*(set(d) for d in per_word.values())) if words else set()
+    found = {day: set.intersection(*(per_word[w][day] for w in words)) for day in common}
     return {day: ids for day, ids in found.items() if ids}
 
 
 def _index_entries(f: HistoryFilter, scope: HistoryScope) -> list[str]:
-    """What the word index can narrow `f` within `scope` to: the words of `q`, the rating, the agent filter, an
-    agent's own scope (empty: the index does not help)."""
+    """What the word index can narrow `f` within `scope` to: the words of `q`, the rating, the agent, group,
+    channel and phase filters, an agent's own scope, a one-group supervisor's (empty: the index does not help)."""
     entries = terms_of(f.q) if f.q else []
     if f.rating is not None:
         entries.append(rating_term(f.rating))
     if f.agent:
         entries.append(participant_term(f.agent))
-    if scope.is_agent and not scope.is_admin and not scope.groups:
+    entries += [field_term(name, getattr(f, name)) for name in ("group", "channel", "phase") if getattr(f, name)]
+    if not scope.is_admin and not scope.groups and scope.is_agent:
         entries.append(participant_term(scope.user_id))
+    if not scope.is_admin and len(scope.groups) == 1 and not scope.is_agent:
+        entries.append(field_term("group", next(iter(scope.groups))))
     return list(dict.fromkeys(entries))
 
 
@@ -280,7 +285,7 @@ def search_conversations(f: HistoryFilter, scope: HistoryScope, *, limit: int = 
     if not _windowable(query):
         window = None
     words = _index_entries(f, scope)
-    if words:
+    if words and any(read_term_days().values()):  # a store with no index at all (no writer stored one yet): scan
         candidates = _indexed_candidates(query, words, after, now)
     else:
         candidates = _candidates(query, after, limit + 1 if not post else budget + 1, window, now)

@@ -32,24 +32,25 @@ import orjson
 from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 
-from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, TermShard,
+from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, ReportWriter,
+                                         TermShard,
                                          to_datetime, to_epoch)
 from switchboard.store.report_counts import (DAY, AgentClock, epoch_of, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
                                              day_start, day_totals, difference, hold_events, hours_of, merge,
                                              conversation_counts, message_counts, rating_counts)
-from switchboard.store.search_terms import TermRollup, bucket_of, participant_term, rating_term, terms_of
+from switchboard.store.report_reads import hour_columns, merge_clocks, read_dense
+from switchboard.store.search_terms import (TermRollup, bucket_of, field_term, participant_term, rating_term,
+                                            terms_of)
 from switchboard.store.updates import set_fields
 
 __all__ = ["ReportKeeper", "Prepared", "store_presence", "ensure_report_indexes", "rebuild", "read_hours",
-           "read_agent_totals", "read_agents_now", "read_presence", "shard_id", "term_shard_id",
-           "REBUILD_WRITER"]
+           "read_presence", "shard_id", "term_shard_id", "REBUILD_WRITER"]
 
 log = logging.getLogger(__name__)
 
 REBUILD_WRITER = "rebuild"
 _STATE_FIELDS = ("visitor", "channel", "phase", "group", "agent", "participants", "transfers", "created_at",
                  "queued_at", "assigned_at", "first_agent_reply_at", "closed_at")
-_NOW = "now"
 
 
 def shard_id(day: str, part: str, writer: str) -> str:
@@ -58,6 +59,13 @@ def shard_id(day: str, part: str, writer: str) -> str:
 
 def term_shard_id(bucket: int, day: str, writer: str) -> str:
     return f"{bucket}|{day}|{writer}"
+
+
+def _state_entries(state: Mapping[str, Any]) -> list[str]:
+    """The word index entries of a conversation's state: its participants, group, channel and phase."""
+    entries = [participant_term(a) for a in state.get("participants") or ()]
+    entries += [field_term(name, state[name]) for name in ("group", "channel", "phase") if state.get(name)]
+    return entries
 
 
 def _buckets(words: Iterable[str]) -> set[int]:
@@ -138,6 +146,7 @@ class ReportKeeper:
         self.started_at = clock()
         self._rollup = Rollup()
         self._stored: set[tuple[str, str]] = set()
+        self._stamps: dict[str, float] = {}  # "<part>|<day>" -> when this writer last wrote that shard
         self._terms = TermRollup()  # the history's word index (switchboard/store/search_terms.py)
         self._terms_stored: set[tuple[int, str]] = set()
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()  # last state per conversation
@@ -145,7 +154,8 @@ class ReportKeeper:
         self._lock = threading.Lock()
         self._agents: AgentClock | None = None  # hydrated from the stored clocks at first use
         self._agents_dirty = False
-        self._old_clocks: list[str] = []
+        self._old_clocks: list[str] = []  # writers whose clocks this one took over
+        self._term_days: set[str] = set()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.errors = 0
@@ -260,7 +270,7 @@ class ReportKeeper:
             merge(counts, difference(conversation_counts(new), conversation_counts(old) if old else {}))
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, old, new)]
             self._remember(cid, new)
-            self._file(cid, new, [participant_term(a) for a in new.get("participants") or ()])
+            self._file(cid, new, _state_entries(new))
         for r in batch.presence:
             events.append((float(r["at"]), 1, (str(r["agent"]), str(r["new"]))))
         if events:
@@ -318,9 +328,9 @@ class ReportKeeper:
     def _clock(self) -> AgentClock:
         """The agents' clock, taken over from the clocks earlier writers stored (the newest entry per agent)."""
         if self._agents is None:
-            stored = list(ReportShard._get_collection().find({"part": _NOW}))
-            self._old_clocks = [d["_id"] for d in stored if d.get("writer") != self.writer_id]
-            self._agents = AgentClock(_merge_clocks(stored))
+            stored = [d for d in ReportWriter._get_collection().find({}, {"clock": 1}) if d.get("clock")]
+            self._old_clocks = [d["_id"] for d in stored if d["_id"] != self.writer_id]
+            self._agents = AgentClock(merge_clocks(stored))
         return self._agents
 
     def _add(self, counts: Counts) -> None:
@@ -343,8 +353,13 @@ class ReportKeeper:
         ops = [UpdateOne({"_id": term_shard_id(bucket, day, self.writer_id)}, {"$set": {
             "bucket": bucket, "day": day, "writer": self.writer_id,
             "data": orjson.dumps(self._terms.document(bucket, day)).decode()}}, upsert=True) for bucket, day in dirty]
+        days = self._term_days | {day for _, day in dirty}
         try:
             TermShard._get_collection().bulk_write(ops, ordered=False)
+            if days != self._term_days:
+                ReportWriter._get_collection().update_one({"_id": self.writer_id}, {"$set": {
+                    "term_days": orjson.dumps(sorted(days)).decode(), "at": self._clock_fn()}}, upsert=True)
+                self._term_days = days
         except Exception:
             self.errors += 1
             self._terms.dirty.update(dirty)
@@ -365,17 +380,23 @@ class ReportKeeper:
         for part, day in dirty:
             shard = self._rollup.shards[(part, day)]
             ops.append(self._shard_op(day, part, shard, now))
+            self._stamps[f"{part}|{day}"] = now
             if part == "agent":
                 ops.append(self._shard_op(day, "agentday", {a: {n: {"": v} for n, v in c.items()}
                                                             for a, c in day_totals(shard).items()}, now))
+                self._stamps[f"agentday|{day}"] = now
+        mine: dict[str, Any] = {"at": now}
+        if dirty:
+            mine["stamps"] = orjson.dumps(self._stamps).decode()
         if self._agents_dirty and self._agents is not None:
-            ops.append(UpdateOne({"_id": shard_id("", _NOW, self.writer_id)}, {"$set": {
-                "part": _NOW, "day": "", "writer": self.writer_id, "data": orjson.dumps(
-                    self._agents.snapshot()).decode(), "at": now}}, upsert=True))
+            mine["clock"] = orjson.dumps(self._agents.snapshot()).decode()
         try:
-            ReportShard._get_collection().bulk_write(ops, ordered=False)
-            if self._agents_dirty and self._old_clocks:
-                ReportShard._get_collection().delete_many({"_id": {"$in": self._old_clocks}})
+            if ops:
+                ReportShard._get_collection().bulk_write(ops, ordered=False)
+            writers = ReportWriter._get_collection()
+            writers.update_one({"_id": self.writer_id}, {"$set": mine}, upsert=True)  # after the shards it names
+            if "clock" in mine and self._old_clocks:
+                writers.update_many({"_id": {"$in": self._old_clocks}}, {"$set": {"clock": ""}})
                 self._old_clocks = []
         except Exception:
             self.errors += 1
@@ -393,16 +414,6 @@ class ReportKeeper:
         return UpdateOne({"_id": shard_id(day, part, self.writer_id)}, {"$set": {
             "part": part, "day": day, "writer": self.writer_id, "data": orjson.dumps(shard).decode(), "at": now}},
             upsert=True)
-
-
-def _merge_clocks(docs: Iterable[Mapping[str, Any]]) -> dict[str, AgentState]:
-    """Per agent, the stored clock entry that counted furthest."""
-    agents: dict[str, AgentState] = {}
-    for doc in docs:
-        for agent, (state, since, held) in orjson.loads(doc["data"]).items():
-            if agent not in agents or since > agents[agent].since:
-                agents[agent] = AgentState(state, float(since), set(held))
-    return agents
 
 
 def _tick(agents: AgentClock, events: list[tuple[float, int, HoldEvent | tuple[str, str]]], counts: Counts) -> None:
@@ -423,8 +434,8 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
     as it goes. Run it with the relay stopped (a running writer keeps its own shards, counted twice after)."""
     say = progress or (lambda stage, done, total: None)
     ensure_report_indexes()
-    ReportShard._get_collection().delete_many({})
-    TermShard._get_collection().delete_many({})
+    for document in (ReportShard, TermShard, ReportWriter):
+        document._get_collection().delete_many({})
     keeper = ReportKeeper(writer_id=REBUILD_WRITER)
     keeper._agents = AgentClock()
     conversations = Conversation._get_collection()
@@ -439,7 +450,7 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, None, doc)]
             dims[cid] = {"channel": doc.get("channel"), "group": doc.get("group"), "agent": doc.get("agent"),
                          "created_at": doc.get("created_at")}
-            keeper._file(cid, doc, [participant_term(a) for a in doc.get("participants") or ()])
+            keeper._file(cid, doc, _state_entries(doc))
         keeper._rollup.add(counts)
         say("conversations", min(i + chunk, len(ids)), len(ids))
     counts = {}
@@ -477,55 +488,18 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-def _shards(parts: str | tuple[str, ...], first: str, last: str) -> Iterator[tuple[str, Shard]]:
-    """The shards (of every writer) of `parts` for the UTC days first..last, as ``(day, shard)``."""
-    part_filter: Any = parts if isinstance(parts, str) else {"$in": list(parts)}
-    query = {"part": part_filter, "day": {"$gte": first, "$lte": last} if first != last else first}
-    for doc in ReportShard._get_collection().find(query, {"day": 1, "data": 1}):
-        yield doc["day"], orjson.loads(doc["data"])
-
-
-def read_hours(part: str, start: float, end: float,
-               dims: Iterable[str] | None = None) -> list[tuple[float, str, str, float]]:
+def read_hours(part: str, start: float, end: float) -> list[tuple[float, str, str, float]]:
     """``(hour, dimension, name, amount)`` of `part` for the hours starting in [start, end), from every writer's
-    shards (one indexed query; unsorted, not summed: the same key may come from several writers)."""
+    shards (unsorted, not summed: the same key may come from several writers)."""
     if end <= start:
         return []
-    wanted = None if dims is None else list(dims)
     out: list[tuple[float, str, str, float]] = []
-    for day, shard in _shards(part, day_of(start), day_of(end - 1e-3)):
-        out.extend(hours_of(shard, day, start, end, wanted))
+    for day, d in read_dense(part, day_of(start), day_of(end - 1e-3)):
+        hours, starts = hour_columns(day, start, end)
+        for i, dim in enumerate(d.dims):
+            for j, name in enumerate(d.names):
+                out += [(t, dim, name, float(d.values[i, j, h])) for h, t in zip(hours, starts) if d.values[i, j, h]]
     return out
-
-
-def read_agent_totals(start: float, end: float, agents: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
-    """Per agent, every counter summed over [start, end): whole UTC days from the day totals, the partial days
-    at the ends hour by hour."""
-    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    if end <= start:
-        return {}
-    wanted = None if agents is None else list(agents)
-    first, last = day_of(start), day_of(end - 1e-3)
-    whole = [d for d in (first, last) if day_start(d) >= start and day_start(d) + DAY <= end]
-    partial = [d for d in dict.fromkeys((first, last)) if d not in whole]
-    lo = first if first in whole else day_of(day_start(first) + DAY)
-    hi = last if last in whole else day_of(day_start(last) - DAY)
-    if lo <= hi:
-        for _, shard in _shards("agentday", lo, hi):
-            for agent, names in (shard.items() if wanted is None else ((a, shard[a]) for a in wanted if a in shard)):
-                totals = out[agent]
-                for name, amounts in names.items():
-                    totals[name] += amounts.get("", 0)
-    for day in partial:
-        for _, shard in _shards("agent", day, day):
-            for _, agent, name, amount in hours_of(shard, day, start, end, wanted):
-                out[agent][name] += amount
-    return {agent: dict(names) for agent, names in out.items()}
-
-
-def read_agents_now() -> dict[str, AgentState]:
-    """Each agent's clock as last stored: its presence since when, and the conversations it holds."""
-    return _merge_clocks(ReportShard._get_collection().find({"part": _NOW}))
 
 
 def read_presence(agents: Iterable[str] | None, start: float, end: float) -> list[tuple[str, str, float, float | None]]:

@@ -8,8 +8,9 @@ text message, the conversation's id, filed under the UTC day the conversation wa
 is one writer's ``(bucket, day)``: ``{word: [conversation ids]}``; its writer replaces it whole. A search reads
 the shards of its words' buckets (a few hundred kilobytes for 90 days) and takes the conversations day by day,
 newest first. Words are :func:`terms_of`: case-folded runs of 2 to 40 letters or digits. Two kinds of entries
-that are no words serve the filters nx-27017 cannot index: the agents who took part (:func:`participant_term`;
-``participants`` is a list, decision 020) and the rating's score (:func:`rating_term`).
+that are no words serve the filters nx-27017 cannot answer fast (it scans a collection for any query but one on
+``_id`` or an indexed equality alone): the agents who took part (:func:`participant_term`; ``participants`` is a
+list, decision 020), the rating's score (:func:`rating_term`), the group, channel and phase (:func:`field_term`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import re
 import zlib
 from collections.abc import Iterable
 
-__all__ = ["BUCKETS", "MAX_TERMS", "terms_of", "participant_term", "rating_term", "bucket_of", "TermRollup"]
+__all__ = ["BUCKETS", "MAX_TERMS", "terms_of", "field_term", "participant_term", "rating_term", "bucket_of",
+           "TermRollup"]
 
 BUCKETS = 64
 MAX_TERMS = 64  # words a message adds at most
@@ -36,14 +38,20 @@ def terms_of(text: str) -> list[str]:
     return list(seen)
 
 
+def field_term(name: str, value: object) -> str:
+    """The index entry of a conversation's field (no word has a ``:``): ``group``, ``channel`` and ``phase`` as
+    they were at any state (a search checks the present value), ``participant``, ``rating``."""
+    return f"{name}:{value}"
+
+
 def participant_term(agent: str) -> str:
-    """The index entry of an agent who took part in a conversation (no word has a ``:``)."""
-    return f"participant:{agent}"
+    """The index entry of an agent who took part in a conversation."""
+    return field_term("participant", agent)
 
 
 def rating_term(score: int) -> str:
     """The index entry of a rating's score (a changed rating leaves its old entry: a search checks the score)."""
-    return f"rating:{score}"
+    return field_term("rating", score)
 
 
 def bucket_of(word: str) -> int:

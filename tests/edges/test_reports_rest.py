@@ -27,7 +27,7 @@ from switchboard.edges.rest.api import rest_routes
 from switchboard.edges.rest.reports import REPORTS_API, report_routes
 from switchboard.edges.rest.toolkit import describe
 from switchboard.settings import ServerSettings
-from switchboard.store.documents import AgentPresence, ReportShard, User
+from switchboard.store.documents import AgentPresence, ReportShard, ReportWriter, TermShard, User
 from tests.edges.conftest import CHEAP_PASSWORDS
 from tests.store.test_reports import D, M, at, feed
 
@@ -59,7 +59,7 @@ def _user(uid: str, roles: list[str], groups: list[str] = [], supervises: list[s
 
 @pytest.fixture
 def desk(store: str, redis_url: str, sync_redis: redis.Redis) -> Iterator[Desk]:
-    for document in (ReportShard, AgentPresence):
+    for document in (ReportShard, ReportWriter, TermShard, AgentPresence):
         document._get_collection().delete_many({})
     feed()
     _user("boss", ["admin"])
@@ -256,7 +256,8 @@ def test_the_relay_stores_a_presence_change_through_the_real_writer_and_tells_no
     from switchboard.store.writer import StoreWriter
 
     AgentPresence._get_collection().delete_many({})
-    ReportShard._get_collection().delete_many({})
+    for document in (ReportShard, ReportWriter):
+        document._get_collection().delete_many({})
 
     async def scenario() -> list[Frame]:
         redis = aioredis.Redis.from_url(redis_url)

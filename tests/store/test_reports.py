@@ -20,8 +20,9 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-from switchboard.store import reports
-from switchboard.store.documents import AgentPresence, Conversation, Message, Rating, ReportShard, TermShard
+from switchboard.store import report_reads, reports
+from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, ReportWriter,
+                                         TermShard)
 from switchboard.store.writer import StoreWriter
 
 D = datetime(2026, 3, 10, tzinfo=timezone.utc).timestamp()
@@ -93,7 +94,7 @@ HISTORY: list[tuple[str, Any]] = [
 
 @pytest.fixture
 def report_store(store: str) -> Iterator[str]:
-    for document in (ReportShard, TermShard, AgentPresence):
+    for document in (ReportShard, TermShard, ReportWriter, AgentPresence):
         document._get_collection().delete_many({})
     yield store
 
@@ -131,7 +132,7 @@ def feed(history: list[tuple[str, Any]] = HISTORY, one_by_one: bool = True, **op
 def shards() -> dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]]:
     """Every (part, day) shard, summed over the writers that stored one."""
     out: dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]] = {}
-    for doc in ReportShard._get_collection().find({"part": {"$ne": "now"}}):
+    for doc in ReportShard._get_collection().find({}):
         shard = out.setdefault((doc["part"], doc["day"]), {})
         for dim, names in orjson.loads(doc["data"]).items():
             for name, hours in names.items():
@@ -147,7 +148,7 @@ def stored_shards() -> int:
 
 
 def clocks() -> dict[str, list[Any]]:
-    return {agent: a.snapshot() for agent, a in reports.read_agents_now().items()}
+    return {agent: a.snapshot() for agent, a in report_reads.read_agents_now().items()}
 
 
 def summed(part: str, start: float, end: float, dim: str | None = None) -> dict[str, float]:
@@ -193,7 +194,7 @@ def test_presence_seconds_are_split_at_the_utc_hour(report_store: str) -> None:
         "online_s": 30 * M + 20 * M, "away_s": 10 * M, "busy_s": 8 * M, "conversations": 1, "chat_n": 1,
         "chat_s": 8 * M, "messages": 1, "words": 3}
     assert summed("agent", at(0, day=1), at(1, day=1), "ann") == {"online_s": 30 * M}
-    assert reports.read_agent_totals(at(23), at(1, day=1), ["ann"]) == {"ann": {
+    assert report_reads.read_agent_totals(at(23), at(1, day=1), ["ann"]) == {"ann": {
         "online_s": 80 * M, "away_s": 10 * M, "busy_s": 8 * M, "conversations": 1, "chat_n": 1, "chat_s": 8 * M,
         "messages": 1, "words": 3}}
     assert clocks()["ann"] == ["offline", at(0, 30, day=1), []]
@@ -217,7 +218,7 @@ def test_presence_intervals_are_stored_and_the_last_stays_open(report_store: str
 def test_replayed_records_and_batching_do_not_change_the_counters(report_store: str) -> None:
     feed()
     one_by_one = shards(), clocks()
-    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
+    for document in (ReportShard, ReportWriter, TermShard, AgentPresence, Conversation, Message, Rating):
         document._get_collection().delete_many({})
 
     feed(one_by_one=False)  # as batches form: several records of one conversation in one batch
@@ -229,16 +230,18 @@ def test_replayed_records_and_batching_do_not_change_the_counters(report_store: 
 def test_a_writer_restarted_mid_history_carries_on_from_what_is_stored(report_store: str, split: int) -> None:
     feed()
     whole = shards(), clocks()
-    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
+    for document in (ReportShard, ReportWriter, TermShard, AgentPresence, Conversation, Message, Rating):
         document._get_collection().delete_many({})
 
     # the second writer has seen none of the conversations: it reads their stored states before overwriting
     # them, and takes over the agents' clocks the first one stored (ann online, holding c2, at split 16)
     feed(HISTORY[:split])
+    first_writer = ReportWriter._get_collection().find_one({})["_id"]
     feed(HISTORY[split:])
 
     assert (shards(), clocks()) == whole
-    assert ReportShard._get_collection().count_documents({"part": "now"}) == 1
+    assert [d["_id"] for d in ReportWriter._get_collection().find({}) if d.get("clock")] == [
+        d["_id"] for d in ReportWriter._get_collection().find({}) if d["_id"] != first_writer]
 
 
 def test_a_rebuild_from_the_raw_records_equals_the_live_aggregates(report_store: str) -> None:
@@ -285,7 +288,7 @@ def test_the_rebuild_command_shows_progress_and_leaves_the_live_figures(report_s
 def test_batches_written_as_transactions_give_the_same_figures(report_store: str) -> None:
     feed()
     plain = shards(), clocks()
-    for document in (ReportShard, AgentPresence, Conversation, Message, Rating):
+    for document in (ReportShard, ReportWriter, TermShard, AgentPresence, Conversation, Message, Rating):
         document._get_collection().delete_many({})
 
     feed(one_by_one=False, transactions="on", journal=False)
@@ -316,3 +319,19 @@ def test_a_failed_shard_write_is_logged_and_tried_again_at_the_next_flush(report
 
     keeper.flush()
     assert keeper.errors == 1 and summed("conv", D, D + 86_400) == {"opened": 1}
+
+
+def test_a_reader_decodes_a_shard_again_only_once_its_writer_stored_it_again(report_store: str) -> None:
+    keeper = reports.ReportKeeper()
+    keeper.submit({"c1": state("c1", "v1", "bot", at(9))}, {}, [], [], reports.Prepared())
+    keeper.flush()
+
+    [(day, first)] = report_reads.read_dense("conv", "20260310", "20260310")
+    [(_, again)] = report_reads.read_dense("conv", "20260310", "20260310")
+    assert day == "20260310" and again is first and first.values.sum() == 1
+
+    keeper.submit({"c3": state("c3", "v3", "bot", at(10))}, {}, [], [], reports.Prepared())
+    keeper.flush()
+
+    [(_, after)] = report_reads.read_dense("conv", "20260310", "20260310")
+    assert after is not first and after.values.sum() == 2 and after.names == ("opened",)

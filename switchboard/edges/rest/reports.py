@@ -24,13 +24,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from switchboard.store import report_reads
 from switchboard.store import reports as store
-from switchboard.store.report_counts import HOUR
+from switchboard.store.report_counts import HOUR, day_of
 from switchboard.store.users import agent_summaries
 from switchboard.edges.rest.toolkit import ApiPart, Caller, ORJSONResponse, bad, caller, errors, forbidden, \
     make_routes, ref
@@ -207,21 +209,31 @@ def _in(q: Query, dim: str) -> tuple[bool, str]:
     return (q.groups is None or group in q.groups) and (q.channel is None or channel == q.channel), channel
 
 
+def _days(q: Query) -> tuple[str, str]:
+    """The UTC days the query's range touches."""
+    return day_of(q.start), day_of(q.end - 1e-3)
+
+
+def _sums_by_period(q: Query, part: str, keep: Callable[[str], bool]) -> dict[str, np.ndarray]:
+    """Per counter of `part`, its amounts over the dimensions `keep` accepts, summed per period of `q`."""
+    period, index = _periods_of(q), {p: i for i, p in enumerate(q.periods())}
+    sums: dict[str, np.ndarray] = {}
+    for day, d in report_reads.read_dense(part, *_days(q)):
+        rows = [i for i, dim in enumerate(d.dims) if keep(dim)]
+        hours, starts = report_reads.hour_columns(day, q.start, q.end)
+        if not rows or not hours:
+            continue
+        values = d.values[rows].sum(axis=0)[:, hours]  # counters x hours
+        slots = [index[period(t)] for t in starts]
+        for i, name in enumerate(d.names):
+            np.add.at(sums.setdefault(name, np.zeros(len(index))), slots, values[i])
+    return sums
+
+
 def overview(q: Query) -> dict[str, Any]:
-    period = _periods_of(q)
-    series: dict[str, dict[str, float]] = {p: {} for p in q.periods()}
-    total: dict[str, float] = defaultdict(float)
-    passes: dict[str, bool] = {}
-    for hour, dim, name, amount in store.read_hours("conv", q.start, q.end):
-        ok = passes.get(dim)
-        if ok is None:
-            ok = passes[dim] = _in(q, dim)[0]
-        if ok:
-            bucket = series.setdefault(period(hour), {})
-            bucket[name] = bucket.get(name, 0) + amount
-            total[name] += amount
-    return {**q.head(), "totals": figures(total),
-            "series": [{"period": p, **figures(c)} for p, c in sorted(series.items())]}
+    sums = _sums_by_period(q, "conv", lambda dim: _in(q, dim)[0])
+    series = [{"period": p, **figures({n: float(v[i]) for n, v in sums.items()})} for i, p in enumerate(q.periods())]
+    return {**q.head(), "totals": figures({n: float(v.sum()) for n, v in sums.items()}), "series": series}
 
 
 def _agents_in(q: Query) -> dict[str, str]:
@@ -250,8 +262,8 @@ def _presence(q: Query, agents: set[str], now: float) -> dict[str, list[tuple[st
 
 def agents_report(q: Query, now: float) -> dict[str, Any]:
     names = _agents_in(q)
-    totals = store.read_agent_totals(q.start, q.end, names if len(names) <= 20 else None)
-    running = store.read_agents_now()
+    totals = report_reads.read_agent_totals(q.start, q.end, names)
+    running = report_reads.read_agents_now()
     rows = []
     for agent, name in sorted(names.items(), key=lambda kv: (kv[1].lower(), kv[0])):
         c = dict(totals.get(agent, {}))
@@ -283,46 +295,54 @@ def timeline(q: Query, agent: str, now: float) -> dict[str, Any]:
 
 def channels_report(q: Query) -> dict[str, Any]:
     opened: dict[str, float] = defaultdict(float)
-    for _, dim, name, amount in store.read_hours("conv", q.start, q.end):
-        ok, channel = _in(q, dim)
-        if ok and name == "opened":
-            opened[channel] += amount
-    conversations: dict[tuple[float, str, str], float] = defaultdict(float)  # summed over the writers' shards
-    for hour, dim, visitor, amount in store.read_hours("visitors", q.start, q.end):
-        if _in(q, dim)[0]:
-            conversations[(hour, dim, visitor)] += amount
-    day = _periods_of(Query(q.day_from, q.day_to, q.tz, "day", q.groups, q.agent, q.channel, q.csv))
+    for day, d in report_reads.read_dense("conv", *_days(q)):
+        hours, _ = report_reads.hour_columns(day, q.start, q.end)
+        if "opened" not in d.names or not hours:
+            continue
+        column = d.names.index("opened")
+        for i, dim in enumerate(d.dims):
+            ok, channel = _in(q, dim)
+            if ok:
+                opened[channel] += float(d.values[i, column, hours].sum())
+    day_of_hour = _periods_of(Query(q.day_from, q.day_to, q.tz, "day", q.groups, q.agent, q.channel, q.csv))
     visitors: dict[str, set[str]] = defaultdict(set)
-    visits: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for (hour, dim, visitor), n in conversations.items():
-        if n > 0.5:
-            channel = dim.partition("|")[2]
-            visitors[channel].add(visitor)
-            visits[channel].add((visitor, day(hour)))
-    rows = [{"channel": ch, "visits": len(visits.get(ch, ())), "visitors": len(visitors.get(ch, ())),
-             "conversations": int(opened.get(ch, 0))} for ch in sorted(set(opened) | set(visitors))]
+    visits: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for day, present in report_reads.read_present(*_days(q)):
+        hours, starts = report_reads.hour_columns(day, q.start, q.end)
+        for dim, by_hour in present.present.items():
+            ok, channel = _in(q, dim)
+            if not ok:
+                continue
+            for h, t in zip(hours, starts):
+                if by_hour[h]:
+                    visitors[channel] |= by_hour[h]
+                    visits[channel][day_of_hour(t)] |= by_hour[h]
+    rows = [{"channel": ch, "visits": sum(len(v) for v in visits[ch].values()) if ch in visits else 0,
+             "visitors": len(visitors.get(ch, ())), "conversations": int(opened.get(ch, 0))}
+            for ch in sorted(set(opened) | set(visitors))]
     return {**q.head(), "channels": rows}
 
 
 def bot_report(q: Query) -> dict[str, Any]:
-    def blank() -> dict[str, int]:
-        return {name: 0 for name in _BOT_FIGURES}
+    def keep(channel: str) -> bool:
+        return q.channel is None or channel == q.channel
 
-    period = _periods_of(q)
-    totals, series = blank(), {p: blank() for p in q.periods()}
-    documents: dict[str, dict[str, int]] = defaultdict(blank)
-    for hour, dim, decision, amount in store.read_hours("bot", q.start, q.end):
-        channel, _, source = dim.partition("|")
-        name = _BOT_COUNTERS.get(decision)
-        if name is None or (q.channel is not None and channel != q.channel):
-            continue
-        if source:
-            documents[source][name] += int(amount)
-        else:
-            totals[name] += int(amount)
-            series.setdefault(period(hour), blank())[name] += int(amount)
-    return {**q.head(), "totals": totals, "series": [{"period": p, **c} for p, c in sorted(series.items())],
-            "documents": [{"document": d, **c} for d, c in sorted(documents.items())]}
+    def counts(values: dict[str, float]) -> dict[str, int]:
+        return {figure: int(values.get(decision, 0)) for decision, figure in _BOT_COUNTERS.items()}
+
+    overall = _sums_by_period(q, "bot", lambda dim: dim.endswith("|") and keep(dim[:-1]))
+    documents: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for day, d in report_reads.read_dense("bot", *_days(q)):
+        hours, _ = report_reads.hour_columns(day, q.start, q.end)
+        for i, dim in enumerate(d.dims):
+            channel, _, source = dim.partition("|")
+            if source and keep(channel) and hours:
+                for j, decision in enumerate(d.names):
+                    documents[source][decision] += float(d.values[i, j, hours].sum())
+    series = [{"period": p, **counts({n: float(v[i]) for n, v in overall.items()})}
+              for i, p in enumerate(q.periods())]
+    return {**q.head(), "totals": counts({n: float(v.sum()) for n, v in overall.items()}), "series": series,
+            "documents": [{"document": doc, **counts(c)} for doc, c in sorted(documents.items())]}
 
 
 # --- the routes --------------------------------------------------------------------------------------------
