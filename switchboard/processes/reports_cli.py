@@ -3,7 +3,7 @@ records, with progress.
 
 The report shards (docs/reports.md) are kept up to date by each store writer's report keeper as records are
 stored; this command drops them and recomputes them from the conversations, ratings, messages and presence
-intervals (:func:`switchboard.store.reports.rebuild`): after a crash that lost the last second of
+intervals (:func:`switchboard.store.reports.rebuild`): after a crash that lost the last seconds of
 aggregates, after a change of a figure's definition, or on a store written before reports existed. Like
 ``switchboard admin``, it connects to ``MONGODB_URI``, to the embedded store a running server holds, or starts
 the embedded store of ``data_dir`` for the moment it needs it. Run it with the server stopped, or accept that

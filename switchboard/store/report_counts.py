@@ -48,9 +48,18 @@ def hour_of(t: float) -> float:
     return t - t % HOUR
 
 
+_DAYS: dict[int, str] = {}
+
+
 def day_of(t: float) -> str:
     """The UTC day holding epoch `t`, ``YYYYMMDD`` (sorts as it counts)."""
-    return datetime.fromtimestamp(t - t % DAY, tz=timezone.utc).strftime("%Y%m%d")
+    n = int(t // DAY)
+    day = _DAYS.get(n)
+    if day is None:
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        day = _DAYS[n] = datetime.fromtimestamp(n * DAY, tz=timezone.utc).strftime("%Y%m%d")
+    return day
 
 
 def day_start(day: str) -> float:

@@ -3,7 +3,8 @@
 Every figure is defined once in docs/reports.md; what each record adds is :mod:`switchboard.store.report_counts`.
 The rule: a writer acknowledges a batch as soon as its records are stored; the aggregates follow in a
 :class:`ReportKeeper` thread that owns its own shards (:class:`ReportShard`, one per writer, UTC day and part),
-adds to them in memory and replaces each changed shard whole about once a second. No two processes write one
+adds to them in memory and replaces each changed shard whole every two seconds (the word index's every
+five). No two processes write one
 shard, so there is no read-modify-write race, and a report reads a month as a few dozen documents whatever
 the traffic (nx-27017 pays per field and per byte, decision 024).
 
@@ -12,7 +13,7 @@ conversation the keeper has not seen in this process, it reads the stored state,
 its difference; and it reads the ratings a batch replaces. Presence intervals stay on the writer's path
 (:func:`store_presence`): the timeline reads them.
 
-A crash loses at most the last second of aggregates (never a record): :func:`rebuild` recomputes everything from
+A crash loses at most the last seconds of aggregates (never a record): :func:`rebuild` recomputes everything from
 the raw records with the same functions, so the live and the rebuilt shards agree (tests/store/test_reports.py).
 """
 
@@ -137,10 +138,13 @@ class ReportKeeper:
     stored), :meth:`flush` and :meth:`close`. Its thread does the counting and writes the shards every
     `flush_s`; an error there is logged and the shards are written again at the next flush."""
 
-    def __init__(self, flush_s: float = 1.0, known_cap: int = 20_000, writer_id: str | None = None,
+    def __init__(self, flush_s: float = 2.0, terms_flush_s: float = 5.0, known_cap: int = 20_000,
+                 writer_id: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.writer_id = writer_id or uuid.uuid4().hex[:12]
         self.flush_s = flush_s
+        self.terms_flush_s = terms_flush_s
+        self._terms_due = 0.0
         self.known_cap = known_cap
         self._clock_fn = clock
         self.started_at = clock()
@@ -149,7 +153,9 @@ class ReportKeeper:
         self._stamps: dict[str, float] = {}  # "<part>|<day>" -> when this writer last wrote that shard
         self._terms = TermRollup()  # the history's word index (switchboard/store/search_terms.py)
         self._terms_stored: set[tuple[int, str]] = set()
+        self._pending_terms: dict[str, tuple[str, set[str]]] = {}  # conversation -> (day, words) to index
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()  # last state per conversation
+        self._counted: dict[str, Counts] = {}  # what that state counts (conversation_counts), kept with it
         self._evicted_upto = float("-inf")  # the newest created_at among conversations forgotten
         self._lock = threading.Lock()
         self._agents: AgentClock | None = None  # hydrated from the stored clocks at first use
@@ -222,8 +228,9 @@ class ReportKeeper:
                 item = None
             if isinstance(item, _Batch):
                 self._count_safely(item)
-            if item is None or item is _STOP or isinstance(item, _Flush) or time.monotonic() >= next_flush:
-                self._write_safely()
+            forced = item is _STOP or isinstance(item, _Flush)
+            if forced or item is None or time.monotonic() >= next_flush:
+                self._write_safely(terms=forced or time.monotonic() >= self._terms_due)
                 next_flush = time.monotonic() + self.flush_s
             if isinstance(item, _Flush):
                 item.done.set()
@@ -243,9 +250,9 @@ class ReportKeeper:
             elif isinstance(item, _Flush):
                 item.done.set()
 
-    def _write_safely(self) -> None:
+    def _write_safely(self, terms: bool = True) -> None:
         try:
-            self._write()
+            self._write(terms)
         except Exception:
             self.errors += 1
             log.exception("storing the report shards failed; trying again at the next flush")
@@ -264,10 +271,15 @@ class ReportKeeper:
         for cid, state in batch.states.items():
             with self._lock:
                 old = self._known.get(cid)
+            before = self._counted.get(cid) if old is not None else None
             if old is None:
                 old = batch.prepared.states.get(cid)
             new = {**(old or {}), **{k: state[k] for k in _STATE_FIELDS if k in state}}
-            merge(counts, difference(conversation_counts(new), conversation_counts(old) if old else {}))
+            after = conversation_counts(new)
+            if before is None:
+                before = conversation_counts(old) if old else {}
+            merge(counts, difference(after, before))
+            self._counted[cid] = after
             events += [(e.at, 0 if not e.start else 2, e) for e in hold_events(cid, old, new)]
             self._remember(cid, new)
             self._file(cid, new, _state_entries(new))
@@ -285,31 +297,42 @@ class ReportKeeper:
         for cid, rating in batch.ratings.items():
             if isinstance(rating.get("score"), int):
                 self._file(cid, convs.get(cid) or {}, [rating_term(rating["score"])])
-            before = batch.prepared.ratings.get(cid)
+            replaced = batch.prepared.ratings.get(cid)
             merge(counts, difference(rating_counts(rating, convs.get(cid)),
-                                     rating_counts(before, convs.get(cid)) if before else {}))
+                                     rating_counts(replaced, convs.get(cid)) if replaced else {}))
         self._add(counts)
 
     def _file(self, conversation: str, conv: Mapping[str, Any], words: list[str]) -> None:
-        """File `words` (a message's, or the entries of its participants or rating) in the word index under the
-        conversation's day of creation."""
-        created = epoch_of(conv.get("created_at"))
-        if created is None or not words:
+        """File `words` (a message's, or the entries of its participants or rating) for the word index under the
+        conversation's day of creation: gathered per conversation until the index is next written (a
+        conversation repeats its words), then :meth:`_index_pending`."""
+        pending = self._pending_terms.get(conversation)
+        if pending is not None:
+            pending[1].update(words)
             return
-        day = day_of(created)
-        for bucket in _buckets(words):
-            if (bucket, day) in self._terms.shards or (bucket, day) not in self._terms_stored:
-                continue
-            doc = TermShard._get_collection().find_one({"_id": term_shard_id(bucket, day, self.writer_id)})
-            self._terms.load(bucket, day, orjson.loads(doc["data"]) if doc else {})
-        self._terms.add(day, conversation, words)
+        created = epoch_of(conv.get("created_at"))
+        if created is not None and words:
+            self._pending_terms[conversation] = (day_of(created), set(words))
+
+    def _index_pending(self) -> None:
+        """Move the gathered words into the index's shards, first reading back a shard this writer stored and
+        then forgot."""
+        pending, self._pending_terms = self._pending_terms, {}
+        for conversation, (day, words) in pending.items():
+            for bucket in _buckets(words) if day in self._terms.evicted_days else ():
+                if (bucket, day) in self._terms.shards or (bucket, day) not in self._terms_stored:
+                    continue
+                doc = TermShard._get_collection().find_one({"_id": term_shard_id(bucket, day, self.writer_id)})
+                self._terms.load(bucket, day, orjson.loads(doc["data"]) if doc else {})
+            self._terms.add(day, conversation, words)
 
     def _remember(self, cid: str, state: dict[str, Any]) -> None:
         with self._lock:
             self._known[cid] = state
             self._known.move_to_end(cid)
             while len(self._known) > self.known_cap:
-                _, gone = self._known.popitem(last=False)
+                cid_gone, gone = self._known.popitem(last=False)
+                self._counted.pop(cid_gone, None)
                 created = epoch_of(gone.get("created_at"))
                 self._evicted_upto = max(self._evicted_upto, created if created is not None else float("inf"))
 
@@ -342,11 +365,16 @@ class ReportKeeper:
                 self._rollup.load(part, day, orjson.loads(doc["data"]) if doc else {})
         self._rollup.add(counts)
 
-    def _write(self) -> int:
-        """Store the changed shards; returns how many documents were written."""
+    def _write(self, terms: bool = True) -> int:
+        """Store the changed report shards, and the word index's if `terms`; returns how many shards were
+        written."""
+        if not terms:
+            return self._write_reports()
+        self._terms_due = time.monotonic() + self.terms_flush_s
         return self._write_reports() + self._write_terms()
 
     def _write_terms(self) -> int:
+        self._index_pending()
         dirty = self._terms.take_dirty()
         if not dirty:
             return 0
@@ -467,6 +495,7 @@ def rebuild(progress: Callable[[str, int, int], None] | None = None, chunk: int 
         keeper._file(doc["conversation"], conv, terms_of(str(doc.get("text") or "")))
         done += 1
         if done % (chunk * 10) == 0:
+            keeper._index_pending()
             keeper._rollup.add(counts)
             counts = {}
             say("messages", done, total)

@@ -30,12 +30,7 @@ _WORD = re.compile(r"[^\W_]{2,40}")
 def terms_of(text: str) -> list[str]:
     """The words of `text`: lower-cased (case-folded), accents kept, 2 to 40 letters or digits, distinct, in
     order, at most :data:`MAX_TERMS`."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.casefold()):
-        seen.setdefault(word, None)
-        if len(seen) == MAX_TERMS:
-            break
-    return list(seen)
+    return list(dict.fromkeys(_WORD.findall(text.casefold())))[:MAX_TERMS]
 
 
 def field_term(name: str, value: object) -> str:
@@ -54,9 +49,18 @@ def rating_term(score: int) -> str:
     return field_term("rating", score)
 
 
+_BUCKET_OF: dict[str, int] = {}
+
+
 def bucket_of(word: str) -> int:
-    """The bucket of `word` (CRC-32: the same in every process and release)."""
-    return zlib.crc32(word.encode()) % BUCKETS
+    """The bucket of `word` (CRC-32: the same in every process and release), remembered for the words seen
+    (a desk's vocabulary is small; the memo is dropped when it passes 200,000 words)."""
+    bucket = _BUCKET_OF.get(word)
+    if bucket is None:
+        if len(_BUCKET_OF) > 200_000:
+            _BUCKET_OF.clear()
+        bucket = _BUCKET_OF[word] = zlib.crc32(word.encode()) % BUCKETS
+    return bucket
 
 
 class TermRollup:
@@ -66,21 +70,29 @@ class TermRollup:
     def __init__(self) -> None:
         self.shards: dict[tuple[int, str], dict[str, set[str]]] = {}
         self.dirty: set[tuple[int, str]] = set()
+        self.evicted_days: set[str] = set()  # days some shard of which was forgotten (it may need reading back)
 
     def add(self, day: str, conversation: str, words: Iterable[str]) -> None:
+        shards, dirty = self.shards, self.dirty
         for word in words:
             key = (bucket_of(word), day)
-            ids = self.shards.setdefault(key, {}).setdefault(word, set())
-            if conversation not in ids:
+            postings = shards.get(key)
+            if postings is None:
+                postings = shards[key] = {}
+            ids = postings.get(word)
+            if ids is None:
+                postings[word] = {conversation}
+                dirty.add(key)
+            elif conversation not in ids:
                 ids.add(conversation)
-                self.dirty.add(key)
+                dirty.add(key)
 
     def load(self, bucket: int, day: str, postings: dict[str, list[str]]) -> None:
         """Take a shard as stored (this writer's, forgotten earlier) back before adding to it."""
         self.shards[(bucket, day)] = {word: set(ids) for word, ids in postings.items()}
 
     def document(self, bucket: int, day: str) -> dict[str, list[str]]:
-        return {word: sorted(ids) for word, ids in self.shards[(bucket, day)].items()}
+        return {word: list(ids) for word, ids in self.shards[(bucket, day)].items()}
 
     def take_dirty(self) -> list[tuple[int, str]]:
         dirty, self.dirty = sorted(self.dirty), set()
@@ -90,3 +102,4 @@ class TermRollup:
         """Forget the (clean) shards of days before `day`."""
         for key in [k for k in self.shards if k[1] < day and k not in self.dirty]:
             del self.shards[key]
+            self.evicted_days.add(key[1])
