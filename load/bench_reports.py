@@ -647,13 +647,14 @@ def writer_run(tag: str, conversations: int, agents: list[str], reports_on: bool
 
 def writer_overhead(conversations: int, pairs: int, agents: list[str]) -> dict[str, Any]:
     log(f"writer warm-up ({conversations} conversations)")
-    writer_run("warm", conversations, agents, True, 1)
+    run = f"{int(time.time())}"  # fresh ids in every run (a --reuse run writes into the same store)
+    writer_run(f"{run}warm", conversations, agents, True, 1)
     on, off, overheads = [], [], []
     for p in range(pairs):
         order = (True, False) if p % 2 == 0 else (False, True)
         got = {}
         for flag in order:
-            thr, items = writer_run(f"{p}{'on' if flag else 'off'}", conversations, agents, flag, 1)
+            thr, items = writer_run(f"{run}{p}{'on' if flag else 'off'}", conversations, agents, flag, 1)
             got[flag] = thr
             log(f"writer pair {p + 1}/{pairs}, aggregates {'on ' if flag else 'off'}: {thr:,.0f} items/s ({items:,} items)")
         on.append(got[True])
@@ -682,6 +683,8 @@ def main() -> int:
     parser.add_argument("--writer-pairs", type=int, default=3, help="on/off pairs of writer runs")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary dir, removed after")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time again over the history a --keep run left in --data-dir (no generation)")
     args = parser.parse_args()
 
     from switchboard.store.connection import connect, disconnect, ensure_indexes
@@ -700,33 +703,45 @@ def main() -> int:
         ensure_dedupe_index()
         log(f"store {uri}, redis {redis_url}, data dir {data_dir}")
         rng = random.Random(args.seed)
-        end = time.time()
-        h = History(rng, args.conversations, args.messages_per_conversation, args.agents, args.days, end)
-        started = time.perf_counter()
-        h.people()
-        h.presence()
-        h.generate()
-        gen_s = time.perf_counter() - started
-        log(f"generated in {gen_s:.0f} s: {dict(h.sizes)}")
+        meta_file = data_dir / "bench-meta.json"
+        if args.reuse:  # the history and aggregates a run with --keep left: only the timings again
+            meta = orjson.loads(meta_file.read_bytes())
+            end, gen_s, rebuild_s, shards = meta["end"], meta["generate_s"], meta["rebuild_s"], meta["shards"]
+            h = History(rng, args.conversations, args.messages_per_conversation, args.agents, args.days, end)
+            h.sizes.update(meta["sizes"])
+            h.agents = list(User._get_collection().find({"roles": "agent"}))
+            busiest_id = meta["busiest"]
+            log(f"reusing the history of {time.strftime('%Y-%m-%d %H:%M', time.gmtime(end))} UTC")
+        else:
+            end = time.time()
+            h = History(rng, args.conversations, args.messages_per_conversation, args.agents, args.days, end)
+            started = time.perf_counter()
+            h.people()
+            h.presence()
+            h.generate()
+            gen_s = time.perf_counter() - started
+            log(f"generated in {gen_s:.0f} s: {dict(h.sizes)}")
 
-        started = time.perf_counter()
-        last_stage: list[str] = [""]
+            started = time.perf_counter()
+            last_stage: list[str] = [""]
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage != last_stage[0] and last_stage[0]:
-                print(file=sys.stderr)
-            last_stage[0] = stage
-            print(f"\r  rebuild {stage}: {done:,} / {total:,}", end="", file=sys.stderr, flush=True)
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage != last_stage[0] and last_stage[0]:
+                    print(file=sys.stderr)
+                last_stage[0] = stage
+                print(f"\r  rebuild {stage}: {done:,} / {total:,}", end="", file=sys.stderr, flush=True)
 
-        shards = rebuild(progress=progress)
-        print(file=sys.stderr)
-        rebuild_s = time.perf_counter() - started
-        log(f"rebuilt {shards:,} shards in {rebuild_s:.0f} s")
+            shards = rebuild(progress=progress)
+            print(file=sys.stderr)
+            rebuild_s = time.perf_counter() - started
+            log(f"rebuilt {shards:,} shards in {rebuild_s:.0f} s")
+            busiest_id = str(max(h.agents, key=lambda a: len(h.shifts[str(a["_id"])]))["_id"])
+            meta_file.write_bytes(orjson.dumps({"end": end, "generate_s": gen_s, "rebuild_s": rebuild_s,
+                                                "shards": shards, "sizes": dict(h.sizes), "busiest": busiest_id}))
 
         first, last = month_of(end, args.days)
-        busiest = max(h.agents, key=lambda a: len(h.shifts[str(a["_id"])]))
         times: dict[str, list[float]] = {}
-        report_times = report_queries(str(busiest["_id"]), first, last, args.repeat)
+        report_times = report_queries(busiest_id, first, last, args.repeat)
         history_times, found = history_queries(first, args.repeat)
         log("live view: engine with the agents and groups")
         engine, live_shape = live_world(h, redis_url, random.Random(args.seed + 1))

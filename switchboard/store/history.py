@@ -184,6 +184,21 @@ def _day(d: datetime) -> str:
     return d.astimezone(timezone.utc).strftime("%Y%m%d")
 
 
+_INDEXED = ("phase", "visitor", "agent")  # Conversation's indexes
+
+
+def _passes(doc: dict[str, Any], checks: dict[str, Any]) -> bool:
+    """Whether `doc` meets equality or ``$in`` conditions on its own fields (what _store_query puts there)."""
+    for name, want in checks.items():
+        value = doc.get(name)
+        if isinstance(want, dict):
+            if value not in want.get("$in", ()):
+                return False
+        elif value != want:
+            return False
+    return True
+
+
 def _indexed_candidates(query: dict[str, Any], words: list[str], after: tuple[datetime, str] | None,
                         now: datetime | None) -> Iterator[dict[str, Any]]:
     """Conversations matching `query` whose messages hold every one of `words`, newest first by (created_at, id),
@@ -192,13 +207,15 @@ def _indexed_candidates(query: dict[str, Any], words: list[str], after: tuple[da
     top = after[0] if after is not None else span.get("$lt") or now or datetime.now(timezone.utc)
     low = span.get("$gte")
     postings = _postings(words, _day(low) if low is not None else "00000000", _day(top))
-    rest = {k: v for k, v in query.items() if k != "created_at"}
+    # the indexed fields are checked here: beside one of their indexes nx-27017 would scan it, not take the ids
+    rest = {k: v for k, v in query.items() if k != "created_at" and k not in _INDEXED}
+    checks = {k: v for k, v in query.items() if k in _INDEXED}
     collection = Conversation._get_collection()
     for day in sorted(postings, reverse=True):
         ids = sorted(postings[day])
         rows: list[dict[str, Any]] = []
         for i in range(0, len(ids), 500):
-            rows += collection.find({**rest, "_id": {"$in": ids[i:i + 500]}})
+            rows += [r for r in collection.find({**rest, "_id": {"$in": ids[i:i + 500]}}) if _passes(r, checks)]
         keyed = sorted(((_key(r), r) for r in rows), key=lambda kr: kr[0], reverse=True)
         for key, row in keyed:
             if after is not None and key >= (_ms(after[0]), after[1]):

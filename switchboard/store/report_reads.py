@@ -50,40 +50,43 @@ class Dense:
         return cls(dims, names, values)
 
 
+_HOURS = {f"{h:02d}": h for h in range(24)}
+
+
 @dataclass(frozen=True, slots=True)
 class Present:
-    """A visitors shard: per dimension and hour, each visitor's conversations opened (as stored) and the set of
-    those above zero."""
+    """A visitors shard as stored (``{dimension: {visitor: {"HH": conversations opened}}}``) and, per dimension
+    and hour, the set of visitors above zero."""
 
-    counts: dict[str, list[dict[str, float]]]
+    shard: Shard
     present: dict[str, list[frozenset[str]]]
 
     @classmethod
     def of(cls, shard: Shard) -> Present:
-        counts: dict[str, list[dict[str, float]]] = {}
+        present: dict[str, list[frozenset[str]]] = {}
         for dim, visitors in shard.items():
-            hours: list[dict[str, float]] = [{} for _ in range(24)]
+            hours: list[list[str]] = [[] for _ in range(24)]
             for visitor, by_hour in visitors.items():
                 for hh, n in by_hour.items():
-                    hours[int(hh)][visitor] = hours[int(hh)].get(visitor, 0) + n
-            counts[dim] = hours
-        return cls(counts, {dim: [frozenset(v for v, n in h.items() if n > 0.5) for h in hours]
-                            for dim, hours in counts.items()})
+                    if n > 0.5:
+                        hours[_HOURS[hh]].append(visitor)
+            present[dim] = [frozenset(h) for h in hours]
+        return cls(shard, present)
 
     @staticmethod
     def merged(parts: list[Present]) -> Present:
         """Several writers' shards of one day as one (a visitor counts where their sum is above zero)."""
         if len(parts) == 1:
             return parts[0]
-        counts: dict[str, list[dict[str, float]]] = {}
+        summed: Shard = {}
         for p in parts:
-            for dim, hours in p.counts.items():
-                into = counts.setdefault(dim, [{} for _ in range(24)])
-                for h, visitors in enumerate(hours):
-                    for v, n in visitors.items():
-                        into[h][v] = into[h].get(v, 0) + n
-        return Present(counts, {dim: [frozenset(v for v, n in h.items() if n > 0.5) for h in hours]
-                                for dim, hours in counts.items()})
+            for dim, visitors in p.shard.items():
+                into = summed.setdefault(dim, {})
+                for visitor, by_hour in visitors.items():
+                    hours = into.setdefault(visitor, {})
+                    for hh, n in by_hour.items():
+                        hours[hh] = hours.get(hh, 0) + n
+        return Present.of(summed)
 
 
 class _Cache:

@@ -335,3 +335,14 @@ def test_a_reader_decodes_a_shard_again_only_once_its_writer_stored_it_again(rep
 
     [(_, after)] = report_reads.read_dense("conv", "20260310", "20260310")
     assert after is not first and after.values.sum() == 2 and after.names == ("opened",)
+
+
+def test_a_visitor_counts_once_the_writers_shards_of_a_day_sum_above_zero() -> None:
+    # writer A filed v1's conversation under sales|widget; after a restart, writer B moved it to support|widget
+    a = report_reads.Present.of({"sales|widget": {"v1": {"09": 1}, "v2": {"09": 1}}})
+    b = report_reads.Present.of({"sales|widget": {"v1": {"09": -1}}, "support|widget": {"v1": {"09": 1}}})
+
+    merged = report_reads.Present.merged([a, b])
+
+    assert a.present["sales|widget"][9] == {"v1", "v2"} and b.present["sales|widget"][9] == set()
+    assert merged.present["sales|widget"][9] == {"v2"} and merged.present["support|widget"][9] == {"v1"}
