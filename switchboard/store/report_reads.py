@@ -28,6 +28,10 @@ __all__ = ["CACHE_SHARDS", "Dense", "Present", "read_dense", "read_present", "re
 CACHE_SHARDS = 600
 
 
+_HOURS = {f"{h:02d}": h for h in range(24)}
+_DAILY = {"": 0}
+
+
 @dataclass(frozen=True, slots=True)
 class Dense:
     """A shard as ``values[dimension, counter, hour]`` (one hour column for a day total)."""
@@ -42,15 +46,13 @@ class Dense:
         names = tuple(sorted({n for counters in shard.values() for n in counters}))
         column = {n: i for i, n in enumerate(names)}
         daily = all(hh == "" for counters in shard.values() for hours in counters.values() for hh in hours)
-        values = np.zeros((len(dims), len(names), 1 if daily else 24))
-        for d, dim in enumerate(dims):
-            for name, hours in shard[dim].items():
-                for hh, amount in hours.items():
-                    values[d, column[name], 0 if daily else int(hh)] += amount
-        return cls(dims, names, values)
-
-
-_HOURS = {f"{h:02d}": h for h in range(24)}
+        width, hour = (1, _DAILY) if daily else (24, _HOURS)
+        where = [(d * len(names) + column[name]) * width + hour[hh]
+                 for d, dim in enumerate(dims) for name, hours in shard[dim].items() for hh in hours]
+        amounts = [amount for dim in dims for hours in shard[dim].values() for amount in hours.values()]
+        values = np.zeros(len(dims) * len(names) * width)
+        np.add.at(values, where, amounts)
+        return cls(dims, names, values.reshape(len(dims), len(names), width))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +117,31 @@ _CACHE = _Cache(CACHE_SHARDS)
 
 
 def clear_cache() -> None:
+    """Forget every decoded shard and parsed stamp (as a process just started)."""
     with _CACHE.lock:
         _CACHE.entries.clear()
+    _STAMPS.clear()
+
+
+_STAMPS: dict[str, tuple[object, dict[str, float]]] = {}  # writer -> (its document's at, its stamps parsed)
+
+
+def _stamps(writer: str, doc: Mapping[str, Any]) -> dict[str, float]:
+    """A writer's stamps, parsed once per version of its document."""
+    known = _STAMPS.get(writer)
+    if known is not None and known[0] == doc.get("at"):
+        return known[1]
+    stamps: dict[str, float] = orjson.loads(doc.get("stamps") or "{}")
+    _STAMPS[writer] = (doc.get("at"), stamps)
+    return stamps
 
 
 def _read(part: str, first: str, last: str) -> list[tuple[str, Dense | Present]]:
     """``(day, decoded shard)`` of every writer's shards of `part` for the UTC days first..last."""
     wanted: list[tuple[str, str, float]] = []  # (shard id, day, at)
-    for doc in ReportWriter._get_collection().find({}, {"stamps": 1}):
+    for doc in ReportWriter._get_collection().find({}, {"stamps": 1, "at": 1}):
         writer = doc["_id"]
-        for key, at in orjson.loads(doc.get("stamps") or "{}").items():
+        for key, at in _stamps(writer, doc).items():
             shard_part, _, day = key.partition("|")
             if shard_part == part and first <= day <= last:
                 wanted.append((f"{day}|{part}|{writer}", day, at))
