@@ -30,7 +30,7 @@ __all__ = ["HOUR", "DAY", "PARTS", "DECISIONS", "PRESENCE", "Key", "Counts", "ep
            "day_start",
            "dimension", "add", "merge", "difference", "holds", "conversation_counts", "rating_counts",
            "message_counts", "HoldEvent", "hold_events", "AgentState", "AgentClock", "Rollup", "Shard", "day_totals",
-           "hours_of"]
+           "hours_of", "pack", "unpack"]
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -366,3 +366,36 @@ def hours_of(shard: Shard, day: str, start: float, end: float,
                 t = base + int(hh) * HOUR
                 if low <= t < end:
                     yield t, dim, name, amount
+
+
+def pack(shard: Shard) -> dict[str, Any]:
+    """A counters shard in the form it is stored in: its dimensions, counter names, width (24 hours, or 1 for a
+    day total) and the flat positions and amounts of its cells (``(dim * names + name) * width + hour``), which a
+    reader turns into an array without a loop in Python (decision 024)."""
+    dims = sorted(shard)
+    names = sorted({n for counters in shard.values() for n in counters})
+    daily = all(hh == "" for counters in shard.values() for hours in counters.values() for hh in hours)
+    width = 1 if daily else 24
+    column = {n: i for i, n in enumerate(names)}
+    cells: list[int] = []
+    values: list[float] = []
+    for d, dim in enumerate(dims):
+        for name, hours in shard[dim].items():
+            base = (d * len(names) + column[name]) * width
+            for hh, amount in hours.items():
+                cells.append(base + (0 if daily else int(hh)))
+                values.append(amount)
+    return {"dims": dims, "names": names, "width": width, "cells": cells, "values": values}
+
+
+def unpack(stored: dict[str, Any]) -> Shard:
+    """A stored shard back in the nested form (a shard that is not :func:`pack`'s is returned as it is)."""
+    if "cells" not in stored:
+        return stored
+    dims, names, width = stored["dims"], stored["names"], stored["width"]
+    shard: Shard = {}
+    for cell, amount in zip(stored["cells"], stored["values"]):
+        d, rest = divmod(cell, len(names) * width)
+        n, h = divmod(rest, width)
+        shard.setdefault(dims[d], {}).setdefault(names[n], {})["" if width == 1 else f"{h:02d}"] = amount
+    return shard

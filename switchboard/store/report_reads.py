@@ -41,7 +41,13 @@ class Dense:
     values: np.ndarray
 
     @classmethod
-    def of(cls, shard: Shard) -> Dense:
+    def of(cls, shard: Mapping[str, Any]) -> Dense:
+        """From a stored shard: packed (:func:`~switchboard.store.report_counts.pack`) or nested."""
+        if "cells" in shard:
+            dims, names, width = tuple(shard["dims"]), tuple(shard["names"]), int(shard["width"])
+            flat = np.zeros(len(dims) * len(names) * width)
+            flat[np.asarray(shard["cells"], dtype=np.int64)] = np.asarray(shard["values"], dtype=np.float64)
+            return cls(dims, names, flat.reshape(len(dims), len(names), width))
         dims = tuple(sorted(shard))
         names = tuple(sorted({n for counters in shard.values() for n in counters}))
         column = {n: i for i, n in enumerate(names)}

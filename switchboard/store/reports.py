@@ -36,7 +36,7 @@ from pymongo.client_session import ClientSession
 from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, ReportWriter,
                                          TermShard,
                                          to_datetime, to_epoch)
-from switchboard.store.report_counts import (DAY, AgentClock, epoch_of, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
+from switchboard.store.report_counts import (DAY, AgentClock, epoch_of, pack, unpack, AgentState, Counts, HoldEvent, Rollup, Shard, day_of,
                                              day_start, day_totals, difference, hold_events, hours_of, merge,
                                              conversation_counts, message_counts, rating_counts)
 from switchboard.store.report_reads import hour_columns, merge_clocks, read_dense
@@ -362,7 +362,7 @@ class ReportKeeper:
         for part, day in keys:
             if (part, day) not in self._rollup.shards and (part, day) in self._stored:
                 doc = ReportShard._get_collection().find_one({"_id": shard_id(day, part, self.writer_id)})
-                self._rollup.load(part, day, orjson.loads(doc["data"]) if doc else {})
+                self._rollup.load(part, day, unpack(orjson.loads(doc["data"])) if doc else {})
         self._rollup.add(counts)
 
     def _write(self, terms: bool = True) -> int:
@@ -439,8 +439,9 @@ class ReportKeeper:
         return len(ops)
 
     def _shard_op(self, day: str, part: str, shard: Shard, now: float) -> UpdateOne:
+        stored = shard if part == "visitors" else pack(shard)  # counters as arrays; visitors as sets
         return UpdateOne({"_id": shard_id(day, part, self.writer_id)}, {"$set": {
-            "part": part, "day": day, "writer": self.writer_id, "data": orjson.dumps(shard).decode(), "at": now}},
+            "part": part, "day": day, "writer": self.writer_id, "data": orjson.dumps(stored).decode(), "at": now}},
             upsert=True)
 
 

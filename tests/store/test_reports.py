@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from switchboard.store import report_reads, reports
+from switchboard.store.report_counts import pack, unpack
 from switchboard.store.documents import (AgentPresence, Conversation, Message, Rating, ReportShard, ReportWriter,
                                          TermShard)
 from switchboard.store.writer import StoreWriter
@@ -134,7 +135,7 @@ def shards() -> dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]]:
     out: dict[tuple[str, str], dict[str, dict[str, dict[str, float]]]] = {}
     for doc in ReportShard._get_collection().find({}):
         shard = out.setdefault((doc["part"], doc["day"]), {})
-        for dim, names in orjson.loads(doc["data"]).items():
+        for dim, names in unpack(orjson.loads(doc["data"])).items():
             for name, hours in names.items():
                 into = shard.setdefault(dim, {}).setdefault(name, {})
                 for hh, amount in hours.items():
@@ -346,3 +347,13 @@ def test_a_visitor_counts_once_the_writers_shards_of_a_day_sum_above_zero() -> N
 
     assert a.present["sales|widget"][9] == {"v1", "v2"} and b.present["sales|widget"][9] == set()
     assert merged.present["sales|widget"][9] == {"v2"} and merged.present["support|widget"][9] == {"v1"}
+
+
+def test_a_counters_shard_is_stored_packed_and_reads_back_the_same() -> None:
+    hourly = {"sales|widget": {"opened": {"09": 2.0, "23": 1.0}, "wait_s": {"09": 90.0}}, "|email": {"opened": {"00": 1.0}}}
+    daily = {"ann": {"online_s": {"": 3600.0}}, "bob": {"words": {"": 12.0}}}
+
+    assert unpack(pack(hourly)) == hourly and unpack(pack(daily)) == daily and unpack(daily) == daily
+    dense = report_reads.Dense.of(pack(hourly))
+    assert dense.dims == ("sales|widget", "|email") or dense.dims == ("|email", "sales|widget")
+    assert report_reads.Dense.of(pack(hourly)).values.tolist() == report_reads.Dense.of(hourly).values.tolist()
