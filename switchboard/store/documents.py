@@ -249,8 +249,9 @@ class AgentPresence(Document):
 class ReportShard(Document):
     """One writer's report counters of one UTC day and one part (docs/reports.md, decision 024).
 
-    The id is ``<YYYYMMDD>|<part>|<writer>``. ``data`` is the shard as JSON: ``{dimension: {name: {"HH":
-    amount}}}``; its writer keeps it in memory and replaces it whole (``$set``) at each flush, so no two
+    The id is ``<YYYYMMDD>|<part>|<writer>``. ``data`` is the shard as JSON: counters packed by
+    :func:`~switchboard.store.report_counts.pack`, visitors as ``{dimension: {visitor: {"HH": conversations}}}``;
+    its writer keeps it in memory and replaces it whole (``$set``) at each flush, so no two
     processes ever write one shard. Part ``agentday`` holds the ``agent`` shard summed over the day. Readers
     find shards by ``_id`` from the writers' stamps (:class:`ReportWriter`): nx-27017 scans the collection for
     any other query.
