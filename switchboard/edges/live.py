@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
-from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.fanout import Hub, listen
 from switchboard.edges.delivery.sockets import Connection
 from switchboard.edges.keys import LIVE_CHANNEL, ConvView, conv_key
 from switchboard.edges.protocol import Frame, frame
@@ -222,22 +222,8 @@ class LiveEdge:
         self._last.clear()
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(LIVE_CHANNEL)
-                self._listening.set()
-                async for message in pubsub.listen():
-                    self.note(parse_change(message["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: the hub's and health's logs say so; try again soon
-                log.debug("live listener: %r", exc)
-                self._listening.clear()
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await listen(self.redis, LIVE_CHANNEL, lambda data: self.note(parse_change(data)), self._listening,
+                     "live listener")
 
     def note(self, change: Change) -> None:
         """Something changed: push after the debounce, with whatever else changes meanwhile."""

@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 
 from switchboard.edges import codes
 from switchboard.edges.delivery import history
-from switchboard.edges.delivery.fanout import Hub
+from switchboard.edges.delivery.fanout import Hub, listen
 from switchboard.edges.delivery.names import Names
 from switchboard.edges.delivery.sockets import Connection, Sockets
 from switchboard.edges.keys import WATCH_CHANNEL, ConvView, conv_key
@@ -160,22 +160,8 @@ class WatchEdge:
         self._dirty.clear()
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(WATCH_CHANNEL)
-                self._listening.set()
-                async for message in pubsub.listen():
-                    self.note(parse_noted(message["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: the hub's and health's logs say so; try again soon
-                log.debug("watch listener: %r", exc)
-                self._listening.clear()
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await listen(self.redis, WATCH_CHANNEL, lambda data: self.note(parse_noted(data)), self._listening,
+                     "watch listener")
 
     def note(self, noted: Noted) -> None:
         """Push the watched ones of these conversations (at once; what comes meanwhile makes one more push)."""

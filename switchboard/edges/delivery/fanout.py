@@ -39,7 +39,7 @@ from switchboard.actors.address import UserRef
 from switchboard.edges.keys import CONTROL_CHANNEL, as_str, edge_channel, registry_key, registry_pattern, user_key
 from switchboard.edges.protocol import Frame
 
-__all__ = ["Hub", "Staged", "Receiver", "Control", "Item", "Batch"]
+__all__ = ["Hub", "Staged", "Receiver", "Control", "Item", "Batch", "listen"]
 
 log = logging.getLogger("switchboard.fanout")
 
@@ -224,6 +224,29 @@ class Hub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 await asyncio.sleep(retry.failed(exc))
+
+
+async def listen(redis: aioredis.Redis, channel: str, on_data: Callable[[bytes], None], listening: asyncio.Event,
+                 what: str) -> None:
+    """Subscribe to `channel` and hand each message's data to `on_data` until cancelled; `listening` is set
+    while subscribed. Redis away: logged at debug (the hub's and health's logs say so), subscribed again 1 s
+    later. For the edges' notification channels (the live view's, the watched conversations')."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            listening.set()
+            async for message in pubsub.listen():
+                on_data(message["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s: %r", what, exc)
+            listening.clear()
+            await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
 
 class _Retry:
