@@ -161,6 +161,16 @@ def new_agent(server: Server, nickname: str = "Ann", saturation: int = 3) -> tup
     return created.json()["id"], email, password
 
 
+def sign_in_at(context: Any, base: str, email: str, password: str, page: Any = None) -> Any:
+    """Log in to the workspace at `base` on `page` (a new page of `context` when None); returns the page."""
+    page = page or context.new_page()
+    page.goto(f"{base}/workspace")
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    return page
+
+
 def csp_violations(page: Any) -> list[str]:
     """Every Content-Security-Policy violation `page` reports from now on (Chromium logs each to the console):
     call it before `page.goto` to see the ones made while the page loads."""

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 from switchboard.settings import MailSettings
 from tests.mail.smtpd import Inbox, body, running_smtpd
 from tests.server.conftest import Backends, Server, admin_token, api, ensure_admin, free_port, make_config
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot, sign_in_at
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -83,15 +83,6 @@ def mailed(backends: Backends) -> Iterator[Mailed]:
 
 def unique_email(tag: str = "p") -> str:
     return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
-
-
-def sign_in(context: Any, base: str, email: str, password: str, page: Page | None = None) -> Page:
-    page = page or context.new_page()
-    page.goto(f"{base}/workspace")
-    page.get_by_test_id("login-email").fill(email)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    return page
 
 
 def make_user(server: Server, roles: list[str], groups: list[str] | None = None, supervises: list[str] | None = None,
@@ -218,7 +209,7 @@ def test_a_password_an_admin_set_is_replaced_before_anything_else(mailed: Mailed
     user = make_user(mailed.server, ["agent"], nickname="Mo", must_change=True)
     page = context.new_page()
     violations = csp_violations(page)
-    sign_in(context, mailed.url, user["email"], user["password"], page)
+    sign_in_at(context, mailed.url, user["email"], user["password"], page)
     form = page.get_by_test_id("must-change-form")
     expect(form).to_be_visible()
     expect(page.get_by_test_id("desk")).to_be_hidden()
@@ -239,7 +230,7 @@ def test_a_password_an_admin_set_is_replaced_before_anything_else(mailed: Mailed
 def test_a_deactivated_account_hears_why_it_cannot_sign_in(mailed: Mailed, context: Any) -> None:
     user = make_user(mailed.server, ["agent"])
     assert api(mailed.server, admin_token(mailed.server)).post(f"/api/users/{user['id']}/deactivate").status_code == 200
-    page = sign_in(context, mailed.url, user["email"], user["password"])
+    page = sign_in_at(context, mailed.url, user["email"], user["password"])
     expect(page.get_by_test_id("login-error")).to_contain_text("deactivated")
     page.get_by_test_id("login-password").fill("wrong-password")
     page.get_by_test_id("login-submit").click()
@@ -247,7 +238,7 @@ def test_a_deactivated_account_hears_why_it_cannot_sign_in(mailed: Mailed, conte
 
 
 def test_the_admin_of_the_shared_store_still_lands_on_team(mailed: Mailed, context: Any) -> None:
-    page = sign_in(context, mailed.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page = sign_in_at(context, mailed.url, ADMIN_EMAIL, ADMIN_PASSWORD)
     expect(page.get_by_test_id("admin")).to_be_visible()
     expect(page.get_by_test_id("tab-desk")).to_be_hidden()
     expect(page.get_by_test_id("tab-team")).to_be_visible()

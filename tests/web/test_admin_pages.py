@@ -13,8 +13,8 @@ from PIL import Image
 from playwright.sync_api import Dialog, FilePayload, Page, expect
 
 from tests.server.conftest import admin_token, api, visitor
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot
-from tests.web.test_accounts_pages import Mailed, mailed, make_group, make_user, sign_in, unique_email  # noqa: F401
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot, sign_in_at
+from tests.web.test_accounts_pages import Mailed, mailed, make_group, make_user, unique_email  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,7 +33,7 @@ def team(context: Any, mailed: Mailed, section: str = "people") -> tuple[Page, l
     """The admin on the Team tab, at `section`; and the page's CSP violations."""
     page = context.new_page()
     violations = csp_violations(page)
-    sign_in(context, mailed.url, ADMIN_EMAIL, ADMIN_PASSWORD, page)
+    sign_in_at(context, mailed.url, ADMIN_EMAIL, ADMIN_PASSWORD, page)
     expect(page.get_by_test_id("admin")).to_be_visible()
     page.get_by_test_id(f"section-{section}").click()
     return page, violations
@@ -80,7 +80,7 @@ def test_an_invite_with_an_initial_password_must_be_changed_at_first_login(maile
 
     ivy = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
-        ivy_page = sign_in(ivy, mailed.url, email, "initial-pass-1")
+        ivy_page = sign_in_at(ivy, mailed.url, email, "initial-pass-1")
         must = ivy_page.get_by_test_id("must-change-form")
         expect(must).to_be_visible()
         must.get_by_test_id("must-change-password").fill("ivys-own-pass-1")
@@ -116,7 +116,7 @@ def test_deactivating_throws_the_agent_out_reactivating_lets_them_back_and_delet
     agent = make_user(mailed.server, ["agent"], groups=[group], nickname="Dee")
     agent_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
-        agent_page = sign_in(agent_ctx, mailed.url, agent["email"], agent["password"])
+        agent_page = sign_in_at(agent_ctx, mailed.url, agent["email"], agent["password"])
         expect(agent_page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
 
         page, violations = team(context, mailed)
@@ -127,12 +127,12 @@ def test_deactivating_throws_the_agent_out_reactivating_lets_them_back_and_delet
         expect(row.get_by_test_id("status")).to_have_text("Deactivated")
         expect(agent_page.get_by_test_id("login-form")).to_be_visible()  # thrown out at once
         expect(agent_page.get_by_test_id("login-error")).to_contain_text("session has ended")
-        sign_in(agent_ctx, mailed.url, agent["email"], agent["password"], agent_page)
+        sign_in_at(agent_ctx, mailed.url, agent["email"], agent["password"], agent_page)
         expect(agent_page.get_by_test_id("login-error")).to_contain_text("deactivated")
 
         row.get_by_test_id("reactivate").click()
         expect(row.get_by_test_id("status")).to_have_text("Active")
-        sign_in(agent_ctx, mailed.url, agent["email"], agent["password"], agent_page)
+        sign_in_at(agent_ctx, mailed.url, agent["email"], agent["password"], agent_page)
         expect(agent_page.get_by_test_id("desk")).to_be_visible()
 
         row.get_by_test_id("delete-user").click()
@@ -178,7 +178,7 @@ def test_a_supervisor_sees_only_the_people_of_its_groups_and_invites_agents_only
     boss = make_user(mailed.server, ["supervisor"], supervises=[mine], nickname="Boss")
     page = context.new_page()
     violations = csp_violations(page)
-    sign_in(context, mailed.url, boss["email"], boss["password"], page)
+    sign_in_at(context, mailed.url, boss["email"], boss["password"], page)
     expect(page.get_by_test_id("admin")).to_be_visible()  # a supervisor lands on Team
     expect(page.get_by_test_id("tab-desk")).to_be_hidden()
     expect(person(page, colleague["email"])).to_be_visible()

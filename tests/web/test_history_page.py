@@ -17,7 +17,7 @@ from switchboard.edges.rest.history import history_routes
 from switchboard.store.documents import Conversation, User, Visitor
 from switchboard.store.writer import StoreWriter
 from tests.server.conftest import Backends, Server, free_port, make_config
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, WEB_GROUP, csp_violations, screenshot
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, WEB_GROUP, csp_violations, screenshot, sign_in_at
 from tests.web.test_workspace import agent_in_own_group, ask_for_person, item, online, sign_in
 
 pytestmark = pytest.mark.timeout(120)
@@ -77,10 +77,7 @@ def test_an_admin_searches_history_by_text_and_opens_the_transcript(web: Server,
     cid = seed_conversation(word)
     page = context.new_page()
     violations = csp_violations(page)
-    page.goto(f"{web.url}/workspace")
-    page.get_by_test_id("login-email").fill(ADMIN_EMAIL)
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    sign_in_at(context, web.url, ADMIN_EMAIL, ADMIN_PASSWORD, page)
     page.get_by_test_id("tab-history").click()
     expect(page.get_by_test_id("history-status")).to_contain_text("conversation")
     page.get_by_test_id("history-q").fill(word)

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from switchboard.edges.auth import Passwords
 from switchboard.store.users import insert_user
 from tests.server.conftest import Server, agent_socket, login, visitor
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot, sign_in_at
 from tests.web.test_workspace import agent_in_own_group
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,10 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 def live_tab(context: Any, web: Server) -> tuple[Page, list[str]]:
     page: Page = context.new_page()
     violations = csp_violations(page)
-    page.goto(f"{web.url}/workspace")
-    page.get_by_test_id("login-email").fill(ADMIN_EMAIL)
-    page.get_by_test_id("login-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    sign_in_at(context, web.url, ADMIN_EMAIL, ADMIN_PASSWORD, page)
     page.get_by_test_id("tab-live").click()
     expect(page.get_by_test_id("live-state")).to_have_text("Live")
     return page, violations
@@ -105,10 +102,7 @@ def test_the_live_tab_goes_on_with_the_new_login_after_a_password_change(web: Se
     hellos: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: hellos.append(
         orjson.loads(payload)["token"]) if '"hello"' in str(payload) else None))
-    page.goto(f"{web.url}/workspace")
-    page.get_by_test_id("login-email").fill(boss_email)
-    page.get_by_test_id("login-password").fill(boss_password)
-    page.get_by_test_id("login-submit").click()
+    sign_in_at(context, web.url, boss_email, boss_password, page)
     page.get_by_test_id("tab-live").click()
     expect(page.get_by_test_id("live-state")).to_have_text("Live")
     row = page.locator(f'[data-testid="live-agent"][data-agent="{agent_id}"]')

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.server.conftest import api, login
-from tests.web.conftest import csp_violations, screenshot
-from tests.web.test_accounts_pages import Mailed, link_in, mailed, make_group, make_user, sign_in, \
+from tests.web.conftest import csp_violations, screenshot, sign_in_at
+from tests.web.test_accounts_pages import Mailed, link_in, mailed, make_group, make_user, \
     unique_email  # noqa: F401
 from tests.web.test_admin_pages import png, upload
 
@@ -24,7 +24,7 @@ def profile(context: Any, mailed: Mailed, nickname: str = "Pia") -> tuple[Page, 
     user = make_user(mailed.server, ["agent"], groups=[make_group(mailed.server)], nickname=nickname)
     page = context.new_page()
     violations = csp_violations(page)
-    sign_in(context, mailed.url, user["email"], user["password"], page)
+    sign_in_at(context, mailed.url, user["email"], user["password"], page)
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
     page.get_by_test_id("tab-profile").click()
     expect(page.get_by_test_id("profile-nickname")).to_have_value(nickname)

@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from tests.server.conftest import Server
 from tests.store.test_reports import feed, state, text
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csp_violations, screenshot, sign_in_at
 from tests.web.test_workspace import agent_in_own_group
 
 pytestmark = pytest.mark.timeout(180)
@@ -118,10 +118,7 @@ def reports_page(browser: Any, web: Server, tz: str, email: str, password: str) 
     context.set_default_timeout(15_000)
     page: Page = context.new_page()
     violations = csp_violations(page)
-    page.goto(f"{web.url}/workspace")
-    page.get_by_test_id("login-email").fill(email)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
+    sign_in_at(context, web.url, email, password, page)
     page.get_by_test_id("tab-reports").click()
     return page, violations, context
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Dialog, FilePayload, Page, expect
 
 from tests.server.conftest import Client, Server, admin_token, agent_socket, api, login, visitor
-from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, new_agent, screenshot
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, new_agent, screenshot, sign_in_at
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,11 +40,7 @@ def agent_in_own_group(web: Server, nickname: str = "Ann", saturation: int = 3,
 
 
 def sign_in(context: Any, web: Server, email: str, password: str) -> Page:
-    page: Page = context.new_page()
-    page.goto(f"{web.url}/workspace")
-    page.get_by_test_id("login-email").fill(email)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
+    page: Page = sign_in_at(context, web.url, email, password)
     return page
 
 

@@ -20,19 +20,10 @@ from playwright.sync_api import Dialog, Page, expect
 from switchboard.edges.pages import WORKSPACE_CSP
 from tests.netcut import NetCut
 from tests.server.conftest import Server
-from tests.web.conftest import csp_violations, screenshot
+from tests.web.conftest import csp_violations, screenshot, sign_in_at
 from tests.web.test_workspace import agent_in_own_group, ask_for_person, item, online
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def sign_in_at(context: Any, base: str, email: str, password: str, page: Page | None = None) -> Page:
-    page = page or context.new_page()
-    page.goto(f"{base}/workspace")
-    page.get_by_test_id("login-email").fill(email)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    return page
 
 
 def test_the_workspace_shows_a_cut_network_within_15_seconds_and_reconnects_after(web: Server, context: Any) -> None:
