@@ -127,6 +127,8 @@ def load_dispatch_settings(path: str | Path | None = None, environ: Mapping[str,
 
 StoreTransactions = Literal["auto", "on", "off"]  # see switchboard.store.writer
 STORE_TRANSACTIONS: tuple[str, ...] = get_args(StoreTransactions)
+ReportKeeperKind = Literal["process", "thread"]  # where a writer counts the report aggregates (store/writer.py)
+REPORT_KEEPERS: tuple[str, ...] = get_args(ReportKeeperKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ class ServerSettings:
     store_journal: int = 0  # 1: every store write waits for the journal (fsync); 0: MongoDB's default w:1
     require_email: int = 0  # 1: a visitor must give an email before a hand-off to a person
     store_transactions: StoreTransactions = "auto"  # a store write batch as one transaction (see StoreWriter)
+    report_keeper: ReportKeeperKind = "process"  # count report aggregates in a child process or a thread
     # --- issue 17, part C: logins, anonymous visitors, history reads (docs/decisions/015-*.md) ---
     login_free_failures: int = 5  # failed logins per account (email) before each further try waits
     login_address_free_failures: int = 20  # the same per client address (one attacker, many emails)
@@ -245,6 +248,10 @@ def _validate_server(name: str, raw: Any, default: Any) -> Any:
         if value not in STORE_TRANSACTIONS:
             raise SettingsError(f"{name} must be auto, on or off, got {raw!r}")
         return value
+    if name == "report_keeper":
+        if raw not in REPORT_KEEPERS:
+            raise SettingsError(f"{name} must be one of {', '.join(REPORT_KEEPERS)}, got {raw!r}")
+        return raw
     if name == "default_group":  # every start creates it: it must be an id the REST API can name
         if not isinstance(raw, str) or not GROUP_ID.fullmatch(raw):
             raise SettingsError(f"{name} must be a group id (lower-case letters, digits, - and _, at most 64), "

@@ -17,6 +17,11 @@ from tests.harness import Harness, Recorder
 
 pytest_plugins = ["tests.store_fixtures"]  # mongo_uri and store, for tests/store, tests/llm and others
 
+# Servers a test starts in its own process count their report aggregates in a thread: a child process each would
+# add a second of start-up to every one. tests/store/test_report_process.py and the served processes of
+# tests/server/test_processes.py run the child process, as `serve` does by default.
+os.environ.setdefault("SWITCHBOARD_REPORT_KEEPER", "thread")
+
 RUNTIMES = ["inline", "local", "ray"]
 _engines: dict[str, Harness] = {}
 

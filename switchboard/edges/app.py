@@ -140,7 +140,8 @@ async def _start(config: AppConfig) -> Services:
     # An edge of several writes visitors and ratings beside the relay's writer in serve, the sole one that may
     # use transactions on a store that is no replica set (store/writer.py: nx-27017 nests overlapping ones).
     writer = StoreWriter(journal=bool(config.settings.store_journal),
-                         transactions=config.settings.store_transactions, sole_writer=not config.attach)
+                         transactions=config.settings.store_transactions, sole_writer=not config.attach,
+                         keeper=config.settings.report_keeper)
     await writer.start()
     hub = Hub(redis, _edge_id())
     names = Names()

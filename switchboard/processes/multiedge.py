@@ -68,7 +68,8 @@ async def _main(settings: ServerSettings, dispatch: DispatchSettings, bot_settin
     from switchboard.edges.app import redis_client
 
     redis = redis_client(backends.redis_url)
-    writer = StoreWriter(journal=bool(settings.store_journal), transactions=settings.store_transactions)
+    writer = StoreWriter(journal=bool(settings.store_journal), transactions=settings.store_transactions,
+                         keeper=settings.report_keeper)
     await writer.start()
     hub = Hub(redis, "engine")
     relay = Relay(hub, writer, Names(), settings.history_cap)

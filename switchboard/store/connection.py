@@ -18,7 +18,7 @@ from switchboard.store.documents import (
 )
 from switchboard.store.users import migrate_roles
 
-__all__ = ["DOCUMENTS", "Pinger", "connect", "disconnect", "ensure_indexes"]
+__all__ = ["DOCUMENTS", "Pinger", "connect", "current_uri", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
              AgentPresence, ReportShard, ReportWriter, TermShard)
@@ -30,9 +30,19 @@ def connect(uri: str, timeout_s: float = 5.0) -> None:
     `timeout_s` bounds how long an operation waits for an unreachable server
     before raising ``ServerSelectionTimeoutError``.
     """
+    global _uri
     disconnect()
     ms = int(timeout_s * 1000)
+    _uri = uri
     mongoengine.connect(alias="default", host=uri, tz_aware=True, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
+
+
+_uri: str | None = None
+
+
+def current_uri() -> str | None:
+    """The URI of the connection :func:`connect` made last (None before it): a helper process connects to it."""
+    return _uri
 
 
 def disconnect() -> None:

@@ -114,15 +114,60 @@ class Prepared:
 
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generation: int = 0  # of the keeper process it was read for (switchboard/store/report_process.py)
 
 
 @dataclass(slots=True)
-class _Batch:
+class Batch:
+    """A stored batch as the keeper counts it."""
+
     states: Mapping[str, Mapping[str, Any]]
     ratings: Mapping[str, Mapping[str, Any]]
     messages: list[Mapping[str, Any]]
     presence: list[Mapping[str, Any]]
     prepared: Prepared
+
+
+class Seen:
+    """The conversations a keeper has seen since it started (the last `cap` of them), kept where batches are
+    prepared. A conversation not seen may have a stored state the keeper must subtract, unless it was created
+    after the keeper started and after every conversation forgotten: all its states then passed through."""
+
+    def __init__(self, started_at: float, cap: int) -> None:
+        self.started_at = started_at
+        self.cap = cap
+        self._created: OrderedDict[str, float | None] = OrderedDict()
+        self._evicted_upto = float("-inf")  # the newest created_at among conversations forgotten
+
+    def misses(self, states: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """The conversations of `states` whose stored state must be read before the batch is written."""
+        return [cid for cid, state in states.items() if cid not in self._created and not self._new(state)]
+
+    def _new(self, state: Mapping[str, Any]) -> bool:
+        created = epoch_of(state.get("created_at"))
+        return created is not None and created >= self.started_at and created > self._evicted_upto
+
+    def add(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """The states of a stored batch, in order (the keeper remembers them in this order, with this cap)."""
+        for cid, state in states.items():
+            if cid not in self._created:
+                self._created[cid] = epoch_of(state.get("created_at"))
+            self._created.move_to_end(cid)
+            while len(self._created) > self.cap:
+                _, created = self._created.popitem(last=False)
+                self._evicted_upto = max(self._evicted_upto, created if created is not None else float("inf"))
+
+
+def read_prepared(misses: list[str], ratings: Mapping[str, Any], session: ClientSession | None = None) -> Prepared:
+    """Read the stored states of `misses` and the stored ratings `ratings` replace (blocking)."""
+    prepared = Prepared()
+    if misses:
+        prepared.states = {d.pop("_id"): d for d in Conversation._get_collection().find(
+            {"_id": {"$in": misses}}, list(_STATE_FIELDS), session=session)}
+    if ratings:
+        prepared.ratings = {d.pop("_id"): d for d in Rating._get_collection().find(
+            {"_id": {"$in": list(ratings)}}, ["score", "agent", "at"], session=session)}
+    return prepared
 
 
 @dataclass(slots=True)
@@ -147,7 +192,7 @@ class ReportKeeper:
         self._terms_due = 0.0
         self.known_cap = known_cap
         self._clock_fn = clock
-        self.started_at = clock()
+        self.seen = Seen(clock(), known_cap)  # read by prepare and submit (the writer's threads)
         self._rollup = Rollup()
         self._stored: set[tuple[str, str]] = set()
         self._stamps: dict[str, float] = {}  # "<part>|<day>" -> when this writer last wrote that shard
@@ -156,8 +201,6 @@ class ReportKeeper:
         self._pending_terms: dict[str, tuple[str, set[str]]] = {}  # conversation -> (day, words) to index
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()  # last state per conversation
         self._counted: dict[str, Counts] = {}  # what that state counts (conversation_counts), kept with it
-        self._evicted_upto = float("-inf")  # the newest created_at among conversations forgotten
-        self._lock = threading.Lock()
         self._agents: AgentClock | None = None  # hydrated from the stored clocks at first use
         self._agents_dirty = False
         self._old_clocks: list[str] = []  # writers whose clocks this one took over
@@ -176,28 +219,18 @@ class ReportKeeper:
     def prepare(self, states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Any],
                 session: ClientSession | None = None) -> Prepared:
         """Read what the batch will overwrite and the keeper cannot know (blocking; the writer's thread)."""
-        with self._lock:
-            misses = [cid for cid, state in states.items() if cid not in self._known and not self._new(state)]
-        prepared = Prepared()
-        if misses:
-            prepared.states = {d.pop("_id"): d for d in Conversation._get_collection().find(
-                {"_id": {"$in": misses}}, list(_STATE_FIELDS), session=session)}
-        if ratings:
-            prepared.ratings = {d.pop("_id"): d for d in Rating._get_collection().find(
-                {"_id": {"$in": list(ratings)}}, ["score", "agent", "at"], session=session)}
-        return prepared
-
-    def _new(self, state: Mapping[str, Any]) -> bool:
-        """Whether no earlier state of this conversation can be stored: created after this keeper started and
-        after every conversation it forgot (all its states then passed through this writer)."""
-        created = epoch_of(state.get("created_at"))
-        return created is not None and created >= self.started_at and created > self._evicted_upto
+        return read_prepared(self.seen.misses(states), ratings, session)
 
     def submit(self, states: Mapping[str, Mapping[str, Any]], ratings: Mapping[str, Mapping[str, Any]],
                messages: list[Mapping[str, Any]], presence: list[Mapping[str, Any]], prepared: Prepared) -> None:
         """A stored batch: its states and ratings, its newly inserted messages and presence changes."""
-        if states or ratings or messages or presence:
-            self._queue.put(_Batch(states, ratings, messages, presence, prepared))
+        self.seen.add(states)
+        self.enqueue(Batch(states, ratings, messages, presence, prepared))
+
+    def enqueue(self, batch: Batch) -> None:
+        """Count a stored batch (its conversations passed :attr:`seen` already)."""
+        if batch.states or batch.ratings or batch.messages or batch.presence:
+            self._queue.put(batch)
 
     def flush(self) -> None:
         """Count everything submitted so far and write the changed shards (blocking)."""
@@ -226,7 +259,7 @@ class ReportKeeper:
                 item = self._queue.get(timeout=max(0.0, next_flush - time.monotonic()))
             except queue.Empty:
                 item = None
-            if isinstance(item, _Batch):
+            if isinstance(item, Batch):
                 self._count_safely(item)
             forced = item is _STOP or isinstance(item, _Flush)
             if forced or item is None or time.monotonic() >= next_flush:
@@ -245,7 +278,7 @@ class ReportKeeper:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Batch):
+            if isinstance(item, Batch):
                 self._count_safely(item)
             elif isinstance(item, _Flush):
                 item.done.set()
@@ -257,7 +290,7 @@ class ReportKeeper:
             self.errors += 1
             log.exception("storing the report shards failed; trying again at the next flush")
 
-    def _count_safely(self, batch: _Batch) -> None:
+    def _count_safely(self, batch: Batch) -> None:
         try:
             self._count(batch)
         except Exception:
@@ -265,12 +298,11 @@ class ReportKeeper:
             log.exception("report aggregates of a stored batch failed (the records are stored; "
                           "`switchboard reports rebuild` restores the figures)")
 
-    def _count(self, batch: _Batch) -> None:
+    def _count(self, batch: Batch) -> None:
         counts: Counts = {}
         events: list[tuple[float, int, HoldEvent | tuple[str, str]]] = []
         for cid, state in batch.states.items():
-            with self._lock:
-                old = self._known.get(cid)
+            old = self._known.get(cid)
             before = self._counted.get(cid) if old is not None else None
             if old is None:
                 old = batch.prepared.states.get(cid)
@@ -327,21 +359,15 @@ class ReportKeeper:
             self._terms.add(day, conversation, words)
 
     def _remember(self, cid: str, state: dict[str, Any]) -> None:
-        with self._lock:
-            self._known[cid] = state
-            self._known.move_to_end(cid)
-            while len(self._known) > self.known_cap:
-                cid_gone, gone = self._known.popitem(last=False)
-                self._counted.pop(cid_gone, None)
-                created = epoch_of(gone.get("created_at"))
-                self._evicted_upto = max(self._evicted_upto, created if created is not None else float("inf"))
+        """Keep the last state of `cid` (the last `known_cap` conversations, as :attr:`seen` does)."""
+        self._known[cid] = state
+        self._known.move_to_end(cid)
+        while len(self._known) > self.known_cap:
+            cid_gone, _ = self._known.popitem(last=False)
+            self._counted.pop(cid_gone, None)
 
     def _conversations(self, ids: set[str]) -> dict[str, Mapping[str, Any]]:
-        found: dict[str, Mapping[str, Any]] = {}
-        with self._lock:
-            for cid in ids:
-                if cid in self._known:
-                    found[cid] = self._known[cid]
+        found: dict[str, Mapping[str, Any]] = {cid: self._known[cid] for cid in ids if cid in self._known}
         missing = sorted(ids - set(found))
         if missing:
             found.update((d.pop("_id"), d) for d in Conversation._get_collection().find(

@@ -17,7 +17,9 @@ A batch is written in a fixed order, each step one bulk call:
 The report aggregates are not on this path: before a batch's first attempt its :class:`ReportKeeper` reads
 the states and ratings it overwrites and has not seen (none, for conversations it saw from the start); once
 the batch is stored and its futures resolved, the keeper counts it in its own thread
-(:mod:`switchboard.store.reports`). ``reports=False`` keeps no aggregates (presence intervals are still kept).
+(:mod:`switchboard.store.reports`), or with ``keeper="process"`` (what ``serve`` runs) in a child process
+(:mod:`switchboard.store.report_process`). ``reports=False`` keeps no aggregates (presence intervals are still
+kept).
 
 ``last_seq`` goes first so that, without a transaction, a crash between the steps leaves it ahead of the
 stored messages (a gap nobody was acked for), never behind: a restarted server numbers new messages from
@@ -57,8 +59,9 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, ConfigurationError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
-from switchboard.settings import STORE_TRANSACTIONS, StoreTransactions
+from switchboard.settings import STORE_TRANSACTIONS, ReportKeeperKind, StoreTransactions
 from switchboard.store import reports
+from switchboard.store.report_process import ReportProcess
 from switchboard.store.reports import ReportKeeper
 from switchboard.store.documents import Conversation, Message, Rating, Visitor, to_datetime
 from switchboard.store.updates import set_fields
@@ -121,12 +124,15 @@ class StoreWriter:
     """Batches writes from one event loop; see the module docstring."""
 
     def __init__(self, max_batch: int = 1000, retries: int = 4, backoff_s: float = 0.1, journal: bool = True,
-                 transactions: Transactions = "auto", sole_writer: bool = True, reports: bool = True) -> None:
+                 transactions: Transactions = "auto", sole_writer: bool = True, reports: bool = True,
+                 keeper: ReportKeeperKind = "thread") -> None:
         if transactions not in STORE_TRANSACTIONS:
             raise ValueError(f"transactions is auto, on or off, got {transactions!r}")
         self.max_batch = max_batch
         self.reports = reports  # maintain the report aggregates (docs/reports.md)
-        self.keeper = ReportKeeper() if reports else None
+        self.keeper: ReportKeeper | ReportProcess | None = None
+        if reports:
+            self.keeper = ReportProcess() if keeper == "process" else ReportKeeper()
         self.write_concern = WriteConcern(w=1, j=True) if journal else WriteConcern(w=1)
         self.transactions: Transactions = transactions  # "auto" becomes "on" or "off" at the first batch
         self.sole_writer = sole_writer  # no other process writes transactions to this store (see above)

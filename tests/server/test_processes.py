@@ -26,13 +26,14 @@ ADMIN = ("root@example.com", "root-password-1")
 class Serve:
     def __init__(self, data_dir: Path, *args: str) -> None:
         self.port = free_port()
-        self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir), "SWITCHBOARD_SETTINGS": "/dev/null"}
+        self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir), "SWITCHBOARD_SETTINGS": "/dev/null",
+                    "SWITCHBOARD_REPORT_KEEPER": "process"}  # serve's default (tests/conftest.py sets thread)
         self.log = open(data_dir / f"serve-{self.port}.log", "wb")
         self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port), *args], env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, edges: int = 1, timeout: float = 90) -> None:
+    def wait_ready(self, edges: int = 1, timeout: float = 180) -> None:
         deadline, seen = time.monotonic() + timeout, set[str]()
         while len(seen) < edges:
             assert self.proc.poll() is None, f"serve exited: {Path(self.log.name).read_text()[-3000:]}"
