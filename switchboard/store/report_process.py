@@ -113,6 +113,10 @@ class ReportProcess:
         self._feeder.join(timeout=_JOIN_S)
         self._feeder = None
 
+    def alive(self) -> bool:
+        """Whether the child runs (False before it started, after it died and after close)."""
+        return self._child is not None and not self._gone()
+
     def pid(self) -> int | None:
         """The child's process id (None before the first batch)."""
         child = self._child

@@ -32,10 +32,9 @@ def forget_everything() -> None:
         document._get_collection().delete_many({})
 
 
-def wait_until_dead(pid: int) -> None:
-    """Until `pid` is a zombie (its parent, the writer's process, reaps it and reads its exit code)."""
+def wait_until_dead(keeper: ReportProcess) -> None:
     deadline = time.monotonic() + 10
-    while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while keeper.alive():
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -77,7 +76,7 @@ def test_a_killed_keeper_process_is_replaced_and_no_record_or_stored_figure_is_l
         first = keeper.pid()
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        wait_until_dead(first)
+        wait_until_dead(keeper)  # as a batch prepared meanwhile would be lost with it
         await _feed(writer, HISTORY[16:], one_by_one=True)
         await writer.close()
         assert keeper.pid() != first
