@@ -42,6 +42,7 @@ GROUP_NOT_EMPTY = "group_not_empty"
 GROUP_RETIRED = "group_retired"
 ILLEGAL_IN_STATE = "illegal_in_state"
 ENTITY_ERROR = "entity_error"
+INVALID_SCHEDULE = "invalid_schedule"
 
 CODES: dict[str, str] = {
     UNKNOWN_AGENT: "no agent with that id",
@@ -68,4 +69,5 @@ CODES: dict[str, str] = {
     GROUP_RETIRED: "the skill group has been deleted",
     ILLEGAL_IN_STATE: "that message is not allowed in the entity's current state",
     ENTITY_ERROR: "the entity hit an internal error and refuses further messages",
+    INVALID_SCHEDULE: "a service-hours schedule that cannot be (docs/hours.md): the detail names the field",
 }

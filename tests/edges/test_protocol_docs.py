@@ -35,7 +35,7 @@ def test_every_rest_route_has_a_row_in_the_protocol_doc_and_in_the_openapi_descr
 # Settings that choose where and how the server runs rather than bound what a client can make it spend.
 NOT_LIMITS = {"host", "port", "data_dir", "redis_url", "mongodb_uri", "secret", "default_group", "store_journal",
               "require_email", "store_transactions", "allowed_origins", "trusted_proxies", "token_ttl_s",
-              "visitor_token_ttl_s", "public_url"}
+              "visitor_token_ttl_s", "public_url", "report_keeper"}
 
 
 def _spellings(value: float) -> set[str]:
