@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from switchboard.actors.engine import Engine, ManualClock
 from switchboard.actors.start import start_engine
-from switchboard.scenarios import load_scenario, run_scenario
+from switchboard.scenarios import ScenarioError, load_scenario, run_scenario
+from switchboard.scenarios.format import parse_scenario
 from switchboard.scenarios.runner import Observer
 from tests.conftest import RUNTIMES, harness_for
 
@@ -77,3 +79,48 @@ def test_timers_due_at_once_fire_in_the_same_order_on_any_number_of_hosts(
 
 def test_a_scenario_pins_down_the_order_of_timers_due_at_once() -> None:
     assert AT_ONCE
+
+
+# --- service hours: a realistic clock and local times (docs/scenarios.md, "Service hours and a realistic clock") ---
+
+
+HOURS = """
+timezone: Europe/Paris
+clock_start: "2026-03-30T08:00"
+groups:
+  - {id: sales, at_closing: offer_message, schedule: {timezone: Europe/Paris, rules: []}}
+steps:
+  - {t: 60, do: request_human, visitor: v1, group: sales}
+  - {at: "2026-03-30T09:00", expect: {next_opening: {v1: "2026-03-31T09:00+02:00", v2: null}}}
+  - {at: "2026-03-30T07:30Z", do: configure_group, group: sales, at_closing: serve}
+"""
+
+
+def test_local_times_become_seconds_from_the_clock_start_and_instants() -> None:
+    scenario = parse_scenario(yaml.safe_load(HOURS))
+
+    assert scenario.clock_start == 1774850400.0  # 2026-03-30T06:00Z
+    assert [s.t for s in scenario.steps] == [60.0, 3600.0, 5400.0]
+    assert scenario.steps[1].expect == {"next_opening": {"v1": 1774940400.0, "v2": None}}
+    assert scenario.groups[0].at_closing == "offer_message"
+
+
+MALFORMED_HOURS = [  # (what to replace in HOURS, with what, the message's gist)
+    ("{t: 60, do:", '{t: 60, at: "2026-03-30T09:00", do:', "t \\(seconds\\) or at"),
+    ("{t: 60,", '{at: "2026-03-29T02:30",', "skipped or repeated in Europe/Paris"),
+    ("{t: 60,", '{at: "2026-03-30T07:00",', "before clock_start"),
+    ("{t: 60,", '{at: "next monday",', "not a date and time"),
+    ("at_closing: offer_message", "at_closing: close", "at_closing must be one of serve, offer_message"),
+    ("at_closing: offer_message", "hours: 9-18", "unknown fields hours"),
+    ("timezone: Europe/Paris\n", "timezone: Europe/Nowhere\n", "not an IANA time zone"),
+    ("at_closing: serve}", "at_closing: later}", "step 3: at_closing must be one of"),
+    ('v2: null', 'v2: tomorrow', "next_opening\\[v2\\]"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "match"), MALFORMED_HOURS, ids=[m[2] for m in MALFORMED_HOURS])
+def test_a_malformed_hours_scenario_is_reported_with_where_it_went_wrong(old: str, new: str, match: str) -> None:
+    assert old in HOURS
+
+    with pytest.raises(ScenarioError, match=match):
+        parse_scenario(yaml.safe_load(HOURS.replace(old, new, 1)))

@@ -10,7 +10,13 @@ queue is the authority on order, the agent on its load.
   at once. The queue may answer ``EnqueueRefused`` (full: the visitor is told
   ``queue_full`` and stays with the bot; another reason: the request is
   refused) or the host may answer ``Undeliverable`` (no such group): either
-  way the phase goes back to BOT.
+  way the phase goes back to BOT. A group outside its service hours refuses
+  with ``outside_hours``: the visitor is told ``outside_hours`` (with the next
+  opening) and stays with the bot, as for a full queue. A group whose closing
+  time turns waiting visitors away sends ``HoursClosed``: the same, with the
+  reason ``closing``. Enqueues of a visitor the group already had (a requeue,
+  a restore, a move undone) say ``returning``: a group that serves those
+  waiting at closing time admits them after hours too.
 * ``Assign`` from an agent moves QUEUED to ASSIGNED. If it arrives when the
   conversation no longer waits (the visitor left, a colleague invited it
   first), the conversation answers ``Release`` so the agent frees the slot.
@@ -61,11 +67,11 @@ from switchboard.actors import errors
 from switchboard.actors.address import Address, UserRef
 from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import (
-    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, Posted,
+    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, OutsideHours, Posted,
     QueueFull, Reassigned, Requeued, TransferDeclined, WaitTimeout,
 )
 from switchboard.actors.messages import (
-    AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteTake,
+    AgentWrote, Assign, Close, Dequeue, Enqueue, Enqueued, EnqueueRefused, HoursClosed, Invite, InviteTake,
     KeepWaiting, LeaveQueue, Message, MoveToGroup, OfferWithdrawn, OpenConversation, Post, Release, RequestHuman, Requeue,
     RestoreConversation, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote, problem,
@@ -100,7 +106,8 @@ def _transitions() -> dict[tuple[Phase, type], Handler]:
         (B, EnqueueRefused): c._ignore, (B, Undeliverable): c._undeliverable, (B, Assign): c._void,
         (Q, Assign): c._assign, (Q, LeaveQueue): c._leave, (Q, KeepWaiting): c._keep_waiting,
         (Q, Invite): c._invite, (Q, Close): c._close, (Q, VisitorWrote): c._ignore,
-        (Q, EnqueueRefused): c._enqueue_refused, (Q, Enqueued): c._enqueued,
+        (Q, EnqueueRefused): c._enqueue_refused, (Q, Enqueued): c._enqueued, (Q, HoursClosed): c._hours_closed,
+        **{(phase, HoursClosed): c._ignore for phase in (B, A, C, X)},
         (Q, Undeliverable): c._undeliverable, (Q, TimerFired): c._timer, (Q, TransferRefused): c._transfer_refused,
         (A, AgentWrote): c._agent_wrote, (A, VisitorWrote): c._visitor_wrote, (A, Close): c._close,
         (A, TransferToAgent): c._transfer_to_agent, (A, TransferToGroup): c._transfer_to_group,
@@ -163,6 +170,7 @@ class Conversation:
         self._previous: tuple[Phase, str | None, str | None] | None = None  # before a group transfer
         self._moving_from: str | None = None  # the queue a move left, until the new one confirms
         self._before_request: tuple[float | None, int] = (None, 0)  # restored if the queue refuses
+        self._returning = False  # the last Enqueue was of a visitor the group already had (not a request)
         self._idle_due: float | None = None  # when the running idle timer fires
         self._settings = settings
         self.front = False  # queued at the front (requeued, transferred): kept across a restart
@@ -194,7 +202,8 @@ class Conversation:
         """A new conversation is recorded; a restored queued one re-enters its queue in its old place."""
         if self.phase is Q:
             assert self.group is not None and self.queued_at is not None
-            enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front)
+            self._returning = True
+            enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front, returning=True)
             return [SendTo(Address.queue(self.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
         if self.phase is A and self._settings.no_reply_reassign_s and self.first_agent_reply_at is None:
             return [SetTimer("no_reply", now + self._settings.no_reply_reassign_s)]
@@ -258,7 +267,7 @@ class Conversation:
     def _request(self, msg: RequestHuman, now: float) -> list[Effect]:
         self._before_request = (self.queued_at, self.priority)
         self.phase, self.group, self.priority, self.front = Q, msg.group, msg.priority, False
-        self.queued_at = now
+        self.queued_at, self._returning = now, False
         enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
         return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
 
@@ -271,7 +280,18 @@ class Conversation:
         effects: list[Effect] = [CancelTimer("wait")]
         if msg.code == errors.QUEUE_FULL:
             return effects + [Deliver(self._me, QueueFull(self.id, msg.group))]
+        if msg.code == errors.OUTSIDE_HOURS:
+            reason = "closing" if self._returning else "request"
+            return effects + [Deliver(self._me, OutsideHours(self.id, msg.group, msg.next_opening, reason))]
         return effects + [Rejected(msg.code, msg.detail)]
+
+    def _hours_closed(self, msg: HoursClosed, now: float) -> list[Effect]:
+        """The group closed while the visitor waited in it and turned them away: back to the bot, told when
+        it opens again. From a queue the conversation is leaving (a move), it is only late news."""
+        if msg.group != self.group or self._moving_from is not None or self._previous is not None:
+            return []
+        self._back_to_bot()
+        return [CancelTimer("wait"), Deliver(self._me, OutsideHours(self.id, msg.group, msg.next_opening, "closing"))]
 
     def _back_to_bot(self) -> None:
         self.phase, self.group = B, None
@@ -498,8 +518,8 @@ class Conversation:
         conversation ends like any refused request)."""
         old, self._moving_from = self._moving_from, None
         assert old is not None and self.queued_at is not None
-        self.group = old
-        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front)
+        self.group, self._returning = old, True
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at, front=self.front, returning=True)
         return [SendTo(Address.queue(old), enqueue), Rejected(code, detail)]
 
     def _requeue(self, msg: Requeue, now: float) -> list[Effect]:
@@ -511,8 +531,9 @@ class Conversation:
         agent, group = self.agent, self.group
         assert group is not None
         withdrawn = self._withdraw_offer("requeued")
-        self.phase, self.agent, self.front = Q, None, True
-        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now, front=True, avoid=avoid)
+        self.phase, self.agent, self.front, self._returning = Q, None, True, True
+        enqueue = Enqueue(self.id, self.visitor, self.priority, self.queued_at if self.queued_at is not None else now,
+                          front=True, avoid=avoid, returning=True)
         effects: list[Effect] = [self._cancel_idle(), CancelTimer("no_reply"), SendTo(Address.queue(group), enqueue),
                                  Deliver(self._me, notice), self._wait_timer(now), *self._gone_timer(now), *withdrawn]
         if agent is not None:

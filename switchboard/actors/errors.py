@@ -43,6 +43,7 @@ GROUP_RETIRED = "group_retired"
 ILLEGAL_IN_STATE = "illegal_in_state"
 ENTITY_ERROR = "entity_error"
 INVALID_SCHEDULE = "invalid_schedule"
+OUTSIDE_HOURS = "outside_hours"
 
 CODES: dict[str, str] = {
     UNKNOWN_AGENT: "no agent with that id",
@@ -70,4 +71,5 @@ CODES: dict[str, str] = {
     ILLEGAL_IN_STATE: "that message is not allowed in the entity's current state",
     ENTITY_ERROR: "the entity hit an internal error and refuses further messages",
     INVALID_SCHEDULE: "a service-hours schedule that cannot be (docs/hours.md): the detail names the field",
+    OUTSIDE_HOURS: "the skill group is closed now (outside its service hours)",
 }

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Union
 from switchboard.actors.address import UserRef
 
 __all__ = [
-    "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "Requeued", "Closed",
+    "QueuePosition", "Assigned", "WaitTimeout", "QueueFull", "OutsideHours", "Requeued", "Closed",
     "Reassigned", "Abandoned", "ConversationAssigned", "ConversationRemoved",
     "TransferRequested", "TransferWithdrawn", "TransferDeclined", "Refused", "Posted", "ConversationState",
     "PresenceChanged", "PersonEvent", "ArchiveRecord",
@@ -53,6 +53,22 @@ class QueueFull:
     kind: ClassVar[str] = "queue_full"
     conversation: str
     group: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideHours:
+    """To the visitor: the group is closed (outside its service hours); you are with the bot, and may leave a
+    message. `next_opening` is when it opens again (UTC epoch seconds; None: not within a year).
+
+    `reason` is ``request`` (you asked while it was closed) or ``closing`` (it closed while you waited, or
+    your agent left after it closed, and its ``at_closing`` is ``offer_message``).
+    """
+
+    kind: ClassVar[str] = "outside_hours"
+    conversation: str
+    group: str
+    next_opening: float | None
+    reason: str = "request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +224,9 @@ class PresenceChanged:
     at: float
 
 
-PersonEvent = Union[QueuePosition, Assigned, WaitTimeout, QueueFull, Requeued, Reassigned, Closed, Abandoned,
-                    ConversationAssigned, ConversationRemoved, TransferRequested, TransferWithdrawn, TransferDeclined]
+PersonEvent = Union[QueuePosition, Assigned, WaitTimeout, QueueFull, OutsideHours, Requeued, Reassigned, Closed,
+                    Abandoned, ConversationAssigned, ConversationRemoved, TransferRequested, TransferWithdrawn,
+                    TransferDeclined]
 """What :class:`~switchboard.actors.effects.Deliver` hands to one person."""
 
 ArchiveRecord = Union[Posted, ConversationState, PresenceChanged]

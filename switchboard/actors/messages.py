@@ -23,6 +23,7 @@ import msgspec
 from switchboard.actors import errors
 from switchboard.actors.address import Address
 from switchboard.actors.errors import Problem
+from switchboard.actors.schedule import Schedule, ScheduleError, parse_schedule
 
 __all__ = [
     # commands to an agent
@@ -35,15 +36,17 @@ __all__ = [
     "RestoreConversation",
     # between entities
     "AgentStatus", "Candidate", "Pull", "Candidates", "PullResult", "Enqueue", "Enqueued",
-    "EnqueueRefused", "Dequeue", "InviteTake", "InviteGranted", "MemberLeft", "Assign",
+    "EnqueueRefused", "HoursClosed", "Dequeue", "InviteTake", "InviteGranted", "MemberLeft", "Assign",
     "Release", "Requeue", "TransferOffer", "TransferAccepted", "TransferRefused", "OfferWithdrawn",
     "TimerFired", "Undeliverable",
     # all of them, and what is wrong with one
-    "Command", "Message", "problem", "is_blank", "PRESENCES", "POLICIES", "CLOSERS", "POST_KINDS", "MAX_TEXT", "MAX_CLIENT_ID",
+    "Command", "Message", "problem", "is_blank", "group_schedule", "PRESENCES", "POLICIES", "AT_CLOSING", "CLOSERS",
+    "POST_KINDS", "MAX_TEXT", "MAX_CLIENT_ID",
 ]
 
 PRESENCES = ("online", "away", "offline")
 POLICIES = ("balanced", "last_agent_first", "designated")
+AT_CLOSING = ("serve", "offer_message")  # what a group's closing time does to visitors still waiting
 CLOSERS = ("agent", "visitor", "system")
 POST_KINDS: dict[str, tuple[str, ...]] = {"visitor": ("text",), "agent": ("text", "note"), "bot": ("text",),
                                           "system": ("system",)}  # role -> the kinds it may post
@@ -78,7 +81,16 @@ def _saturation_problem(saturation: object) -> Problem | None:
     return Problem(errors.INVALID_SATURATION, f"saturation must be a positive integer, got {saturation!r}")
 
 
-def _group_problem(policy: object, max_queue: object, last_agent_wait_s: object) -> Problem | None:
+def group_schedule(data: dict[str, Any] | None) -> Schedule | None:
+    """A group's schedule from its JSON form (``Schedule.to_dict()``); None (always open) for None.
+
+    Raises :class:`~switchboard.actors.schedule.ScheduleError` for one that cannot be.
+    """
+    return None if data is None else parse_schedule(data)
+
+
+def _group_problem(policy: object, max_queue: object, last_agent_wait_s: object, schedule: object = None,
+                   at_closing: object = "serve") -> Problem | None:
     """What is wrong with a group's configuration (``CreateGroup`` and ``ConfigureGroup`` alike)."""
     if not isinstance(policy, str) or policy not in POLICIES:
         return Problem(errors.INVALID_ARGUMENT, f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -87,6 +99,14 @@ def _group_problem(policy: object, max_queue: object, last_agent_wait_s: object)
     wait = last_agent_wait_s
     if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
         return Problem(errors.INVALID_ARGUMENT, f"last_agent_wait_s must be a positive number, got {wait!r}")
+    if not isinstance(at_closing, str) or at_closing not in AT_CLOSING:
+        return Problem(errors.INVALID_ARGUMENT,
+                       f"at_closing must be one of {', '.join(AT_CLOSING)}, got {at_closing!r}")
+    if schedule is not None:
+        try:
+            parse_schedule(schedule)
+        except ScheduleError as exc:
+            return exc.problem
     return None
 
 
@@ -168,27 +188,40 @@ class SignOut(msgspec.Struct, frozen=True):
 
 
 class CreateGroup(msgspec.Struct, frozen=True):
+    """Create a skill group's queue.
+
+    `schedule` is its service hours in the JSON form of docs/hours.md (``Schedule.to_dict()``); None: always
+    open. Outside the hours a request is not queued (``outside_hours``). `at_closing` says what the closing
+    time does to visitors still waiting: ``serve`` (they stay and are served) or ``offer_message`` (they leave
+    the queue and are told, with the next opening, so that they can leave a message).
+    """
+
     policy: str = "balanced"  # one of POLICIES
     max_queue: int | None = None
     last_agent_wait_s: float | None = None  # None: the settings' default
+    schedule: dict[str, Any] | None = None  # None: always open
+    at_closing: str = "serve"  # one of AT_CLOSING
 
     def problem(self) -> Problem | None:
-        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s)
+        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s, self.schedule, self.at_closing)
 
 
 class ConfigureGroup(msgspec.Struct, frozen=True):
-    """Give a live group this configuration (all three fields, checked as for ``CreateGroup``).
+    """Give a live group this configuration (every field, checked as for ``CreateGroup``).
 
     Waiting visitors keep their places; a shorter ``max_queue`` only refuses new requests. A policy
     change drops every hold the old policy made, then the queue offers its open visitors again.
+    The whole configuration is replaced: a ``schedule`` left out (None) means always open from now on.
     """
 
     policy: str  # one of POLICIES
     max_queue: int | None
     last_agent_wait_s: float | None  # None: the settings' default
+    schedule: dict[str, Any] | None = None  # None: always open
+    at_closing: str = "serve"  # one of AT_CLOSING
 
     def problem(self) -> Problem | None:
-        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s)
+        return _group_problem(self.policy, self.max_queue, self.last_agent_wait_s, self.schedule, self.at_closing)
 
 
 class RetireGroup(msgspec.Struct, frozen=True):
@@ -421,6 +454,13 @@ class PullResult(msgspec.Struct, frozen=True):
 
 
 class Enqueue(msgspec.Struct, frozen=True):
+    """Conversation -> queue: let me wait here.
+
+    `returning`: the visitor was already in this group's hands (requeued after an agent's grace, sign-out
+    or silence; restored after a restart; a move to another group undone). Outside the hours such a
+    visitor is admitted when the group's ``at_closing`` is ``serve``, as those waiting at closing time are.
+    """
+
     conversation: str
     visitor: str
     priority: int
@@ -430,6 +470,7 @@ class Enqueue(msgspec.Struct, frozen=True):
     last_agent: str | None = None
     avoid: str | None = None
     confirm: bool = False
+    returning: bool = False
 
 
 class Enqueued(msgspec.Struct, frozen=True):
@@ -437,9 +478,21 @@ class Enqueued(msgspec.Struct, frozen=True):
 
 
 class EnqueueRefused(msgspec.Struct, frozen=True):
+    """Queue -> conversation: not admitted. `next_opening` (UTC epoch seconds, or None if the group does
+    not open within a year) comes with the code ``outside_hours``."""
+
     group: str
     code: str
     detail: str
+    next_opening: float | None = None
+
+
+class HoursClosed(msgspec.Struct, frozen=True):
+    """Queue -> conversation: the group closed (its ``at_closing`` is ``offer_message``) while you waited,
+    so you are out of its queue; it opens again at `next_opening` (None: not within a year)."""
+
+    group: str
+    next_opening: float | None
 
 
 class Dequeue(msgspec.Struct, frozen=True):
@@ -526,8 +579,8 @@ Command = Union[
 """What edges, the scenario runner and tests send through the engine."""
 
 Message = Union[
-    Command, AgentStatus, Pull, Candidates, PullResult, Enqueue, Enqueued, EnqueueRefused, Dequeue, InviteTake,
-    InviteGranted, MemberLeft, Assign, Release, Requeue, TransferOffer, TransferAccepted, TransferRefused,
+    Command, AgentStatus, Pull, Candidates, PullResult, Enqueue, Enqueued, EnqueueRefused, HoursClosed, Dequeue,
+    InviteTake, InviteGranted, MemberLeft, Assign, Release, Requeue, TransferOffer, TransferAccepted, TransferRefused,
     OfferWithdrawn, TimerFired, Undeliverable,
 ]
 """Everything an entity receives."""

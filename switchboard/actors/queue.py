@@ -34,6 +34,17 @@ drops them all), so a new policy never inherits holds it would not make.
 ``RetireGroup`` (a deleted group) is refused while anyone waits; a retired
 queue refuses every ``Enqueue`` (``group_retired``), so it stays empty, and
 its members' pulls find nothing, until ``CreateGroup`` revives it.
+
+Service hours (docs/hours.md): a group may have a schedule, parsed once when
+it is created or configured. While it is closed an ``Enqueue`` is refused
+(``outside_hours``, with the next opening), but for a *returning* visitor
+(requeued, restored, a move undone) when ``at_closing`` is ``serve``: those
+are served, as everyone still waiting at closing time is. With
+``offer_message`` the queue sets a ``closing`` timer at the end of the current
+(or next) opening; when it fires, every visitor still waiting and not offered
+to an agent leaves the queue (``HoursClosed`` to its conversation), and one an
+agent gives back after closing leaves too, so nobody waits in a closed group.
+:func:`group_status` is the pure "open now?" the edges show in the widget.
 """
 
 from __future__ import annotations
@@ -41,7 +52,8 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from math import isinf
+from typing import Any, Callable, Iterator, Literal
 
 from sortedcontainers import SortedList
 
@@ -51,13 +63,26 @@ from switchboard.actors.effects import CancelTimer, Deliver, Effect, Rejected, S
 from switchboard.actors.events import QueuePosition
 from switchboard.actors.messages import (
     AgentStatus, Candidate, Candidates, ConfigureGroup, CreateGroup, Dequeue, Enqueue, Enqueued, EnqueueRefused,
-    InviteGranted, InviteTake, MemberLeft, Message, Pull, PullResult, RetireGroup, Sweep, TimerFired, problem,
+    HoursClosed, InviteGranted, InviteTake, MemberLeft, Message, Pull, PullResult, RetireGroup, Sweep, TimerFired,
+    group_schedule, problem,
 )
+from switchboard.actors.schedule import Schedule, is_open, next_closing, next_opening
 from switchboard.settings import DispatchSettings
 
-__all__ = ["SkillQueue", "HANDLERS"]
+__all__ = ["SkillQueue", "HANDLERS", "GroupStatus", "group_status"]
 
 SWEEP_TIMER = "sweep"
+CLOSING_TIMER = "closing"
+
+GroupStatus = Literal["open", "open_no_agents", "closed"]
+
+
+def group_status(schedule: Schedule | None, now: float, agents_online: int) -> GroupStatus:
+    """What a widget shows of a group at `now`: ``closed`` outside its hours (None: always open), else
+    ``open`` with at least one agent online, ``open_no_agents`` with none (a request would wait)."""
+    if schedule is not None and not is_open(schedule, now):
+        return "closed"
+    return "open" if agents_online > 0 else "open_no_agents"
 
 Handler = Callable[["SkillQueue", Any, float], list[Effect]]  # each takes the message type of its key
 
@@ -121,6 +146,7 @@ class SkillQueue:
     def __init__(self, group_id: str, msg: CreateGroup, now: float, settings: DispatchSettings) -> None:
         self.id = group_id
         self._settings = settings
+        self._closing_at: float | None = None  # when the armed closing timer fires
         self._configure(msg)
         self.retired = False
         self._entries: dict[str, _Entry] = {}
@@ -139,13 +165,15 @@ class SkillQueue:
         return None if wrong is None else Rejected(*wrong)
 
     def created(self, now: float) -> list[Effect]:
-        return self._arm_sweep(now)
+        return self._arm_sweep(now) + self._arm_closing(now)
 
     def _configure(self, msg: CreateGroup | ConfigureGroup) -> None:
         self.policy = msg.policy
         self.max_queue = msg.max_queue
         wait = msg.last_agent_wait_s
         self.last_agent_wait_s = self._settings.last_agent_wait_s if wait is None else wait
+        self.schedule = group_schedule(msg.schedule)  # checked by the message's problem() before
+        self.at_closing = msg.at_closing
 
     def handle(self, msg: Message, now: float) -> list[Effect]:
         handler = HANDLERS.get(type(msg))
@@ -165,9 +193,22 @@ class SkillQueue:
         entry = self._entries.get(conversation)
         return None if entry is None else self._order.index(entry.key) + 1
 
+    def is_open(self, now: float) -> bool:
+        """Whether the group is within its service hours at `now` (always, without a schedule)."""
+        return self.schedule is None or is_open(self.schedule, now)
+
+    def next_opening(self, now: float) -> float | None:
+        """`now` when open, else when it opens next (None: not within a year)."""
+        return now if self.schedule is None else next_opening(self.schedule, now)
+
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        online = sum(1 for v in self._views.values() if v.presence == "online")
         return {
             "id": self.id, "policy": self.policy, "max_queue": self.max_queue, "retired": self.retired,
+            "schedule": None if self.schedule is None else self.schedule.to_dict(), "at_closing": self.at_closing,
+            "open": None if now is None else self.is_open(now),
+            "next_opening": None if now is None else self.next_opening(now),
+            "status": None if now is None else group_status(self.schedule, now, online),
             "waiting": [
                 {"conversation": e.conversation, "visitor": e.visitor, "priority": e.priority,
                  "queued_at": e.queued_at, "front": e.tier == 0, "hold": e.hold, "avoid": e.avoid,
@@ -188,7 +229,7 @@ class SkillQueue:
             return [Rejected(*wrong)]
         self._configure(msg)  # revived: nobody waits, and the members it still has are known again
         self.retired = False
-        return self._arm_sweep(now)
+        return self._arm_sweep(now) + self._arm_closing(now)
 
     def _on_configure(self, msg: ConfigureGroup, now: float) -> list[Effect]:
         if self.retired:
@@ -200,6 +241,9 @@ class SkillQueue:
                     effects.append(CancelTimer(f"hold:{entry.conversation}"))
                 entry.hold = None
         self._configure(msg)
+        effects += self._arm_closing(now)
+        if self._turns_away(now):  # closed now, and nobody waits in a closed group that offers a message
+            effects += self._dismiss(list(self._open_entries()), now)
         return effects + self._place(now)
 
     def _on_retire(self, msg: RetireGroup, now: float) -> list[Effect]:
@@ -208,7 +252,11 @@ class SkillQueue:
         if self.retired:
             return []
         self.retired = True
-        return [CancelTimer(SWEEP_TIMER)]
+        effects: list[Effect] = [CancelTimer(SWEEP_TIMER)]
+        if self._closing_at is not None:
+            self._closing_at = None
+            effects.append(CancelTimer(CLOSING_TIMER))
+        return effects
 
     def _on_status(self, msg: AgentStatus, now: float) -> list[Effect]:
         self._update_view(msg)
@@ -227,6 +275,9 @@ class SkillQueue:
             return [SendTo(conv, EnqueueRefused(self.id, errors.GROUP_RETIRED, f"group {self.id} has been deleted"))]
         if msg.conversation in self._entries:
             return [SendTo(conv, EnqueueRefused(self.id, errors.ALREADY_REQUESTED, "already waiting in this queue"))]
+        if not self.is_open(now) and not (msg.returning and self.at_closing == "serve"):
+            why = f"group {self.id} is outside its service hours"
+            return [SendTo(conv, EnqueueRefused(self.id, errors.OUTSIDE_HOURS, why, self.next_opening(now)))]
         if not msg.front and self.max_queue is not None and len(self._order) >= self.max_queue:
             return [SendTo(conv, EnqueueRefused(self.id, errors.QUEUE_FULL, f"queue {self.id} is full"))]
         if self.policy == "designated" and msg.designated is not None and msg.designated not in self._views:
@@ -301,11 +352,13 @@ class SkillQueue:
         returned = [e for c in msg.returned if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
         for entry in returned:
             self._unreserve(entry)
+        if returned and self._turns_away(now):  # offered before closing, given back after it: they leave too
+            effects += self._dismiss(returned, now)
         if agent in self._views:  # a late answer from an agent who has left the group
             self._update_view(msg.status)
         effects += self._place(now)
         for entry in returned:
-            if entry.reserved_by is None:
+            if entry.reserved_by is None and entry.conversation in self._entries:
                 effects += self._tell(entry, now)
         return effects
 
@@ -315,6 +368,8 @@ class SkillQueue:
     def _on_timer(self, msg: TimerFired, now: float) -> list[Effect]:
         if msg.key == SWEEP_TIMER:
             return [] if self.retired else self._place(now) + self._arm_sweep(now)
+        if msg.key == CLOSING_TIMER:
+            return self._on_closing(now)
         kind, _, conversation = msg.key.partition(":")
         entry = self._entries.get(conversation)
         if entry is None:
@@ -324,6 +379,46 @@ class SkillQueue:
         elif kind == "avoid":
             entry.avoid = None
         return self._place(now)
+
+    # --- service hours ---------------------------------------------------------------------------
+
+    def _turns_away(self, now: float) -> bool:
+        """Whether visitors waiting now must leave: closed, and the closing time offers them a message."""
+        return self.at_closing == "offer_message" and not self.is_open(now)
+
+    def _on_closing(self, now: float) -> list[Effect]:
+        self._closing_at = None
+        if self.retired:
+            return []
+        effects = self._dismiss(list(self._open_entries()), now) if self._turns_away(now) else []
+        return effects + self._arm_closing(now)
+
+    def _dismiss(self, entries: list[_Entry], now: float) -> list[Effect]:
+        """These unreserved visitors leave the closed queue; each conversation learns when it opens again.
+
+        Everyone unreserved leaves together, so nobody is left behind them to be told a new position."""
+        opening = self.next_opening(now)
+        effects: list[Effect] = []
+        for entry in entries:
+            self._remove(entry, now, tell=False)
+            effects.append(SendTo(Address.conversation(entry.conversation), HoursClosed(self.id, opening)))
+        return effects
+
+    def _arm_closing(self, now: float) -> list[Effect]:
+        """Set (or move, or cancel) the closing timer: only ``offer_message`` acts at closing time."""
+        at = self._closing_time(now) if self.at_closing == "offer_message" else None
+        if at == self._closing_at:
+            return []
+        self._closing_at = at
+        return [CancelTimer(CLOSING_TIMER)] if at is None else [SetTimer(CLOSING_TIMER, at)]
+
+    def _closing_time(self, now: float) -> float | None:
+        """The end of the opening holding `now`, or else of the next one; None if there is none to end."""
+        if self.schedule is None:
+            return None
+        start = now if is_open(self.schedule, now) else next_opening(self.schedule, now)
+        end = None if start is None else next_closing(self.schedule, start)
+        return None if end is None or isinf(end) else end
 
     # --- the waiting list ----------------------------------------------------------------------
 

@@ -279,7 +279,7 @@ def _rule_of(data: object, where: str) -> Rule:
         raise ScheduleError(f"{where}: a rule is an object with either days or date")
     if "days" in data:
         if extra := set(data) - _WEEKLY_KEYS:
-            raise ScheduleError(f"{where}: unknown fields {sorted(extra)} in a weekly rule")
+            raise ScheduleError(f"{where}: unknown fields {sorted(extra, key=str)} in a weekly rule")
         days = data["days"]
         if not isinstance(days, list) or not days:
             raise ScheduleError(f"{where}.days: a non-empty list of weekdays ({', '.join(WEEKDAYS)})")
@@ -289,7 +289,7 @@ def _rule_of(data: object, where: str) -> Rule:
         return Weekly(frozenset(WEEKDAYS.index(day) for day in days), _window_of(data, where))
     if "date" in data:
         if extra := set(data) - _DATED_KEYS:
-            raise ScheduleError(f"{where}: unknown fields {sorted(extra)} in a dated rule")
+            raise ScheduleError(f"{where}: unknown fields {sorted(extra, key=str)} in a dated rule")
         try:
             day = date.fromisoformat(data["date"]) if _DATE.fullmatch(str(data["date"])) else None
         except ValueError:
@@ -312,7 +312,7 @@ def parse_schedule(data: object) -> Schedule:
     if not isinstance(data, dict):
         raise ScheduleError("a schedule is an object with timezone and rules")
     if extra := set(data) - _SCHEDULE_KEYS:
-        raise ScheduleError(f"unknown fields {sorted(extra)} in a schedule")
+        raise ScheduleError(f"unknown fields {sorted(extra, key=str)} in a schedule")
     if "timezone" not in data:
         raise ScheduleError("timezone: missing (an IANA time zone name such as Europe/Paris)")
     rules = data.get("rules", [])

@@ -7,24 +7,30 @@ queues, phases) and the deliveries seen so far (positions told, kinds told,
 refusals). A visitor id names that visitor's current conversation; a request
 after that conversation ended opens a new one and carries the agent who
 served the previous one (what an edge would read from the store).
+
+A scenario's ``clock_start`` is where the clock stands at t=0: the runner moves
+the fresh engine's clock there before it creates anything, so a schedule sees
+realistic dates and no timer runs through the years before.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine, ManualClock
-from switchboard.actors.events import QueuePosition, Refused
+from switchboard.actors.events import OutsideHours, QueuePosition, Refused
 from switchboard.actors.output import Delivery, EngineOutput, Refusal
 from switchboard.actors.messages import (
-    AgentWrote, AnswerTransfer, Close, Command, CreateAgent, CreateGroup, Invite, JoinGroup, KeepWaiting,
-    LeaveGroup, LeaveQueue, OpenConversation, RequestHuman, SetPresence, SetSaturation,
+    AgentWrote, AnswerTransfer, Close, Command, ConfigureGroup, CreateAgent, CreateGroup, Invite, JoinGroup,
+    KeepWaiting, LeaveGroup, LeaveQueue, OpenConversation, RequestHuman, SetPresence, SetSaturation,
     TransferToAgent, TransferToGroup, VisitorWrote,
 )
-from switchboard.scenarios.format import Scenario, Step
+from switchboard.scenarios.format import Group, Scenario, Step
 
 __all__ = ["ScenarioResult", "run_scenario", "Observer"]
 
@@ -48,6 +54,7 @@ class Observer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.positions: dict[str, int] = {}
+        self.openings: dict[str, float | None] = {}  # the next opening each visitor was last told (outside_hours)
         self.told: dict[str, list[str]] = {}
         self.refused: dict[str, list[Refused]] = {}
 
@@ -60,10 +67,13 @@ class Observer:
                 self.told.setdefault(output.to.id, []).append(event.kind)
                 if isinstance(event, QueuePosition):
                     self.positions[output.to.id] = event.position
+                elif isinstance(event, OutsideHours):
+                    self.openings[output.to.id] = event.next_opening
 
     def reset(self) -> None:
         with self._lock:
             self.positions.clear()
+            self.openings.clear()
             self.told.clear()
             self.refused.clear()
 
@@ -77,12 +87,14 @@ class _Run:
         self.last_agent: dict[str, str | None] = {}
         self.last_ref: str | None = None
         self.before_refusal: dict[str, Any] | None = None
+        self.groups: dict[str, Group] = {g.id: g for g in scenario.groups}  # as configured now
 
     def run(self) -> ScenarioResult:
+        self.engine.advance_to(self.sc.clock_start)  # a fresh world: no timer on the way
         self._setup()
         steps = self.sc.steps
         for i, step in enumerate(steps):
-            self.engine.advance_to(step.t)
+            self.engine.advance_to(self.sc.clock_start + step.t)
             if step.do is not None:
                 upcoming = [s for s in (step, steps[i + 1] if i + 1 < len(steps) else None)
                             if s is not None and s.expect and "error" in s.expect]
@@ -102,7 +114,8 @@ class _Run:
 
     def _setup(self) -> None:
         for g in self.sc.groups:
-            self._send(Address.queue(g.id), CreateGroup(g.policy, g.max_queue, g.last_agent_wait_s), "setup")
+            create = CreateGroup(g.policy, g.max_queue, g.last_agent_wait_s, g.schedule, g.at_closing)
+            self._send(Address.queue(g.id), create, "setup")
         self.engine.wait_quiet()
         for a in self.sc.agents:
             self._send(Address.agent(a.id), CreateAgent(a.saturation, a.groups), "setup")
@@ -149,6 +162,18 @@ class _Run:
             self._send(self._conv(f["visitor"]), VisitorWrote(), ref)
         elif do == "close":
             self._send(self._conv(f["visitor"]), Close(f["by"]), ref)
+        elif do == "configure_group":
+            self._configure(f, ref)
+
+    def _configure(self, f: dict[str, Any], ref: str) -> None:
+        """The group's configuration as the runner knows it, with the fields the step gives replaced (as an admin
+        page edits one field and sends them all)."""
+        old = self.groups.get(f["group"]) or Group(f["group"])
+        new = Group(old.id, *(f.get(name, getattr(old, name))
+                              for name in ("policy", "max_queue", "last_agent_wait_s", "schedule", "at_closing")))
+        self.groups[new.id] = new
+        msg = ConfigureGroup(new.policy, new.max_queue, new.last_agent_wait_s, new.schedule, new.at_closing)
+        self._send(Address.queue(new.id), msg, ref)
 
     def _open_if_needed(self, visitor: str, ref: str) -> None:
         """A visitor without an open conversation starts one, remembering who served the last."""
@@ -178,7 +203,7 @@ class _Run:
     # --- expectations -------------------------------------------------------------------------
 
     def _fail(self, step: Step, what: str, expected: Any, seen: Any) -> None:
-        self.result.failures.append(f"step {step.index} (t={step.t:g}) {what}: expected {expected!r}, saw {seen!r}")
+        self.result.failures.append(f"step {step.index} ({step.when}) {what}: expected {expected!r}, saw {seen!r}")
 
     def _check(self, step: Step) -> None:
         expect = step.expect or {}
@@ -201,6 +226,15 @@ class _Run:
             seen = self.obs.positions.get(visitor)
             if seen != n:
                 self._fail(step, f"position[{visitor}]", n, seen)
+        for visitor, opening in (expect.get("next_opening") or {}).items():
+            seen = self.obs.openings.get(visitor, "never told")
+            if seen != opening:
+                self._fail(step, f"next_opening[{visitor}]", self._local(opening), self._local(seen))
+        for group, is_open in (expect.get("open") or {}).items():
+            snap = self.engine.inspect(Address.queue(group))
+            seen = snap["open"] if snap else None
+            if seen != is_open:
+                self._fail(step, f"open[{group}]", is_open, seen)
         for visitor, phase in (expect.get("phase") or {}).items():
             snap = self.engine.inspect(self._conv(visitor))
             seen = snap["phase"] if snap else None
@@ -216,10 +250,16 @@ class _Run:
         for visitor in _visitors_in(expect):
             self.obs.told.pop(visitor, None)
 
+    def _local(self, instant: Any) -> Any:
+        """An instant as a local time of the scenario's zone, for a failure people read."""
+        if not isinstance(instant, float):
+            return instant
+        return datetime.fromtimestamp(instant, ZoneInfo(self.sc.timezone)).isoformat()
+
     def _note_refusals(self, step: Step) -> None:
         """A refusal no expectation asked about is worth a line (a typo in an id?), not a failure."""
         for refusal in self.obs.refused.get(self.last_ref or "", []):
-            self.result.notes.append(f"step {step.index} (t={step.t:g}) {step.do} was refused: "
+            self.result.notes.append(f"step {step.index} ({step.when}) {step.do} was refused: "
                                      f"{refusal.code} ({refusal.detail})")
 
     def _check_error(self, step: Step, code: Any) -> None:
@@ -237,7 +277,7 @@ class _Run:
 
 def _visitors_in(expect: dict[str, Any]) -> set[str]:
     visitors: set[str] = set()
-    for key in ("assigned", "position", "phase", "told"):
+    for key in ("assigned", "position", "phase", "told", "next_opening"):
         visitors |= set((expect.get(key) or {}).keys())
     for waiting in (expect.get("queue") or {}).values():
         visitors |= set(waiting or [])

@@ -13,7 +13,7 @@ import mongoengine
 import pymongo
 
 from switchboard.store.documents import (
-    AccountToken, AgentPresence, Conversation, Image, KbDocument, KbEntry, Message, Rating,
+    AccountToken, AgentPresence, CannedReply, Conversation, ServiceHours, Image, KbDocument, KbEntry, Message, Rating,
     ReportShard, ReportWriter, Site, TermShard, SkillGroup, User, Visitor,
 )
 from switchboard.store.users import migrate_roles
@@ -21,7 +21,7 @@ from switchboard.store.users import migrate_roles
 __all__ = ["DOCUMENTS", "Pinger", "connect", "current_uri", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
-             AgentPresence, ReportShard, ReportWriter, TermShard)
+             AgentPresence, ReportShard, ReportWriter, TermShard, CannedReply, ServiceHours)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "AgentPresence", "ReportShard", "ReportWriter", "TermShard", "to_datetime", "to_epoch",
+           "AgentPresence", "ReportShard", "ReportWriter", "TermShard", "CannedReply", "ServiceHours", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -292,3 +292,42 @@ class TermShard(Document):
     writer = StringField(required=True)
     data = StringField(required=True)
     meta = {"collection": "term_shards", "indexes": [("bucket", "day")]}
+
+
+class CannedReply(Document):
+    """A canned reply (docs/canned.md): a text an agent inserts with ``/shortcut``, for its owner alone
+    (``personal``: ``owner`` is the user id), a skill group (``group``: the group id) or everyone (``global``:
+    ``owner`` is ""). Queried only through :mod:`switchboard.store.canned`.
+
+    ``audience`` is scope and owner in one string (``personal:<user>``, ``group:<group>``, ``global``), so a
+    user's usable set is one query on one indexed field; a shortcut is unique within its audience.
+    """
+
+    id = StringField(primary_key=True)  # "cr-<16 hex>"
+    scope = StringField(required=True, choices=("personal", "group", "global"))
+    owner = StringField(default="")
+    audience = StringField(required=True)
+    shortcut = StringField(required=True)
+    title = StringField(default="")
+    text = StringField(required=True)
+    created_at = DateTimeField()
+    created_by = StringField(default="")
+    updated_at = DateTimeField(null=True)
+    updated_by = StringField(default="")
+    # "audience" again on its own: nx-27017 searches by an index only for a field indexed alone (see Message)
+    meta = {"collection": "canned_replies",
+            "indexes": [{"fields": ["audience", "shortcut"], "unique": True}, "audience"]}
+
+
+class ServiceHours(Document):
+    """Service hours (docs/hours.md) of the desk (id ``default``) or of one skill group (its id): where they come
+    from (``use``), the schedule in :meth:`Schedule.to_dict`'s form, what happens at closing time and the reply
+    visitors get outside them. Queried only through :mod:`switchboard.store.hours`, by ``_id``."""
+
+    id = StringField(primary_key=True)
+    use = StringField(default="default", choices=("default", "always", "own"))
+    schedule = DictField(null=True)
+    at_closing = StringField(default="serve")
+    off_hours_reply = StringField(default="")
+    updated_at = DateTimeField()
+    meta = {"collection": "service_hours"}

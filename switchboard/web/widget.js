@@ -926,6 +926,7 @@
       case "assigned": return onAssigned(f);
       case "wait_timeout": return onWaitTimeout(f);
       case "queue_full": return onQueueFull(f);
+      case "outside_hours": return onOutsideHours(f);
       case "requeued": return onRequeued(f, "Your agent was disconnected. You are back at the front of the queue.");
       case "reassigned": return onRequeued(f, "Another person will be with you shortly.");
       case "abandoned": return onEnded(f, "abandoned");
@@ -1063,6 +1064,20 @@
     S.handoff = false;
     S.queue = null;
     notice("Sorry, all our people are busy and the queue is full. Please try again a little later.");
+    save();
+    render();
+  }
+
+  // The group is closed (docs/hours.md): the next opening in the visitor's own time zone and words.
+  function onOutsideHours(f) {
+    if (!ours(f.conversation, true)) return;
+    S.phase = "bot";
+    S.handoff = false;
+    S.queue = null;
+    const opens = typeof f.next_opening === "number" ? new Date(f.next_opening * 1000) : null;
+    const when = opens ? opens.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : null;
+    const closed = f.reason === "closing" ? "We have just closed" : "We are closed right now";
+    notice(when ? closed + ". We open again " + when + "." : closed + ".");
     save();
     render();
   }

@@ -8,6 +8,7 @@
 
 import {Api, session} from "./ws-api.js";
 import {AdminArea} from "./ws-admin.js";
+import {CannedArea} from "./ws-canned.js";
 import {ConversationView} from "./ws-conversation.js";
 import {$, el, toast} from "./ws-dom.js";
 import {HistoryArea, historyTarget, linkEndedBanner} from "./ws-history.js";
@@ -112,6 +113,7 @@ function start(token, user) {
       ? once(() => { liveArea = new LiveArea($("#live"), () => api.token); liveArea.start(); }) : null,
     history: once(() => { historyArea = new HistoryArea($("#history"), api, toast).load(); }),  // scoped by the server
     reports: once(() => new ReportsArea($("#reports"), api, toast, user).load()),  // scoped by the server
+    canned: once(() => new CannedArea($("#canned")).load()),  // everyone: their own, their groups', the global ones
     profile: once(() => new ProfileArea($("#profile"), api, toast, user, {
       changed: showMe,
       pause: () => {  // the change ends every session: no socket of ours may read that as "session ended"
@@ -128,7 +130,7 @@ function start(token, user) {
     }).load()),
   };
   const areas = {desk: $("#desk"), team: $("#admin"), live: $("#live"), history: $("#history"),
-                 reports: $("#reports"), profile: $("#profile")};
+                 reports: $("#reports"), profile: $("#profile"), canned: $("#canned")};
   $("#agent-controls").hidden = !tabs.desk;
   const show = (name) => {
     for (const [tab, area] of Object.entries(areas)) area.hidden = tab !== name;

@@ -1,7 +1,9 @@
 // The middle column: one conversation's transcript (bot turns, the visitor, agents, internal notes, system
 // lines), the visitor's typing, and the reply box with its note mode, plus transfer and close.
 // Typing goes both ways: the agent's typing is sent while they write a reply (never for a note).
+// `/` at the start of the reply or after a space opens the canned replies (ws-canned.js: CannedPicker).
 
+import {CannedPicker} from "./ws-canned.js";
 import {$, clock, el, fill} from "./ws-dom.js";
 import {ENDED_TEXT, GONE_TEXT} from "./ws-state.js";
 
@@ -31,6 +33,11 @@ export class ConversationView {
       target: $("#transfer-target", root), confirm: $("#transfer-confirm", root),
       cancel: $("#transfer-cancel", root),
     };
+    this.canned = new CannedPicker(this.parts.reply, {
+      conversation: () => this.desk.active,
+      groupName: (id) => `Group ${this.o.names.group(id)}`,
+      inserted: () => this.drafted(),
+    });
     this.wire();
   }
 
@@ -41,16 +48,15 @@ export class ConversationView {
       this.submit();
     });
     p.reply.addEventListener("keydown", (event) => {
+      if (this.canned.keydown(event)) return;  // the canned replies' list took it (arrows, Enter, Escape)
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
       }
     });
     p.reply.addEventListener("input", () => {
-      const c = this.desk.active;
-      if (!c) return;
-      c.draft = p.reply.value;
-      if (!c.noteMode && c.open) this.typed(c);
+      this.drafted();
+      this.canned.update();
     });
     p.note.addEventListener("click", () => {
       const c = this.desk.active;
@@ -77,6 +83,14 @@ export class ConversationView {
         this.o.toast(`Transfer to ${p.target.selectedOptions[0].textContent} requested.`);
       }
     });
+  }
+
+  /** The reply box changed (typed, or a canned reply put in): keep the draft, say we are typing. */
+  drafted() {
+    const c = this.desk.active;
+    if (!c) return;
+    c.draft = this.parts.reply.value;
+    if (!c.noteMode && c.open) this.typed(c);
   }
 
   // --- typing --------------------------------------------------------------------------------------
@@ -111,6 +125,7 @@ export class ConversationView {
     const text = this.parts.reply.value.trim();
     if (!c || !c.open || !text) return;
     if (!c.noteMode) this.stopTyping();
+    this.canned.close();
     this.o.post(c, c.noteMode ? "note" : "text", text);
     this.parts.reply.value = "";
     c.draft = "";
@@ -159,6 +174,7 @@ export class ConversationView {
     const switched = this.shown.id !== c.id;
     if (switched) {
       this.stopTyping();
+      this.canned.close();
       p.picker.hidden = true;
       p.reply.value = c.draft;
     }
@@ -191,9 +207,10 @@ export class ConversationView {
     p.send.disabled = !c.open;
     p.note.disabled = !c.open;
     p.reply.placeholder = !c.open ? (GONE_TEXT[c.ended] ? "This conversation is no longer yours." : "This conversation has ended.")
-      : c.noteMode ? "Write an internal note (only agents see it)…" : "Write a reply…";
+      : c.noteMode ? "Write an internal note (only agents see it)…" : "Write a reply… (/ for a canned reply)";
     p.send.textContent = c.noteMode ? "Add note" : "Send";
-    p.hint.textContent = c.noteMode ? "Internal note: never shown to the visitor" : "Enter to send · Shift+Enter for a new line";
+    p.hint.textContent = c.noteMode ? "Internal note: never shown to the visitor"
+      : "Enter to send · Shift+Enter for a new line · / for canned replies";
   }
 
   renderTranscript(c, switched) {

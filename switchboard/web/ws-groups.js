@@ -1,9 +1,14 @@
 // Team → Groups: the skill groups (GET /api/groups: all for an admin, its own for a supervisor). An admin
 // renames a group, changes its policy and queue limit (PATCH /api/groups/{id}), deletes it (DELETE; while open
 // conversations name it the server answers group_busy, and the page offers to move them to another group:
-// ?move_to=) and creates new ones. A supervisor sees the list only.
+// ?move_to=) and creates new ones. A supervisor sees the list only. Each group's service hours, and the desk's
+// default hours above the list, open in a panel of their own (ws-hours.js: the editor and the week's picture).
 
 import {$, el, fill, runForm, sentence} from "./ws-dom.js";
+import {HoursEditor, weekPicture} from "./ws-hours.js";
+
+const GROUP_MODES = [["default", "The desk's default hours"], ["always", "Always open"], ["own", "Its own hours"]];
+const DEFAULT_MODES = [["always", "Always open"], ["own", "Opening hours"]];
 
 const POLICIES = [["balanced", "Balanced"], ["last_agent_first", "Last agent first"], ["designated", "Designated"]];
 
@@ -28,6 +33,7 @@ export class GroupsSection {
   }
 
   render() {
+    this.renderDefaultHours();
     const groups = this.team.groups;
     fill($("#group-rows", this.root), groups.length ? groups.map((g) => this.team.isAdmin ? this.editable(g) : this.plain(g))
       : el("li", {class: "empty-note"}, "No groups yet."));
@@ -65,7 +71,57 @@ export class GroupsSection {
     return el("li", {class: "group-item", testid: "group-row", dataset: {group: g.id}},
       el("div", {class: "group-title"}, el("span", {class: "strong"}, g.name || g.id),
          el("span", {class: "muted small"}, g.id), el("span", {class: "pill"}, this.members(g))),
-      form, busy ? this.movePanel(g, busy) : null);
+      form, this.hoursPanel(`/api/groups/${encodeURIComponent(g.id)}/hours`, GROUP_MODES, `hours-${g.id}`),
+      busy ? this.movePanel(g, busy) : null);
+  }
+
+  // -- service hours
+
+  renderDefaultHours() {
+    const list = $("#group-rows", this.root);
+    if (!list || !this.team.isAdmin) return;
+    let box = $("[data-testid=default-hours]", this.root);
+    if (!box) {
+      box = el("div", {class: "default-hours", testid: "default-hours"});
+      list.before(box);
+    }
+    fill(box, this.hoursPanel("/api/hours", DEFAULT_MODES, "hours-default", "Default service hours"));
+  }
+
+  hoursPanel(path, modes, testid, title = "Service hours") {
+    const body = el("div", {class: "hours-body"}, el("p", {class: "muted small"}, "Loading…"));
+    const panel = el("details", {class: "hours-panel", testid},
+      el("summary", {class: "strong", testid: `${testid}-summary`}, title), body);
+    const show = (answer) => {
+      const editor = new HoursEditor({hours: answer, modes, testid: `${testid}-form`, save: async (mode, hours) => {
+        const saved = await this.team.api.call("PUT", path, {json: {...hours, use: mode}});
+        show(saved);
+        return saved;
+      }});
+      fill(body, editor.form, this.weekSummary(answer.week));
+    };
+    panel.addEventListener("toggle", async () => {
+      if (!panel.open || panel.dataset.loaded) return;
+      panel.dataset.loaded = "1";
+      try {
+        show(await this.team.api.call("GET", path));
+      } catch (err) {
+        fill(body, el("p", {class: "form-error", role: "alert"}, sentence(err.message || String(err))));
+      }
+    });
+    return panel;
+  }
+
+  weekSummary(week) {
+    if (!week || week.always_open) {
+      return el("p", {class: "muted small", testid: "hours-status"}, "Open around the clock: visitors can always ask for a person.");
+    }
+    const next = week.next_opening ? new Date(week.next_opening * 1000) : null;
+    const when = next ? next.toLocaleString([], {timeZone: week.timezone, weekday: "short", hour: "2-digit", minute: "2-digit"}) : null;
+    return el("div", {class: "hours-week-box"},
+      el("p", {class: "small", testid: "hours-status"},
+         week.open_now ? "Open now." : when ? `Closed now; opens ${when} (${week.timezone}).` : "Closed, with no opening in the coming year."),
+      weekPicture(week.days));
   }
 
   async save(event, g) {

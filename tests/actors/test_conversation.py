@@ -16,13 +16,13 @@ from switchboard.actors.address import Address, UserRef
 from switchboard.actors.conversation import TRANSITIONS, Conversation, Phase
 from switchboard.actors.effects import AskBot, CancelTimer, Deliver, Effect, Record, Rejected, SendTo, SetTimer
 from switchboard.actors.events import (
-    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, QueueFull, Reassigned,
-    Requeued, TransferDeclined, WaitTimeout,
+    Abandoned, Assigned, Closed, ConversationAssigned, ConversationRemoved, ConversationState, OutsideHours, QueueFull,
+    Reassigned, Requeued, TransferDeclined, WaitTimeout,
 )
 from switchboard.actors.messages import (
     Post, RestoreConversation,
     AgentStatus, AgentWrote, AnswerTransfer, Assign, Candidate, Candidates, Close, CreateAgent, CreateGroup,
-    Dequeue, Enqueue, Enqueued, EnqueueRefused, Invite, InviteGranted, InviteTake, JoinGroup, KeepWaiting,
+    Dequeue, Enqueue, Enqueued, EnqueueRefused, HoursClosed, Invite, InviteGranted, InviteTake, JoinGroup, KeepWaiting,
     LeaveGroup, LeaveQueue, MemberLeft, OfferWithdrawn, OpenConversation, Pull, PullResult, Release, RequestHuman, Requeue,
     SetPresence, SetSaturation, Sweep, TimerFired, TransferAccepted, TransferOffer, TransferRefused,
     TransferToAgent, TransferToGroup, Undeliverable, VisitorBack, VisitorGone, VisitorWrote,
@@ -120,6 +120,15 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (QUEUED, VisitorWrote(), QUEUED, []),
     (QUEUED, EnqueueRefused("sales", errors.QUEUE_FULL, "queue sales is full"), BOT,
      [CancelTimer("wait"), Deliver(VISITOR, QueueFull("c1", "sales"))]),
+    (QUEUED, EnqueueRefused("sales", errors.OUTSIDE_HOURS, "group sales is outside its service hours", 2000.0), BOT,
+     [CancelTimer("wait"), Deliver(VISITOR, OutsideHours("c1", "sales", 2000.0, "request"))]),
+    (QUEUED, HoursClosed("sales", 2000.0), BOT,
+     [CancelTimer("wait"), Deliver(VISITOR, OutsideHours("c1", "sales", 2000.0, "closing"))]),
+    (QUEUED, HoursClosed("support", 2000.0), QUEUED, []),  # not its queue: late news from a queue it left
+    (BOT, HoursClosed("sales", 2000.0), BOT, []),
+    (ASSIGNED, HoursClosed("sales", 2000.0), ASSIGNED, []),
+    (CLOSED, HoursClosed("sales", 2000.0), CLOSED, []),
+    (ABANDONED, HoursClosed("sales", 2000.0), ABANDONED, []),
     (QUEUED, EnqueueRefused("sales", errors.NOT_IN_GROUP, "not here"), BOT,
      [CancelTimer("wait"), Rejected(errors.NOT_IN_GROUP, "not here")]),
     (QUEUED, Enqueued("sales"), QUEUED, []),
@@ -149,7 +158,7 @@ SIMPLE_CASES: list[tuple[Phase, Any, Phase, list[Effect]]] = [
     (ASSIGNED, TransferAccepted("bob"), ASSIGNED, VOID),  # nobody offered bob a transfer
     (ASSIGNED, TransferRefused("bob", "declined"), ASSIGNED, []),
     (ASSIGNED, Requeue("ann"), QUEUED,
-     ENDED + [SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT, front=True)),
+     ENDED + [SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT, front=True, returning=True)),
               Deliver(VISITOR, Requeued("c1", "sales")), WAIT_AGAIN,
               Deliver(ANN_USER, ConversationRemoved("c1", "requeued"))]),
     (ASSIGNED, Requeue("bob"), ASSIGNED, []),
@@ -247,6 +256,7 @@ SAMPLES: dict[type, Any] = {
     Pull: Pull(AgentStatus("bob", "online", 0, 2, 0.0), 2), Candidates: Candidates("sales", (), True),
     PullResult: PullResult(AgentStatus("bob", "online", 0, 2, 0.0), (), ()), Enqueue: Enqueue("c1", "v1", 0, 0.0),
     Enqueued: Enqueued("sales"), EnqueueRefused: EnqueueRefused("sales", errors.QUEUE_FULL, "full"),
+    HoursClosed: HoursClosed("sales", None),
     Dequeue: Dequeue("c1"), InviteTake: InviteTake("c1", "bob"), InviteGranted: InviteGranted("c1", "v1", "sales"),
     MemberLeft: MemberLeft("bob"), Assign: Assign("bob", "auto"), Release: Release("c1", "closed"),
     Requeue: Requeue("bob"), TransferOffer: TransferOffer("c1", "v1", "sales", "bob"),
@@ -369,7 +379,7 @@ def test_an_assigned_visitor_whose_agent_stays_silent_goes_back_to_the_front_avo
     assert silent == [
         SendTo(ANN, Release("c1", "no_reply")),
         CancelTimer("idle"), CancelTimer("no_reply"),
-        SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT, front=True, avoid="ann")),
+        SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT, front=True, avoid="ann", returning=True)),
         Deliver(VISITOR, Reassigned("c1", "sales")), SetTimer("wait", 50.0 + SETTINGS.wait_timeout_s),
         Deliver(ANN_USER, ConversationRemoved("c1", "no_reply")),
     ]
@@ -573,7 +583,7 @@ def test_an_assigned_conversation_moved_to_another_group_is_requeued_there() -> 
 
     requeued = handle(conv, Requeue("ann"), 50.0)
 
-    assert requeued == ENDED + [SendTo(SUPPORT, Enqueue("c1", "v1", 0, QUEUED_AT, front=True)),
+    assert requeued == ENDED + [SendTo(SUPPORT, Enqueue("c1", "v1", 0, QUEUED_AT, front=True, returning=True)),
                                 Deliver(VISITOR, Requeued("c1", "support")),
                                 SetTimer("wait", 50.0 + SETTINGS.wait_timeout_s),
                                 Deliver(ANN_USER, ConversationRemoved("c1", "requeued"))]
@@ -633,7 +643,7 @@ def test_a_move_the_new_queue_refuses_goes_back_to_the_old_queue_in_its_place_an
     effects = handle(conv, answer, 41.0)
 
     code = answer.code if isinstance(answer, EnqueueRefused) else errors.UNKNOWN_GROUP
-    assert effects == [SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT)), refused(code)]
+    assert effects == [SendTo(SALES, Enqueue("c1", "v1", 0, QUEUED_AT, returning=True)), refused(code)]
     assert conv.snapshot(41.0) == before
 
 

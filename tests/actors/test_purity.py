@@ -1,7 +1,11 @@
 """The entity modules stay a deterministic core: no clock, no threads, no I/O, no randomness.
 
-Read from their source (not by importing them), following our own relative
-imports, so a helper module pulled in by an entity is held to the same rule.
+Read from their source (not by importing them), following our own imports,
+so a helper module pulled in by an entity is held to the same rule.
+
+``datetime`` itself is allowed: service hours (``schedule.py``, which the
+queue uses) convert instants to local dates with it. What stays forbidden is
+reading the clock through it: ``datetime.now()``, ``date.today()`` and the like.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import pytest
 
 ENTITY_MODULES = ["agent", "queue", "conversation", "messages", "effects", "events", "address", "errors"]
 FORBIDDEN = {"time", "asyncio", "threading", "pykka", "ray", "mongoengine", "redis", "starlette", "random",
-             "datetime", "uuid", "secrets", "socket", "multiprocessing", "concurrent"}
+             "uuid", "secrets", "socket", "multiprocessing", "concurrent"}
+CLOCK_READS = {"now", "utcnow", "today"}  # datetime.now(), datetime.utcnow(), date.today(), datetime.today()
 
 
 def _tree(module: str) -> ast.Module:
@@ -52,6 +57,13 @@ def _imports(module: str) -> tuple[set[str], set[str]]:
     return absolute, ours
 
 
+def _clock_reads(module: str | ast.Module) -> list[str]:
+    """Calls in `module` that read the clock through datetime: ``x.now()``, ``x.utcnow()``, ``x.today()``."""
+    tree = _tree(module) if isinstance(module, str) else module
+    return [f"line {node.lineno}: {ast.unparse(node.func)}()" for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCK_READS]
+
+
 def _closure(module: str) -> dict[str, set[str]]:
     """Every module of ours reachable from `module` by import, with its absolute imports."""
     seen: dict[str, set[str]] = {}
@@ -71,9 +83,26 @@ def test_an_entity_module_and_what_it_imports_of_ours_use_no_clock_thread_io_or_
     closure = _closure(f"switchboard.actors.{name}")
 
     offenders = {module: sorted(imports & FORBIDDEN) for module, imports in closure.items() if imports & FORBIDDEN}
+    clock_reads = {module: reads for module in closure if (reads := _clock_reads(module))}
 
     assert f"switchboard.actors.{name}" in closure
     assert offenders == {}
+    assert clock_reads == {}
+
+
+def test_the_queue_reaches_the_service_hours_module_and_it_reads_no_clock() -> None:
+    closure = _closure("switchboard.actors.queue")
+
+    assert "switchboard.actors.schedule" in closure
+    assert "datetime" in closure["switchboard.actors.schedule"]
+    assert _clock_reads("switchboard.actors.schedule") == []
+
+
+def test_the_purity_check_notices_a_clock_read_through_datetime() -> None:
+    source = ast.parse("import datetime as dt\nfrom datetime import date\n"
+                       "a = dt.datetime.now(dt.timezone.utc)\nb = date.today()\nc = dt.date.fromtimestamp(0)\n")
+
+    assert _clock_reads(source) == ["line 3: dt.datetime.now()", "line 4: date.today()"]
 
 
 def test_the_purity_check_notices_a_module_that_reads_the_clock() -> None:

@@ -76,6 +76,6 @@ def test_a_conversation_restored_in_a_queue_counts_its_visitor_away_until_a_sock
 
     created = conv.created(100.0)
 
-    assert SendTo(SALES, Enqueue("c1", "v1", 0, 10.0, front=False)) in created
+    assert SendTo(SALES, Enqueue("c1", "v1", 0, 10.0, front=False, returning=True)) in created
     assert SetTimer("gone", 160.0) in created
     assert handle(conv, VisitorBack(), 110.0) == [CancelTimer("gone")]

@@ -439,6 +439,20 @@ def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_
     scripted.next("message", text="still there?")
 
 
+def test_outside_hours_the_visitor_is_told_the_next_opening_in_their_own_time_and_may_ask_again(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    asks_for_a_person(widget, scripted)
+    opens = widget.page.evaluate("new Date(2026, 11, 8, 9, 0).getTime() / 1000")  # Tuesday 09:00, the page's zone
+
+    scripted.send("outside_hours", conversation="c-1", group="web-support", next_opening=opens, reason="request")
+
+    told = widget.by_id("sb-notice").filter(has_text="We are closed right now")
+    expect(told).to_contain_text("We open again Tuesday")
+    expect(told).to_contain_text("09:00")
+    expect(widget.by_id("talk-to-person")).to_be_visible()
+    expect(widget.by_id("queue-status")).to_be_hidden()
+
+
 def test_a_refused_hand_off_is_told_in_the_visitors_words_and_they_may_ask_again(
         widget: Widget, scripted: ScriptedSocket) -> None:
     asks_for_a_person(widget, scripted)

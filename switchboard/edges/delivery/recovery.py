@@ -25,6 +25,7 @@ from switchboard.actors import messages as m
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
 from switchboard.store import archive
+from switchboard.store.hours import DEFAULT_ID, effective, get_many
 from switchboard.edges.delivery.claims import release_stale, stage_claim
 from switchboard.edges.keys import ENDED_CONV_TTL_S, conv_hash, conv_key, registry_pattern
 
@@ -60,8 +61,12 @@ async def recover(engine: Engine, redis: aioredis.Redis, default_group: str | No
         await _mark_ended(redis, stale, await asyncio.to_thread(archive.phases, stale))
         log.info("released %d visitors' claims on conversations the store does not have open (a crash "
                  "came between the two): their next message opens a new one", len(stale))
+    hours = await asyncio.to_thread(get_many, [DEFAULT_ID, *(str(group.id) for group in world.groups)])
     for group in world.groups:
-        engine.send(Address.queue(group.id), m.CreateGroup(group.policy, group.max_queue, group.last_agent_wait_s))
+        schedule, at_closing, _ = effective(hours[str(group.id)], hours[DEFAULT_ID])
+        engine.send(Address.queue(group.id), m.CreateGroup(
+            group.policy, group.max_queue, group.last_agent_wait_s,
+            schedule=schedule.to_dict() if schedule is not None else None, at_closing=at_closing))
     await _settle(engine, "the groups")
     active: dict[str, list[tuple[str, str | None]]] = {}
     for state in world.conversations:

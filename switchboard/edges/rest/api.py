@@ -1,7 +1,7 @@
 """The REST API in one piece: every resource's routes, and the OpenAPI description assembled from their parts.
 
 Each resource module (:mod:`.sessions`, :mod:`.agents`, :mod:`.groups`, :mod:`.kb`, :mod:`.workspace`,
-:mod:`.setup`, :mod:`.accounts`, :mod:`.profile`, :mod:`.site`)
+:mod:`.setup`, :mod:`.accounts`, :mod:`.profile`, :mod:`.site`, :mod:`.hours`, ...)
 offers a routes function and an :class:`~switchboard.edges.rest.toolkit.ApiPart`; this module is the only
 one that knows them all. A new resource adds its module and one line to each list below; docs/protocol.md's
 REST table lists every route (tests/edges/test_protocol_docs.py checks it).
@@ -16,8 +16,10 @@ from starlette.routing import BaseRoute
 from switchboard.edges.auth import Passwords
 from switchboard.edges.rest.accounts import ACCOUNTS_API, account_routes
 from switchboard.edges.rest.agents import AGENTS_API, agent_routes
+from switchboard.edges.rest.canned import CANNED_API, canned_routes
 from switchboard.edges.rest.groups import GROUPS_API, group_routes
 from switchboard.edges.rest.history import HISTORY_API, history_routes
+from switchboard.edges.rest.hours import HOURS_API, hours_routes
 from switchboard.edges.rest.kb import KB_API, kb_routes
 from switchboard.edges.rest.profile import PROFILE_API, profile_routes
 from switchboard.edges.rest.reports import REPORTS_API, report_routes
@@ -37,7 +39,7 @@ OPENAPI = describe(
      "description": "Agents and admins log in here; admins manage agents and skill groups. "
                     "Times are epoch seconds. Every error is {\"error\": {\"code\", \"message\"}}."},
     [SESSIONS_API, AGENTS_API, GROUPS_API, _DESCRIPTION_API, KB_API, WORKSPACE_API, SETUP_API, ACCOUNTS_API,
-     PROFILE_API, SITE_API, REPORTS_API, HISTORY_API])
+     PROFILE_API, SITE_API, REPORTS_API, HISTORY_API, CANNED_API, HOURS_API])
 
 
 async def _openapi(request: Request) -> Response:
@@ -58,4 +60,5 @@ def rest_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
 
 def api_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
     """Every REST route: what the app serves."""
-    return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes(), *site_routes(), *report_routes(), *history_routes()]
+    return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes(), *site_routes(), *report_routes(), *history_routes(),
+            *canned_routes(), *hours_routes()]

@@ -28,14 +28,15 @@ from starlette.routing import BaseRoute
 
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
-from switchboard.actors.messages import (POLICIES, ConfigureGroup, CreateGroup, JoinGroup, LeaveGroup, MoveToGroup,
-                                         RetireGroup)
+from switchboard.actors.messages import POLICIES, CreateGroup, JoinGroup, LeaveGroup, MoveToGroup, RetireGroup
 from switchboard.settings import GROUP_ID
 from switchboard.store.documents import SkillGroup, to_epoch
 from switchboard.store.groups import add_member, get_group, insert_group, list_groups, open_conversations, \
     remove_member, retire_group, update_group
+from switchboard.store.hours import DEFAULT_ID, delete_hours, get_many
 from switchboard.store.users import AGENT_ID
 from switchboard.edges import codes
+from switchboard.edges.rest.hours import queue_configuration
 from switchboard.edges.rest.toolkit import MAX_TEXT, SLUG_SCHEMA, ApiError, ApiPart, Body, ORJSONResponse, admin, \
     bad, errors, int_field, json_content, make_routes, not_found, operation, read_json, ref, services_of, slug, \
     steerer, string_field
@@ -100,8 +101,11 @@ async def _create(request: Request) -> Response:
     assert wait_s is None or isinstance(wait_s, float)
     group = await run_in_threadpool(lambda: insert_group(group_id, name=name, policy=policy, max_queue=max_queue,
                                                          last_agent_wait_s=wait_s))
-    services_of(request).engine.send(Address.queue(group_id), CreateGroup(policy=policy, max_queue=max_queue,
-                                                                          last_agent_wait_s=wait_s))
+    hours = await run_in_threadpool(get_many, [group_id, DEFAULT_ID])  # a new group uses the default hours
+    configuration = queue_configuration(group, hours[group_id], hours[DEFAULT_ID])
+    services_of(request).engine.send(Address.queue(group_id), CreateGroup(
+        policy=policy, max_queue=max_queue, last_agent_wait_s=wait_s, schedule=configuration.schedule,
+        at_closing=configuration.at_closing))
     return ORJSONResponse(group_json(group), status_code=201)
 
 
@@ -116,9 +120,10 @@ async def _change(request: Request) -> Response:
     group_id = _group_id(request)
     fields = _fields(await read_json(request, _FIELDS))
     group = await run_in_threadpool(lambda: update_group(group_id, **fields))
-    if set(fields) - {"name"}:  # the queue hears its whole configuration, as stored now
-        services_of(request).engine.send(Address.queue(group_id), ConfigureGroup(
-            policy=group.policy, max_queue=group.max_queue, last_agent_wait_s=group.last_agent_wait_s))
+    if set(fields) - {"name"}:  # the queue hears its whole configuration, as stored now (its hours too)
+        hours = await run_in_threadpool(get_many, [group_id, DEFAULT_ID])
+        services_of(request).engine.send(Address.queue(group_id),
+                                         queue_configuration(group, hours[group_id], hours[DEFAULT_ID]))
     return ORJSONResponse(group_json(group))
 
 
@@ -151,6 +156,7 @@ async def _delete(request: Request) -> Response:
                                               f"{f' (group {move_to} refused them: is its queue full?)' if move_to else ''}"
                                               f"; the group was not deleted, try again")
     agents = await run_in_threadpool(retire_group, group_id)
+    await run_in_threadpool(delete_hours, group_id)
     for agent in agents:
         services.engine.send(Address.agent(agent), LeaveGroup(group_id))
     return Response(status_code=204)
