@@ -38,6 +38,7 @@ EDGE_LAYERS: dict[str, int] = {
     "switchboard.edges.limits": 1,
     "switchboard.edges.scope": 1,
     "switchboard.edges.site": 1,
+    "switchboard.edges.identity": 1,
     "switchboard.edges.images": 1,
     "switchboard.edges.accounts": 1,
     "switchboard.edges.setup": 1,

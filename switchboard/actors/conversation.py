@@ -268,7 +268,8 @@ class Conversation:
         self._before_request = (self.queued_at, self.priority)
         self.phase, self.group, self.priority, self.front = Q, msg.group, msg.priority, False
         self.queued_at, self._returning = now, False
-        enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent)
+        enqueue = Enqueue(self.id, self.visitor, msg.priority, now, designated=msg.agent, last_agent=msg.last_agent,
+                          familiar=msg.familiar_agent)
         return [SendTo(Address.queue(msg.group), enqueue), self._wait_timer(now), *self._gone_timer(now)]
 
     def _enqueue_refused(self, msg: EnqueueRefused, now: float) -> list[Effect]:

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 PRESENCES = ("online", "away", "offline")
-POLICIES = ("balanced", "last_agent_first", "designated")
+POLICIES = ("balanced", "last_agent_first", "designated", "familiar")
 AT_CLOSING = ("serve", "offer_message")  # what a group's closing time does to visitors still waiting
 CLOSERS = ("agent", "visitor", "system")
 POST_KINDS: dict[str, tuple[str, ...]] = {"visitor": ("text",), "agent": ("text", "note"), "bot": ("text",),
@@ -249,20 +249,23 @@ class RequestHuman(msgspec.Struct, frozen=True):
 
     `agent` names a designated agent (honoured by groups with the designated policy);
     `last_agent` is who served this visitor last (the edge knows it from the store),
-    honoured by groups with the last_agent_first policy.
+    honoured by groups with the last_agent_first policy; `familiar_agent` is who served this (verified)
+    customer most, honoured by groups with the familiar policy.
     """
 
     group: str
     priority: int = 0
     agent: str | None = None
     last_agent: str | None = None
+    familiar_agent: str | None = None
 
     def problem(self) -> Problem | None:
         if not _non_empty(self.group):
             return Problem(errors.INVALID_ARGUMENT, "group must be a non-empty string")
         if isinstance(self.priority, bool) or not isinstance(self.priority, int):
             return Problem(errors.INVALID_ARGUMENT, f"priority must be an integer, got {self.priority!r}")
-        for name, value in (("agent", self.agent), ("last_agent", self.last_agent)):
+        for name, value in (("agent", self.agent), ("last_agent", self.last_agent),
+                            ("familiar_agent", self.familiar_agent)):
             if value is not None and not isinstance(value, str):
                 return Problem(errors.INVALID_ARGUMENT, f"{name} must be an agent id")
         return None
@@ -469,6 +472,7 @@ class Enqueue(msgspec.Struct, frozen=True):
     designated: str | None = None
     last_agent: str | None = None
     avoid: str | None = None
+    familiar: str | None = None
     confirm: bool = False
     returning: bool = False
 

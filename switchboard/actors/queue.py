@@ -24,7 +24,10 @@ that choice O(log n), so no decision scans every agent.
 Holds: under ``designated`` a visitor who names a member agent is offered
 only to that agent; under ``last_agent_first`` a returning visitor is held
 for their last agent for ``last_agent_wait_s`` (if that agent is a member and
-not offline), then becomes an ordinary waiter at its original place. Held
+not offline), then becomes an ordinary waiter at its original place; under
+``familiar`` a verified customer is offered first to the agent who served them
+most, only if that agent is eligible in the view right then, and becomes an
+ordinary waiter at once when they are not (or give the offer back). Held
 visitors never block those behind them. A visitor reassigned for no reply
 *avoids* the silent agent for ``no_reply_reassign_s``.
 
@@ -300,6 +303,10 @@ class SkillQueue:
         """Who alone may take this visitor for now (designated or last agent), and the timer that ends it."""
         if self.policy == "designated" and msg.designated is not None:
             return msg.designated, []
+        if self.policy == "familiar" and msg.familiar is not None and not msg.front:
+            view = self._views.get(msg.familiar)
+            if view is not None and view.eligible:  # a first offer to them now, or none: nobody waits for them
+                return msg.familiar, []
         if self.policy == "last_agent_first" and msg.last_agent is not None:
             view = self._views.get(msg.last_agent)
             if view is not None and view.presence != "offline":
@@ -352,6 +359,8 @@ class SkillQueue:
         returned = [e for c in msg.returned if (e := self._entries.get(c)) is not None and e.reserved_by == agent]
         for entry in returned:
             self._unreserve(entry)
+            if self.policy == "familiar" and entry.hold == agent:  # they gave the first offer back: anyone now
+                entry.hold = None
         if returned and self._turns_away(now):  # offered before closing, given back after it: they leave too
             effects += self._dismiss(returned, now)
         if agent in self._views:  # a late answer from an agent who has left the group
@@ -460,6 +469,10 @@ class SkillQueue:
         """Offer open visitors, in serving order, to the best eligible agents, until none is left."""
         effects: list[Effect] = []
         for entry in self._open_entries():
+            if entry.hold is not None and self.policy == "familiar":  # a first offer, never a wait
+                view = self._views.get(entry.hold)
+                if view is None or not view.eligible:
+                    entry.hold = None
             if entry.hold is not None:
                 view = self._views.get(entry.hold)
                 agent = entry.hold if view is not None and view.eligible else None

@@ -8,7 +8,7 @@ engine could) takes it from here too, re-exported, so both sides say the same th
 
 from __future__ import annotations
 
-from switchboard.actors.errors import CONVERSATION_ENDED, NOT_YOUR_CONVERSATION, UNKNOWN_CONVERSATION
+from switchboard.actors.errors import CONVERSATION_ENDED, NOT_YOUR_CONVERSATION, UNKNOWN_CONVERSATION, UNKNOWN_GROUP
 
 __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN_TYPE", "HELLO_TIMEOUT",
            "HELLO_REQUIRED", "UNSUPPORTED_VERSION", "RATE_LIMITED", "NO_CONVERSATION", "EMAIL_REQUIRED",
@@ -16,7 +16,8 @@ __all__ = ["CODES", "FRAME_TOO_LARGE", "INVALID_JSON", "INVALID_FRAME", "UNKNOWN
            "SESSION_ENDED", "NOT_YOUR_CONVERSATION", "CONVERSATION_ENDED", "UNKNOWN_CONVERSATION",
            "LOGIN_THROTTLED", "LOGINS_BUSY", "TOO_MANY_CONVERSATIONS", "TOO_MANY_WAITING", "TOO_MANY_SOCKETS",
            "UNAVAILABLE", "SETUP_CODE_WRONG", "SETUP_DONE", "ACCOUNT_DEACTIVATED", "LINK_INVALID", "LAST_ADMIN",
-           "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION", "TOO_MANY_WATCHED"]
+           "GROUP_BUSY", "ORIGIN_NOT_ALLOWED", "FORBIDDEN_ACTION", "TOO_MANY_WATCHED", "IDENTITY_INVALID",
+           "UNKNOWN_GROUP"]
 
 # the parser's (switchboard.edges.protocol)
 FRAME_TOO_LARGE = "frame_too_large"
@@ -59,6 +60,8 @@ ORIGIN_NOT_ALLOWED = "origin_not_allowed"
 FORBIDDEN_ACTION = "forbidden"  # a socket action the user's roles or scope do not allow (REST: 403 forbidden)
 # the live view's watched conversations (switchboard/edges/watch.py)
 TOO_MANY_WATCHED = "too_many_watched"
+# routing and identity (issue 20: docs/identity.md)
+IDENTITY_INVALID = "identity_invalid"
 
 CODES: dict[str, str] = {
     FRAME_TOO_LARGE: "the frame is larger than max_frame_bytes; the socket closes with 1009",
@@ -96,4 +99,7 @@ CODES: dict[str, str] = {
     ORIGIN_NOT_ALLOWED: "the page's site is not among the widget's allowed sites; the socket closes with 1008",
     FORBIDDEN_ACTION: "your roles or your groups do not allow this action (REST: 403)",
     TOO_MANY_WATCHED: "a socket watches at most 5 conversations at once: stop one (watch, on: false) first",
+    IDENTITY_INVALID: "an identify frame whose signature or fields are wrong: the visitor stays anonymous",
+    UNKNOWN_GROUP: "request_human named a group that does not exist or that the widget does not offer "
+                   "(the engine's code, answered at the edge too)",
 }

@@ -103,8 +103,15 @@ class VisitorTyping(_Frame, tag="typing"):
 
 class RequestHuman(_Frame, tag="request_human"):
     group: Union[str, None] = None
-    agent: Union[str, None] = None  # a designated agent, for groups with that policy
+    agent: Union[str, None] = None  # ignored: a designated agent comes only from a signed identity
     conversation: Union[str, None] = None
+
+
+class Identify(_Frame, tag="identify"):
+    """The page vouches for the visitor: ``user`` is ``{"id", "email", "name", "attributes", "signature"}``,
+    signed by the customer's server with the site's identity secret (docs/identity.md)."""
+
+    user: dict[str, Any]
 
 
 class LeaveQueue(_Frame, tag="leave_queue"):
@@ -199,7 +206,7 @@ class WatchConversation(_Frame, tag="watch"):
 
 
 VisitorFrame = Union[VisitorHello, VisitorMessage, VisitorTyping, RequestHuman, LeaveQueue, KeepWaiting,
-                     VisitorClose, Rate, Profile, Sync, Ping]
+                     VisitorClose, Rate, Profile, Identify, Sync, Ping]
 AgentFrame = Union[AgentHello, Presence, AgentMessage, Note, AgentTyping, Invite, Transfer, AnswerTransfer,
                    AgentClose, Queues, Live, WatchConversation, Sync, Ping]
 Hello = Union[VisitorHello, AgentHello]

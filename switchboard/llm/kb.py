@@ -75,6 +75,7 @@ class DocumentInfo(TypedDict):
     size: int
     sha256: str
     added_at: str | None  # ISO 8601
+    group: str  # the skill group the bot hands off to after matching it ("": the default group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +290,7 @@ class KnowledgeBase:
 
     def documents(self) -> list[DocumentInfo]:
         return [{"name": d.name, "kind": d.kind, "entries": d.entries, "size": d.size, "sha256": d.sha256,
-                 "added_at": d.added_at.isoformat() if d.added_at else None}
+                 "added_at": d.added_at.isoformat() if d.added_at else None, "group": d.group}
                 for d in store.documents()]
 
     def __len__(self) -> int:
@@ -310,8 +311,10 @@ class KnowledgeBase:
         with self._locked():
             self._load_if_changed()
             todo: list[Source] = []
+            groups: dict[str, str] = {}  # a replaced document keeps its hand-off group
             for source in sources:
                 old = store.document(source.name)
+                groups[source.name] = old.group if old is not None else ""
                 if old is not None and old.sha256 == source.sha256:
                     report.unchanged.append(source.name)
                     continue
@@ -328,7 +331,8 @@ class KnowledgeBase:
                     new_entries.append(known)
                     phrasings[known.id] = e.phrasings
                 store.save_document(store.StoredDocument(source.name, source.kind, source.sha256, source.size,
-                                                         len(source.entries), datetime.now(timezone.utc)))
+                                                         len(source.entries), datetime.now(timezone.utc),
+                                                         groups.get(source.name, "")))
             self._index_entries(new_entries, progress, phrasings)
             self._save()
             report.entries = len(new_entries)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
 from switchboard.llm.kb import Match, Thresholds
@@ -80,6 +80,7 @@ class Decision:
     suggestions: list[dict[str, str]] = field(default_factory=list)  # [{"id", "question"}]
     sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}]
     low: bool = False  # a low-confidence question: counts towards the streak
+    document: str | None = None  # the best on-topic match's document: a hand-off goes to its group
 
     def as_json(self) -> DecisionJson:
         return {"decision": self.kind, "matches": [{"id": m.entry.id, "score": round(m.score, 4)} for m in self.matches],
@@ -88,7 +89,17 @@ class Decision:
 
 def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_streak: int = 0,
            streak_limit: int = 0) -> Decision:
-    """What to do with `question`; `low_streak` counts the low-confidence questions just before it."""
+    """What to do with `question`; `low_streak` counts the low-confidence questions just before it. The
+    decision names the document of the best on-topic match (a hand-off goes to that document's group)."""
+    decision = _decide(question, matches, thresholds, low_streak, streak_limit)
+    if on_topic(matches, thresholds):
+        best = max((m for m in matches if m.topic_score >= thresholds.suggest), key=lambda m: m.score)
+        return replace(decision, document=best.entry.document)
+    return decision
+
+
+def _decide(question: str, matches: list[Match], thresholds: Thresholds, low_streak: int,
+            streak_limit: int) -> Decision:
     if wants_person(question):
         return Decision("handoff", HANDOFF_TEXT, matches)
     if on_topic(matches, thresholds):

@@ -15,7 +15,7 @@ from string import Template
 from switchboard.mail.message import OutgoingMail
 
 __all__ = ["MailTemplate", "INVITE", "PASSWORD_RESET", "EMAIL_CHANGE", "email_change_mail", "invite_mail",
-           "password_reset_mail"]
+           "password_reset_mail", "INBOX_REPLY", "inbox_reply_mail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +92,24 @@ def password_reset_mail(to: str, name: str, link: str, team: str, valid_s: float
 def email_change_mail(to: str, name: str, link: str, team: str, valid_s: float = 24 * 3600) -> OutgoingMail:
     """Sent to the new address: a link that confirms it."""
     return _render(EMAIL_CHANGE, to, link, name=name or to, team=team, hours=_hours(valid_s))
+
+
+INBOX_REPLY = _template(
+    "$team: a reply to your message",
+    "Hello $name,\n\n$agent of $team replied to the message you left:\n\n$reply\n\n"
+    "Your message:\n> $quoted\n\n"
+    "You can answer by opening the chat on our site again.\n",
+    "<p>Hello $name,</p>\n<p>$agent of $team replied to the message you left:</p>\n"
+    "<p style=\"white-space: pre-wrap\">$reply</p>\n"
+    "<p style=\"color: #666\">Your message:</p>\n"
+    "<blockquote style=\"white-space: pre-wrap; color: #666\">$original</blockquote>\n"
+    "<p>You can answer by opening the chat on our site again.</p>")
+
+
+def inbox_reply_mail(to: str, name: str, agent: str, team: str, reply: str, original: str) -> OutgoingMail:
+    """An agent's reply to a message a visitor left in the widget (docs/leave-a-message.md): no link."""
+    plain = {"to": to, "name": name or to, "agent": agent or team, "team": team, "reply": reply,
+             "original": original, "quoted": original.replace("\n", "\n> ")}
+    escaped = {key: html.escape(value) for key, value in plain.items()}
+    return OutgoingMail(to=to, subject=INBOX_REPLY.subject.substitute(plain), text=INBOX_REPLY.text.substitute(plain),
+                        html=INBOX_REPLY.html.substitute(escaped))

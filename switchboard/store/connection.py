@@ -16,12 +16,13 @@ from switchboard.store.documents import (
     AccountToken, AgentPresence, CannedReply, Conversation, ServiceHours, Image, KbDocument, KbEntry, Message, Rating,
     ReportShard, ReportWriter, Site, TermShard, SkillGroup, User, Visitor,
 )
+from switchboard.store.inbox import InboxEntry
 from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "current_uri", "disconnect", "ensure_indexes"]
 
 DOCUMENTS = (User, SkillGroup, Visitor, Conversation, Message, Rating, KbDocument, KbEntry, AccountToken, Image, Site,
-             AgentPresence, ReportShard, ReportWriter, TermShard, CannedReply, ServiceHours)
+             AgentPresence, ReportShard, ReportWriter, TermShard, CannedReply, ServiceHours, InboxEntry)
 
 
 def connect(uri: str, timeout_s: float = 5.0) -> None:

@@ -116,6 +116,10 @@ class Site(Document):
     widget_greeting = StringField(default="")
     widget_colour = StringField(default="")
     allowed_origins = ListField(StringField())
+    # the groups a visitor may choose or be sent to, in the picker's order: [{"id", "label", "hidden"}]
+    # (hidden: reachable by a page's data-group, not shown in the picker); empty: any group, no picker
+    widget_groups = ListField(DictField())
+    identity_secret = StringField(default="")  # signs identities (docs/identity.md); never sent to visitors
     updated_at = DateTimeField()
     meta = {"collection": "site"}
 
@@ -137,10 +141,12 @@ class Visitor(Document):
     channel = StringField(default="widget")
     page = StringField(default="")
     last_agent = StringField(null=True)  # who served them last (last_agent_first)
+    external_id = StringField(null=True)  # the customer's own user id, from a verified identity (docs/identity.md)
+    verified_email = StringField(null=True)  # the email a verified identity vouched for
     open_conversation = StringField(null=True)
     created_at = DateTimeField()
     seen_at = DateTimeField()
-    meta = {"collection": "visitors"}
+    meta = {"collection": "visitors", "indexes": ["external_id"]}
 
 
 class Conversation(Document):
@@ -149,7 +155,7 @@ class Conversation(Document):
     id = StringField(primary_key=True)
     visitor = StringField(required=True)
     channel = StringField(default="widget")
-    phase = StringField(required=True, choices=("bot", "queued", "assigned", "closed", "abandoned"))
+    phase = StringField(required=True, choices=("bot", "queued", "assigned", "closed", "abandoned", "message"))  # message: left, docs/leave-a-message.md
     group = StringField(null=True)
     priority = IntField(default=0)
     tier = IntField(default=1)  # 0: at the front of its queue (requeued, transferred)
@@ -212,6 +218,7 @@ class KbDocument(Document):
     size = IntField(default=0)
     entries = IntField(default=0)
     added_at = DateTimeField()
+    group = StringField(default="")  # the skill group the bot hands off to after matching it ("": the default)
     meta = {"collection": "kb_documents"}
 
 

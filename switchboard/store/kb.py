@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from switchboard.store.documents import KbDocument, KbEntry
+from switchboard.store.documents import KbDocument, KbEntry, SkillGroup
 
 __all__ = ["StoredDocument", "StoredEntry", "delete_document", "delete_entries", "document", "documents",
-           "entries", "forget_all", "put_entries", "save_document"]
+           "entries", "forget_all", "put_entries", "save_document", "document_group", "set_document_group"]
 
 _BATCH = 1000  # entries per insert
 
@@ -30,6 +30,7 @@ class StoredDocument:
     size: int
     entries: int
     added_at: datetime | None
+    group: str = ""  # the skill group the bot hands off to after matching it ("": the default group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,21 @@ def document(name: str) -> StoredDocument | None:
 def save_document(doc: StoredDocument) -> None:
     """Store `doc`, replacing a document of the same name."""
     KbDocument(id=doc.name, kind=doc.kind, sha256=doc.sha256, size=doc.size, entries=doc.entries,
-               added_at=doc.added_at).save()
+               added_at=doc.added_at, group=doc.group).save()
+
+
+def set_document_group(name: str, group: str) -> bool:
+    """Set the hand-off group of document `name` ("" for the default); False if there is no such document."""
+    return bool(KbDocument.objects(id=name).update_one(set__group=group))
+
+
+def document_group(name: str) -> str | None:
+    """The hand-off group of document `name` if it has one and that group still exists, else None."""
+    found = KbDocument.objects(id=name).only("group").first()
+    group = str(found.group or "") if found is not None else ""
+    if not group or SkillGroup.objects(id=group).only("id").first() is None:
+        return None
+    return group
 
 
 def delete_document(name: str) -> None:
@@ -96,7 +111,8 @@ def forget_all() -> None:
 
 
 def _document(d: KbDocument) -> StoredDocument:
-    return StoredDocument(str(d.id), str(d.kind), str(d.sha256), int(d.size or 0), int(d.entries or 0), d.added_at)
+    return StoredDocument(str(d.id), str(d.kind), str(d.sha256), int(d.size or 0), int(d.entries or 0), d.added_at,
+                          str(d.group or ""))
 
 
 def _entry(e: KbEntry) -> StoredEntry:

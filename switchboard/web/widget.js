@@ -4,6 +4,7 @@
  *                      (the site must be among the server's allowed sites: Admin → Widget → Allowed sites)
  * Optional attributes: data-title="Pedalwise support"  data-greeting="Hi! …"  data-color="#1f7a5a"
  *                      (each overrides, on this page, what the admin set: GET /api/widget/config)
+ *                      data-group="billing": the skill group this page's visitors talk to (no group picker)
  * Page API:            Switchboard.setEmail("a@b.c"), Switchboard.open(), Switchboard.close()
  *                      (calls made before the script loads can be queued on window.Switchboard.q)
  *
@@ -26,6 +27,12 @@
  *   outbox for good with a note, so it can never be re-sent in a loop and hold up the messages after it.
  * - The transcript is kept in localStorage per conversation, so a reload re-renders it at once.
  * - People's text is only ever put in the page with text nodes (never innerHTML).
+ * - Before anyone asks, the widget reads whether its group answers now (GET /api/widget/status): open,
+ *   open but nobody online, or closed with the next opening, shown in the visitor's own time zone. Closed,
+ *   a full queue, leaving the queue and nobody online all offer the leave-a-message form (email + message,
+ *   POST /api/widget/messages with the visitor token); the visitor's left messages and their replies are
+ *   read back (GET /api/widget/messages) and shown at the top of the chat (docs/leave-a-message.md).
+ * - With two or more groups in the config (`groups`), "talk to a person" first asks which one.
  */
 (function () {
   "use strict";
@@ -59,6 +66,13 @@
   };
   const ACCENT = /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(DATA.color || "") ? DATA.color : null;
   const CONFIG_URL = new URL("api/widget/config", BASE).href;
+  const STATUS_URL = new URL("api/widget/status", BASE).href;
+  const MESSAGES_URL = new URL("api/widget/messages", BASE).href;
+  const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/; // a skill group's id
+  const FIXED_GROUP = SLUG.test(DATA.group || "") ? DATA.group : null;
+  const MAX_LEFT_CHARS = 4000; // the server's limit on a left message
+  const STATUS_FRESH_MS = 20000; // the status is read again when the panel opens after this long
+  const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   const REFUSED_TEXT = "Chat is not available on this site";
 
   const VERSION = "1";
@@ -84,6 +98,8 @@
     email: "switchboard.email",
     session: "switchboard.session",
     open: "switchboard.open",
+    group: "switchboard.group",
+    leftSeen: "switchboard.left-seen",
     transcript: (conv) => "switchboard.transcript." + conv,
   };
 
@@ -137,6 +153,15 @@
     open: !!load("sessionStorage", KEY.open, false),
     maxFrameBytes: MAX_FRAME_BYTES, // what the welcome announced
     refusedBytes: Infinity, // the smallest message frame the server refused as too large
+    group: FIXED_GROUP || (SLUG.test(String(load("sessionStorage", KEY.group, ""))) ? load("sessionStorage", KEY.group, null) : null),
+    groups: [], // the group picker's choices (config `groups`): [{id, label}]
+    picking: false, // "who would you like to talk to?" is on screen
+    hours: null, // {status, next_opening, off_hours_reply} of the group (GET /api/widget/status)
+    hoursAt: 0,
+    leave: null, // the leave-a-message form: {reason, error, waiting, queued}
+    leaveDismissed: false, // "not now" on the form a closed desk offered
+    leftSent: null, // the address of the message just left
+    left: [], // the visitor's left messages and their replies, oldest first
   };
   for (const m of saved.pending || []) {
     if (m && typeof m.client_id === "string" && typeof m.text === "string") {
@@ -403,6 +428,10 @@
     LOOK.team = text(c.team_name, 100);
     LOOK.logo = logoUrl(c.logo_url);
     if (!ACCENT && typeof c.colour === "string" && /^#[0-9a-f]{6}$/i.test(c.colour)) setAccent(c.colour);
+    S.groups = (Array.isArray(c.groups) ? c.groups : [])
+      .filter((g) => g && typeof g.id === "string" && SLUG.test(g.id))
+      .map((g) => ({ id: g.id, label: text(g.label, 60) || g.id })).slice(0, 20);
+    if (!FIXED_GROUP && S.group && S.groups.length && !S.groups.some((g) => g.id === S.group)) chooseGroup(null);
     titleEl.textContent = LOOK.title;
     panel.setAttribute("aria-label", LOOK.title);
     greetingEl.textContent = LOOK.greeting;
@@ -430,6 +459,132 @@
       .then(applyConfig)
       .catch(() => { /* the defaults stay */ })
       .finally(arrived);
+  }
+
+  // --- whether the group answers now, and the messages left (docs/leave-a-message.md) -----------------------
+
+  let statusLoading = undefined; // the group whose status is being read (null: the default group)
+  /** Read the group's status (open, open_no_agents, closed) unless a fresh one is known or `force`. */
+  function loadStatus(force) {
+    if (statusLoading === S.group || (!force && S.hours && Date.now() - S.hoursAt < STATUS_FRESH_MS)) return;
+    const group = S.group;
+    statusLoading = group;
+    fetch(STATUS_URL + (group ? "?group=" + encodeURIComponent(group) : ""), { credentials: "omit", cache: "no-cache" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((b) => {
+        if (!b || group !== S.group || !["open", "open_no_agents", "closed"].includes(b.status)) return;
+        setHours(b.status, b.next_opening, b.off_hours_reply);
+      })
+      .catch(() => { /* unknown: the widget claims nothing */ })
+      .finally(() => { if (statusLoading === group) statusLoading = undefined; render(); });
+  }
+
+  function setHours(status, nextOpening, reply) {
+    const before = S.hours && S.hours.status;
+    S.hours = { status, next_opening: typeof nextOpening === "number" ? nextOpening : null,
+      off_hours_reply: typeof reply === "string" ? reply.trim().slice(0, 1000) : (S.hours && S.hours.off_hours_reply) || "" };
+    S.hoursAt = Date.now();
+    if (status === "closed" && before !== "closed") S.leaveDismissed = false;
+    // Closed: the form at once, unless the visitor has left messages already (theirs and the replies come first).
+    if (status === "closed" && !S.leave && !S.leaveDismissed && !S.left.length && idle()) S.leave = { reason: "closed", auto: true };
+  }
+
+  /** When the group opens next, in the visitor's own time zone and words ("Tuesday 09:00"). */
+  function openingText(t) {
+    if (typeof t !== "number" || !isFinite(t)) return null;
+    return new Date(t * 1000).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function chooseGroup(id) {
+    if (FIXED_GROUP) return;
+    S.group = id;
+    store("sessionStorage", KEY.group, id);
+    S.hours = null;
+    loadStatus(true);
+  }
+
+  function idle() {
+    return !S.refused && !S.ended && !S.handoff && !S.emailForm && !S.picking && (S.phase === "none" || S.phase === "bot");
+  }
+
+  function offerLeave(reason) {
+    if (!S.leave) S.leave = { reason };
+    S.leftSent = null;
+    if (!S.open) S.unread += 1;
+  }
+
+  function replyCount() {
+    return S.left.reduce((n, m) => n + m.replies.length, 0);
+  }
+
+  /** The visitor's left messages and their replies (with their token: none yet, nothing to show). */
+  function loadLeft() {
+    if (!S.token) return;
+    fetch(MESSAGES_URL, { credentials: "omit", cache: "no-cache", headers: { Authorization: "Bearer " + S.token } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((b) => {
+        if (!b || !Array.isArray(b.messages)) return;
+        const str = (v) => (typeof v === "string" ? v : "");
+        S.left = b.messages.filter((m) => m && typeof m.conversation === "string").slice(0, 5).reverse()
+          .map((m) => ({ conversation: m.conversation, text: str(m.text), at: m.created_at,
+            replies: (Array.isArray(m.replies) ? m.replies : []).filter(Boolean)
+              .map((r) => ({ seq: r.seq, text: str(r.text), name: str(r.name), at: r.at })) }));
+        if (S.left.length && S.leave && S.leave.auto && !S.leave.waiting && !S.leave.error) S.leave = null;
+        S.scrollDown = true;
+        const seen = Number(load("localStorage", KEY.leftSeen, 0)) || 0;
+        const count = replyCount();
+        if (S.open) store("localStorage", KEY.leftSeen, count);
+        else if (count > seen) S.unread += count - seen;
+        render();
+      })
+      .catch(() => { /* shown next time */ });
+  }
+
+  function submitLeave(name, email, text) {
+    const f = S.leave;
+    if (!f || f.waiting) return;
+    email = String(email || "").trim();
+    text = String(text || "").trim();
+    if (!EMAIL_RE.test(email) || email.length > MAX_EMAIL_CHARS) f.error = "Please enter a valid email address.";
+    else if (!text) f.error = "Please write your message.";
+    else if (Array.from(text).length > MAX_LEFT_CHARS) f.error = "Your message is too long (" + MAX_LEFT_CHARS + " characters at most).";
+    else f.error = null;
+    if (f.error) return render();
+    S.email = email;
+    store("localStorage", KEY.email, email);
+    const body = { email, text, reason: f.reason };
+    if (String(name || "").trim()) body.name = String(name).trim().slice(0, 100);
+    if (S.group) body.group = S.group;
+    f.waiting = true;
+    f.queued = body;
+    if (S.token) postLeave();
+    else ensureConnected(); // the welcome brings a visitor token, then it is sent
+    render();
+  }
+
+  function postLeave() {
+    const f = S.leave;
+    if (!f || !f.queued || !S.token) return;
+    const body = f.queued;
+    f.queued = null;
+    fetch(MESSAGES_URL, { method: "POST", credentials: "omit",
+      headers: { Authorization: "Bearer " + S.token, "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then((r) => r.json().catch(() => null).then((b) => [r.status, b]))
+      .then(([status, b]) => {
+        if (status === 201) {
+          S.leave = null;
+          S.leftSent = body.email;
+          leaveUi = null;
+          loadLeft();
+          return;
+        }
+        f.error = status === 429 ? "You have left several messages already. Please try again later."
+          : status === 401 ? "Please try again in a moment."
+          : (b && b.error && b.error.message) || "Your message could not be sent. Please try again.";
+        if (status === 401) forgetVisitor();
+      })
+      .catch(() => { f.error = "Your message could not be sent. Please check your connection and try again."; })
+      .finally(() => { f.waiting = false; render(); });
   }
 
   function autosize() {
@@ -532,6 +687,7 @@
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     const nodes = [];
     if (!S.refused && !S.items.length && !S.outbox.some((o) => o.kind === "message")) nodes.push(greetingEl);
+    nodes.push(...leftNodes()); // the messages the visitor left, and the replies, before this chat
     let previous = null;
     for (const it of sortedItems()) {
       if (it.notice != null) {
@@ -566,6 +722,29 @@
     S.scrollDown = false;
   }
 
+  const leftEls = new Map(); // a left message's key -> its elements
+  function leftNodes() {
+    const nodes = [];
+    for (const m of S.left) {
+      const key = m.conversation + ":" + m.replies.length;
+      let els = leftEls.get(key);
+      if (!els) {
+        const when = typeof m.at === "number" ? new Date(m.at * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+        els = [h("div", { class: "msg msg-visitor left", testid: "left-message" },
+          h("div", { class: "name" }, "Your message" + (when ? " · " + when : "")),
+          richText(h("div", { class: "text" }), m.text))];
+        for (const r of m.replies) {
+          els.push(h("div", { class: "msg msg-agent left", testid: "left-reply" },
+            h("div", { class: "name" }, (r.name || "Our team") + " replied"), richText(h("div", { class: "text" }), r.text)));
+        }
+        if (!m.replies.length) els.push(h("div", { class: "notice", testid: "left-waiting" }, "We will reply by email."));
+        leftEls.set(key, els);
+      }
+      nodes.push(...els);
+    }
+    return nodes;
+  }
+
   function renderHeader() {
     const agentName = S.agent && S.agent.name;
     agentNameEl.textContent = agentName || "";
@@ -581,7 +760,10 @@
       : S.ended ? "Conversation ended"
       : S.phase === "assigned" ? "Customer service"
       : S.phase === "queued" || S.handoff ? "Waiting for a person"
-      : "We reply in a few moments";
+      : !S.hours ? "" // not known yet: claim nothing
+      : S.hours.status === "open" ? "We reply in a few moments"
+      : S.hours.status === "open_no_agents" ? "Nobody is online right now"
+      : "Closed now";
     subtitleEl.textContent = [agentName ? "" : LOOK.team, status].filter(Boolean).join(" · ");
     endBtn.hidden = !S.conv || S.ended || S.phase === "none";
   }
@@ -618,6 +800,80 @@
     onclick: () => requestHuman() }, "Talk to a person");
   const thanksEl = h("div", { class: "card thanks", testid: "rating-thanks", role: "status" }, "Thank you for your feedback!");
 
+  const hoursEl = h("div", { class: "card hours", testid: "hours-status", role: "status" });
+  const leaveBtn = h("button", { class: "btn btn-outline talk", type: "button", testid: "leave-message",
+    onclick: () => { S.leaveDismissed = false; offerLeave(S.hours && S.hours.status === "closed" ? "closed"
+      : S.hours && S.hours.status === "open_no_agents" ? "no_agents" : "offered"); render(); } }, "Leave a message");
+  const choiceRow = h("div", { class: "choices" });
+  const sentEl = h("div", { class: "card thanks", testid: "leave-sent", role: "status" });
+
+  function hoursText() {
+    const st = S.hours && S.hours.status;
+    if (st === "closed") {
+      const when = openingText(S.hours.next_opening);
+      const first = S.hours.off_hours_reply || "We are closed right now.";
+      return [first, when ? "We open again " + when + "." : ""].filter(Boolean);
+    }
+    if (st === "open_no_agents") return ["Nobody is online right now. You can wait for a person, or leave us a message."];
+    return [];
+  }
+
+  function renderHours() {
+    const lines = hoursText();
+    hoursEl.dataset.status = (S.hours && S.hours.status) || "";
+    reconcile(hoursEl, lines.map((line, i) => h("div", { class: i ? "opens" : "" }, line)));
+    return hoursEl;
+  }
+
+  let pickerUi = null;
+  function pickerEl() {
+    if (!pickerUi || pickerUi.groups !== S.groups) {
+      const buttons = S.groups.map((g) => h("button", { class: "btn btn-outline", type: "button", testid: "pick-group",
+        "data-group": g.id, onclick: () => pickGroup(g.id) }, g.label));
+      pickerUi = { groups: S.groups, el: h("div", { class: "card", testid: "group-picker" },
+        h("div", { class: "strong" }, "Who would you like to talk to?"), h("div", { class: "choices" }, ...buttons),
+        h("button", { class: "link", type: "button", onclick: () => { S.picking = false; render(); } }, "Cancel")) };
+    }
+    return pickerUi.el;
+  }
+
+  let leaveUi = null;
+  const LEAVE_INTRO = {
+    closed: "Leave us a message and we will reply by email.",
+    queue_full: "All our people are busy. Leave us a message and we will reply by email.",
+    left_queue: "You left the queue. Leave us a message and we will reply by email.",
+    no_agents: "Nobody is online right now. Leave us a message and we will reply by email.",
+    offered: "Leave us a message and we will reply by email.",
+  };
+  function leaveFormEl() {
+    const f = S.leave;
+    if (!leaveUi || leaveUi.state !== f) {
+      const name = h("input", { class: "field", type: "text", testid: "leave-name", placeholder: "Your name (optional)",
+        "aria-label": "Your name", autocomplete: "name", maxlength: "100" });
+      const email = h("input", { class: "field", type: "email", testid: "leave-email", placeholder: "you@example.com",
+        "aria-label": "Your email", autocomplete: "email", maxlength: "254", required: true });
+      email.value = S.email || "";
+      const text = h("textarea", { class: "field", testid: "leave-text", rows: "3", maxlength: String(MAX_LEFT_CHARS),
+        placeholder: "Your message", "aria-label": "Your message", required: true });
+      if (input.value.trim()) text.value = input.value.trim(); // what they had started to write
+      const submit = h("button", { class: "btn", type: "submit", testid: "leave-submit" });
+      const error = h("div", { class: "field-error", testid: "leave-error", role: "alert" });
+      const form = h("form", { class: "card leave", testid: "leave-form", novalidate: true,
+        oninput: () => { if (f.error) { f.error = null; render(); } },
+        onsubmit: (e) => { e.preventDefault(); submitLeave(name.value, email.value, text.value); } },
+        h("div", { class: "strong" }, LEAVE_INTRO[f.reason] || LEAVE_INTRO.offered), name, email, text, error,
+        h("div", { class: "row" }, submit,
+          h("button", { class: "link", type: "button", testid: "leave-cancel",
+            onclick: () => { S.leave = null; S.leaveDismissed = true; render(); } }, "Not now")));
+      leaveUi = { state: f, form, submit, error };
+    }
+    leaveUi.submit.disabled = !!f.waiting;
+    leaveUi.submit.textContent = f.waiting ? "Sending…" : "Send message";
+    leaveUi.error.textContent = f.error || "";
+    leaveUi.error.hidden = !f.error;
+    return leaveUi.form;
+  }
+
   function renderStatus() {
     const parts = [];
     if (!S.ended && S.phase === "queued" && S.queue) {
@@ -630,8 +886,20 @@
     if (!S.ended && S.waitTimeout && S.phase === "queued") parts.push(waitEl);
     if (S.emailForm) parts.push(emailFormEl());
     if (S.ended && S.phase === "closed") parts.push(S.rated ? thanksEl : ratingEl());
-    if (!S.refused && !S.ended && !S.handoff && !S.emailForm && (S.phase === "none" || S.phase === "bot")) {
-      parts.push(talkBtn);
+    if (S.picking) parts.push(pickerEl());
+    const closed = !!S.hours && S.hours.status === "closed";
+    if (idle() && (closed || (S.hours && S.hours.status === "open_no_agents"))) parts.push(renderHours());
+    if (S.leftSent) {
+      sentEl.textContent = "Thank you! We got your message and will reply to " + S.leftSent + ".";
+      parts.push(sentEl);
+    }
+    if (S.leave && !S.refused) parts.push(leaveFormEl());
+    if (idle()) {
+      const buttons = [];
+      if (!closed) buttons.push(talkBtn);
+      if (!S.leave && (closed || (S.hours && S.hours.status === "open_no_agents"))) buttons.push(leaveBtn);
+      reconcile(choiceRow, buttons);
+      if (buttons.length) parts.push(choiceRow);
     }
     reconcile(statusEl, parts);
   }
@@ -972,12 +1240,19 @@
     }
     flush();
     startHeartbeat();
+    if (S.leave && S.leave.queued) postLeave();
+    if (!leftRead) {
+      leftRead = true;
+      loadLeft();
+    }
     if (S.emailForm && S.emailForm.waiting && S.emailOnServer && !S.outbox.some((o) => o.kind === "control")) {
       onProfile({ email: f.email }); // the hello carried the email (setEmail while disconnected)
     }
     save();
     render();
   }
+
+  let leftRead = false; // the left messages were read since the page loaded (with a token)
 
   /** Is a frame about the conversation on screen? A new one (that the server opened for us) is adopted. */
   function ours(conv, adopt) {
@@ -1064,6 +1339,7 @@
     S.handoff = false;
     S.queue = null;
     notice("Sorry, all our people are busy and the queue is full. Please try again a little later.");
+    offerLeave("queue_full");
     save();
     render();
   }
@@ -1074,10 +1350,11 @@
     S.phase = "bot";
     S.handoff = false;
     S.queue = null;
-    const opens = typeof f.next_opening === "number" ? new Date(f.next_opening * 1000) : null;
-    const when = opens ? opens.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) : null;
+    const when = openingText(f.next_opening);
     const closed = f.reason === "closing" ? "We have just closed" : "We are closed right now";
     notice(when ? closed + ". We open again " + when + "." : closed + ".");
+    setHours("closed", f.next_opening);
+    offerLeave("closed");
     save();
     render();
   }
@@ -1104,8 +1381,8 @@
     if (phase === "closed") {
       notice("The conversation has ended");
     } else {
-      notice("You left the queue. You can still leave us a message: write it below and we will get back to you.");
-      if (!S.emailOnServer) openEmailForm(null);
+      notice("You left the queue.");
+      offerLeave("left_queue");
     }
     stopTyping();
     save();
@@ -1209,6 +1486,8 @@
     S.scrollDown = true;
     store("sessionStorage", KEY.open, true);
     ensureConnected();
+    loadStatus(false);
+    if (S.left.length) store("localStorage", KEY.leftSeen, replyCount());
     render();
     setTimeout(() => input.focus(), 0);
   }
@@ -1267,11 +1546,22 @@
       openEmailForm("human");
       return render();
     }
+    if (!FIXED_GROUP && S.groups.length >= 2 && !S.picking) {
+      S.picking = true; // "who would you like to talk to?" first; the choice sends the request
+      return render();
+    }
     if (S.ended) startOver();
+    S.picking = false;
     S.handoff = true;
-    command({ type: "request_human" });
+    S.leftSent = null;
+    command(S.group ? { type: "request_human", group: S.group } : { type: "request_human" });
     save();
     render();
+  }
+
+  function pickGroup(id) {
+    chooseGroup(id);
+    requestHuman();
   }
 
   function openEmailForm(then) {
@@ -1381,6 +1671,11 @@
     }
     // Connect now when there is something to resume; otherwise when the visitor first opens the chat.
     if (S.open || S.outbox.length || (S.token && S.conv)) ensureConnected();
+    if (S.open) loadStatus(true);
+    if (S.token) {
+      leftRead = true;
+      loadLeft();
+    }
     render();
   }
 

@@ -12,6 +12,7 @@ import {CannedArea} from "./ws-canned.js";
 import {ConversationView} from "./ws-conversation.js";
 import {$, el, toast} from "./ws-dom.js";
 import {HistoryArea, historyTarget, linkEndedBanner} from "./ws-history.js";
+import {InboxArea, watchInboxCount} from "./ws-inbox.js";
 import {LiveArea} from "./ws-live.js";
 import {LoginScreens} from "./ws-login.js";
 import {chime, setTitle, unlockAudio} from "./ws-notify.js";
@@ -114,6 +115,7 @@ function start(token, user) {
     history: once(() => { historyArea = new HistoryArea($("#history"), api, toast).load(); }),  // scoped by the server
     reports: once(() => new ReportsArea($("#reports"), api, toast, user).load()),  // scoped by the server
     canned: once(() => new CannedArea($("#canned")).load()),  // everyone: their own, their groups', the global ones
+    inbox: once(() => new InboxArea($("#inbox"), api, toast, user, setInboxBadge).load()),  // scoped by the server
     profile: once(() => new ProfileArea($("#profile"), api, toast, user, {
       changed: showMe,
       pause: () => {  // the change ends every session: no socket of ours may read that as "session ended"
@@ -130,7 +132,8 @@ function start(token, user) {
     }).load()),
   };
   const areas = {desk: $("#desk"), team: $("#admin"), live: $("#live"), history: $("#history"),
-                 reports: $("#reports"), profile: $("#profile"), canned: $("#canned")};
+                 reports: $("#reports"), profile: $("#profile"), canned: $("#canned"),
+                 inbox: $("#inbox")};
   $("#agent-controls").hidden = !tabs.desk;
   const show = (name) => {
     for (const [tab, area] of Object.entries(areas)) area.hidden = tab !== name;
@@ -161,6 +164,12 @@ function start(token, user) {
   };
   window.addEventListener("hashchange", openLinked);
   linkEndedBanner($("#conv-banner"), () => workspace && workspace.desk.activeId);
+  const setInboxBadge = (count) => {
+    const badge = $("#inbox-badge");
+    badge.textContent = count > 99 ? "99+" : String(count);
+    badge.hidden = !count;
+  };
+  watchInboxCount(api, setInboxBadge);
   const kept = sessionStorage.getItem(TAB_KEY);
   if (!openLinked()) show(kept && tabs[kept] ? kept : tabs.desk ? "desk" : "team");
 }

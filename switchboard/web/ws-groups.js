@@ -10,7 +10,8 @@ import {HoursEditor, weekPicture} from "./ws-hours.js";
 const GROUP_MODES = [["default", "The desk's default hours"], ["always", "Always open"], ["own", "Its own hours"]];
 const DEFAULT_MODES = [["always", "Always open"], ["own", "Opening hours"]];
 
-const POLICIES = [["balanced", "Balanced"], ["last_agent_first", "Last agent first"], ["designated", "Designated"]];
+const POLICIES = [["balanced", "Balanced"], ["last_agent_first", "Last agent first"], ["designated", "Designated"],
+                  ["familiar", "Familiar customer first"]];
 
 export class GroupsSection {
   constructor(root, team) {

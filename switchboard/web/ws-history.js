@@ -6,7 +6,7 @@
 
 import {$, clock, el, fill} from "./ws-dom.js";
 
-const PHASES = ["bot", "queued", "assigned", "closed", "abandoned"];
+const PHASES = ["bot", "queued", "assigned", "closed", "abandoned", "message"];  // message: left (docs/leave-a-message.md)
 const ROLE_TEXT = {visitor: "Visitor", bot: "Bot", agent: "Agent", system: "System"};
 const DECISION_TEXT = {answer: "answered", suggest: "suggested", decline: "declined", handoff: "handed off"};
 

@@ -1,5 +1,6 @@
 // Team → Knowledge base: the bot's documents (GET /api/admin/kb/documents), uploaded as they are (PUT) or
-// deleted (DELETE). Admins only.
+// deleted (DELETE). Each document may name the skill group the bot hands a visitor off to after matching it
+// (PATCH {"group"}; "" is the default group): a select on each row. Admins only.
 
 import {$, el, fill, runForm} from "./ws-dom.js";
 
@@ -9,12 +10,15 @@ export class KbSection {
     this.team = team;
     this.kb = null;
     this.error = null;
+    this.groups = [];
     $("#kb-upload-form", root).addEventListener("submit", (event) => this.upload(event));
   }
 
   async load() {
     try {
-      this.kb = await this.team.api.documents();
+      const [kb, groups] = await Promise.all([this.team.api.documents(), this.team.api.groups().catch(() => [])]);
+      this.kb = kb;
+      this.groups = Array.isArray(groups) ? groups : [];
       this.error = null;
     } catch (err) {
       this.kb = null;
@@ -38,6 +42,27 @@ export class KbSection {
       form.reset();
       await this.load();
     }
+  }
+
+  async setGroup(doc, group) {
+    try {
+      await this.team.api.call("PATCH", `/api/admin/kb/documents/${encodeURIComponent(doc.name)}`, {json: {group}});
+      this.team.toast(`${doc.name}: hand-offs go to ${group || "the default group"}.`);
+    } catch (err) {
+      this.team.toast(err.message, "error");
+    }
+    await this.load();
+  }
+
+  groupSelect(doc) {
+    const current = doc.group || "";
+    const ids = this.groups.map((g) => g.id);
+    if (current && !ids.includes(current)) ids.push(current);
+    return el("select", {class: "input input-small", testid: "kb-group", "aria-label": `Hand-off group of ${doc.name}`,
+                         title: "Where the bot hands a visitor off after answering from this document",
+                         onchange: (event) => this.setGroup(doc, event.target.value)},
+      el("option", {value: "", selected: !current}, "Hand-off: default group"),
+      ...ids.map((id) => el("option", {value: id, selected: id === current}, `Hand-off: ${id}`)));
   }
 
   async remove(doc) {
@@ -65,6 +90,7 @@ export class KbSection {
       el("li", {class: "list-row", testid: "kb-document", dataset: {name: d.name}},
          el("span", {class: "strong doc-name"}, d.name),
          el("span", {class: "muted small"}, `${d.kind} · ${d.entries === 1 ? "1 entry" : `${d.entries} entries`} · ${formatSize(d.size)}`),
+         this.groupSelect(d),
          el("button", {type: "button", class: "btn btn-small btn-danger", testid: "kb-delete",
                        onclick: () => this.remove(d)}, "Delete")))
       : el("li", {class: "empty-note"}, "No documents yet."));

@@ -1,8 +1,11 @@
 // Team → Team information and Team → Widget: the installation's one site document (GET/PATCH /api/site):
 // the team's name, contact and logo (PUT/DELETE /api/site/logo), which visitors and mails show; the widget's
-// title, greeting, colour and the sites it may run on; and the snippet that installs it. Admins only.
+// title, greeting, colour and the sites it may run on; the groups its picker offers (widget_groups: which,
+// their labels and order, or hidden: reachable only by a page's data-group); the identity secret pages sign
+// their visitors with (GET /api/site/identity, POST /api/site/identity/regenerate); and the snippet that
+// installs it. Admins only. The groups and identity blocks are built here, inside the Widget section.
 
-import {$, dataUrl, loading, runForm} from "./ws-dom.js";
+import {$, dataUrl, el, fill, loading, runForm} from "./ws-dom.js";
 
 const DEFAULT_COLOUR = "#2f5bea";
 
@@ -96,13 +99,88 @@ export class WidgetSection {
     this.form = $("#widget-form", root);
     this.form.addEventListener("submit", (event) => this.save(event));
     $("#snippet-copy", root).addEventListener("click", () => this.copy());
+    this.groupRows = el("ul", {class: "list", testid: "widget-groups"});
+    const save = this.form.querySelector('button[type="submit"]');
+    this.form.insertBefore(el("div", {class: "field field-wide"},
+      el("span", {}, "Groups in the widget"),
+      el("span", {class: "muted small"}, "Tick the groups visitors may choose, in the order shown (↑ ↓), with the " +
+         "label they read. Hidden: not in the picker, only for a page fixed to it with data-group. None ticked: " +
+         "no picker, and a visitor may name any group."),
+      this.groupRows), save);
+    this.secret = el("input", {class: "input code", readonly: true, testid: "identity-secret", "aria-label": "Identity secret"});
+    const identity = el("div", {class: "snippet", testid: "identity"},
+      el("h3", {class: "form-title"}, "Identity verification"),
+      el("p", {class: "muted small"}, "Your server signs a logged-in customer's id, email and attributes with this " +
+         "secret (HMAC-SHA256, see docs/identity.md); only signed visitors get a priority or a chosen agent. " +
+         "Keep it on your server: never put it in a page."),
+      el("div", {class: "snippet-head"}, this.secret,
+         el("button", {type: "button", class: "btn btn-small", testid: "identity-show",
+                       onclick: () => this.showSecret()}, "Show"),
+         el("button", {type: "button", class: "btn btn-small btn-danger", testid: "identity-regenerate",
+                       onclick: () => this.regenerate()}, "Regenerate")));
+    root.appendChild(identity);
   }
 
   async load() {
     try {
-      this.show(await loading(this.form, this.team.api.site()));
+      const [site, groups] = await Promise.all([loading(this.form, this.team.api.site()),
+                                                this.team.api.groups().catch(() => [])]);
+      this.allGroups = Array.isArray(groups) ? groups : (groups && groups.groups) || [];
+      this.show(site);
     } catch (err) {
       this.team.toast(`Could not load the widget's settings: ${err.message}`, "error");
+    }
+  }
+
+  /** One row per group: the listed ones first in their order, then the others (unticked). */
+  showGroups(listed) {
+    const known = new Map((this.allGroups || []).map((g) => [g.id, g]));
+    const rows = [...listed.filter((g) => known.has(g.id)).map((g) => ({...g, on: true})),
+                  ...[...known.values()].filter((g) => !listed.some((l) => l.id === g.id))
+                    .map((g) => ({id: g.id, label: g.name || g.id, hidden: false, on: false}))];
+    fill(this.groupRows, ...rows.map((g) => this.groupRow(g)));
+  }
+
+  groupRow(g) {
+    const move = (row, up) => {
+      const other = up ? row.previousElementSibling : row.nextElementSibling;
+      if (other) this.groupRows.insertBefore(up ? row : other, up ? other : row);
+    };
+    const row = el("li", {class: "list-row", testid: "widget-group", dataset: {group: g.id}},
+      el("label", {}, el("input", {type: "checkbox", name: "offered", checked: g.on, testid: "widget-group-on"}),
+         ` ${g.id}`),
+      el("input", {class: "input", name: "label", value: g.label, maxlength: "60", testid: "widget-group-label",
+                   "aria-label": `Label of ${g.id}`}),
+      el("label", {class: "small"}, el("input", {type: "checkbox", name: "hidden", checked: g.hidden,
+                                                 testid: "widget-group-hidden"}), " hidden"),
+      el("button", {type: "button", class: "btn btn-small", testid: "widget-group-up", "aria-label": "Up",
+                    onclick: () => move(row, true)}, "↑"),
+      el("button", {type: "button", class: "btn btn-small", testid: "widget-group-down", "aria-label": "Down",
+                    onclick: () => move(row, false)}, "↓"));
+    return row;
+  }
+
+  widgetGroups() {
+    return [...this.groupRows.children].filter((row) => row.querySelector('[name="offered"]').checked)
+      .map((row) => ({id: row.dataset.group, label: row.querySelector('[name="label"]').value.trim(),
+                      hidden: row.querySelector('[name="hidden"]').checked}));
+  }
+
+  async showSecret() {
+    try {
+      this.secret.value = (await this.team.api.call("GET", "/api/site/identity")).secret;
+    } catch (err) {
+      this.team.toast(err.message, "error");
+    }
+  }
+
+  async regenerate() {
+    if (!window.confirm("Make a new secret? Pages signed with the old one stop being verified at once.")) return;
+    try {
+      this.secret.value = (await this.team.api.call("POST", "/api/site/identity/regenerate")).secret;
+      this.team.toast("New identity secret made: update your server's copy.");
+    } catch (err) {
+      this.team.toast(err.message, "error");
     }
   }
 
@@ -117,6 +195,7 @@ export class WidgetSection {
     const note = $("#file-origins", this.root);
     note.textContent = fromFile.length ? `Also allowed by the server's settings file: ${fromFile.join(", ")}.` : "";
     note.hidden = !fromFile.length;
+    if (site.widget_groups !== undefined) this.showGroups(site.widget_groups);
   }
 
   async save(event) {
@@ -124,7 +203,8 @@ export class WidgetSection {
     const f = this.form.elements;
     const fields = {widget_title: f.widget_title.value.trim(), widget_greeting: f.widget_greeting.value.trim(),
                     widget_colour: f.widget_colour.value.toLowerCase(),
-                    allowed_origins: f.allowed_origins.value.split(/\s+/).map((o) => o.trim()).filter(Boolean)};
+                    allowed_origins: f.allowed_origins.value.split(/\s+/).map((o) => o.trim()).filter(Boolean),
+                    widget_groups: this.widgetGroups()};
     const site = await runForm(this.form, () => this.team.api.updateSite(fields), "Widget saved.");
     if (site && site !== true) this.show(site);
   }

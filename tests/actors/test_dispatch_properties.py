@@ -16,7 +16,8 @@ clock; after every step (engine quiet) the invariants below are checked on
 * the position last told to each waiting visitor is their real position;
 * work conservation: nobody waits while a member agent is online with a free
   slot, unless the visitor is held for another agent (designated, last agent)
-  or avoids that agent (no-reply reassignment);
+  or avoids that agent (no-reply reassignment); in a ``familiar`` group nobody
+  waits held at all (a familiar agent gets a first offer, never a wait);
 * no entity ever fails (``entity_error``).
 
 The queue is event-driven only (``sweep_interval_s=0``): the sweep must never
@@ -66,6 +67,7 @@ HOLDING: dict[str, CreateGroup] = {
     "g2": CreateGroup("last_agent_first", last_agent_wait_s=50),
     "g3": CreateGroup(),
 }
+FAMILIAR: dict[str, CreateGroup] = {"g1": CreateGroup("familiar"), "g2": CreateGroup("familiar"), "g3": CreateGroup()}
 EVENT_DRIVEN = DispatchSettings(sweep_interval_s=0)
 WITH_NO_REPLY = DispatchSettings(sweep_interval_s=0, no_reply_reassign_s=45)
 
@@ -163,7 +165,8 @@ class DispatchMachine(RuleBasedStateMachine):
             self.convs.append(cur)
             self._send(Address.conversation(cur), OpenConversation(visitor))
             snap = None
-        request = RequestHuman(group, priority, agent=designated, last_agent=self.last_agent.get(visitor))
+        request = RequestHuman(group, priority, agent=designated, last_agent=self.last_agent.get(visitor),
+                               familiar_agent=designated)  # read by familiar groups only
         self._send(Address.conversation(cur), request)
         return cur if snap is None else multiple()  # an open conversation is in the bundle already
 
@@ -303,6 +306,9 @@ class DispatchMachine(RuleBasedStateMachine):
                     and people[a]["load"] < people[a]["saturation"]]
             for e in waiting:
                 c = e["conversation"]
+                assert e["hold"] is None or self.world[g].policy != "familiar", (
+                    f"{c} waits in familiar group {g} held for {e['hold']}: a familiar agent gets a first offer, "
+                    f"never a wait")
                 if e["hold"] is not None:
                     could = [e["hold"]] if e["hold"] in free else []
                 else:
@@ -358,6 +364,11 @@ def test_no_reply_reassignment_keeps_dispatch_invariants(inline: Harness) -> Non
 
 def test_held_visitors_never_block_those_behind_them(inline: Harness) -> None:
     _run(inline, WITH_NO_REPLY, HOLDING, examples=400, steps=50)
+
+
+def test_familiar_groups_keep_dispatch_invariants_and_never_keep_a_visitor_waiting_for_their_agent(
+        inline: Harness) -> None:
+    _run(inline, WITH_NO_REPLY, FAMILIAR, examples=400, steps=50)
 
 
 def test_local_runtime_keeps_dispatch_invariants(local: Harness) -> None:

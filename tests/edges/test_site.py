@@ -54,7 +54,8 @@ def _png(width: int = 40, height: int = 20) -> bytes:
 def test_a_fresh_site_reads_as_the_defaults_with_the_install_snippet_for_this_server(world: World) -> None:
     body = world.call("GET", "/api/site", world.login()).json()
     assert body == {"team_name": "", "team_email": "", "team_phone": "", "logo_url": "", "widget_title": "",
-                    "widget_greeting": "", "widget_colour": "", "allowed_origins": [], "file_origins": [FILE_ORIGIN],
+                    "widget_greeting": "", "widget_colour": "", "allowed_origins": [], "widget_groups": [],
+                    "file_origins": [FILE_ORIGIN],
                     "updated_at": None,
                     "install_snippet": '<script src="https://chat.example.com/widget.js" async></script>'}
 
@@ -191,7 +192,7 @@ def test_the_widget_config_needs_no_login_and_any_site_may_read_it(world: World)
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["cache-control"] == "no-cache"
     assert response.json() == {"team_name": "Pedalwise", "logo_url": "", "title": "Bike help", "greeting": "Hi!",
-                               "colour": "#2f5f9a"}
+                               "colour": "#2f5f9a", "groups": []}
 
 
 def test_the_description_covers_every_site_route() -> None:

@@ -17,11 +17,12 @@ MAX = 16384
 PARSERS = [pytest.param(parse_visitor, id="visitor"), pytest.param(parse_agent, id="agent")]
 CODES = {"frame_too_large", "invalid_json", "invalid_frame", "unknown_type"}
 VISITOR_TYPES = ["hello", "message", "typing", "request_human", "leave_queue", "keep_waiting", "close", "rate", "profile",
-                 "sync", "ping"]
+                 "identify", "sync", "ping"]
 AGENT_TYPES = ["hello", "presence", "message", "note", "typing", "invite", "transfer", "answer_transfer", "close",
                "queues", "sync", "ping", "live", "watch"]
 FIELDS = ["v", "token", "channel", "page", "email", "name", "last_seq", "client_id", "text", "conversation",
-          "typing", "group", "agent", "score", "comment", "after", "presence", "to_agent", "to_group", "accept", "on"]
+          "typing", "group", "agent", "score", "comment", "after", "presence", "to_agent", "to_group", "accept", "on",
+          "user"]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)

@@ -29,7 +29,8 @@ from tests.server.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, admin_tok
 
 # steerer: an admin, or the supervisor of the target's group; lister: an admin or any supervisor (the answer
 # holds only what the caller steers: tests/edges/test_accounts.py and test_groups_admin.py check the contents)
-Who = Literal["anyone", "logged_in", "admin", "steerer", "lister"]
+# visitor: a widget route that takes a visitor's token, which none of these callers holds (all are refused)
+Who = Literal["anyone", "logged_in", "admin", "steerer", "lister", "visitor"]
 Caller = Literal["anonymous", "agent", "supervisor", "admin"]
 PASSWORD = "scope-password-1"
 CALLERS: tuple[Caller, ...] = ("anonymous", "agent", "supervisor", "admin")
@@ -166,6 +167,34 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", "/api/history/conversations/{conversation}"): Call("logged_in", params=_no_conversation),
     ("GET", "/api/history/conversations/{conversation}/export"): Call("logged_in", params=_no_conversation),
     ("GET", "/api/history/visitors/{visitor}"): Call("logged_in", params=lambda w, g: {"visitor": "v-nobody"}),
+    # canned replies: every logged-in user, each managing only its scopes (tests/edges/test_canned_rest.py)
+    ("GET", "/api/canned"): Call("logged_in"),
+    ("POST", "/api/canned"): Call("logged_in", body=lambda w, g: {"scope": "personal", "shortcut": f"s{uuid.uuid4().hex[:8]}",
+                                                                 "text": "Hello"}),
+    ("PATCH", "/api/canned/{reply}"): Call("logged_in", params=lambda w, g: {"reply": "cr-0000000000000000"},
+                                           body=lambda w, g: {"text": "Hi"}),
+    ("DELETE", "/api/canned/{reply}"): Call("logged_in", params=lambda w, g: {"reply": "cr-0000000000000000"}),
+    # service hours (tests/edges/test_hours_rest.py)
+    ("GET", "/api/hours"): Call("lister"),
+    ("PUT", "/api/hours"): Call("admin", body=lambda w, g: {"use": "always"}),
+    ("GET", "/api/groups/{group}/hours"): Call("steerer", params=lambda w, g: {"group": g}),
+    ("PUT", "/api/groups/{group}/hours"): Call("admin", params=lambda w, g: {"group": g},
+                                               body=lambda w, g: {"use": "default"}),
+    # leave-a-message: the inbox for the desk, the widget's routes for visitors (tests/edges/test_inbox_rest.py)
+    ("GET", "/api/inbox"): Call("logged_in"),
+    ("GET", "/api/inbox/{conversation}"): Call("logged_in", params=_no_conversation),
+    ("POST", "/api/inbox/{conversation}/assign"): Call("logged_in", params=_no_conversation),
+    ("POST", "/api/inbox/{conversation}/reply"): Call("logged_in", params=_no_conversation,
+                                                      body=lambda w, g: {"text": "Thanks"}),
+    ("GET", "/api/widget/status"): Call("anyone"),
+    ("GET", "/api/widget/messages"): Call("visitor"),
+    ("POST", "/api/widget/messages"): Call("visitor", body=lambda w, g: {"email": "v@example.com", "text": "Hi"}),
+    ("OPTIONS", "/api/widget/messages"): Call("anyone"),
+    # routing: the identity secret, a document's hand-off group (tests/edges/test_widget_groups.py, test_bot_routing)
+    ("GET", "/api/site/identity"): Call("admin"),
+    ("POST", "/api/site/identity/regenerate"): Call("admin"),
+    ("PATCH", "/api/admin/kb/documents/{name}"): Call("admin", params=lambda w, g: {"name": "scope.md"},
+                                                      body=lambda w, g: {"group": None}),
 }
 
 
@@ -204,7 +233,7 @@ def world(people: World) -> World:
 def _allowed(who: Who, caller: Caller, in_scope: bool) -> bool:
     if who == "anyone":
         return True
-    if caller == "anonymous":
+    if caller == "anonymous" or who == "visitor":
         return False
     if who == "logged_in":
         return True

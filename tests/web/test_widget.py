@@ -429,6 +429,7 @@ def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_
     scripted.send("queue_full", conversation="c-1", group="web-support")
     expect(widget.by_id("sb-notice").filter(has_text="the queue is full")).to_be_visible()
     expect(widget.by_id("talk-to-person")).to_be_visible()
+    expect(widget.by_id("leave-form")).to_contain_text("All our people are busy")
 
     scripted.send("error", code="internal_error", message="<b>the server failed</b>")
     expect(widget.by_id("sb-error")).to_have_text("<b>the server failed</b>")
@@ -449,7 +450,9 @@ def test_outside_hours_the_visitor_is_told_the_next_opening_in_their_own_time_an
     told = widget.by_id("sb-notice").filter(has_text="We are closed right now")
     expect(told).to_contain_text("We open again Tuesday")
     expect(told).to_contain_text("09:00")
-    expect(widget.by_id("talk-to-person")).to_be_visible()
+    expect(widget.by_id("hours-status")).to_contain_text("We open again Tuesday")
+    expect(widget.by_id("leave-form")).to_be_visible()  # closed: a message instead of a person
+    expect(widget.by_id("talk-to-person")).to_be_hidden()
     expect(widget.by_id("queue-status")).to_be_hidden()
 
 
@@ -701,3 +704,132 @@ def test_an_email_too_long_for_the_protocol_is_ignored_rather_than_failing_every
     widget.say("hello with a long email")
     expect(widget.message("hello with a long email", "visitor")).not_to_have_attribute("data-seq", "")
     assert len(opened) == 1, f"the widget reconnected {len(opened) - 1} times"
+
+
+# --- what the desk's hours change, the group picker, leave-a-message (docs/leave-a-message.md) ----------
+
+
+def answer_status(page: Page, status: str, next_opening: float | None = None, reply: str = "") -> list[str]:
+    """GET /api/widget/status answered with `status`; the addresses the widget asked, in order."""
+    asked: list[str] = []
+
+    def fulfil(route: Any) -> None:
+        asked.append(route.request.url)
+        route.fulfill(json={"group": "web-support", "status": status, "next_opening": next_opening,
+                            "off_hours_reply": reply}, headers={"Access-Control-Allow-Origin": "*"})
+
+    page.route("**/api/widget/status*", fulfil)
+    return asked
+
+
+def test_the_status_shows_before_anyone_asks_and_a_few_moments_is_said_only_when_someone_is_online(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    answer_status(widget.page, "open")
+    widget.goto().open()
+    scripted.welcome()
+    expect(widget.by_id("sb-subtitle")).to_have_text("Switchboard · We reply in a few moments")
+    expect(widget.by_id("talk-to-person")).to_be_visible()
+    expect(widget.by_id("leave-message")).to_be_hidden()
+    expect(widget.by_id("hours-status")).to_be_hidden()
+
+    nobody = widget.page.context.new_page()
+    answer_status(nobody, "open_no_agents")
+    ScriptedSocket(nobody)
+    other = Widget(nobody, widget.server).goto().open()
+    expect(other.by_id("sb-subtitle")).to_have_text("Switchboard · Nobody is online right now")
+    expect(other.by_id("hours-status")).to_contain_text("Nobody is online right now")
+    expect(other.by_id("talk-to-person")).to_be_visible()  # they may still wait
+    other.by_id("leave-message").click()
+    expect(other.by_id("leave-form")).to_contain_text("Nobody is online right now. Leave us a message")
+    assert other.errors == []
+
+
+def test_closed_the_widget_says_when_it_opens_in_the_visitors_time_and_offers_the_form_not_a_person(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    opens = 1_796_720_400.0  # a Tuesday, 09:00 UTC
+    answer_status(widget.page, "closed", opens, "The ovens are off.")
+    widget.goto().open()
+    when = widget.page.evaluate(
+        f"new Date({opens} * 1000).toLocaleString([], {{weekday: 'long', hour: '2-digit', minute: '2-digit'}})")
+    expect(widget.by_id("hours-status")).to_have_text(f"The ovens are off.We open again {when}.")
+    expect(widget.by_id("sb-subtitle")).not_to_contain_text("a few moments")
+    expect(widget.by_id("talk-to-person")).to_be_hidden()
+    expect(widget.by_id("leave-form")).to_be_visible()
+    widget.by_id("leave-cancel").click()
+    expect(widget.by_id("leave-form")).to_be_hidden()
+    expect(widget.by_id("leave-message")).to_be_visible()
+
+
+def test_a_message_left_before_the_welcome_waits_for_the_visitor_token_then_goes_with_it(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    answer_status(widget.page, "closed", None)
+    posted: list[dict[str, Any]] = []
+
+    def messages(route: Any) -> None:
+        if route.request.method == "POST":
+            posted.append({"auth": route.request.headers.get("authorization"), **json.loads(route.request.post_data)})
+            route.fulfill(status=201, json={"conversation": "c-left", "group": "web-support", "created_at": 1.0})
+        else:
+            route.fulfill(json={"messages": []})
+
+    widget.page.route("**/api/widget/messages", messages)
+    widget.goto().open()
+    form = widget.by_id("leave-form")
+    form.get_by_test_id("leave-email").fill("eve@example.com")
+    assert form.get_by_test_id("leave-text").get_attribute("maxlength") == "4000"  # the server's limit
+    form.get_by_test_id("leave-text").fill("Call me back, please.")
+    form.get_by_test_id("leave-submit").click()
+    expect(form.get_by_test_id("leave-submit")).to_have_text("Sending…")
+    assert posted == []
+    scripted.welcome(token="t-9")
+    expect(widget.by_id("leave-sent")).to_contain_text("will reply to eve@example.com")
+    assert posted == [{"auth": "Bearer t-9", "email": "eve@example.com", "text": "Call me back, please.",
+                       "reason": "closed"}]
+
+
+def test_leaving_the_queue_offers_the_form(widget: Widget, scripted: ScriptedSocket) -> None:
+    asks_for_a_person(widget, scripted)
+    scripted.send("queue_position", conversation="c-1", position=1, eta_s=30)
+    scripted.send("abandoned", conversation="c-1")
+    expect(widget.by_id("sb-notice").filter(has_text="You left the queue")).to_be_visible()
+    expect(widget.by_id("leave-form")).to_contain_text("You left the queue. Leave us a message")
+
+
+def test_with_two_groups_the_visitor_chooses_whom_to_talk_to_and_the_request_names_it(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    asked = answer_status(widget.page, "open")
+    widget.page.route("**/api/widget/config", lambda route: route.fulfill(json={
+        "team_name": "", "logo_url": "", "title": "", "greeting": "", "colour": "",
+        "groups": [{"id": "sales", "label": "Buying a bike"}, {"id": "repairs", "label": "Repairs"}]}))
+    widget.goto().open()
+    scripted.welcome()
+    widget.by_id("talk-to-person").click()
+    picker = widget.by_id("group-picker")
+    expect(picker).to_contain_text("Who would you like to talk to?")
+    expect(widget.by_id("pick-group")).to_have_text(["Buying a bike", "Repairs"])
+    picker.locator('[data-group="repairs"]').click()
+    assert scripted.next("request_human")["group"] == "repairs"
+    expect(picker).to_be_hidden()
+    for _ in range(100):  # the status of the chosen group is read
+        if asked and asked[-1].endswith("/api/widget/status?group=repairs"):
+            break
+        widget.page.wait_for_timeout(20)
+    assert asked[-1].endswith("/api/widget/status?group=repairs"), asked
+    assert widget.page.evaluate("sessionStorage.getItem('switchboard.group')") == '"repairs"'
+
+
+def test_a_group_fixed_on_the_script_tag_asks_no_one_and_names_its_group(context: Any, web: Server) -> None:
+    page = context.new_page()
+    asked = answer_status(page, "open")
+    page.route("**/api/widget/config", lambda route: route.fulfill(json={
+        "groups": [{"id": "sales", "label": "Sales"}, {"id": "repairs", "label": "Repairs"}]}))
+    scripted = ScriptedSocket(page)
+    page.route(f"{web.url}/shop", lambda route: route.fulfill(content_type="text/html", body=(
+        f'<!doctype html><title>Shop</title><script src="{web.url}/widget.js" data-group="repairs" async></script>')))
+    widget = Widget(page, web).goto(f"{web.url}/shop")
+    widget.open()
+    scripted.welcome()
+    widget.by_id("talk-to-person").click()
+    assert scripted.next("request_human")["group"] == "repairs"
+    expect(widget.by_id("group-picker")).to_have_count(0)
+    assert asked and all(url.endswith("/api/widget/status?group=repairs") for url in asked)

@@ -68,7 +68,7 @@ def test_the_widget_shows_the_title_greeting_colour_team_and_logo_the_admin_set(
     open_widget(page, f"{site_web.url}/widget")
 
     expect(by_id(page, "sb-title")).to_have_text("Pedalwise support")
-    expect(by_id(page, "sb-subtitle")).to_contain_text("Pedalwise · ")
+    expect(by_id(page, "sb-subtitle")).to_contain_text("Pedalwise")  # then the group's status, when it has one
     expect(by_id(page, "sb-greeting")).to_have_text(GREETING)
     expect(by_id(page, "sb-bubble")).to_have_css("background-color", "rgb(47, 95, 154)")
     expect(by_id(page, "sb-bubble")).to_have_css("color", "rgb(255, 255, 255)")  # white reads best on dark blue

@@ -78,6 +78,7 @@ class _ReplyJson(TypedDict):
     text: str
     generated: bool
     fallback: str | None
+    document: str | None  # the best on-topic match's document (the hand-off's group)
 
 
 class BotProcess:
@@ -205,14 +206,15 @@ async def _spawn(server: ServerSettings, settings: BotSettings,
 
 def _reply(data: _ReplyJson) -> Reply:
     """A reply as the edge uses it: the decision's kind, wording and offers; matches stay in the child."""
-    decision = Decision(data["kind"], data["decision_text"], [], data["suggestions"], data["sources"], data["low"])
+    decision = Decision(data["kind"], data["decision_text"], [], data["suggestions"], data["sources"], data["low"],
+                        data.get("document"))
     return Reply(decision, data["text"], data["generated"], data.get("fallback"))
 
 
 def _reply_json(reply: Reply) -> _ReplyJson:
     d = reply.decision
     return {"kind": d.kind, "decision_text": d.text, "suggestions": d.suggestions, "sources": d.sources, "low": d.low,
-            "text": reply.text, "generated": reply.generated, "fallback": reply.fallback}
+            "text": reply.text, "generated": reply.generated, "fallback": reply.fallback, "document": d.document}
 
 
 # --- the child ------------------------------------------------------------------------------------------------

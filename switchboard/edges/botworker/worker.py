@@ -8,9 +8,14 @@ a time, in order; the bot itself (retrieval, the answer policy in
 (:mod:`.process`), off the edge's event loop and out of its memory. It streams
 generated text to the visitor as ``bot_delta`` frames, and posts the final
 answer as a ``Post`` from the bot with its decision, suggestions and sources in
-``extra``. A ``handoff`` decision also sends ``RequestHuman`` to the default
-skill group, which puts the conversation into the dispatch flow like the
-visitor's own request.
+``extra``. A ``handoff`` decision also sends ``RequestHuman``, which puts the
+conversation into the dispatch flow like the visitor's own request: to the group of
+the document the bot matched (this question's best on-topic match, else the last
+one this conversation matched: a document's ``group``, docs/bot.md), else the
+default skill group. The conversation's matched group is kept in its Redis hash
+(``kb_group``), so the visitor's own ``request_human`` without a group goes there
+too. A verified visitor's priority, designated agent and familiar agent (the
+``id_*`` fields the visitor socket left in their Redis hash) travel with it.
 
 Per-conversation state here (the low-confidence streak) is small, bounded and
 deliberately not durable: after a restart the streak starts again at zero.
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import OrderedDict
 from typing import TypedDict
 
@@ -32,11 +38,12 @@ from switchboard.actors.effects import AskBot
 from switchboard.actors.engine import Engine
 from switchboard.actors.messages import Post, RequestHuman
 from switchboard.llm.bot import Reply, Turn
+from switchboard.store.kb import document_group
 from switchboard.settings import BotSettings, ServerSettings
 from switchboard.edges.botworker.process import BotProcess
 from switchboard.edges.delivery import history
 from switchboard.edges.delivery.fanout import Hub
-from switchboard.edges.keys import as_str, visitor_key
+from switchboard.edges.keys import as_str, conv_key, visitor_key
 from switchboard.edges.protocol import VISITOR_REF, frame, make_ref
 
 __all__ = ["BotWorker", "BotExtra", "BOT_ID", "start_bot_worker", "stop_bot_worker"]
@@ -47,6 +54,7 @@ BOT_ID = "bot"
 FAILED_TEXT = "Sorry, I can't answer right now. You can ask to talk to a person."
 EMAIL_TEXT = "A person will take over. Please leave your email address first, so they can reach you if we get cut off."
 _STREAKS_KEPT = 10_000
+_GROUPS_KEPT, _GROUP_TTL_S = 1000, 5.0  # documents' hand-off groups, cached
 
 
 class BotExtra(TypedDict, total=False):
@@ -67,6 +75,7 @@ class BotWorker:
         self.settings, self.default_group, self.require_email = settings, default_group, require_email
         self._tails: dict[str, asyncio.Task[None]] = {}  # per conversation: the last question's task
         self._streaks: OrderedDict[str, int] = OrderedDict()
+        self._groups: OrderedDict[str, tuple[str | None, float]] = OrderedDict()  # document: (group, read at)
         self.answered = 0
 
     def ask(self, question: AskBot) -> None:
@@ -110,10 +119,13 @@ class BotWorker:
             # The widget shows an email form and sends request_human itself once it has one.
             hand_off, extra["email_required"] = False, True
             text = EMAIL_TEXT
+        group = await self._group_of(reply.decision.document) if reply.decision.document else None
+        if group is not None:
+            await self.redis.hset(conv_key(q.conversation), "kb_group", group)
         self._post(q, text, extra)
         self.answered += 1
         if hand_off:
-            await self._hand_off(q)
+            await self._hand_off(q, group)
 
     async def _delta(self, q: AskBot, text: str) -> None:
         self.hub.to_user(UserRef.visitor(q.visitor), frame("bot_delta", conversation=q.conversation, reply_to=q.seq,
@@ -124,12 +136,34 @@ class BotWorker:
         post = Post("bot", BOT_ID, text, client_id=f"re:{q.seq}", extra=dict(extra))
         self.engine.send(Address.conversation(q.conversation), post)
 
-    async def _hand_off(self, q: AskBot) -> None:
-        last_agent = as_str(await self.redis.hget(visitor_key(q.visitor), "last_agent"))
+    async def _hand_off(self, q: AskBot, group: str | None = None) -> None:
+        if group is None:
+            group = as_str(await self.redis.hget(conv_key(q.conversation), "kb_group"))
+        last_agent, user, priority, agent, familiar = (as_str(v) for v in await self.redis.hmget(
+            visitor_key(q.visitor), ["last_agent", "id_user", "id_priority", "id_agent", "id_familiar"]))
+        verified = bool(user)
+        request = RequestHuman(group or self.default_group, priority=int(priority or 0) if verified else 0,
+                               agent=agent if verified else None, last_agent=last_agent,
+                               familiar_agent=familiar if verified else None)
         # The ref routes a refusal (no such group, a full queue) to the visitor's sockets.
         ref = make_ref(VISITOR_REF, q.visitor, "request_human", None)
-        self.engine.send(Address.conversation(q.conversation), RequestHuman(self.default_group, last_agent=last_agent),
-                         ref=ref)
+        self.engine.send(Address.conversation(q.conversation), request, ref=ref)
+
+    async def _group_of(self, document: str) -> str | None:
+        """The hand-off group of `document` (None: the default), from the store, cached a few seconds."""
+        cached = self._groups.get(document)
+        if cached is not None and time.monotonic() - cached[1] < _GROUP_TTL_S:
+            return cached[0]
+        try:
+            group = await asyncio.to_thread(document_group, document)
+        except Exception as exc:  # the store is down: the default group serves, and the log says so
+            log.warning("could not read the hand-off group of %r (%s)", document[:120], type(exc).__name__)
+            return cached[0] if cached is not None else None
+        self._groups[document] = (group, time.monotonic())
+        self._groups.move_to_end(document)
+        while len(self._groups) > _GROUPS_KEPT:
+            self._groups.popitem(last=False)
+        return group
 
     async def _turns(self, q: AskBot) -> list[Turn]:
         """The bot phase's recent turns before this question, for the prompt."""

@@ -20,6 +20,7 @@ from switchboard.edges.rest.canned import CANNED_API, canned_routes
 from switchboard.edges.rest.groups import GROUPS_API, group_routes
 from switchboard.edges.rest.history import HISTORY_API, history_routes
 from switchboard.edges.rest.hours import HOURS_API, hours_routes
+from switchboard.edges.rest.inbox import INBOX_API, inbox_routes
 from switchboard.edges.rest.kb import KB_API, kb_routes
 from switchboard.edges.rest.profile import PROFILE_API, profile_routes
 from switchboard.edges.rest.reports import REPORTS_API, report_routes
@@ -39,7 +40,7 @@ OPENAPI = describe(
      "description": "Agents and admins log in here; admins manage agents and skill groups. "
                     "Times are epoch seconds. Every error is {\"error\": {\"code\", \"message\"}}."},
     [SESSIONS_API, AGENTS_API, GROUPS_API, _DESCRIPTION_API, KB_API, WORKSPACE_API, SETUP_API, ACCOUNTS_API,
-     PROFILE_API, SITE_API, REPORTS_API, HISTORY_API, CANNED_API, HOURS_API])
+     PROFILE_API, SITE_API, REPORTS_API, HISTORY_API, CANNED_API, HOURS_API, INBOX_API])
 
 
 async def _openapi(request: Request) -> Response:
@@ -61,4 +62,4 @@ def rest_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
 def api_routes(*, passwords: Passwords | None = None) -> list[BaseRoute]:
     """Every REST route: what the app serves."""
     return [*rest_routes(passwords=passwords), *kb_routes(), *workspace_routes(), *site_routes(), *report_routes(), *history_routes(),
-            *canned_routes(), *hours_routes()]
+            *canned_routes(), *hours_routes(), *inbox_routes()]

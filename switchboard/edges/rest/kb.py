@@ -7,6 +7,10 @@ parsing, and the operation is idempotent. The process that runs the bot
 shares its knowledge base with these routes; an edge process without the bot
 opens the same base on first use, and the bot picks up its changes by itself
 (:meth:`~switchboard.llm.kb.KnowledgeBase.refresh`).
+
+A document may name a skill group (``?group=`` on the upload, or ``PATCH`` with ``{"group"}``): when the bot
+hands a visitor off after matching that document, the visitor goes to that group rather than the default one
+(docs/bot.md, "Hand-off groups").
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from switchboard.llm.kb import KbError, KnowledgeBase
 from switchboard.llm.policy import decide
 from switchboard.llm.sources import SUFFIXES, SourceError, read_source
 from switchboard.settings import BotSettings
+from switchboard.store.groups import missing_groups
+from switchboard.store.kb import set_document_group
 from switchboard.edges.rest.toolkit import ApiError, ApiPart, ORJSONResponse, admin, bad, errors, json_content, \
-    make_routes, not_found, operation, read_raw, ref
+    make_routes, not_found, operation, read_json, read_raw, ref
 
 __all__ = ["kb_routes", "KB_API", "MAX_UPLOAD", "BOT_DISABLED"]
 
@@ -63,6 +69,17 @@ def _name(request: Request) -> str:
     return str(name)
 
 
+async def _group(value: object) -> str:
+    """A document's hand-off group as given: an existing group's id, or "" for the default group."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise bad("group must be a skill group's id, or \"\" for the default group")
+    if value:
+        missing: list[str] = await run_in_threadpool(missing_groups, [value])
+        if missing:
+            raise bad(f"no such group: {value}")
+    return value
+
+
 async def _list(request: Request) -> Response:
     await admin(request)
     kb = await _kb(request)
@@ -77,6 +94,9 @@ async def _upload(request: Request) -> Response:
     name = _name(request)
     if Path(name).suffix.lower() not in SUFFIXES:
         raise bad(f"{name}: the name must end in one of {', '.join(SUFFIXES)}")
+    group = request.query_params.get("group")
+    if group is not None:
+        group = await _group(group)
     data = await read_raw(request, MAX_UPLOAD, "a document")
     if not data.strip():
         raise bad("the body is the document itself and must not be empty")
@@ -86,11 +106,24 @@ async def _upload(request: Request) -> Response:
         report = await run_in_threadpool(kb.ingest_sources, [source])
     except (SourceError, KbError) as exc:
         raise bad(str(exc)) from None
+    if group is not None:
+        await run_in_threadpool(set_document_group, name, group)
     await _changed(request)
     status = 201 if report.added else 200
     return ORJSONResponse({"name": name, "kind": source.kind, "entries": len(source.entries),
                            "status": "added" if report.added else "replaced" if report.replaced else "unchanged"},
                           status_code=status)
+
+
+async def _change(request: Request) -> Response:
+    """Change a document's hand-off group (``{"group": id}``; ``""``: the default group)."""
+    await admin(request)
+    name = _name(request)
+    data = await read_json(request, ("group",), ("group",))
+    group = await _group(data["group"])
+    if not await run_in_threadpool(set_document_group, name, group):
+        raise not_found(f"no document {name}")
+    return ORJSONResponse({"name": name, "group": group})
 
 
 async def _delete(request: Request) -> Response:
@@ -118,6 +151,7 @@ def kb_routes() -> list[BaseRoute]:
     return make_routes([
         ("GET", "/api/admin/kb/documents", _list),
         ("PUT", "/api/admin/kb/documents/{name}", _upload),
+        ("PATCH", "/api/admin/kb/documents/{name}", _change),
         ("DELETE", "/api/admin/kb/documents/{name}", _delete),
         ("GET", "/api/admin/kb/ask", _ask),
     ])
@@ -126,7 +160,8 @@ def kb_routes() -> list[BaseRoute]:
 _DOC = {"type": "object", "properties": {
     "name": {"type": "string"}, "kind": {"type": "string", "enum": ["markdown", "faq"]},
     "entries": {"type": "integer"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
-    "added_at": {"type": "string", "nullable": True}}}
+    "added_at": {"type": "string", "nullable": True},
+    "group": {"type": "string", "description": "the hand-off group after a match (\"\": the default group)"}}}
 
 KB_API = ApiPart(
     paths={
@@ -144,6 +179,10 @@ KB_API = ApiPart(
                                  **errors(400, 401, 403, 413)}, params=("name",)),
                     "requestBody": {"required": True, "content": {"application/octet-stream": {
                         "schema": {"type": "string", "format": "binary"}}}}},
+            "patch": operation("Set the document's hand-off group: {\"group\": id}, or \"\" for the default "
+                               "group", {"200": json_content({"type": "object", "properties": {
+                                   "name": {"type": "string"}, "group": {"type": "string"}}}, "changed"),
+                                         **errors(400, 401, 403, 404)}, params=("name",), body="KbDocumentChange"),
             "delete": operation("Delete a document and its entries", {"204": {"description": "deleted"},
                                                                       **errors(401, 403, 404)}, params=("name",)),
         },
@@ -154,6 +193,8 @@ KB_API = ApiPart(
                                                       "schema": {"type": "string"}}]}},
     },
     schemas={
+        "KbDocumentChange": {"type": "object", "additionalProperties": False, "required": ["group"],
+                             "properties": {"group": {"type": "string", "maxLength": 64}}},
         "KbUpload": {"type": "object", "properties": {
             "name": {"type": "string"}, "kind": {"type": "string"}, "entries": {"type": "integer"},
             "status": {"type": "string", "enum": ["added", "replaced", "unchanged"]}}},

@@ -25,23 +25,26 @@ from starlette.routing import BaseRoute
 from switchboard.settings import MailSettings
 from switchboard.store.documents import Site, to_epoch
 from switchboard.store.images import delete_image, put_image
-from switchboard.store.site import get_site, update_site
+from switchboard.store.groups import missing_groups
+from switchboard.store.site import get_site, identity_secret, regenerate_identity_secret, update_site
 from switchboard.edges.images import MAX_IMAGE_BYTES, BadImage, reencode
 from switchboard.edges.rest.toolkit import ApiPart, Body, ORJSONResponse, admin, bad, caller, email_field, errors, \
     json_content, make_routes, operation, read_json, read_raw, ref, services_of, string_field
 from switchboard.edges.site import SiteCache
 
-__all__ = ["site_routes", "SITE_API", "LOGO_IMAGE", "MAX_ORIGINS", "normalise_origin", "install_snippet"]
+__all__ = ["site_routes", "SITE_API", "LOGO_IMAGE", "MAX_ORIGINS", "MAX_WIDGET_GROUPS", "MAX_GROUP_LABEL",
+           "normalise_origin", "install_snippet"]
 
 LOGO_IMAGE = "team-logo"  # the logo's image id (store/images.py)
 MAX_ORIGINS = 50
+MAX_WIDGET_GROUPS, MAX_GROUP_LABEL = 20, 60
 MAX_TEAM_NAME, MAX_PHONE, MAX_TITLE, MAX_GREETING = 100, 40, 60, 300
 _PHONE = re.compile(r"[0-9 +()\-]*")
 _COLOUR = re.compile(r"#[0-9a-f]{6}")
 _HOST = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FIELDS = ("team_name", "team_email", "team_phone", "widget_title", "widget_greeting", "widget_colour",
-           "allowed_origins")
+           "allowed_origins", "widget_groups")
 
 
 def install_snippet(base_url: str) -> str:
@@ -100,6 +103,7 @@ def _site_json(request: Request, site: Site) -> dict[str, object]:
     return {"team_name": site.team_name, "team_email": site.team_email, "team_phone": site.team_phone,
             "logo_url": site.logo_url, "widget_title": site.widget_title, "widget_greeting": site.widget_greeting,
             "widget_colour": site.widget_colour, "allowed_origins": list(site.allowed_origins or ()),
+            "widget_groups": [_widget_group(g) for g in site.widget_groups or () if isinstance(g, dict)],
             "file_origins": list(settings.allowed_origins), "updated_at": to_epoch(site.updated_at),
             "install_snippet": install_snippet(settings.base_url)}
 
@@ -125,7 +129,39 @@ def _changes(data: Body) -> dict[str, object]:
         changes["widget_colour"] = colour
     if "allowed_origins" in data:
         changes["allowed_origins"] = _origins(data["allowed_origins"])
+    if "widget_groups" in data:
+        changes["widget_groups"] = _widget_groups(data["widget_groups"])
     return changes
+
+
+def _widget_group(stored: dict[str, object]) -> dict[str, object]:
+    return {"id": str(stored.get("id", "")), "label": str(stored.get("label", "")),
+            "hidden": bool(stored.get("hidden", False))}
+
+
+def _widget_groups(value: object) -> list[dict[str, object]]:
+    """The picker's groups, in order: [{"id", "label", "hidden"?}], each group once (existence is checked
+    against the store by the caller)."""
+    shape = 'widget_groups must be a list of {"id": group id, "label": text, "hidden": true|false}'
+    if not isinstance(value, list):
+        raise bad(shape)
+    if len(value) > MAX_WIDGET_GROUPS:
+        raise bad(f"widget_groups holds at most {MAX_WIDGET_GROUPS} groups")
+    groups: list[dict[str, object]] = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"id", "label", "hidden"}:
+            raise bad(shape)
+        group_id, label, hidden = item.get("id"), item.get("label"), item.get("hidden", False)
+        if not isinstance(group_id, str) or not group_id or len(group_id) > 64:
+            raise bad("widget_groups: each id must be a group id")
+        if not isinstance(label, str) or not 1 <= len(label.strip()) <= MAX_GROUP_LABEL:
+            raise bad(f"widget_groups: the label of {group_id!r} must be 1 to {MAX_GROUP_LABEL} characters")
+        if not isinstance(hidden, bool):
+            raise bad(f"widget_groups: hidden of {group_id!r} must be true or false")
+        if any(g["id"] == group_id for g in groups):
+            raise bad(f"widget_groups: {group_id!r} is listed twice")
+        groups.append({"id": group_id, "label": label.strip(), "hidden": hidden})
+    return groups
 
 
 def _origins(value: object) -> list[str]:
@@ -155,9 +191,30 @@ async def _read(request: Request) -> Response:
 async def _change(request: Request) -> Response:
     await admin(request)
     changes = _changes(await read_json(request, _FIELDS))
+    listed = changes.get("widget_groups")
+    if isinstance(listed, list) and listed:
+        missing = await run_in_threadpool(missing_groups, [str(g["id"]) for g in listed])
+        if missing:
+            raise bad(f"widget_groups: no such group: {', '.join(missing)}")
     site = await run_in_threadpool(lambda: update_site(**changes) if changes else get_site())
     _site_cache(request).invalidate()
     return ORJSONResponse(_site_json(request, site))
+
+
+async def _identity(request: Request) -> Response:
+    """The identity secret (admin), made on first read: the customer's server signs identities with it."""
+    await admin(request)
+    secret = await run_in_threadpool(identity_secret)
+    _site_cache(request).invalidate()
+    return ORJSONResponse({"secret": secret}, headers={"Cache-Control": "no-store"})
+
+
+async def _regenerate_identity(request: Request) -> Response:
+    """A new identity secret (admin): signatures made with the old one are refused from now on."""
+    await admin(request)
+    secret = await run_in_threadpool(regenerate_identity_secret)
+    _site_cache(request).invalidate()
+    return ORJSONResponse({"secret": secret}, headers={"Cache-Control": "no-store"})
 
 
 async def _put_logo(request: Request) -> Response:
@@ -201,12 +258,14 @@ _OPEN = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
 
 
 async def _widget_config(request: Request) -> Response:
-    site = await _site_cache(request).site()
+    cache = _site_cache(request)
+    site = await cache.site()
+    groups = [{"id": g.id, "label": g.label} for g in await cache.widget_groups() if not g.hidden]
     base = services_of(request).settings.base_url
     return ORJSONResponse({"team_name": _team_name(request, site),
                            "logo_url": f"{base}{site.logo_url}" if site.logo_url else "",
                            "title": site.widget_title, "greeting": site.widget_greeting,
-                           "colour": site.widget_colour}, headers=_OPEN)
+                           "colour": site.widget_colour, "groups": groups}, headers=_OPEN)
 
 
 def site_routes() -> list[BaseRoute]:
@@ -215,6 +274,8 @@ def site_routes() -> list[BaseRoute]:
         ("PATCH", "/api/site", _change),
         ("PUT", "/api/site/logo", _put_logo),
         ("DELETE", "/api/site/logo", _delete_logo),
+        ("GET", "/api/site/identity", _identity),
+        ("POST", "/api/site/identity/regenerate", _regenerate_identity),
         ("GET", "/api/team", _team),
         ("GET", "/api/widget/config", _widget_config),
     ])
@@ -222,6 +283,12 @@ def site_routes() -> list[BaseRoute]:
 
 _STR = {"type": "string"}
 _ORIGINS = {"type": "array", "maxItems": MAX_ORIGINS, "items": {"type": "string", "example": "https://shop.example.com"}}
+_WIDGET_GROUPS = {"type": "array", "maxItems": MAX_WIDGET_GROUPS, "items": {
+    "type": "object", "additionalProperties": False, "required": ["id", "label"], "properties": {
+        "id": {"type": "string", "description": "an existing group's id"},
+        "label": {"type": "string", "minLength": 1, "maxLength": MAX_GROUP_LABEL},
+        "hidden": {"type": "boolean", "description": "reachable by a page's data-group, not shown in the picker"}}}}
+_SECRET = {"type": "object", "properties": {"secret": _STR}}
 
 SITE_API = ApiPart(
     paths={
@@ -244,6 +311,15 @@ SITE_API = ApiPart(
             "delete": operation("Remove the team's logo (admin)",
                                 {"204": {"description": "removed"}, **errors(401, 403)}),
         },
+        "/api/site/identity": {
+            "get": operation("The site's identity secret (admin), made on first read: the customer's server "
+                             "signs identities with it (docs/identity.md)",
+                             {"200": json_content(_SECRET, "the secret"), **errors(401, 403)}),
+        },
+        "/api/site/identity/regenerate": {
+            "post": operation("A new identity secret (admin): identities signed with the old one are refused",
+                              {"200": json_content(_SECRET, "the new secret"), **errors(401, 403)}),
+        },
         "/api/team": {
             "get": operation("The team's card (any logged-in user)",
                              {"200": json_content(ref("Team"), "the team"), **errors(401)}),
@@ -260,7 +336,7 @@ SITE_API = ApiPart(
             "logo_url": {"type": "string", "description": "\"\" or /api/images/team-logo?v=<version>"},
             "widget_title": _STR, "widget_greeting": _STR,
             "widget_colour": {"type": "string", "description": "\"\" (the default) or #rrggbb"},
-            "allowed_origins": _ORIGINS,
+            "allowed_origins": _ORIGINS, "widget_groups": _WIDGET_GROUPS,
             "file_origins": {"type": "array", "items": _STR,
                              "description": "the settings file's allowed_origins (read only; they count too)"},
             "updated_at": {"type": "number", "nullable": True},
@@ -272,10 +348,12 @@ SITE_API = ApiPart(
             "widget_title": {"type": "string", "maxLength": MAX_TITLE},
             "widget_greeting": {"type": "string", "maxLength": MAX_GREETING},
             "widget_colour": {"type": "string", "pattern": "^(#[0-9a-fA-F]{6})?$"},
-            "allowed_origins": _ORIGINS}},
+            "allowed_origins": _ORIGINS, "widget_groups": _WIDGET_GROUPS}},
         "Team": {"type": "object", "properties": {"name": _STR, "email": _STR, "phone": _STR, "logo_url": _STR}},
         "WidgetConfig": {"type": "object", "properties": {
             "team_name": _STR, "logo_url": {"type": "string", "description": "absolute, or \"\""},
-            "title": _STR, "greeting": _STR, "colour": _STR}},
+            "title": _STR, "greeting": _STR, "colour": _STR,
+            "groups": {"type": "array", "description": "the picker's groups in order (none: no picker)",
+                       "items": {"type": "object", "properties": {"id": _STR, "label": _STR}}}}},
     },
 )

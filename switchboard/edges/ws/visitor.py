@@ -18,6 +18,15 @@ A page on a site that is not among the allowed ones (``services.site.origins()``
 accepted, then one ``origin_not_allowed`` error frame naming its origin and the setting, then a 1008
 close: refused before the accept, a browser would only say "failed", and the site's developer could not
 tell why. The server logs a warning once per such origin.
+
+Routing (issue 20, docs/identity.md, docs/site.md): ``request_human`` may name a group only among those the
+site's widget lists (or the default group), while it lists any; a group it may not name is refused with
+``unknown_group``, as a group that does not exist is. A visitor is anonymous unless the page vouches for them
+with an ``identify`` frame signed by the customer's server: only then do the identity's ``priority`` and
+``agent`` reach the engine, and their familiar agent (who served this customer most) is looked up for groups
+with the ``familiar`` policy. The frame's own ``agent`` field is ignored. What a verified identity gives is
+kept for this socket, and in the visitor's Redis hash (``id_*`` fields) for the bot's hand-offs; every hello
+forgets the hash's copy, so a page that stops identifying its visitor (a log-out) stops vouching.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from switchboard.actors.address import Address, UserRef
 from switchboard.edges import codes
 from switchboard.edges import protocol as p
 from switchboard.edges.auth import AuthError, decode_visitor_token, issue_visitor_token
+from switchboard.edges.identity import IdentityError, VerifiedUser, verify
 from switchboard.edges.delivery.claims import claim, claimed
 from switchboard.edges.delivery.sockets import Connection, TokenBucket
 from switchboard.edges.keys import HashFields, as_str, conv_key, history_key, visitor_key
@@ -46,12 +56,16 @@ from switchboard.edges.services import Services
 from switchboard.edges.ws.per_address import AddressLimits
 from switchboard.edges.ws.session import (OriginWarnings, SyncGate, command, conversation_info, hold, last_seq_of,
                                           read_hello, refused_origin, send_error)
+from switchboard.store.familiar import familiar_agent
 
-__all__ = ["visitor_endpoint", "REFUSED_ORIGINS"]
+__all__ = ["visitor_endpoint", "REFUSED_ORIGINS", "IDENTITY_FIELDS"]
 
 log = logging.getLogger("switchboard.ws")
 
 REFUSED_ORIGINS = OriginWarnings(limit=1000)  # this process's refused origins, each logged once
+
+# what a verified identity leaves in the visitor's Redis hash for the bot's hand-offs (forgotten at each hello)
+IDENTITY_FIELDS = ("id_user", "id_priority", "id_agent", "id_familiar")
 
 _RECENT_RESENDS = 64  # messages of the last ended conversation searched for a re-sent client id
 
@@ -113,6 +127,8 @@ class VisitorSession:
         self.sync_gate = SyncGate(settings, services.sync_buckets.of(address, settings.sync_rate_per_s,
                                                                      settings.sync_burst))
         self._unsaved: dict[str, str] | None = None  # the hello's details, stored once there is something to keep
+        self.verified: VerifiedUser | None = None  # a signed identity this socket showed (identify)
+        self.familiar: str | None = None  # who served that customer most, for the familiar policy
 
     async def welcome(self, hello: p.VisitorHello) -> None:
         self.channel = hello.channel or "widget"
@@ -122,6 +138,7 @@ class VisitorSession:
             fields.pop("email")
             await self.conn.send(frame("error", code=codes.INVALID_EMAIL, message="that does not look like an email address"))
         await self._remember(fields)
+        await self.s.redis.hdel(visitor_key(self.visitor), *IDENTITY_FIELDS)  # vouched for again, or not at all
         current = await self.current()
         if current is not None or "email" in fields or "name" in fields:
             self._save(fields)
@@ -275,7 +292,41 @@ class VisitorSession:
             asyncio.ensure_future(self.s.writer.save_visitor(self.visitor, **fields))
         await self.conn.send(frame("profile", **fields))
 
+    async def _identify_user(self, f: p.Identify) -> None:
+        site = await self.s.site.site()
+        try:
+            user = verify(str(site.identity_secret or ""), f.user)
+        except IdentityError as exc:
+            self.verified, self.familiar = None, None
+            await self.conn.send(frame("error", code=codes.IDENTITY_INVALID, in_reply_to="identify", message=str(exc)))
+            return
+        try:
+            familiar = await asyncio.to_thread(familiar_agent, user.id, self.visitor)
+        except Exception as exc:  # the store is down: served as under balanced, and said so in the log
+            log.warning("could not look up the familiar agent (%s)", type(exc).__name__)
+            familiar = None
+        self.verified, self.familiar = user, familiar
+        fields = {k: v for k, v in (("email", user.email), ("name", user.name)) if v and not m.is_blank(v)}
+        if "email" in fields and not _valid_email(fields["email"]):
+            fields.pop("email")
+        identity: dict[str, str] = {"id_user": user.id, "id_priority": str(user.priority)}
+        if user.agent:
+            identity["id_agent"] = user.agent
+        if familiar:
+            identity["id_familiar"] = familiar
+        await self._remember({**fields, **identity})
+        record: dict[str, str] = {**fields, "external_id": user.id}
+        if "email" in fields:
+            record["verified_email"] = fields["email"]
+        self._save({**(self._unsaved or {}), **record})
+        await self.conn.send(frame("identified", user={"id": user.id, "email": user.email, "name": user.name}))
+
     async def _request_human(self, f: p.RequestHuman) -> None:
+        default = self.s.settings.default_group
+        if f.group is not None and not await self.s.site.reachable(f.group, default):
+            await self.conn.send(frame("error", code=codes.UNKNOWN_GROUP, in_reply_to="request_human",
+                                       message=f"no group {f.group[:64]!r} to ask for here"))
+            return
         if self.s.settings.require_email and not await self.s.redis.hget(visitor_key(self.visitor), "email"):
             await self.conn.send(frame("error", code=codes.EMAIL_REQUIRED, in_reply_to="request_human",
                                        message="leave an email address (a profile frame) before asking for a person"))
@@ -288,8 +339,10 @@ class VisitorSession:
                                        message="too many visitors from your network wait for a person; try later"))
             return
         last = as_str(await self.s.redis.hget(visitor_key(self.visitor), "last_agent"))
-        group = f.group or self.s.settings.default_group
-        msg = m.RequestHuman(group, agent=f.agent, last_agent=last)
+        group = f.group or as_str(await self.s.redis.hget(conv_key(conv), "kb_group")) or default
+        user = self.verified  # the frame's own `agent` is ignored: only a signed identity designates
+        msg = m.RequestHuman(group, priority=user.priority if user else 0, agent=user.agent if user else None,
+                             last_agent=last, familiar_agent=self.familiar if user else None)
         command(self.s, self.conn, Address.conversation(conv), msg, "request_human")
 
     async def _simple(self, f: p.LeaveQueue | p.KeepWaiting | p.VisitorClose) -> None:
@@ -337,7 +390,7 @@ class VisitorSession:
 # by frame type; each handler takes its own frame type (hence Any: a table cannot say which)
 _HANDLERS: dict[type, Callable[[VisitorSession, Any], Awaitable[None]]] = {
     p.VisitorMessage: VisitorSession._message, p.RequestHuman: VisitorSession._request_human,
-    p.Profile: VisitorSession._profile,
+    p.Profile: VisitorSession._profile, p.Identify: VisitorSession._identify_user,
     p.LeaveQueue: VisitorSession._simple, p.KeepWaiting: VisitorSession._simple, p.VisitorClose: VisitorSession._simple,
     p.VisitorTyping: VisitorSession._typing, p.Rate: VisitorSession._rate, p.Sync: VisitorSession._sync,
     p.Ping: VisitorSession._ping,
