@@ -5,7 +5,9 @@
  * Optional attributes: data-title="Pedalwise support"  data-greeting="Hi! …"  data-color="#1f7a5a"
  *                      (each overrides, on this page, what the admin set: GET /api/widget/config)
  *                      data-group="billing": the skill group this page's visitors talk to (no group picker)
- * Page API:            Switchboard.setEmail("a@b.c"), Switchboard.open(), Switchboard.close()
+ * Page API:            Switchboard.setEmail("a@b.c"), Switchboard.open(), Switchboard.close(),
+ *                      Switchboard.identify({id, email, name, attributes, signature}): a customer your server
+ *                      signed (docs/identity.md), sent after every welcome; Switchboard.identify(null) forgets it
  *                      (calls made before the script loads can be queued on window.Switchboard.q)
  *
  * How it works (docs/protocol.md is the wire format):
@@ -1202,6 +1204,7 @@
       case "typing": return onTyping(f);
       case "profile": return onProfile(f);
       case "rated": return onRated(f);
+      case "identified": S.verified = true; return undefined;
       case "error": return onError(f);
       default: return; // pong and anything newer
     }
@@ -1238,6 +1241,7 @@
       S.queue = null;
       notice("The conversation has ended");
     }
+    if (identity) sendFrame({ type: "identify", user: identity }); // before anything asks for a person
     flush();
     startHeartbeat();
     if (S.leave && S.leave.queued) postLeave();
@@ -1420,6 +1424,11 @@
 
   function onError(f) {
     const code = f.code;
+    if (code === "identity_invalid") {
+      S.verified = false;
+      console.error("Switchboard.identify: the server refused the identity (" + (f.message || code) + ")");
+      return undefined;
+    }
     if (code === "origin_not_allowed") return refused(f);
     if (code === "frame_too_large") {
       refusedAsTooLarge(ws); // the close 1009 follows; the note says what happened
@@ -1636,10 +1645,29 @@
     render();
   }
 
+  // A signed identity (docs/identity.md): kept for this page only, sent after every welcome.
+  let identity = null;
+
+  function identify(user) {
+    if (user === null || user === undefined) {
+      identity = null;
+      S.verified = false;
+      return;
+    }
+    if (typeof user !== "object" || typeof user.id !== "string" || typeof user.signature !== "string") {
+      console.error("Switchboard.identify: give {id, email, name, attributes, signature} as your server signed it");
+      return;
+    }
+    identity = { id: user.id, email: user.email || "", name: user.name || "", attributes: user.attributes || {},
+                 signature: user.signature };
+    sendFrame({ type: "identify", user: identity }); // not connected: the next welcome sends it
+  }
+
   const previous = window.Switchboard;
   const api = {
     version: VERSION,
     setEmail,
+    identify,
     open: openPanel,
     close: closePanel,
     get visitor() { return S.visitor; },

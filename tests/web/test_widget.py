@@ -440,6 +440,24 @@ def test_errors_and_a_full_queue_are_told_to_the_visitor_and_the_widget_carries_
     scripted.next("message", text="still there?")
 
 
+def test_a_signed_identity_from_the_page_is_sent_after_every_welcome_and_a_refusal_leaves_the_chat_working(
+        widget: Widget, scripted: ScriptedSocket) -> None:
+    user = {"id": "cust-42", "email": "kim@example.com", "name": "Kim", "attributes": {"priority": 2},
+            "signature": "ab" * 32}
+    widget.goto().open()
+    widget.page.evaluate("(user) => window.Switchboard.identify(user)", user)
+    scripted.welcome()
+
+    assert scripted.next("identify")["user"] == user
+    scripted.send("error", code="identity_invalid", in_reply_to="identify", message="the signature does not match")
+    widget.say("hello")
+    scripted.next("message", text="hello")
+
+    scripted.sockets[-1].close(code=1001, reason="server restarting")
+    scripted.welcome()
+    assert scripted.next("identify")["user"] == user  # again after the reconnect's welcome
+
+
 def test_outside_hours_the_visitor_is_told_the_next_opening_in_their_own_time_and_may_ask_again(
         widget: Widget, scripted: ScriptedSocket) -> None:
     asks_for_a_person(widget, scripted)
