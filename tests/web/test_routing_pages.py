@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.server.conftest import admin_token, api
-from tests.web.conftest import screenshot
-from tests.web.test_accounts_pages import Mailed, mailed, make_group  # noqa: F401
+from tests.web.conftest import screenshot, sign_in_at
+from tests.web.test_accounts_pages import Mailed, mailed, make_group, make_user  # noqa: F401
 from tests.web.test_admin_pages import accept_dialogs, team
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,3 +53,30 @@ def test_the_admin_offers_two_groups_in_the_widget_labelled_and_ordered(mailed: 
     finally:
         assert admin.patch("/api/site", json={"widget_groups": []}).status_code == 200
 
+
+
+def test_a_visitor_picks_a_group_in_the_widget_and_is_served_by_that_groups_agent(mailed: Mailed, context: Any,
+                                                                                 browser: Any) -> None:
+    sales, billing = make_group(mailed.server, "Sales"), make_group(mailed.server, "Billing")
+    admin = api(mailed.server, admin_token(mailed.server))
+    assert admin.patch("/api/site", json={"widget_groups": [{"id": sales, "label": "Buying a bike"},
+                                                            {"id": billing, "label": "Invoices"}]}).status_code == 200
+    try:
+        bea = make_user(mailed.server, ["agent"], groups=[billing], nickname="Bea")
+        desk = sign_in_at(context, mailed.server.url, bea["email"], bea["password"])
+        expect(desk.get_by_test_id("connection")).to_have_attribute("data-state", "open", timeout=20000)
+        desk.get_by_test_id("presence").select_option("online")
+
+        guest = browser.new_context().new_page()
+        guest.goto(f"{mailed.server.url}/widget")
+        guest.get_by_test_id("sb-bubble").click()
+        guest.get_by_test_id("talk-to-person").click()
+        picker = guest.get_by_test_id("group-picker")
+        expect(guest.get_by_test_id("pick-group")).to_have_text(["Buying a bike", "Invoices"])
+        screenshot(guest, "widget-group-picker")
+        picker.locator(f'[data-group="{billing}"]').click()
+
+        expect(guest.get_by_test_id("agent-name")).to_contain_text("Bea", timeout=20000)
+        expect(desk.get_by_test_id("conversation-item")).to_have_count(1, timeout=10000)
+    finally:
+        assert admin.patch("/api/site", json={"widget_groups": []}).status_code == 200
