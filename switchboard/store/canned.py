@@ -34,7 +34,7 @@ from switchboard.store.updates import set_fields
 
 __all__ = ["SCOPES", "SHORTCUT", "REPLY_ID", "MAX_SHORTCUT", "MAX_TITLE", "MAX_TEXT", "MAX_PER_AUDIENCE",
            "VARIABLES", "VARIABLE", "Canned", "Full", "audience_of", "usable_audiences", "get_reply", "replies_for",
-           "search", "insert_reply", "update_reply", "delete_reply", "unknown_variables"]
+           "search", "insert_reply", "update_reply", "delete_reply", "delete_group_replies", "unknown_variables"]
 
 SCOPES = ("personal", "group", "global")  # most particular first: the order a list shows them in
 SHORTCUT = re.compile(r"[a-z0-9_-]{1,32}")  # matched whole
@@ -182,6 +182,11 @@ def delete_reply(reply_id: str) -> None:
     """
     if not CannedReply.objects(id=reply_id).delete():
         raise NotFound(f"no canned reply {reply_id}")
+
+
+def delete_group_replies(group_id: str) -> int:
+    """Delete a deleted group's replies (nobody could use or manage them any more); how many there were."""
+    return int(CannedReply.objects(audience=audience_of("group", group_id)).delete())
 
 
 def _check(**fields: str) -> None:

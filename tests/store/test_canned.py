@@ -128,3 +128,15 @@ def test_unknown_variables_are_named_once_in_order_and_known_ones_pass() -> None
     assert unknown_variables(text) == ["visitr.name", "x"]
     assert unknown_variables("braces { alone } and {{}}") == [""]
     assert unknown_variables("no variables") == []
+
+
+def test_a_deleted_groups_replies_go_with_it_and_the_others_stay(store: str) -> None:
+    CannedReply.objects().delete()
+    canned.insert_reply("group", "sales", shortcut="hi", title="", text="Hi from sales", by="boss")
+    canned.insert_reply("group", "support", shortcut="hi", title="", text="Hi from support", by="boss")
+    canned.insert_reply("global", "", shortcut="bye", title="", text="Bye", by="boss")
+
+    assert canned.delete_group_replies("sales") == 1
+
+    assert sorted(r.text for r in canned.replies_for(["group:sales", "group:support", "global"])) == [
+        "Bye", "Hi from support"]

@@ -33,6 +33,7 @@ from switchboard.settings import GROUP_ID
 from switchboard.store.documents import SkillGroup, to_epoch
 from switchboard.store.groups import add_member, get_group, insert_group, list_groups, open_conversations, \
     remove_member, retire_group, update_group
+from switchboard.store.canned import delete_group_replies
 from switchboard.store.hours import DEFAULT_ID, delete_hours, get_many
 from switchboard.store.users import AGENT_ID
 from switchboard.edges import codes
@@ -157,6 +158,7 @@ async def _delete(request: Request) -> Response:
                                               f"; the group was not deleted, try again")
     agents = await run_in_threadpool(retire_group, group_id)
     await run_in_threadpool(delete_hours, group_id)
+    await run_in_threadpool(delete_group_replies, group_id)
     for agent in agents:
         services.engine.send(Address.agent(agent), LeaveGroup(group_id))
     return Response(status_code=204)
