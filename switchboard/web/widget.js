@@ -434,6 +434,7 @@
       .filter((g) => g && typeof g.id === "string" && SLUG.test(g.id))
       .map((g) => ({ id: g.id, label: text(g.label, 60) || g.id })).slice(0, 20);
     if (!FIXED_GROUP && S.group && S.groups.length && !S.groups.some((g) => g.id === S.group)) chooseGroup(null);
+    if (pickerWaits() && S.hours && !S.leave) S.hours = null; // which group's status? none until one is chosen
     titleEl.textContent = LOOK.title;
     panel.setAttribute("aria-label", LOOK.title);
     greetingEl.textContent = LOOK.greeting;
@@ -467,7 +468,13 @@
 
   let statusLoading = undefined; // the group whose status is being read (null: the default group)
   /** Read the group's status (open, open_no_agents, closed) unless a fresh one is known or `force`. */
+  /** A picker offers groups and none is chosen yet: no group's status is the visitor's. */
+  function pickerWaits() {
+    return !FIXED_GROUP && !S.group && S.groups.length >= 2;
+  }
+
   function loadStatus(force) {
+    if (pickerWaits()) return;
     if (statusLoading === S.group || (!force && S.hours && Date.now() - S.hoursAt < STATUS_FRESH_MS)) return;
     const group = S.group;
     statusLoading = group;
