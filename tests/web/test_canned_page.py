@@ -53,9 +53,10 @@ def test_an_agent_inserts_a_canned_reply_with_slash_and_the_visitor_gets_it_with
     guest, conversation = ask_for_person(web, group, name="Ada Lovelace")
     item(page, conversation).click()
     reply = page.get_by_test_id("reply")
+    expect(reply).to_be_enabled()  # the conversation has opened in the composer
 
     reply.press_sequentially("/")
-    expect(page.get_by_test_id("canned-picker")).to_be_visible()
+    expect(page.get_by_test_id("canned-picker")).to_be_visible(timeout=15000)  # the first / reads the set
     expect(options(page)).to_have_count(2)  # the group's and the agent's own
     reply.press_sequentially("gre")
     expect(options(page)).to_have_count(1)
@@ -85,6 +86,7 @@ def test_arrows_choose_escape_closes_and_a_value_nobody_knows_is_left_selected_f
     guest, conversation = ask_for_person(web, group)  # a visitor who gave no name
     item(page, conversation).click()
     reply = page.get_by_test_id("reply")
+    expect(reply).to_be_enabled()  # the conversation has opened in the composer
 
     reply.press_sequentially("See you /gre")
     expect(options(page)).to_have_count(1)
