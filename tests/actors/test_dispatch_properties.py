@@ -368,7 +368,7 @@ def test_held_visitors_never_block_those_behind_them(inline: Harness) -> None:
 
 def test_familiar_groups_keep_dispatch_invariants_and_never_keep_a_visitor_waiting_for_their_agent(
         inline: Harness) -> None:
-    _run(inline, WITH_NO_REPLY, FAMILIAR, examples=400, steps=50)
+    _run(inline, WITH_NO_REPLY, FAMILIAR, examples=250, steps=50)
 
 
 def test_local_runtime_keeps_dispatch_invariants(local: Harness) -> None:

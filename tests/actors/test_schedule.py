@@ -504,7 +504,7 @@ def agrees_with_the_brute_force(schedule: Schedule, around: int) -> None:
             assert still_open is not None and still_open >= last * 60.0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(schedules_and_instants())
 def test_is_open_next_opening_next_closing_and_intervals_agree_with_a_minute_by_minute_brute_force(
         case: tuple[Schedule, int]) -> None:
@@ -533,7 +533,7 @@ def clock_change_nights(draw: st.DrawFn) -> tuple[Schedule, int]:
     return Schedule(zone, tuple(rules)), noon + draw(st.integers(-720, 720))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(clock_change_nights())
 def test_on_clock_change_nights_the_module_agrees_with_the_brute_force(case: tuple[Schedule, int]) -> None:
     agrees_with_the_brute_force(*case)
