@@ -29,7 +29,6 @@ from starlette.routing import BaseRoute
 from switchboard.actors.address import Address
 from switchboard.actors.engine import Engine
 from switchboard.actors.messages import POLICIES, CreateGroup, JoinGroup, LeaveGroup, MoveToGroup, RetireGroup
-from switchboard.settings import GROUP_ID
 from switchboard.store.documents import SkillGroup, to_epoch
 from switchboard.store.groups import add_member, get_group, insert_group, list_groups, open_conversations, \
     remove_member, retire_group, update_group
@@ -38,7 +37,7 @@ from switchboard.store.hours import DEFAULT_ID, delete_hours, get_many
 from switchboard.store.users import AGENT_ID
 from switchboard.edges import codes
 from switchboard.edges.rest.hours import queue_configuration
-from switchboard.edges.rest.toolkit import MAX_TEXT, SLUG_SCHEMA, ApiError, ApiPart, Body, ORJSONResponse, admin, \
+from switchboard.edges.rest.toolkit import group_param, MAX_TEXT, SLUG_SCHEMA, ApiError, ApiPart, Body, ORJSONResponse, admin, \
     bad, errors, int_field, json_content, make_routes, not_found, operation, read_json, ref, services_of, slug, \
     steerer, string_field
 
@@ -82,13 +81,6 @@ def _fields(data: Body) -> dict[str, object]:
     return fields
 
 
-def _group_id(request: Request) -> str:
-    group_id = str(request.path_params["group"])
-    if not GROUP_ID.fullmatch(group_id):
-        raise not_found(f"no group {group_id[:64]}")
-    return group_id
-
-
 async def _create(request: Request) -> Response:
     await admin(request)
     data = await read_json(request, ("id", *_FIELDS), ("id",))
@@ -118,7 +110,7 @@ async def _list(request: Request) -> Response:
 
 async def _change(request: Request) -> Response:
     await admin(request)
-    group_id = _group_id(request)
+    group_id = group_param(request)
     fields = _fields(await read_json(request, _FIELDS))
     group = await run_in_threadpool(lambda: update_group(group_id, **fields))
     if set(fields) - {"name"}:  # the queue hears its whole configuration, as stored now (its hours too)
@@ -131,7 +123,7 @@ async def _change(request: Request) -> Response:
 async def _delete(request: Request) -> Response:
     await admin(request)
     services = services_of(request)
-    group_id = _group_id(request)
+    group_id = group_param(request)
     move_to = request.query_params.get("move_to")
     if group_id == services.settings.default_group:
         raise bad(f"{group_id} is the default group (the setting default_group): visitors who name no group "
@@ -203,9 +195,7 @@ async def _remove(request: Request) -> Response:
 
 async def _member(request: Request, join: bool) -> Response:
     await admin(request)
-    group_id, agent_id = str(request.path_params["group"]), str(request.path_params["agent"])
-    if not GROUP_ID.fullmatch(group_id):
-        raise not_found(f"no group {group_id}")
+    group_id, agent_id = group_param(request), str(request.path_params["agent"])
     if not AGENT_ID.fullmatch(agent_id):
         raise not_found(f"no agent {agent_id}")
     changed = await run_in_threadpool(add_member if join else remove_member, group_id, agent_id)

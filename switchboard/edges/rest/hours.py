@@ -23,12 +23,11 @@ from switchboard.actors.errors import INVALID_SCHEDULE
 from switchboard.actors.messages import ConfigureGroup
 from switchboard.actors.schedule import MAX_RULES, Schedule, ScheduleError, is_open, next_opening, parse_schedule, \
     week_windows
-from switchboard.settings import GROUP_ID
 from switchboard.store.documents import SkillGroup
 from switchboard.store.groups import get_group, list_groups
 from switchboard.store.hours import AT_CLOSING, DEFAULT_ID, MAX_REPLY, USES, Hours, effective, get_hours, get_many, \
     put_hours
-from switchboard.edges.rest.toolkit import ApiError, ApiPart, Body, ORJSONResponse, admin, bad, errors, forbidden, \
+from switchboard.edges.rest.toolkit import group_param, ApiError, ApiPart, Body, ORJSONResponse, admin, bad, errors, forbidden, \
     json_content, make_routes, not_found, operation, read_json, ref, services_of, steerer, string_field
 
 __all__ = ["hours_routes", "HOURS_API", "queue_configuration"]
@@ -64,13 +63,6 @@ def _hours_input(data: Body, owner: str) -> tuple[str, Schedule | None, str, str
         raise bad(f"at_closing must be one of {', '.join(AT_CLOSING)}")
     reply = string_field(data, "off_hours_reply", max_len=MAX_REPLY).strip() if "off_hours_reply" in data else ""
     return str(use), schedule, str(at_closing), reply
-
-
-def _group_id(request: Request) -> str:
-    group_id = str(request.path_params["group"])
-    if not GROUP_ID.fullmatch(group_id):
-        raise not_found(f"no group {group_id[:64]}")
-    return group_id
 
 
 def _week(schedule: Schedule | None, start: date | None) -> dict[str, object]:
@@ -117,7 +109,7 @@ async def _put_default(request: Request) -> Response:
 
 async def _read_group(request: Request) -> Response:
     scope = (await steerer(request)).scope
-    group_id = _group_id(request)
+    group_id = group_param(request)
     if not scope.manages(group_id):
         raise forbidden(f"only an admin or the supervisor of {group_id} may read its hours")
 
@@ -134,7 +126,7 @@ async def _read_group(request: Request) -> Response:
 
 async def _put_group(request: Request) -> Response:
     await admin(request)
-    group_id = _group_id(request)
+    group_id = group_param(request)
     use, schedule, at_closing, reply = _hours_input(await read_json(request, _FIELDS), group_id)
 
     def write() -> tuple[SkillGroup | None, Hours, Hours]:

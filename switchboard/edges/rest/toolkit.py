@@ -48,7 +48,7 @@ __all__ = [
     "bad", "too_large", "bad_credentials", "forbidden", "not_found", "UNAVAILABLE_ERRORS",
     "Caller", "caller", "admin", "steerer", "passwords_for",
     "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_raw", "read_json", "string_field", "int_field", "email_field",
-    "new_password_field", "slug", "SLUG_SCHEMA",
+    "new_password_field", "slug", "group_param", "SLUG_SCHEMA",
     "OpenApi", "ApiPart", "describe", "ref", "json_content", "errors", "operation", "ERROR_CODES",
 ]
 
@@ -298,6 +298,14 @@ def slug(value: object, what: str) -> str:
     if not isinstance(value, str) or not GROUP_ID.fullmatch(value):
         raise bad(f"{what} must be a slug: lower-case letters, digits, '_' or '-', at most 64, e.g. 'billing'")
     return value
+
+
+def group_param(request: Request) -> str:
+    """The ``{group}`` of the path: a group id, or 404 (no group can have another name)."""
+    group_id = str(request.path_params["group"])
+    if not GROUP_ID.fullmatch(group_id):
+        raise not_found(f"no group {group_id[:64]}")
+    return group_id
 
 
 # --- the OpenAPI description ----------------------------------------------------------------------
