@@ -18,8 +18,10 @@ from datetime import datetime, timezone
 
 from mongoengine.errors import NotUniqueError
 
+from switchboard.store.canned import delete_group_replies
 from switchboard.store.documents import OPEN_PHASES, Conversation, SkillGroup, User
 from switchboard.store.errors import Duplicate, NotFound
+from switchboard.store.hours import delete_hours
 from switchboard.store.users import roles_of
 
 __all__ = ["GROUP_FIELDS", "get_group", "list_groups", "missing_groups", "insert_group", "update_group",
@@ -87,13 +89,16 @@ def open_conversations(group_id: str, limit: int = 0) -> list[str]:
 
 
 def retire_group(group_id: str) -> list[str]:
-    """Take the group out of every user (members' ``groups``, supervisors' ``supervises``), then delete it;
+    """Take the group out of every user (members' ``groups``, supervisors' ``supervises``), delete its service
+    hours and canned replies, then the group;
     the ids of the agents who were in it, for their engine entities (nothing if it was gone already)."""
     members = [user for user in User.objects(groups=group_id).only("id", "roles", "role")]
     if members:
         User.objects(groups=group_id).update(pull__groups=group_id)
     if User.objects(supervises=group_id).only("id").first() is not None:
         User.objects(supervises=group_id).update(pull__supervises=group_id)
+    delete_hours(group_id)
+    delete_group_replies(group_id)
     SkillGroup.objects(id=group_id).delete()
     return sorted(str(user.id) for user in members if "agent" in roles_of(user))
 

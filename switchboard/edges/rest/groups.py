@@ -32,8 +32,7 @@ from switchboard.actors.messages import POLICIES, CreateGroup, JoinGroup, LeaveG
 from switchboard.store.documents import SkillGroup, to_epoch
 from switchboard.store.groups import add_member, get_group, insert_group, list_groups, open_conversations, \
     remove_member, retire_group, update_group
-from switchboard.store.canned import delete_group_replies
-from switchboard.store.hours import DEFAULT_ID, delete_hours, get_many
+from switchboard.store.hours import DEFAULT_ID, get_many
 from switchboard.store.users import AGENT_ID
 from switchboard.edges import codes
 from switchboard.edges.rest.hours import queue_configuration
@@ -149,8 +148,6 @@ async def _delete(request: Request) -> Response:
                                               f"{f' (group {move_to} refused them: is its queue full?)' if move_to else ''}"
                                               f"; the group was not deleted, try again")
     agents = await run_in_threadpool(retire_group, group_id)
-    await run_in_threadpool(delete_hours, group_id)
-    await run_in_threadpool(delete_group_replies, group_id)
     for agent in agents:
         services.engine.send(Address.agent(agent), LeaveGroup(group_id))
     return Response(status_code=204)

@@ -129,15 +129,16 @@ async def _put_group(request: Request) -> Response:
     group_id = group_param(request)
     use, schedule, at_closing, reply = _hours_input(await read_json(request, _FIELDS), group_id)
 
-    def write() -> tuple[SkillGroup | None, Hours, Hours]:
+    def write() -> tuple[SkillGroup, Hours, Hours] | None:
         group = get_group(group_id)
         if group is None:
-            return None, get_hours(DEFAULT_ID), get_hours(DEFAULT_ID)
+            return None
         return group, put_hours(group_id, use, schedule, at_closing, reply), get_hours(DEFAULT_ID)  # type: ignore[arg-type]
 
-    group, hours, default = await run_in_threadpool(write)
-    if group is None:
+    written = await run_in_threadpool(write)
+    if written is None:
         raise not_found(f"no group {group_id}")
+    group, hours, default = written
     services_of(request).engine.send(Address.queue(group_id), queue_configuration(group, hours, default))
     eff_schedule, eff_closing, eff_reply = effective(hours, default)
     return ORJSONResponse({**hours.to_json(), "effective": {"at_closing": eff_closing, "off_hours_reply": eff_reply},
