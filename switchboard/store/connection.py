@@ -13,10 +13,9 @@ import mongoengine
 import pymongo
 
 from switchboard.store.documents import (
-    AccountToken, AgentPresence, CannedReply, Conversation, ServiceHours, Image, KbDocument, KbEntry, Message, Rating,
+    AccountToken, AgentPresence, CannedReply, Conversation, InboxEntry, ServiceHours, Image, KbDocument, KbEntry, Message, Rating,
     ReportShard, ReportWriter, Site, TermShard, SkillGroup, User, Visitor,
 )
-from switchboard.store.inbox import InboxEntry
 from switchboard.store.users import migrate_roles
 
 __all__ = ["DOCUMENTS", "Pinger", "connect", "current_uri", "disconnect", "ensure_indexes"]

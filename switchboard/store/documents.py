@@ -23,7 +23,7 @@ from mongoengine import (
 from switchboard.actors.messages import POLICIES
 
 __all__ = ["ROLES", "User", "AccountToken", "Image", "Site", "SkillGroup", "Visitor", "Conversation", "Message", "Rating", "KbDocument", "KbEntry",
-           "AgentPresence", "ReportShard", "ReportWriter", "TermShard", "CannedReply", "ServiceHours", "to_datetime", "to_epoch",
+           "AgentPresence", "ReportShard", "ReportWriter", "TermShard", "CannedReply", "ServiceHours", "InboxEntry", "INBOX_STATES", "to_datetime", "to_epoch",
            "OPEN_PHASES"]
 
 OPEN_PHASES = ("bot", "queued", "assigned")
@@ -338,3 +338,27 @@ class ServiceHours(Document):
     off_hours_reply = StringField(default="")
     updated_at = DateTimeField()
     meta = {"collection": "service_hours"}
+
+
+INBOX_STATES = ("open", "answered")
+
+
+class InboxEntry(Document):
+    """A message a visitor left (docs/leave-a-message.md), by its offline conversation's id: who left it, for which
+    group, and whether someone took and answered it. Queried only through :mod:`switchboard.store.inbox`."""
+
+    id = StringField(primary_key=True)  # the conversation id
+    visitor = StringField(required=True)
+    group = StringField(required=True)
+    email = StringField(required=True)
+    name = StringField(default="")
+    preview = StringField(default="")  # the message's first line, cut to store.inbox.PREVIEW characters
+    reason = StringField(default="")  # what led to it: closed, queue_full, left_queue, no_agents, offered
+    state = StringField(default="open", choices=INBOX_STATES)
+    assigned_to = StringField(null=True)
+    assigned_at = DateTimeField(null=True)
+    replied_by = StringField(null=True)
+    replied_at = DateTimeField(null=True)
+    created_at = DateTimeField(required=True)
+    last_seq = IntField(default=1)
+    meta = {"collection": "inbox", "indexes": ["group", "state", "visitor"]}

@@ -4,7 +4,7 @@ A visitor who cannot reach a person (outside the hours, a full queue, nobody onl
 queue) leaves an email and a message (docs/leave-a-message.md). That becomes an **offline conversation**: its
 state and its messages are written through the :class:`~switchboard.store.writer.StoreWriter` like any
 conversation's (so the history has it and the reports count it, channel ``message``, phase ``message``), and
-its inbox bookkeeping is one :class:`InboxEntry` here, keyed by the conversation id. The engine never hears of
+its inbox bookkeeping is one :class:`~switchboard.store.documents.InboxEntry`, keyed by the conversation id. The engine never hears of
 these conversations: phase ``message`` is not among ``OPEN_PHASES``, so a restart does not restore them.
 
 ``last_seq`` numbers the conversation's messages: the visitor's is 1, each reply takes the next one with an
@@ -20,10 +20,9 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from mongoengine import DateTimeField, Document, IntField, StringField
 from pymongo import ReturnDocument
 
-from switchboard.store.documents import Message, to_epoch
+from switchboard.store.documents import INBOX_STATES, InboxEntry, Message, to_epoch
 from switchboard.store.errors import NotFound
 from switchboard.store.updates import set_fields
 
@@ -32,26 +31,8 @@ __all__ = ["InboxEntry", "CHANNEL", "PHASE", "add_entry", "get_entry", "list_ent
 
 CHANNEL = "message"  # the offline conversation's channel, in the history and the reports
 PHASE = "message"  # its phase: never open for the engine, never closed or abandoned for the reports
-STATES = ("open", "answered")
+STATES = INBOX_STATES
 PREVIEW = 200  # characters of the first line kept for the list
-
-
-class InboxEntry(Document):
-    id = StringField(primary_key=True)  # the conversation id
-    visitor = StringField(required=True)
-    group = StringField(required=True)
-    email = StringField(required=True)
-    name = StringField(default="")
-    preview = StringField(default="")  # the message's first line, cut to PREVIEW characters
-    reason = StringField(default="")  # what led to it: closed, queue_full, left_queue, no_agents, offered
-    state = StringField(default="open", choices=STATES)
-    assigned_to = StringField(null=True)
-    assigned_at = DateTimeField(null=True)
-    replied_by = StringField(null=True)
-    replied_at = DateTimeField(null=True)
-    created_at = DateTimeField(required=True)
-    last_seq = IntField(default=1)
-    meta = {"collection": "inbox", "indexes": ["group", "state", "visitor"]}
 
 
 def _dt(t: float) -> datetime:
