@@ -32,7 +32,7 @@ from switchboard.store.canned import MAX_PER_AUDIENCE, MAX_SHORTCUT, MAX_TEXT, M
     unknown_variables, update_reply, usable_audiences
 from switchboard.store.documents import to_epoch
 from switchboard.store.groups import get_group, list_groups
-from switchboard.edges.rest.toolkit import CONFLICT, SLUG_SCHEMA, ApiError, ApiPart, Body, Caller, ORJSONResponse, \
+from switchboard.edges.rest.toolkit import query_params, CONFLICT, SLUG_SCHEMA, ApiError, ApiPart, Body, Caller, ORJSONResponse, \
     bad, caller, errors, forbidden, json_content, make_routes, not_found, operation, read_json, ref, slug, \
     string_field
 
@@ -76,14 +76,7 @@ def _answer(found: Caller, replies: list[Canned]) -> list[dict[str, object]]:
 
 
 def _query(request: Request) -> dict[str, str]:
-    query = request.query_params
-    unknown = sorted(set(query.keys()) - set(_PARAMS))
-    if unknown:
-        raise bad(f"unknown query parameter(s): {', '.join(unknown)}; expected {', '.join(_PARAMS)}")
-    repeated = sorted(k for k in set(query.keys()) if len(query.getlist(k)) > 1)
-    if repeated:
-        raise bad(f"query parameter(s) given more than once: {', '.join(repeated)}")
-    params = {k: v for k, v in query.items() if v != ""}
+    params = query_params(request, _PARAMS)
     if len(params.get("q", "")) > MAX_Q:
         raise bad(f"q must be at most {MAX_Q} characters")
     return params

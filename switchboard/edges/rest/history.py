@@ -35,7 +35,7 @@ from switchboard.settings import GROUP_ID
 from switchboard.store.documents import Conversation
 from switchboard.store.history import MAX_LIMIT, HistoryFilter, HistoryScope, iter_conversations, \
     search_conversations, transcript, visitor_history
-from switchboard.edges.rest.toolkit import ApiPart, Caller, ORJSONResponse, OpenApi, bad, caller, errors, \
+from switchboard.edges.rest.toolkit import query_params, ApiPart, Caller, ORJSONResponse, OpenApi, bad, caller, errors, \
     json_content, make_routes, not_found, operation, ref
 
 __all__ = ["history_routes", "HISTORY_API", "MAX_EXPORT_ROWS", "csv_cell"]
@@ -54,18 +54,6 @@ _MESSAGE_COLUMNS = ("conversation", "seq", "at", "sender_role", "sender_id", "se
 
 
 # --- reading the query ----------------------------------------------------------------------------
-
-
-def _params(request: Request, allowed: Iterable[str]) -> dict[str, str]:
-    allowed = tuple(allowed)
-    query = request.query_params
-    unknown = sorted(set(query.keys()) - set(allowed))
-    if unknown:
-        raise bad(f"unknown query parameter(s): {', '.join(unknown)}; expected {', '.join(allowed)}")
-    repeated = sorted(k for k in set(query.keys()) if len(query.getlist(k)) > 1)
-    if repeated:
-        raise bad(f"query parameter(s) given more than once: {', '.join(repeated)}")
-    return {k: v for k, v in query.items() if v != ""}
 
 
 def _zone(name: str | None) -> ZoneInfo | timezone:
@@ -241,7 +229,7 @@ def _message_rows(found: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 async def _search(request: Request) -> Response:
     found = await caller(request)
-    params = _params(request, (*_SEARCH_PARAMS, "cursor", "limit"))
+    params = query_params(request, (*_SEARCH_PARAMS, "cursor", "limit"))
     f, limit, (after, span) = _filter(params), _limit(params), _cursor(params)
     page = await run_in_threadpool(search_conversations, f, history_scope(found), limit=limit, after=after, span=span,
                                    now=datetime.now(timezone.utc))
@@ -250,7 +238,7 @@ async def _search(request: Request) -> Response:
 
 async def _export_search(request: Request) -> Response:
     found = await caller(request)
-    params = _params(request, (*_SEARCH_PARAMS, "format"))
+    params = query_params(request, (*_SEARCH_PARAMS, "format"))
     f, fmt, scope = _filter(params), _format(params), history_scope(found)
     rows = iter_conversations(f, scope, max_rows=MAX_EXPORT_ROWS, now=datetime.now(timezone.utc))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -271,13 +259,13 @@ async def _found_transcript(request: Request, found: Caller) -> dict[str, Any]:
 
 async def _transcript(request: Request) -> Response:
     found = await caller(request)
-    _params(request, ())
+    query_params(request, ())
     return ORJSONResponse(await _found_transcript(request, found))
 
 
 async def _export_transcript(request: Request) -> Response:
     found = await caller(request)
-    fmt = _format(_params(request, ("format",)))
+    fmt = _format(query_params(request, ("format",)))
     result = await _found_transcript(request, found)
     name = f"conversation-{result['conversation']['id']}"
     if fmt == "json":
@@ -288,7 +276,7 @@ async def _export_transcript(request: Request) -> Response:
 
 async def _visitor(request: Request) -> Response:
     found = await caller(request)
-    _params(request, ())
+    query_params(request, ())
     vid = str(request.path_params["visitor"])
     result = None if not _ID.fullmatch(vid) else await run_in_threadpool(visitor_history, vid, history_scope(found))
     if result is None:

@@ -48,7 +48,7 @@ __all__ = [
     "bad", "too_large", "bad_credentials", "forbidden", "not_found", "UNAVAILABLE_ERRORS",
     "Caller", "caller", "admin", "steerer", "passwords_for",
     "MAX_BODY_BYTES", "MAX_TEXT", "Body", "read_raw", "read_json", "string_field", "int_field", "email_field",
-    "new_password_field", "slug", "group_param", "SLUG_SCHEMA",
+    "new_password_field", "slug", "group_param", "query_params", "SLUG_SCHEMA",
     "OpenApi", "ApiPart", "describe", "ref", "json_content", "errors", "operation", "ERROR_CODES",
 ]
 
@@ -298,6 +298,19 @@ def slug(value: object, what: str) -> str:
     if not isinstance(value, str) or not GROUP_ID.fullmatch(value):
         raise bad(f"{what} must be a slug: lower-case letters, digits, '_' or '-', at most 64, e.g. 'billing'")
     return value
+
+
+def query_params(request: Request, allowed: Iterable[str]) -> dict[str, str]:
+    """The query's parameters, each once and each one of `allowed` (else 400 naming them), empty ones dropped."""
+    allowed = tuple(allowed)
+    query = request.query_params
+    unknown = sorted(set(query.keys()) - set(allowed))
+    if unknown:
+        raise bad(f"unknown query parameter(s): {', '.join(unknown)}; expected {', '.join(allowed)}")
+    repeated = sorted(k for k in set(query.keys()) if len(query.getlist(k)) > 1)
+    if repeated:
+        raise bad(f"query parameter(s) given more than once: {', '.join(repeated)}")
+    return {k: v for k, v in query.items() if v != ""}
 
 
 def group_param(request: Request) -> str:
