@@ -4,18 +4,27 @@
 (:attr:`~.kb.Match.topic_score`, the best among a question's :data:`TOP_K`
 matches, as :func:`~.policy.on_topic` reads it) that maximises precision + recall
 of "this question should be engaged with" over the GOOD questions (positives)
-and the BAD ones (negatives). ``answer`` (the line between a direct answer and
-"did you mean") needs to know which entry is right: when GOOD lines name their
-entry (``{"q": ..., "id": ...}``), it is the lowest first-match score at which,
+and the BAD ones (negatives), each class weighing the same however many questions
+it has: with 3,000 GOOD and 100 BAD, plain counts would favour a line that declines
+nothing (precision 0.97 and recall 1 for engaging). The line where the direct
+answer starts needs to know which entry is right: when GOOD lines name their entry
+(``{"q": ..., "id": ...}``), it is the lowest value of the answer signal at which,
 among the questions engaged with, the first match is the right one at least
-:data:`ANSWER_PRECISION` of the time; without ids it sits :data:`DEFAULT_GAP`
-above ``suggest``.
+:data:`ANSWER_PRECISION` of the time. The signal is the head's confidence when the
+base has a head (``confident``), else the first match's score (``answer``); without
+ids ``answer`` sits :data:`DEFAULT_GAP` above ``suggest`` and ``confident`` keeps
+its default. Ids that name no entry are reported (a typo would silently count as
+a wrong answer).
 
 The BAD questions are also kept with the thresholds as off-topic examples: a
 question resembling one of them has its topic score lowered
 (:func:`~.kb.off_topic_penalty`), and ``suggest`` is chosen on the scores so
 lowered. A BAD question is never compared with itself while calibrating (leave
 one out), or every one of them would look certain to be declined.
+
+Figures on the lines the thresholds were fitted on flatter them; the figures
+reported (:attr:`Calibration.held_out`) are cross-validated: stratified folds,
+thresholds and examples chosen on the others, each line measured once, held out.
 """
 
 from __future__ import annotations
@@ -29,27 +38,40 @@ from pathlib import Path
 import orjson
 
 import numpy as np
+import numpy.typing as npt
 
 from switchboard.llm.kb import KnowledgeBase, Match, Thresholds, off_topic_penalty
 
-__all__ = ["Calibration", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K"]
+__all__ = ["Calibration", "Figures", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K", "FOLDS"]
 
 ANSWER_PRECISION = 0.9
 DEFAULT_GAP = 0.15
 TOP_K = 5  # matches per question, as the bot asks for by default (`bot.top_k`)
+FOLDS = 5  # cross-validation folds, fewer when a class has fewer lines
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What the bot would do with a set of labelled questions under some thresholds."""
+
+    decline_precision: float  # of the questions it would decline, the share that are BAD
+    decline_recall: float  # of the BAD questions, the share it would decline
+    engage_precision: float
+    engage_recall: float  # of the GOOD questions, the share it would engage with
+    answer_precision: float | None  # of the GOOD questions it would answer directly, the share answered right
+    answered: float | None  # of the GOOD questions with ids, the share answered directly
 
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
     thresholds: Thresholds
-    decline_precision: float  # of the questions it would decline, the share that are BAD
-    decline_recall: float  # of the BAD questions, the share it would decline
-    engage_precision: float
-    engage_recall: float
-    answer_precision: float | None  # of the GOOD questions it would answer directly, the share answered right
+    fitted: Figures  # on the very lines the thresholds were chosen on (optimistic)
+    held_out: Figures | None  # cross-validated: what to expect of new questions (None: too few lines to fold)
     good: int
     bad: int
     off_topic: tuple[str, ...] = ()  # the distinct BAD questions, stored with the thresholds as examples
+    unknown_ids: tuple[str, ...] = ()  # GOOD lines' ids that name no entry of the base
+    folds: int = 0
 
 
 def read_questions(path: Path) -> list[tuple[str, str | None]]:
@@ -73,33 +95,124 @@ def read_questions(path: Path) -> list[tuple[str, str | None]]:
     return out
 
 
-def calibrate(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str]) -> Calibration:
-    """Measure both sets' scores and choose thresholds; does not store them."""
+@dataclass(frozen=True)
+class _Scored:
+    """Every calibration line searched once, ready for any choice of thresholds and examples."""
+
+    topic: npt.NDArray[np.float64]  # best topic score without penalty, GOOD lines then BAD lines
+    signal: npt.NDArray[np.float64]  # the answer signal of the first match (head confidence, else score)
+    right: npt.NDArray[np.bool_]  # the first match is the line's entry (GOOD lines with ids)
+    labelled: npt.NDArray[np.bool_]  # GOOD lines with an id naming an entry
+    good: npt.NDArray[np.bool_]
+    likeness: npt.NDArray[np.float64]  # (lines, examples) cosines, a BAD line's own example at -inf
+    owner: npt.NDArray[np.int64]  # a BAD line's example index, -1 for GOOD lines
+    head: bool
+
+
+def calibrate(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str],
+              folds: int = FOLDS) -> Calibration:
+    """Measure both sets' scores, choose thresholds on all of them and estimate held-out figures; stores nothing."""
     if not good or not bad:
         raise ValueError("calibration needs at least one GOOD and one BAD question")
     examples = _distinct(bad)
-    good_hits = kb.search_many([q for q, _ in good], TOP_K, off_topic=False)
-    bad_hits = kb.search_many(bad, TOP_K, off_topic=False)
-    good_penalty, bad_penalty = _penalties(kb, [q for q, _ in good], bad, examples)
-    good_scores = [_topic(hits) - p for hits, p in zip(good_hits, good_penalty, strict=True)]
-    bad_scores = [_topic(hits) - p for hits, p in zip(bad_hits, bad_penalty, strict=True)]
-    suggest = _best_cut(good_scores, bad_scores)
-    # Among the questions engaged with, how the first match's plain score tells a right answer from a wrong one.
-    labelled = [(hits[0].score, hits[0].entry.id.split("#", 1)[-1] == want or hits[0].entry.id == want)
-                for (_, want), hits, topic in zip(good, good_hits, good_scores, strict=True)
-                if want is not None and hits and topic >= suggest]
-    wrong = [hits[0].score for hits, topic in zip(bad_hits, bad_scores, strict=True) if hits and topic >= suggest]
-    answer, answer_precision = _answer_cut(labelled, wrong, suggest)
-    engaged_good = sum(s >= suggest for s in good_scores)
-    engaged_bad = sum(s >= suggest for s in bad_scores)
-    declined_bad, declined_good = len(bad_scores) - engaged_bad, len(good_scores) - engaged_good
-    return Calibration(
-        thresholds=Thresholds(round(answer, 4), round(suggest, 4), calibrated=True),
-        decline_precision=_ratio(declined_bad, declined_bad + declined_good),
-        decline_recall=_ratio(declined_bad, len(bad_scores)),
-        engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
-        engage_recall=_ratio(engaged_good, len(good_scores)),
-        answer_precision=answer_precision, good=len(good), bad=len(bad), off_topic=tuple(examples))
+    known = {e.split("#", 1)[-1] for e in kb.entries} | set(kb.entries)
+    unknown = tuple(dict.fromkeys(want for _, want in good if want is not None and want not in known))
+    scored = _score(kb, good, bad, examples, known)
+    everything = np.arange(len(good) + len(bad))
+    all_examples = np.ones(len(examples), dtype=bool)
+    thresholds = _choose(scored, everything, all_examples, kb.thresholds)
+    fitted = _measure(scored, everything, all_examples, thresholds)
+    held_out, n_folds = _cross_validate(scored, len(examples), kb.thresholds, folds)
+    return Calibration(thresholds=thresholds, fitted=fitted, held_out=held_out, good=len(good), bad=len(bad),
+                       off_topic=tuple(examples), unknown_ids=unknown, folds=n_folds)
+
+
+def _score(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str], examples: list[str],
+           known: set[str]) -> _Scored:
+    questions = [q for q, _ in good] + list(bad)
+    hits = kb.search_many(questions, TOP_K, off_topic=False)
+    head = any(m.confidence is not None for h in hits for m in h)
+    topic = np.array([_topic(h) for h in hits])
+    signal = np.array([(h[0].confidence if h[0].confidence is not None else h[0].score) if h else 0.0 for h in hits])
+    wants = [want for _, want in good] + [None] * len(bad)
+    labelled = np.array([w is not None and w in known for w in wants])
+    right = np.array([bool(h) and w is not None and (h[0].entry.id.split("#", 1)[-1] == w or h[0].entry.id == w)
+                      for h, w in zip(hits, wants, strict=True)])
+    vectors = kb.embedder.embed(questions + examples)
+    likeness = (vectors[:len(questions)] @ vectors[len(questions):].T).astype(np.float64)
+    index = {_key(q): i for i, q in enumerate(examples)}
+    owner = np.array([-1] * len(good) + [index[_key(q)] for q in bad], dtype=np.int64)
+    for row in np.flatnonzero(owner >= 0):
+        likeness[row, owner[row]] = -np.inf  # leave one out
+    return _Scored(topic, signal, right, labelled, np.array([True] * len(good) + [False] * len(bad)), likeness, owner,
+                   head)
+
+
+def _penalised(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """The rows' topic scores less their penalties against the chosen examples."""
+    if not examples.any():
+        return s.topic[rows]
+    return s.topic[rows] - off_topic_penalty(s.likeness[np.ix_(rows, np.flatnonzero(examples))])
+
+
+def _choose(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], defaults: Thresholds) -> Thresholds:
+    topic = _penalised(s, rows, examples)
+    good = s.good[rows]
+    suggest = _best_cut(list(topic[good]), list(topic[~good]))
+    engaged = topic >= suggest
+    labelled = s.labelled[rows] & engaged
+    outcomes = [(float(v), bool(r)) for v, r in zip(s.signal[rows][labelled], s.right[rows][labelled], strict=True)]
+    wrong = [float(v) for v in s.signal[rows][~good & engaged]]
+    cut, _ = _answer_cut(outcomes, wrong, suggest)
+    if s.head:
+        confident = cut if outcomes else defaults.confident
+        return Thresholds(round(float(defaults.answer if defaults.calibrated else suggest + DEFAULT_GAP), 4),
+                          round(float(suggest), 4), calibrated=True, confident=round(float(confident), 4))
+    return Thresholds(round(float(cut), 4), round(float(suggest), 4), calibrated=True, confident=defaults.confident)
+
+
+def _measure(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], t: Thresholds) -> Figures:
+    topic = _penalised(s, rows, examples)
+    good, engaged = s.good[rows], topic >= t.suggest
+    declined_bad, declined_good = int((~good & ~engaged).sum()), int((good & ~engaged).sum())
+    engaged_good, engaged_bad = int((good & engaged).sum()), int((~good & engaged).sum())
+    answered = engaged & s.labelled[rows] & (s.signal[rows] >= (t.confident if s.head else t.answer))
+    n_labelled = int(s.labelled[rows].sum())
+    return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
+                   decline_recall=_ratio(declined_bad, int((~good).sum())),
+                   engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
+                   engage_recall=_ratio(engaged_good, int(good.sum())),
+                   answer_precision=_ratio(int((answered & s.right[rows]).sum()), int(answered.sum()))
+                   if n_labelled else None,
+                   answered=int(answered.sum()) / n_labelled if n_labelled else None)
+
+
+def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: int) -> tuple[Figures | None, int]:
+    """Each line measured once under thresholds (and examples) chosen on the other folds; summed, then rated."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = min(folds, int(s.good.sum()), int((~s.good).sum()))
+    if k < 2:
+        return None, 0
+    totals = np.zeros(8)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
+    for train, test in splitter.split(np.zeros(len(s.good)), s.good):
+        examples = np.zeros(n_examples, dtype=bool)
+        examples[s.owner[train][s.owner[train] >= 0]] = True
+        t = _choose(s, train, examples, defaults)
+        topic = _penalised(s, test, examples)
+        good, engaged = s.good[test], topic >= t.suggest
+        answered = engaged & s.labelled[test] & (s.signal[test] >= (t.confident if s.head else t.answer))
+        totals += [(~good & ~engaged).sum(), (good & ~engaged).sum(), (good & engaged).sum(), (~good & engaged).sum(),
+                   (~good).sum(), good.sum(), (answered & s.right[test]).sum(), answered.sum()]
+    declined_bad, declined_good, engaged_good, engaged_bad, n_bad, n_good, right, answered_n = totals.tolist()
+    n_labelled = int(s.labelled.sum())
+    return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
+                   decline_recall=_ratio(declined_bad, n_bad),
+                   engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
+                   engage_recall=_ratio(engaged_good, n_good),
+                   answer_precision=_ratio(right, answered_n) if n_labelled else None,
+                   answered=answered_n / n_labelled if n_labelled else None), k
 
 
 def _distinct(questions: Sequence[str]) -> list[str]:
@@ -115,31 +228,17 @@ def _key(question: str) -> str:
     return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", question).casefold()))
 
 
-def _penalties(kb: KnowledgeBase, good: list[str], bad: Sequence[str], examples: list[str]
-               ) -> tuple[list[float], list[float]]:
-    """Each question's off-topic penalty against `examples`, a BAD question's without its own example.
-
-    A BAD question is measured as its example (the examples are the BAD questions, each once)."""
-    vectors = kb.embedder.embed(good + examples)
-    kept = vectors[len(good):]
-    index = {_key(q): i for i, q in enumerate(examples)}
-    own = [index[_key(q)] for q in bad]
-    similarities = np.vstack([vectors[:len(good)], kept[own]]) @ kept.T
-    for row, example in enumerate(own, start=len(good)):
-        similarities[row, example] = -np.inf  # leave one out
-    penalty = [float(p) for p in off_topic_penalty(similarities)]
-    return penalty[:len(good)], penalty[len(good):]
-
-
 def _best_cut(positives: list[float], negatives: list[float]) -> float:
-    """The threshold maximising precision + recall of "score >= t means positive"."""
+    """The threshold maximising precision + recall of "score >= t means positive", each class weighing the same
+    (precision counts a share of each class, not heads: a class ten times larger does not outvote the other)."""
     candidates = sorted(set(positives) | set(negatives))
+    pos, neg = np.sort(np.asarray(positives)), np.sort(np.asarray(negatives))
     best_t, best_value = candidates[0], -1.0
     for lower, upper in zip([candidates[0] - 1e-6] + candidates, candidates, strict=False):  # neighbours
         t = (lower + upper) / 2 if lower != upper else upper  # midway between neighbouring scores
-        tp = sum(s >= t for s in positives)
-        fp = sum(s >= t for s in negatives)
-        value = _ratio(tp, tp + fp) + _ratio(tp, len(positives))
+        tpr = (len(pos) - np.searchsorted(pos, t, side="left")) / len(pos) if len(pos) else 0.0
+        fpr = (len(neg) - np.searchsorted(neg, t, side="left")) / len(neg) if len(neg) else 0.0
+        value = _ratio(tpr, tpr + fpr) + tpr
         if value > best_value:
             best_t, best_value = t, value
     return best_t

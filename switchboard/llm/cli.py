@@ -1,10 +1,15 @@
 """``switchboard kb``: ingest, list, remove, ask, calibrate and rebuild, from the command line.
 
 The commands work with the server stopped or running. The store is
-``MONGODB_URI``, or the embedded store of ``data_dir``: the one a running server
-holds (reached on its port), else started for the moment the command needs it.
+``MONGODB_URI``, or the embedded store of ``data_dir`` (``--data-dir`` as for ``serve``): the one a running
+server holds (reached on its port), else started for the moment the command needs it.
 A running server's bot notices a changed knowledge base by itself (its
 ``meta.json`` version) and reloads it.
+
+A base remembers the embedder it was built with (``--embedder`` only for a new base or a ``rebuild``), and
+``--kb-dir`` naming a directory other than the configured one is a base of its own: it shares no entries
+with the server's. ``list`` loads no model; ``ask`` says how to ask a running server when loading the
+model would take longer than the answer.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from switchboard.settings import BotSettings, ServerSettings, SettingsError, loa
 from switchboard.store.connection import connect, disconnect, ensure_indexes
 from switchboard.store.embedded import EmbeddedMongo, EmbeddedServerError
 from switchboard.llm.bot import Bot
-from switchboard.llm.calibrate import Calibration, calibrate, read_questions
+from switchboard.llm.calibrate import Calibration, Figures, calibrate, read_questions
 from switchboard.llm.embedders import make_embedder
-from switchboard.llm.factory import kb_dir_of, make_generator, open_kb
-from switchboard.llm.kb import KbError, KnowledgeBase, Progress
-from switchboard.llm.sources import SUFFIXES, SourceError
+from switchboard.llm.factory import embedder_of, kb_dir_of, make_generator, open_kb
+from switchboard.llm.kb import KbError, KnowledgeBase, Progress, stored_meta
+from switchboard.llm.sources import SUFFIXES, SourceError, read_source, repository_files
+from switchboard.store import kb as kb_store
+from switchboard.store.kb import DEFAULT_BASE
 
 __all__ = ["add_kb_parser", "run_kb", "store_for"]
 
@@ -88,16 +95,14 @@ def _progress_bar(desc: str) -> tuple[Progress, _Bar]:
     return bar.update, bar
 
 
-def _files(paths: list[str]) -> list[Path]:
-    found: list[Path] = []
+def _files(paths: list[str]) -> list[tuple[Path, str]]:
+    """Each file named, and each folder's supported files named by their paths within it."""
+    found: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
+        if not path.exists():
             raise KbError(f"{raw}: no such file or directory")
+        found += repository_files(path)
     if not found:
         raise KbError(f"no knowledge files ({', '.join(SUFFIXES)}) in {' '.join(paths)}")
     return found
@@ -107,26 +112,63 @@ def _files(paths: list[str]) -> list[Path]:
 
 
 def _ingest(kb: KnowledgeBase, args: argparse.Namespace) -> int:
-    files = _files(args.paths)
+    sources = [read_source(path, name=name) for path, name in _files(args.paths)]
     progress, bar = _progress_bar("embedding")
     started = time.monotonic()
     try:
-        report = kb.ingest(files, progress)
+        report = kb.ingest_sources(sources, progress)
     finally:
         bar.close()
     print(f"{len(report.added)} added, {len(report.replaced)} replaced, {len(report.unchanged)} unchanged; "
           f"{report.entries} entries indexed in {time.monotonic() - started:.1f} s; the base now holds "
           f"{len(kb)} entries ({len(kb.index)} vectors, {kb.index.kind} index)")
+    return _tune_here(kb, args)
+
+
+def _tune_here(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    """Train the head now, with a progress bar, unless a running server's bot does it in the background."""
+    if kb.head_current:
+        return 0
+    if args.server_running:
+        print("the running server's bot tunes the knowledge base in the background (see `switchboard kb list`)",
+              file=sys.stderr)
+        return 0
+    return _tune(kb, args)
+
+
+def _tune(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from switchboard.llm.tuning import tune
+
+    with tqdm(total=3, desc="tuning", file=sys.stderr, bar_format="{desc}: {n}/{total} {postfix}") as bar:
+        def step(done: int, total: int, stage: str) -> None:
+            bar.n = done
+            bar.set_postfix_str(stage)
+
+        head = tune(kb, step)
+    if head is None:
+        print("nothing to tune: a head needs at least two entries, and at most 2,000" if not kb.head_current
+              else "the head is up to date", file=sys.stderr)
+    else:
+        print(f"tuned the head on {len(head.entries)} entries in {head.seconds:.1f} s", file=sys.stderr)
     return 0
 
 
-def _list(kb: KnowledgeBase, args: argparse.Namespace) -> int:
-    for doc in kb.documents():
-        print(f"{doc['name']}\t{doc['kind']}\t{doc['entries']} entries\t{doc['added_at']}")
-    t = kb.thresholds
-    print(f"# {len(kb)} entries, {len(kb.index)} vectors ({kb.index.kind}), embedder {kb.embedder.signature}, "
-          f"thresholds answer {t.answer:.3f} suggest {t.suggest:.3f} ({'calibrated' if t.calibrated else 'defaults'}), "
-          f"{len(kb.off_topic_examples)} off-topic examples",
+def _list(directory: Path, base: str) -> int:
+    """The documents and the base's state from the store and ``meta.json``: no model is loaded."""
+    documents = kb_store.documents(base)
+    for doc in documents:
+        added = doc.added_at.isoformat() if doc.added_at else None
+        print(f"{doc.name}\t{doc.kind}\t{doc.entries} entries\t{added}" + ("\tdemo" if doc.demo else ""))
+    meta = stored_meta(directory)
+    thresholds = meta.get("thresholds")
+    calibrated = (f"thresholds answer {thresholds['answer']:.3f} suggest {thresholds['suggest']:.3f} (calibrated)"
+                  if isinstance(thresholds, dict) else "default thresholds")
+    off_topic = meta.get("off_topic")
+    print(f"# {sum(d.entries for d in documents)} entries in {len(documents)} documents, embedder "
+          f"{meta.get('signature', '(none yet)')}, {calibrated}, "
+          f"{len(off_topic) if isinstance(off_topic, list) else 0} off-topic examples, demo {meta.get('demo', 'auto')}",
           file=sys.stderr)
     return 0
 
@@ -135,6 +177,7 @@ def _remove(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     missing = [name for name in args.names if not kb.remove(name)]
     for name in missing:
         print(f"switchboard kb remove: no document named {name!r}", file=sys.stderr)
+    _tune_here(kb, args)
     return 1 if missing else 0
 
 
@@ -156,24 +199,56 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace, bot_settings: BotSettings)
     return 0
 
 
+def _ask_hint(server: ServerSettings, directory: Path, bot: BotSettings, override: str | None) -> None:
+    """Before a slow start, say how to ask a running server instead (it has its model loaded already)."""
+    from switchboard.store.embedded import embedded_store_in_use
+
+    slow = embedder_of(directory, bot, override) == "semantic"
+    running = not server.mongodb_uri and embedded_store_in_use(server.data_dir) is not None
+    if slow or running:
+        why = "loading the semantic model takes several seconds" if slow else "a server is running on this data"
+        print(f"switchboard kb ask: {why}; a running server answers at once: the Knowledge page's \"Test the bot\" "
+              f"box, or GET {_site(server)}/api/admin/kb/ask?q=... with an admin's bearer token", file=sys.stderr)
+
+
+def _site(server: ServerSettings) -> str:
+    return f"http://{server.host}:{server.port}"
+
+
 def _calibrate(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     good = read_questions(Path(args.good))
     bad = [q for q, _ in read_questions(Path(args.bad))]
     result = calibrate(kb, good, bad)
+    if result.unknown_ids:
+        shown = ", ".join(result.unknown_ids[:10]) + (" ..." if len(result.unknown_ids) > 10 else "")
+        print(f"switchboard kb calibrate: warning: {len(result.unknown_ids)} ids in {args.good} match no entry of the "
+              f"base (those lines count as engaged, never as answered right or wrong): {shown}", file=sys.stderr)
     if not args.dry_run:
         kb.set_thresholds(result.thresholds, result.off_topic)
     print(_calibration_text(result, stored=not args.dry_run))
     return 0
 
 
+def _figures_text(f: Figures) -> str:
+    answer = (f"direct answers for {f.answered:.0%} of the GOOD questions with ids, {f.answer_precision:.2f} of them "
+              f"right" if f.answered is not None and f.answer_precision is not None
+              else "direct-answer precision n/a (GOOD lines carry no ids)")
+    return (f"decline precision {f.decline_precision:.2f}, decline recall {f.decline_recall:.2f}, engage precision "
+            f"{f.engage_precision:.2f}, engage recall {f.engage_recall:.2f}, {answer}")
+
+
 def _calibration_text(c: Calibration, stored: bool) -> str:
     t = c.thresholds
-    answer = f"{c.answer_precision:.2f}" if c.answer_precision is not None else "n/a (GOOD lines carry no ids)"
-    return (f"thresholds: answer >= {t.answer:.4f}, suggest >= {t.suggest:.4f}, with {len(c.off_topic)} distinct BAD "
-            f"questions kept as off-topic examples ({'stored with the index' if stored else 'dry run: not stored'})\n"
-            f"on {c.good} GOOD and {c.bad} BAD questions it expects: decline precision {c.decline_precision:.2f}, "
-            f"decline recall {c.decline_recall:.2f}, engage precision {c.engage_precision:.2f}, engage recall "
-            f"{c.engage_recall:.2f}, direct-answer precision {answer}")
+    lines = [f"thresholds: suggest >= {t.suggest:.4f}, answer >= {t.answer:.4f}, confident >= {t.confident:.4f}, with "
+             f"{len(c.off_topic)} distinct BAD questions kept as off-topic examples "
+             f"({'stored with the index' if stored else 'dry run: not stored'})"]
+    if c.held_out is not None:
+        lines.append(f"expected on new questions ({c.folds}-fold cross-validation over {c.good} GOOD and {c.bad} BAD "
+                     f"lines, each measured under thresholds chosen without it): {_figures_text(c.held_out)}")
+    else:
+        lines.append(f"too few lines to cross-validate ({c.good} GOOD, {c.bad} BAD: at least 2 of each); on the lines "
+                     f"fitted (optimistic): {_figures_text(c.fitted)}")
+    return "\n".join(lines)
 
 
 def _rebuild(kb: KnowledgeBase, args: argparse.Namespace) -> int:
@@ -192,11 +267,14 @@ def _rebuild(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 def add_kb_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kb = subparsers.add_parser("kb", help="the bot's knowledge base: ingest, list, remove, ask, calibrate")
     kb.add_argument("--settings", default=None, help="settings file (default: $SWITCHBOARD_SETTINGS)")
+    kb.add_argument("--data-dir", default=None, help="the server's data directory, as for serve (default: ./var)")
     kb.add_argument("--embedder", choices=("hashing", "semantic"), default=None,
-                    help="override the bot's embedder setting")
-    kb.add_argument("--kb-dir", default=None, help="override the bot's kb_dir setting")
+                    help="the embedder of a new base, or of a rebuild (a base remembers its own)")
+    kb.add_argument("--kb-dir", default=None,
+                    help="another base's directory (its entries are its own, apart from the server's base)")
     actions = kb.add_subparsers(dest="kb_command", required=True)
-    ingest = actions.add_parser("ingest", help="add or replace markdown documents and FAQ files (or folders of them)")
+    ingest = actions.add_parser("ingest", help="add or replace documents and FAQ files, or folders of them (each "
+                                               "file named by its path within the folder)")
     ingest.add_argument("paths", nargs="+")
     actions.add_parser("list", help="list the documents")
     remove = actions.add_parser("remove", help="remove documents by name")
@@ -208,22 +286,44 @@ def add_kb_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     cal.add_argument("bad", help="questions the bot should decline, one per line")
     cal.add_argument("--dry-run", action="store_true", help="report, do not store")
     actions.add_parser("rebuild", help="re-embed every entry (after changing the embedder)")
+    actions.add_parser("tune", help="train the base's head now (ingest and remove do it; a running server's bot "
+                                    "does it in the background)")
+
+
+def _base(server: ServerSettings, bot: BotSettings, kb_dir: str | None) -> tuple[BotSettings, str]:
+    """The settings with ``--kb-dir`` applied, and the store's base it names: the server's own base
+    (:data:`DEFAULT_BASE`) for its configured directory, else one named by the directory's full path."""
+    if not kb_dir:
+        return bot, DEFAULT_BASE
+    configured = kb_dir_of(server, bot).resolve()
+    chosen = Path(kb_dir).resolve()
+    return BotSettings.from_mapping({"kb_dir": str(chosen)}, bot), (DEFAULT_BASE if chosen == configured else str(chosen))
 
 
 def run_kb(args: argparse.Namespace) -> int:
     try:
         server = load_server_settings(args.settings)
-        bot = load_bot_settings(args.settings)
-        if args.kb_dir:
-            bot = BotSettings.from_mapping({"kb_dir": args.kb_dir}, bot)
+        if args.data_dir:
+            server = ServerSettings.from_mapping({"data_dir": args.data_dir}, server)
+        bot, base = _base(server, load_bot_settings(args.settings), args.kb_dir)
+        directory = kb_dir_of(server, bot)
+        if args.kb_command == "ask":
+            _ask_hint(server, directory, bot, args.embedder)
+        from switchboard.store.embedded import embedded_store_in_use
+
+        args.server_running = not server.mongodb_uri and embedded_store_in_use(server.data_dir) is not None
+        if args.kb_dir and base != DEFAULT_BASE:
+            args.server_running = False  # no server serves another base
         with store_for(server):
+            if args.kb_command == "list":
+                return _list(directory, base)
             if args.kb_command == "rebuild":
-                kb = KnowledgeBase(kb_dir_of(server, bot), make_embedder(args.embedder or bot.embedder))
+                kb = KnowledgeBase(directory, make_embedder(embedder_of(directory, bot, args.embedder)), base)
                 return _rebuild(kb, args)
-            kb = open_kb(server, bot, args.embedder)
+            kb = open_kb(server, bot, args.embedder, base)
             if args.kb_command == "ask":
                 return _ask(kb, args, bot)
-            handler = {"ingest": _ingest, "list": _list, "remove": _remove, "calibrate": _calibrate}[args.kb_command]
+            handler = {"ingest": _ingest, "remove": _remove, "calibrate": _calibrate, "tune": _tune}[args.kb_command]
             return handler(kb, args)
     except (KbError, SourceError, SettingsError, EmbeddedServerError, ValueError, OSError, RuntimeError) as exc:
         print(f"switchboard kb {args.kb_command}: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ from switchboard.llm.calibrate import calibrate, read_questions
 from switchboard.llm.embedders import make_embedder
 from switchboard.llm.kb import KnowledgeBase
 from switchboard.llm.policy import MAX_SUGGESTIONS, decide
+from switchboard.llm.tuning import tune
 
 __all__ = ["LabelledSet", "load_set", "evaluate"]
 
@@ -43,6 +44,7 @@ def evaluate(embedder_name: str, s: LabelledSet, work: Path) -> dict[str, float]
     started = time.perf_counter()
     kb = KnowledgeBase.open(work / f"kb-{embedder_name}", make_embedder(embedder_name))
     kb.ingest([s["faq"]])
+    tune(kb)  # the head, as the server's tuner trains it after an upload
     cal = calibrate(kb, s["good_cal"], s["bad_cal"])
     kb.set_thresholds(cal.thresholds, cal.off_topic)
     build_s = time.perf_counter() - started

@@ -14,11 +14,12 @@ from pathlib import Path
 from switchboard.llm.bot import Bot
 from switchboard.llm.embedders import make_embedder
 from switchboard.llm.generation import Generator
-from switchboard.llm.kb import KnowledgeBase
-from switchboard.llm.sources import SUFFIXES
+from switchboard.llm.kb import KnowledgeBase, stored_embedder
+from switchboard.llm.sources import Source, read_source, repository_files
 from switchboard.settings import BotSettings, ServerSettings
+from switchboard.store.kb import DEFAULT_BASE
 
-__all__ = ["demo_kb_dir", "kb_dir_of", "make_generator", "open_bot", "open_kb"]
+__all__ = ["demo_kb_dir", "demo_sources", "embedder_of", "kb_dir_of", "make_generator", "open_bot", "open_kb"]
 
 log = logging.getLogger("switchboard.bot")
 
@@ -51,9 +52,22 @@ def kb_dir_of(server: ServerSettings, bot: BotSettings) -> Path:
     return Path(bot.kb_dir) if bot.kb_dir else Path(server.data_dir) / "kb"
 
 
-def open_kb(server: ServerSettings, bot: BotSettings, embedder: str | None = None) -> KnowledgeBase:
-    """The configured knowledge base (the store must be connected); `embedder` overrides the setting."""
-    return KnowledgeBase.open(kb_dir_of(server, bot), make_embedder(embedder or bot.embedder))
+def embedder_of(directory: Path, bot: BotSettings, override: str | None = None) -> str:
+    """Which embedder opens the base in `directory`: `override`, else the one it was built with (a base remembers
+    its embedder), else the setting (a new base)."""
+    remembered = stored_embedder(directory)
+    if override is None and remembered is not None and remembered != bot.embedder:
+        log.warning("the knowledge base in %s was built with the %s embedder, not the configured %s: using %s "
+                    "(`switchboard kb --embedder %s rebuild` re-embeds it)", directory, remembered, bot.embedder,
+                    remembered, bot.embedder)
+    return override or remembered or bot.embedder
+
+
+def open_kb(server: ServerSettings, bot: BotSettings, embedder: str | None = None,
+            base: str = DEFAULT_BASE) -> KnowledgeBase:
+    """The configured knowledge base (the store must be connected); `embedder` overrides the one it remembers."""
+    directory = kb_dir_of(server, bot)
+    return KnowledgeBase.open(directory, make_embedder(embedder_of(directory, bot, embedder)), base)
 
 
 def demo_kb_dir() -> Path | None:
@@ -65,6 +79,12 @@ def demo_kb_dir() -> Path | None:
     return None
 
 
+def demo_sources() -> list[Source]:
+    """The demo knowledge base's documents (``config/kb``), named by their paths; none if it is not at hand."""
+    demo = demo_kb_dir()
+    return [] if demo is None else [read_source(path, name=name) for path, name in repository_files(demo)]
+
+
 def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
     """The bot the settings describe (None when turned off); blocking: loads the embedder and the base.
 
@@ -74,11 +94,10 @@ def open_bot(server: ServerSettings, settings: BotSettings) -> Bot | None:
     if not settings.enabled:
         return None
     kb = open_kb(server, settings)
-    demo = demo_kb_dir()
-    if settings.demo_kb and len(kb) == 0 and demo is not None:
-        files = sorted(p for p in demo.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        report = kb.ingest(files)
-        log.info("ingested the demo knowledge base from %s: %d entries", demo, report.entries)
+    if settings.demo_kb and len(kb) == 0 and kb.demo != "off":
+        report = kb.ingest_sources(demo_sources(), demo=True)
+        log.info("ingested the demo knowledge base (marked demo: switch it off in Knowledge, or upload a document "
+                 "of your own): %d entries", report.entries)
     # First-use costs (the word-frequency lists, English and Chinese) are paid here, at start-up,
     # not by the first visitor who asks.
     kb.search_many(["How do I get started?", "如何开始使用"], 1)

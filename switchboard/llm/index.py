@@ -69,6 +69,13 @@ class VectorIndex:
         scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, ids
 
+    def reconstruct(self, ids: Ids) -> Vectors:
+        """The stored vectors of `ids` (exact and IVF indexes both keep them whole)."""
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        for row, vid in enumerate(ids.tolist()):
+            out[row] = self.index.reconstruct(int(vid))
+        return out
+
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         faiss.write_index(self.index, str(tmp))

@@ -39,11 +39,12 @@ import orjson
 
 from switchboard.store import kb as store
 from switchboard.llm.embedders import Embedder
+from switchboard.llm.head import MAX_ENTRIES, Head, load_head, save_head
 from switchboard.llm.index import VectorIndex
 from switchboard.llm.sources import Source, faq_phrasings, read_source
 
 __all__ = ["KnowledgeBase", "KbError", "Match", "Thresholds", "IngestReport", "Progress", "OFF_TOPIC_WEIGHT",
-           "off_topic_penalty", "DocumentInfo", "ThresholdsJson"]
+           "off_topic_penalty", "DocumentInfo", "ThresholdsJson", "stored_embedder", "stored_meta"]
 
 log = logging.getLogger("switchboard.kb")
 
@@ -60,10 +61,11 @@ class KbError(Exception):
     """The knowledge base cannot do what was asked; the message is meant for an operator."""
 
 
-class ThresholdsJson(TypedDict):
+class ThresholdsJson(TypedDict, total=False):
     answer: float
     suggest: float
     calibrated: bool
+    confident: float
 
 
 class DocumentInfo(TypedDict):
@@ -76,18 +78,26 @@ class DocumentInfo(TypedDict):
     sha256: str
     added_at: str | None  # ISO 8601
     group: str  # the skill group the bot hands off to after matching it ("": the default group)
+    demo: bool  # shipped demo content (config/kb), not the admin's own
+
+
+DEFAULT_CONFIDENT = 0.85  # the head's probability for a direct answer, uncalibrated (BANKING77's tuning set: 0.86)
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Best-match scores: at or above `answer` the bot answers; at or above `suggest` it offers "did you mean"."""
+    """At or above `suggest` (a topic score) the bot engages rather than declines; it then answers outright when
+    the head is at least `confident` of the first entry or, without a head, when its score is at least `answer`;
+    otherwise it offers "did you mean"."""
 
     answer: float
     suggest: float
     calibrated: bool = False  # False: defaults for the embedder, not measured on this base
+    confident: float = DEFAULT_CONFIDENT
 
     def as_dict(self) -> ThresholdsJson:
-        return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated}
+        return {"answer": self.answer, "suggest": self.suggest, "calibrated": self.calibrated,
+                "confident": self.confident}
 
 
 # Uncalibrated defaults per embedder, measured on tests/data/bot (see docs/bot.md); calibrate your own base.
@@ -102,6 +112,7 @@ class KnownEntry:
     title: str
     text: str
     alternatives: tuple[str, ...] = ()
+    demo: bool = False  # from a demo document: never beats the admin's own (see policy.decide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,7 @@ class Match:
     score: float
     topic: float | None = None  # None: the embedder has no topical vectors, and `score` stands in
     penalty: float = 0.0  # see off_topic_penalty; the same for every match of one question
+    confidence: float | None = None  # the head's probability that this entry is meant (None: no head yet)
 
     @property
     def topic_score(self) -> float:
@@ -137,14 +149,16 @@ class _Meta:
     version: int = 0
     thresholds: ThresholdsJson | None = None
     off_topic: list[str] = field(default_factory=list)  # the calibration's BAD questions, kept with its thresholds
+    demo: str = "auto"  # on | off (the admin's choice) | auto (on until the admin's first own document)
 
 
 class KnowledgeBase:
     """Search and change one knowledge base; blocking (store and Faiss), so async callers use a thread."""
 
-    def __init__(self, directory: str | Path, embedder: Embedder) -> None:
+    def __init__(self, directory: str | Path, embedder: Embedder, base: str = store.DEFAULT_BASE) -> None:
         self.dir = Path(directory)
         self.embedder = embedder
+        self.base = base  # which of the store's bases holds this one's entries (see switchboard.store.kb)
         self.meta = _Meta(embedder.signature, embedder.dim)
         self.index = VectorIndex(embedder.dim)
         self.idmap: dict[int, str] = {}
@@ -152,15 +166,17 @@ class KnowledgeBase:
         self._off_topic = np.zeros((0, embedder.dim), dtype=np.float32)  # meta.off_topic, embedded
         self._off_topic_key: tuple[str, tuple[str, ...]] = (embedder.signature, ())
         self._meta_mtime = 0.0
+        self._head_mtime = 0.0
+        self.head: Head | None = None  # used only while its fingerprint is the index's (see fingerprint)
         self._checked_at = 0.0
         self._mutex = threading.RLock()  # searches (the bot's thread) against changes (an upload's thread)
 
     # --- loading -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: str | Path, embedder: Embedder) -> KnowledgeBase:
+    def open(cls, directory: str | Path, embedder: Embedder, base: str = store.DEFAULT_BASE) -> KnowledgeBase:
         """Load the base in `directory` (an empty one if there is none yet) and its entries from the store."""
-        kb = cls(directory, embedder)
+        kb = cls(directory, embedder, base)
         kb.dir.mkdir(parents=True, exist_ok=True)
         with kb._locked():
             if kb._load() == "outdated":
@@ -181,7 +197,7 @@ class KnowledgeBase:
                                   f"({meta.signature}; this process has {self.embedder.signature}): upgrade switchboard "
                                   f"here, or run `switchboard kb rebuild` to re-embed every entry with this version")
                 self.meta = meta
-                self.entries = _stored_entries()
+                self.entries = _stored_entries(self.base)
                 return "outdated"  # the same embedder, improved: re-embedding from the store loses nothing
             if meta.signature != self.embedder.signature:
                 raise KbError(f"the knowledge base in {self.dir} was built with the {meta.signature} embedder, not "
@@ -195,9 +211,20 @@ class KnowledgeBase:
             idmap_raw = orjson.loads((self.dir / "idmap.json").read_bytes()) if (self.dir / "idmap.json").exists() else {}
             self.idmap = {int(k): v for k, v in idmap_raw.items()}
             self._use_examples(meta.off_topic)
-        self.entries = _stored_entries()
+        self.entries = _stored_entries(self.base)
         self._repair()
+        self._load_head()
         return "loaded"
+
+    def _load_head(self) -> None:
+        path = self.dir / "head.npz"
+        try:
+            self._head_mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            self.head, self._head_mtime = None, 0.0
+            return
+        head = load_head(path)
+        self.head = head if head is not None and head.fingerprint == self.fingerprint else None
 
     def _repair(self) -> None:
         """Make the index agree with the store after an interrupted change."""
@@ -224,6 +251,11 @@ class KnowledgeBase:
         except FileNotFoundError:
             return False
         if mtime == self._meta_mtime:
+            head = self.dir / "head.npz"
+            if head.exists() and head.stat().st_mtime != self._head_mtime:  # a tuning job elsewhere finished
+                with self._mutex:
+                    self._load_head()
+                return True
             return False
         with self._locked(shared=True):
             outdated = self._load() == "outdated"
@@ -254,9 +286,19 @@ class KnowledgeBase:
             plain = [self._entry_scores(s, v) for s, v in zip(scores[:n], vids[:n], strict=True)]
             weighted = ([self._entry_scores(s, v) for s, v in zip(scores[n:], vids[n:], strict=True)]
                         if topical is not None else [None] * n)
-            return [[Match(self.entries[e], s, None if w is None else w[0].get(e, w[1]), float(penalty))
-                     for e, s in _best(found, k)]
-                    for (found, _), w, penalty in zip(plain, weighted, penalties, strict=True)]
+            head = self.head if self.head is not None and self.head.fingerprint == self.fingerprint else None
+            if head is None:
+                return [[Match(self.entries[e], s, None if w is None else w[0].get(e, w[1]), float(penalty))
+                         for e, s in _best(found, k)]
+                        for (found, _), w, penalty in zip(plain, weighted, penalties, strict=True)]
+            probabilities = head.probabilities(self.embedder.head_features(vectors))
+            out: list[list[Match]] = []
+            for row, (found, floor), w, penalty in zip(probabilities, plain, weighted, penalties, strict=True):
+                best = np.argsort(-row)[:k]  # the head ranks; cosine and topic scores come from the index
+                out.append([Match(self.entries[head.entries[i]], found.get(head.entries[i], floor),
+                                  None if w is None else w[0].get(head.entries[i], w[1]), float(penalty),
+                                  float(row[i])) for i in best if head.entries[i] in self.entries])
+            return out
 
     def _entry_scores(self, row_scores: npt.NDArray[np.float32], row_vids: npt.NDArray[np.int64]
                       ) -> tuple[dict[str, float], float]:
@@ -278,6 +320,36 @@ class KnowledgeBase:
         return {e: _combine(s, floor, self.entries[e].kind) for e, s in found.items()}, floor
 
     @property
+    def fingerprint(self) -> str:
+        """Changes with every change of the index (an add raises next_vid, a removal shrinks the id map): a head
+        trained on another fingerprint is out of date."""
+        return f"{self.meta.signature}:{self.meta.next_vid}:{len(self.idmap)}"
+
+    def head_training_set(self) -> tuple[npt.NDArray[np.float32], list[str], str] | None:
+        """The head's features of every phrasing in the index, their entries' ids and the fingerprint they were
+        read at; None when the base is too small or too large for a head. Reads the index, embeds nothing."""
+        with self._mutex:
+            if not 2 <= len(self.entries) <= MAX_ENTRIES:
+                return None
+            vids = [vid for vid, entry in self.idmap.items() if entry in self.entries]
+            vectors = self.index.reconstruct(np.array(vids, dtype=np.int64))
+            return self.embedder.head_features(vectors), [self.idmap[v] for v in vids], self.fingerprint
+
+    def use_head(self, head: Head) -> bool:
+        """Store and use `head` if it was trained on the index as it is now; False if the base changed since."""
+        with self._locked():
+            self._load_if_changed()
+            if head.fingerprint != self.fingerprint:
+                return False
+            save_head(head, self.dir / "head.npz")
+            self.head, self._head_mtime = head, (self.dir / "head.npz").stat().st_mtime
+        return True
+
+    @property
+    def head_current(self) -> bool:
+        return self.head is not None and self.head.fingerprint == self.fingerprint
+
+    @property
     def off_topic_examples(self) -> list[str]:
         """The off-topic questions stored by the last calibration (see :func:`off_topic_penalty`)."""
         return list(self.meta.off_topic)
@@ -290,8 +362,13 @@ class KnowledgeBase:
 
     def documents(self) -> list[DocumentInfo]:
         return [{"name": d.name, "kind": d.kind, "entries": d.entries, "size": d.size, "sha256": d.sha256,
-                 "added_at": d.added_at.isoformat() if d.added_at else None, "group": d.group}
-                for d in store.documents()]
+                 "added_at": d.added_at.isoformat() if d.added_at else None, "group": d.group, "demo": d.demo}
+                for d in store.documents(self.base)]
+
+    @property
+    def demo(self) -> str:
+        """The demo content's switch: ``on``, ``off``, or ``auto`` (on until the admin's first own document)."""
+        return self.meta.demo
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -303,7 +380,10 @@ class KnowledgeBase:
         sources = [read_source(p) for p in paths]
         return self.ingest_sources(sources, progress)
 
-    def ingest_sources(self, sources: Sequence[Source], progress: Progress | None = None) -> IngestReport:
+    def ingest_sources(self, sources: Sequence[Source], progress: Progress | None = None, *,
+                       demo: bool = False) -> IngestReport:
+        """Add or replace `sources` (marked as demo content if `demo`). The admin's first own document switches
+        the demo off (its documents removed) unless the admin chose otherwise (:meth:`set_demo`)."""
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
             raise KbError(f"two files share a name: {sorted(n for n in names if names.count(n) > 1)}")
@@ -313,7 +393,7 @@ class KnowledgeBase:
             todo: list[Source] = []
             groups: dict[str, str] = {}  # a replaced document keeps its hand-off group
             for source in sources:
-                old = store.document(source.name)
+                old = store.document(source.name, self.base)
                 groups[source.name] = old.group if old is not None else ""
                 if old is not None and old.sha256 == source.sha256:
                     report.unchanged.append(source.name)
@@ -322,17 +402,21 @@ class KnowledgeBase:
                 todo.append(source)
             if not todo:
                 return report
+            if not demo and self.meta.demo == "auto":
+                self._drop_demo()
+                self.meta.demo = "off"
             new_entries: list[KnownEntry] = []
             phrasings: dict[str, tuple[str, ...]] = {}
             for source in todo:
                 self._drop_document(source.name)
                 for e in source.entries:
-                    known = KnownEntry(f"{source.name}#{e.key}", source.name, e.kind, e.title, e.text, e.alternatives)
+                    known = KnownEntry(f"{source.name}#{e.key}", source.name, e.kind, e.title, e.text, e.alternatives,
+                                       demo)
                     new_entries.append(known)
                     phrasings[known.id] = e.phrasings
                 store.save_document(store.StoredDocument(source.name, source.kind, source.sha256, source.size,
                                                          len(source.entries), datetime.now(timezone.utc),
-                                                         groups.get(source.name, "")))
+                                                         groups.get(source.name, ""), demo), self.base)
             self._index_entries(new_entries, progress, phrasings)
             self._save()
             report.entries = len(new_entries)
@@ -342,17 +426,41 @@ class KnowledgeBase:
         """Delete one document and its entries' vectors; False if there is no such document."""
         with self._locked():
             self._load_if_changed()
-            if store.document(name) is None:
+            if store.document(name, self.base) is None:
                 return False
             self._drop_document(name)
-            store.delete_document(name)
+            store.delete_document(name, self.base)
             self._save()
         return True
+
+    def set_demo(self, on: bool, sources: Sequence[Source] = (), progress: Progress | None = None) -> int:
+        """Switch the demo content on (ingesting `sources` as demo documents) or off (removing every demo
+        document); the choice is kept, so neither a restart nor an upload reverses it. Returns the demo entries."""
+        if on:
+            with self._locked():
+                self._load_if_changed()
+                self.meta.demo = "on"
+                self._save()
+            self.ingest_sources(sources, progress, demo=True)
+        else:
+            with self._locked():
+                self._load_if_changed()
+                self._drop_demo()
+                self.meta.demo = "off"
+                self._save()
+        return sum(e.demo for e in self.entries.values())
+
+    def _drop_demo(self) -> None:
+        for doc in store.documents(self.base):
+            if doc.demo:
+                self._drop_document(doc.name)
+                store.delete_document(doc.name, self.base)
+                log.info("removed the demo document %s from the knowledge base", doc.name)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Re-embed every entry with this base's embedder (after changing embedders); returns the entries."""
         with self._locked():
-            self.entries = _stored_entries()
+            self.entries = _stored_entries(self.base)
             self._reindex(progress)
         return len(self.entries)
 
@@ -391,7 +499,7 @@ class KnowledgeBase:
             del self.idmap[vid]
         for e_id in gone:
             del self.entries[e_id]
-        store.delete_entries(name)
+        store.delete_entries(name, self.base)
 
     def _index_entries(self, entries: list[KnownEntry], progress: Progress | None,
                        phrasings: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -414,7 +522,7 @@ class KnowledgeBase:
             if progress:
                 progress(min(start + len(batch), total), total, "phrasings embedded")
         store.put_entries([store.StoredEntry(e.id, e.document, e.kind, e.title, e.text, e.alternatives,
-                                             tuple(vids_of[e.id])) for e in entries])
+                                             tuple(vids_of[e.id])) for e in entries], self.base)
         for e in entries:
             self.entries[e.id] = e
         self.meta.trained_at = self.index.trained_at
@@ -445,8 +553,32 @@ class KnowledgeBase:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _stored_entries() -> dict[str, KnownEntry]:
-    return {e.id: KnownEntry(e.id, e.document, e.kind, e.title, e.text, e.alternatives) for e in store.entries()}
+def _stored_entries(base: str) -> dict[str, KnownEntry]:
+    demo = {d.name for d in store.documents(base) if d.demo}
+    return {e.id: KnownEntry(e.id, e.document, e.kind, e.title, e.text, e.alternatives, e.document in demo)
+            for e in store.entries(base)}
+
+
+def stored_embedder(directory: str | Path) -> str | None:
+    """The embedder (``hashing`` or ``semantic``) the base in `directory` was built with; None for a new base.
+
+    Read from ``meta.json`` alone, without loading any model: a base remembers its embedder, so commands that
+    open it need not be told again (and ``kb list`` need not load one at all)."""
+    try:
+        raw = orjson.loads((Path(directory) / "meta.json").read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    signature = str(raw.get("signature", ""))
+    return signature.split("-", 1)[0] if signature.split("-", 1)[0] in ("hashing", "semantic") else None
+
+
+def stored_meta(directory: str | Path) -> dict[str, object]:
+    """The base's ``meta.json`` as stored ({} for a new base): what ``kb list`` shows without an embedder."""
+    try:
+        raw = orjson.loads((Path(directory) / "meta.json").read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 _VERSION = re.compile(r"-v(\d+)(?=-|$)")  # the version part of an embedder's signature

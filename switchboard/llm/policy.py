@@ -9,9 +9,11 @@ calibration (:mod:`.calibrate`). Four decisions:
   is below ``thresholds.suggest``): off-topic chatter or a question the base
   does not cover. The bot says it does not know and offers a person, rather than
   guess (HuixiangDou's rejection idea: a wrong answer costs more than no answer).
-* ``answer``: otherwise, if the best match scores at least ``thresholds.answer``.
-* ``suggest``: otherwise: "did you mean" with up to three on-topic entries the
-  visitor can pick.
+* ``answer``: otherwise, if the knowledge base's head (:mod:`.head`) is at least
+  ``thresholds.confident`` sure of the first match or, while the base has no head, if the first match
+  scores at least ``thresholds.answer``.
+* ``suggest``: otherwise: "did you mean" with up to three entries the visitor can pick: the head's first
+  three, or without a head the first three on-topic ones.
 
 The topic score is the match's plain score for the semantic embedder; the
 hashing embedder weighs the question's rare words more in it (see
@@ -62,11 +64,23 @@ def wants_person(text: str) -> bool:
     return any(p.search(t) for p in _ASK_FOR_PERSON)
 
 
+class MatchJson(TypedDict):
+    id: str
+    document: str
+    title: str
+    score: float  # the cosine score; without a head it ranks and is compared with the answer threshold
+    topic: float  # decides whether the bot engages; compared with the suggest threshold
+    confidence: float | None  # the head's probability (None: no head): ranks, compared with `confident`
+    demo: bool
+
+
 class DecisionJson(TypedDict):
-    """A decision as ``kb ask`` and the REST ``kb/ask`` show it."""
+    """A decision as ``kb ask`` and the REST ``kb/ask`` show it: what, from which matches, and why."""
 
     decision: str
-    matches: list[dict[str, str | float]]  # [{"id", "score"}]
+    why: str
+    thresholds: dict[str, float]  # {"answer", "suggest"}
+    matches: list[MatchJson]
     suggestions: list[dict[str, str]]
     sources: list[dict[str, str]]
     answer: str
@@ -81,9 +95,19 @@ class Decision:
     sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}]
     low: bool = False  # a low-confidence question: counts towards the streak
     document: str | None = None  # the best on-topic match's document: a hand-off goes to its group
+    why: str = ""  # the rule that decided, with the scores and thresholds it compared (the "test the bot" box)
+    thresholds: Thresholds | None = None
 
     def as_json(self) -> DecisionJson:
-        return {"decision": self.kind, "matches": [{"id": m.entry.id, "score": round(m.score, 4)} for m in self.matches],
+        t = self.thresholds
+        return {"decision": self.kind, "why": self.why,
+                "thresholds": {"answer": round(t.answer, 4), "suggest": round(t.suggest, 4),
+                               "confident": round(t.confident, 4)} if t else {},
+                "matches": [{"id": m.entry.id, "document": m.entry.document, "title": m.entry.title or m.entry.document,
+                             "score": round(m.score, 4), "topic": round(m.topic_score, 4),
+                             "confidence": None if m.confidence is None else round(m.confidence, 4),
+                             "demo": m.entry.demo}
+                            for m in self.matches],
                 "suggestions": self.suggestions, "sources": self.sources, "answer": self.text}
 
 
@@ -91,27 +115,53 @@ def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_s
            streak_limit: int = 0) -> Decision:
     """What to do with `question`; `low_streak` counts the low-confidence questions just before it. The
     decision names the document of the best on-topic match (a hand-off goes to that document's group)."""
-    decision = _decide(question, matches, thresholds, low_streak, streak_limit)
+    matches = own_first(matches, thresholds)
+    decision = replace(_decide(question, matches, thresholds, low_streak, streak_limit), thresholds=thresholds)
     if on_topic(matches, thresholds):
-        best = max((m for m in matches if m.topic_score >= thresholds.suggest), key=lambda m: m.score)
+        best = max((m for m in matches if m.topic_score >= thresholds.suggest),
+                   key=lambda m: m.score if m.confidence is None else m.confidence)
         return replace(decision, document=best.entry.document)
     return decision
+
+
+def own_first(matches: list[Match], thresholds: Thresholds) -> list[Match]:
+    """The matches without the demo's when one of the admin's own entries is on topic: the demo content
+    (switched on beside the admin's documents) never beats them."""
+    if any(m.entry.demo for m in matches) and any(not m.entry.demo and m.topic_score >= thresholds.suggest
+                                                  for m in matches):
+        return [m for m in matches if not m.entry.demo]
+    return matches
 
 
 def _decide(question: str, matches: list[Match], thresholds: Thresholds, low_streak: int,
             streak_limit: int) -> Decision:
     if wants_person(question):
-        return Decision("handoff", HANDOFF_TEXT, matches)
+        return Decision("handoff", HANDOFF_TEXT, matches, why="the visitor asked for a person")
+    topic = max((m.topic_score for m in matches), default=0.0)
     if on_topic(matches, thresholds):
-        if matches[0].score >= thresholds.answer:
-            top = matches[0].entry
+        engaged = f"on topic (best topic score {topic:.3f} >= suggest {thresholds.suggest:.3f})"
+        first = matches[0]
+        if first.confidence is not None:
+            sure, signal = first.confidence >= thresholds.confident, (
+                f"the head is {first.confidence:.3f} sure of the first match", "confident", thresholds.confident)
+        else:
+            sure, signal = first.score >= thresholds.answer, (
+                f"the first match scores {first.score:.3f}", "answer", thresholds.answer)
+        compared = f"{signal[0]} {'>=' if sure else '<'} {signal[1]} {signal[2]:.3f}"
+        if sure:
+            top = first.entry
             text = top.text if top.kind == "faq" else f"{top.text}\n\n(from: {top.title or top.document})"
-            return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}])
-        picks = _suggestions(matches, thresholds.suggest)
-        return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks)
+            return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}],
+                            why=f"{engaged}, and {compared}: answered from {top.id}")
+        picks = _suggestions(matches, None if first.confidence is not None else thresholds.suggest)
+        return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks,
+                        why=f"{engaged}, but {compared}: suggested {len(picks)} entries")
+    declined = (f"no match is on topic (best topic score {topic:.3f} < suggest {thresholds.suggest:.3f})"
+                if matches else "the knowledge base has no entries")
     if streak_limit and low_streak + 1 >= streak_limit:
-        return Decision("handoff", STREAK_HANDOFF_TEXT, matches, low=True)
-    return Decision("decline", DECLINE_TEXT, matches, low=True)
+        return Decision("handoff", STREAK_HANDOFF_TEXT, matches, low=True,
+                        why=f"{declined}, the {low_streak + 1}th such question in a row: handed to a person")
+    return Decision("decline", DECLINE_TEXT, matches, low=True, why=declined)
 
 
 def on_topic(matches: list[Match], thresholds: Thresholds) -> bool:
@@ -119,12 +169,16 @@ def on_topic(matches: list[Match], thresholds: Thresholds) -> bool:
     return any(m.topic_score >= thresholds.suggest for m in matches)
 
 
-def _suggestions(matches: list[Match], floor: float) -> list[dict[str, str]]:
+def _suggestions(matches: list[Match], floor: float | None) -> list[dict[str, str]]:
+    """Up to :data:`MAX_SUGGESTIONS` distinct entries, in order; those under `floor` (a topic score) left out.
+
+    With a head the first three are offered whatever their topic scores: the head ranks better than the topic
+    score filters (BANKING77's tuning questions: the filter cost two points of the right entry shown)."""
     picks: list[dict[str, str]] = []
     seen: set[str] = set()
     for m in matches:
         question = m.entry.title if m.entry.kind == "faq" else (m.entry.title or m.entry.text[:80])
-        if m.topic_score < floor or question in seen:
+        if (floor is not None and m.topic_score < floor) or question in seen:
             continue
         seen.add(question)
         picks.append({"id": m.entry.id, "question": question})

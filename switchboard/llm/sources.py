@@ -1,13 +1,25 @@
-"""Knowledge sources: markdown documents split into chunks, and FAQ files read into entries.
+"""Knowledge sources: documents split into chunks (or FAQ entries), and FAQ files read into entries.
 
-Markdown is split by langchain-text-splitters, first at headers (``#`` to ``###``),
-then by size with overlap; every chunk keeps its header path ("Returns > Refunds")
-as its title, because a chunk such as "within 30 days" means little without it.
+Documents are markdown (``.md``, ``.markdown``, ``.txt``), reStructuredText, HTML or PDF; the last three are
+turned into markdown first (:mod:`switchboard.llm.readers`), so one splitter serves them all.
+langchain-text-splitters cuts a document at its headers (``#`` to ``###``), then by size with overlap;
+every chunk keeps its header path ("Returns > Refunds") as its title, because a chunk such as "within
+30 days" means little without it.
+
+A section whose own (deepest) heading is a question ("## Can I return a bike?", a trailing ``?`` or ``？``)
+is a markdown FAQ: it becomes one FAQ entry, the heading its question and the body its answer, answered
+directly like an entry of an FAQ file. A chunk is searched as its title and text together, one phrasing
+that the question alone never matches well enough: a question copied word for word from such a document
+only ever got "did you mean". An optional first body line ``Also asked: a | b`` gives alternative
+phrasings. A body longer than :data:`MAX_FAQ_ANSWER` is a chapter, not an answer, and stays chunks.
 
 FAQ files hold a standard question, its alternative phrasings and an answer, as
 YAML, JSON (a list of ``{"id", "question", "alternatives", "answer"}``, unknown keys
 ignored) or CSV (columns ``id, question, alternatives, answer``; alternatives
 separated by ``|``).
+
+A document is named by its path in the folder it was ingested from ("docs/README.md"), so two files
+of one name in a repository are two documents (:func:`repository_files`).
 """
 
 from __future__ import annotations
@@ -15,22 +27,29 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
 import yaml
 
-__all__ = ["Entry", "Source", "SourceError", "read_source", "split_markdown", "parse_faq", "faq_phrasings", "CHUNK_SIZE",
-           "CHUNK_OVERLAP", "SUFFIXES"]
+__all__ = ["Entry", "Source", "SourceError", "read_source", "repository_files", "split_markdown", "parse_faq",
+           "faq_phrasings", "CHUNK_SIZE", "CHUNK_OVERLAP", "MAX_FAQ_ANSWER", "MAX_TEXT", "SUFFIXES"]
 
 CHUNK_SIZE = 800  # characters; about 200 tokens, so a handful fit any prompt budget
 CHUNK_OVERLAP = 100
+MAX_FAQ_ANSWER = 3 * CHUNK_SIZE  # characters; a question heading over a longer body stays chunks
+MAX_TEXT = 10_000_000  # characters of text in one document, after conversion (a PDF's text can dwarf its bytes)
 MARKDOWN = (".md", ".markdown", ".txt")
+RST = (".rst",)
+HTML = (".html", ".htm")
+PDF = (".pdf",)
 FAQ = (".yaml", ".yml", ".json", ".csv")
-SUFFIXES = MARKDOWN + FAQ
+SUFFIXES = MARKDOWN + RST + HTML + PDF + FAQ  # every file type read_source accepts
+_SKIPPED_DIRS = {"node_modules"}  # besides hidden folders (.git, .venv...)
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3")]
 
 
@@ -57,45 +76,143 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    name: str  # the file name: re-ingesting a file of the same name replaces it
-    kind: str  # markdown | faq
+    name: str  # the path in its folder ("docs/README.md") or the file name: re-ingesting that name replaces it
+    kind: str  # markdown (a document, whatever its format) | faq (an FAQ file)
     sha256: str
     entries: list[Entry] = field(default_factory=list)
     size: int = 0  # bytes
 
 
-def read_source(path: Path, data: bytes | None = None) -> Source:
-    """Parse one file (or its uploaded bytes) by its suffix."""
-    raw = path.read_bytes() if data is None else data
-    suffix = path.suffix.lower()
+def read_source(path: Path, data: bytes | None = None, name: str | None = None) -> Source:
+    """Parse one file (or its uploaded bytes) by the suffix of its name.
+
+    Args:
+        path: the file; read unless `data` is given.
+        data: the file's bytes, for an upload.
+        name: the document's name (default: the file name), as :func:`repository_files` gives it.
+    Raises:
+        SourceError: the type is not supported, or the file cannot be read as that type.
+    """
+    name = path.name if name is None else name
+    suffix = PurePosixPath(name).suffix.lower()
     if suffix not in SUFFIXES:
-        raise SourceError(f"{path.name}: unsupported file type {suffix or '(none)'}; "
+        raise SourceError(f"{name}: unsupported file type {suffix or '(none)'}; "
                           f"expected one of {', '.join(SUFFIXES)}")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SourceError(f"{path.name}: not UTF-8 text") from None
+        raw = path.read_bytes() if data is None else data
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
     sha = hashlib.sha256(raw).hexdigest()
+    if suffix in FAQ:
+        return Source(name, "faq", sha, parse_faq(_utf8(raw, name), suffix, name), len(raw))
     if suffix in MARKDOWN:
-        return Source(path.name, "markdown", sha, split_markdown(text), len(raw))
-    return Source(path.name, "faq", sha, parse_faq(text, suffix, path.name), len(raw))
+        text = _utf8(raw, name)
+    else:
+        from switchboard.llm import readers  # their libraries load only for a file that needs them
+
+        if suffix in PDF:
+            text = readers.pdf_text(raw, name)
+        elif suffix in HTML:
+            text = readers.html_markdown(raw, name)
+        else:
+            text = readers.rst_markdown(_utf8(raw, name), name)
+    if len(text) > MAX_TEXT:
+        raise SourceError(f"{name}: {len(text):,} characters of text; at most {MAX_TEXT:,}: split it")
+    return Source(name, "markdown", sha, split_markdown(text, name), len(raw))
 
 
-def split_markdown(text: str) -> list[Entry]:
+def repository_files(root: Path) -> list[tuple[Path, str]]:
+    """The knowledge files under a folder, each with its name: its POSIX path relative to the folder.
+
+    Recursive and sorted by name; hidden files and folders (``.git``) and ``node_modules`` are skipped,
+    as are files of other types. A single file is itself, named by its file name.
+    """
+    if root.is_file():
+        return [(root, root.name)]
+    if not root.is_dir():
+        raise SourceError(f"{root}: no such file or folder")
+    found: list[tuple[Path, str]] = []
+    for folder, dirs, files in os.walk(root):  # symlinked folders are not followed, so no loops
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
+        for file in files:
+            if not file.startswith(".") and PurePosixPath(file).suffix.lower() in SUFFIXES:
+                path = Path(folder, file)
+                found.append((path, path.relative_to(root).as_posix()))
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def split_markdown(text: str, name: str = "document") -> list[Entry]:
+    """A markdown document's entries: an FAQ entry per question section, chunks for the rest.
+
+    `name` names the file in errors (:data:`MAX_ALTERNATIVES`, :data:`MAX_PHRASINGS`).
+    """
     from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
     sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(text)
     sizer = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
     entries: list[Entry] = []
+    keys: set[str] = set()
+    phrasings = 0
     for section in sections:
-        title = " > ".join(section.metadata[key] for _, key in _HEADERS if key in section.metadata)
-        for piece in sizer.split_text(section.page_content):
-            piece = piece.strip()
-            if not piece:
-                continue
-            phrasing = f"{title}\n{piece}" if title else piece
-            entries.append(Entry(str(len(entries)), "chunk", title, piece, (phrasing,)))
+        headings = [section.metadata[key] for _, key in _HEADERS if key in section.metadata]
+        body = section.page_content.strip()
+        question = _question(headings[-1]) if headings else ""
+        if question and body and len(body) <= MAX_FAQ_ANSWER:
+            alternatives, answer = _also_asked(body, question, name)
+            new = [Entry(_unique(_slug(question), keys), "faq", question, answer,
+                         faq_phrasings(question, alternatives, answer), alternatives)]
+        else:
+            title = " > ".join(headings)
+            new = [Entry(_unique(str(len(entries) + n), keys), "chunk", title, piece,
+                         (f"{title}\n{piece}" if title else piece,))
+                   for n, piece in enumerate(p.strip() for p in sizer.split_text(body) if p.strip())]
+        phrasings += sum(len(entry.phrasings) for entry in new)
+        if phrasings > MAX_PHRASINGS:
+            raise SourceError(f"{name}: more than {MAX_PHRASINGS:,} chunks and questions in one file; split it")
+        entries += new
     return entries
+
+
+_QUESTION = re.compile(r"[?\uff1f][\s*_`]*$")  # ends with "?" or the full-width "？", before trailing markup
+_EMPHASIS = re.compile(r"([*_]{1,3})(.+)\1")
+_ALSO_ASKED = re.compile(r"[*_]*also asked[*_]*:[*_]*\s*(.*)", re.IGNORECASE)
+
+
+def _question(heading: str) -> str:
+    """The heading as a question without its wrapping emphasis, or "" if it is not a question."""
+    heading = heading.strip()
+    if not _QUESTION.search(heading):
+        return ""
+    wrapped = _EMPHASIS.fullmatch(heading)
+    return (wrapped[2] if wrapped else heading).strip()
+
+
+def _also_asked(body: str, question: str, name: str) -> tuple[tuple[str, ...], str]:
+    """Alternatives from an ``Also asked: a | b`` first line, and the answer below it."""
+    first, _, rest = body.partition("\n")
+    also = _ALSO_ASKED.fullmatch(first.strip())
+    if also is None or not rest.strip():
+        return (), body
+    alternatives = tuple(a for a in (a.strip().strip("*_").strip() for a in also[1].split("|")) if a)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise SourceError(f"{name}: {question!r} has {len(alternatives)} alternatives; at most {MAX_ALTERNATIVES}")
+    return alternatives, rest.strip()
+
+
+def _unique(key: str, taken: set[str]) -> str:
+    unique, n = key, 1
+    while unique in taken:
+        n += 1
+        unique = f"{key}-{n}"
+    taken.add(unique)
+    return unique
+
+
+def _utf8(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{name}: not UTF-8 text (byte {exc.start:,}); save it as UTF-8") from None
 
 
 MAX_ALTERNATIVES = 100  # phrasings of one FAQ entry

@@ -212,14 +212,17 @@ class Rating(Document):
 class KbDocument(Document):
     """One knowledge source (a markdown file or an FAQ file); its name is its id, so re-ingesting replaces it."""
 
-    id = StringField(primary_key=True)  # the file name
+    id = StringField(primary_key=True)  # the name in the default base; "<base>::<name>" in any other
+    name = StringField()  # its path within its base (absent on documents stored before bases were kept apart: the id)
+    base = StringField()  # which knowledge base (absent: the default one)
     kind = StringField(required=True, choices=("markdown", "faq"))
     sha256 = StringField(required=True)
     size = IntField(default=0)
     entries = IntField(default=0)
     added_at = DateTimeField()
     group = StringField(default="")  # the skill group the bot hands off to after matching it ("": the default)
-    meta = {"collection": "kb_documents"}
+    demo = BooleanField(default=False)  # shipped demo content (config/kb), not the admin's own
+    meta = {"collection": "kb_documents", "indexes": ["base"]}
 
 
 class KbEntry(Document):
@@ -230,13 +233,14 @@ class KbEntry(Document):
     """
 
     id = StringField(primary_key=True)
-    document = StringField(required=True)
+    document = StringField(required=True)  # the document's id (its name in the default base)
+    base = StringField()  # absent: the default base
     kind = StringField(required=True, choices=("chunk", "faq"))
     title = StringField(default="")
     text = StringField(default="")
     alternatives = ListField(StringField())
     vids = ListField(IntField())
-    meta = {"collection": "kb_entries", "indexes": ["document"]}
+    meta = {"collection": "kb_entries", "indexes": ["document", "base"]}
 
 
 class AgentPresence(Document):

@@ -1,6 +1,8 @@
 // Team → Knowledge base: the bot's documents (GET /api/admin/kb/documents), uploaded as they are (PUT) or
 // deleted (DELETE). Each document may name the skill group the bot hands a visitor off to after matching it
-// (PATCH {"group"}; "" is the default group): a select on each row. Admins only.
+// (PATCH {"group"}; "" is the default group): a select on each row. The shipped demo content is marked and
+// switched on or off with one button (PUT /api/admin/kb/demo). "Test the bot" asks GET /api/admin/kb/ask and
+// shows the decision, why, and each match's scores against the thresholds. Admins only.
 
 import {$, el, fill, runForm} from "./ws-dom.js";
 
@@ -12,6 +14,60 @@ export class KbSection {
     this.error = null;
     this.groups = [];
     $("#kb-upload-form", root).addEventListener("submit", (event) => this.upload(event));
+    $("#kb-ask-form", root).addEventListener("submit", (event) => this.ask(event));
+    $("#kb-demo-toggle", root).addEventListener("click", () => this.toggleDemo());
+  }
+
+  async toggleDemo() {
+    const on = !this.demoLive();
+    const button = $("#kb-demo-toggle", this.root);
+    button.disabled = true;
+    button.textContent = on ? "Switching on…" : "Switching off…";
+    try {
+      await this.team.api.call("PUT", "/api/admin/kb/demo", {json: {on}});
+      this.team.toast(on ? "Demo content switched on." : "Demo content switched off: the bot answers from your documents only.");
+    } catch (err) {
+      this.team.toast(err.message, "error");
+    }
+    button.disabled = false;
+    await this.load();
+  }
+
+  demoLive() { return Boolean(this.kb && this.kb.demo_entries > 0); }
+
+  async ask(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const q = form.elements.q.value.trim();
+    if (!q) return;
+    const result = await runForm(form, () => this.team.api.call("GET", `/api/admin/kb/ask?q=${encodeURIComponent(q)}`));
+    if (result) this.showDecision(result);
+  }
+
+  showDecision(r) {
+    const box = $("#kb-ask-result", this.root);
+    const t = r.thresholds || {};
+    const label = {answer: "Answers", suggest: "Suggests", decline: "Declines", handoff: "Hands off to a person"}[r.decision] || r.decision;
+    const rows = (r.matches || []).map((m, i) => el("tr", {testid: "kb-ask-match"},
+      el("td", {}, String(i + 1)),
+      el("td", {}, el("span", {class: "strong"}, m.title), el("br"),
+         el("span", {class: "muted small"}, m.document + (m.demo ? " · demo" : ""))),
+      el("td", {class: m.score >= t.answer ? "pass" : "miss", title: `answer threshold ${t.answer}`}, m.score.toFixed(3)),
+      el("td", {class: m.topic >= t.suggest ? "pass" : "miss", title: `suggest threshold ${t.suggest}`}, m.topic.toFixed(3))));
+    fill(box,
+      el("p", {class: "kb-decision", testid: "kb-ask-decision", dataset: {decision: r.decision}},
+         el("span", {class: `badge badge-${r.decision}`}, label), " ", el("span", {testid: "kb-ask-why"}, r.why)),
+      r.decision === "answer" ? el("blockquote", {class: "kb-answer", testid: "kb-ask-answer"}, r.answer) : null,
+      r.suggestions && r.suggestions.length ? el("p", {class: "small"}, "Did you mean: ",
+        r.suggestions.map((s) => s.question).join(" · ")) : null,
+      el("table", {class: "table small"},
+         el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "Entry"),
+            el("th", {title: "Ranks the entries; the first answers at or above the answer threshold"}, `Score (answer ≥ ${t.answer})`),
+            el("th", {title: "Whether the bot engages at all"}, `Topic (suggest ≥ ${t.suggest})`))),
+         el("tbody", {}, ...rows)),
+      r.calibrated ? null : el("p", {class: "muted small"},
+        "These thresholds are the embedder's defaults: calibrate them on your own questions (switchboard kb calibrate)."));
+    box.hidden = false;
   }
 
   async load() {
@@ -86,9 +142,17 @@ export class KbSection {
     }
     summary.textContent = [plural(this.kb.documents.length, "document"),
       this.kb.entries === 1 ? "1 entry" : `${this.kb.entries} entries`, `${this.kb.index} index`].join(" · ");
+    const demo = $("#kb-demo", this.root);
+    const live = this.demoLive();
+    $("#kb-demo-text", this.root).textContent = live
+      ? `Demo content is on: ${this.kb.demo_entries === 1 ? "1 entry" : `${this.kb.demo_entries} entries`} from the shipped example (a bike shop's FAQ and Switchboard's own docs). Your documents always win over it.`
+      : "Demo content is off: the bot answers from your documents only.";
+    $("#kb-demo-toggle", this.root).textContent = live ? "Switch demo off" : "Switch demo on";
+    demo.hidden = false;
     fill(list, this.kb.documents.length ? this.kb.documents.map((d) =>
       el("li", {class: "list-row", testid: "kb-document", dataset: {name: d.name}},
          el("span", {class: "strong doc-name"}, d.name),
+         d.demo ? el("span", {class: "badge", testid: "kb-demo-badge"}, "demo") : null,
          el("span", {class: "muted small"}, `${d.kind} · ${d.entries === 1 ? "1 entry" : `${d.entries} entries`} · ${formatSize(d.size)}`),
          this.groupSelect(d),
          el("button", {type: "button", class: "btn btn-small btn-danger", testid: "kb-delete",

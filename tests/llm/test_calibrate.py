@@ -84,12 +84,30 @@ def test_thresholds_set_without_examples_and_a_rebuild_forget_the_examples(kb: K
 
 def test_a_bad_question_is_not_its_own_example_while_calibrating(kb: KnowledgeBase) -> None:
     """Otherwise every BAD question would look certain to be declined, and the cut and its figures would flatter."""
-    good = [q for q, _ in GOOD]
-    good_penalty, bad_penalty = calibrate_module._penalties(kb, good, BAD, BAD)
+    examples = calibrate_module._distinct(BAD)
+    scored = calibrate_module._score(kb, GOOD, BAD, examples, {e.split("#", 1)[-1] for e in kb.entries})
+    bad_rows = np.arange(len(GOOD), len(GOOD) + len(BAD))
+    bad_penalty = scored.topic[bad_rows] - calibrate_module._penalised(scored, bad_rows, np.ones(len(BAD), dtype=bool))
     assert all(p < 0.9 * OFF_TOPIC_WEIGHT for p in bad_penalty)
     vectors = kb.embedder.embed(BAD)
     expected = [max(float(vectors[i] @ vectors[j]) for j in range(len(BAD)) if j != i) for i in range(len(BAD))]
-    assert bad_penalty == pytest.approx([OFF_TOPIC_WEIGHT * max(e, 0.0) for e in expected], abs=1e-6)
+    assert bad_penalty.tolist() == pytest.approx([OFF_TOPIC_WEIGHT * max(e, 0.0) for e in expected], abs=1e-6)
+
+
+def test_a_large_good_set_does_not_outvote_a_small_bad_one_into_declining_nothing(kb: KnowledgeBase) -> None:
+    """3,000 GOOD and 100 BAD: counted by heads, declining nothing would score precision 0.97 and recall 1."""
+    good = [(float(s), True) for s in np.linspace(0.40, 0.90, 3000)]
+    bad = [float(s) for s in np.linspace(0.10, 0.45, 100)]
+    cut = calibrate_module._best_cut([s for s, _ in good], bad)
+    assert sum(b < cut for b in bad) >= 95 and sum(g >= cut for g, _ in good) >= 2600  # between the classes
+
+
+def test_calibration_reports_held_out_figures_and_the_ids_that_match_no_entry(kb: KnowledgeBase) -> None:
+    good = GOOD + [("when do you open on sunday", "opening-hours"), ("how much to fix gears", "repair-prise")]
+    result = calibrate(kb, good, BAD + ["who won the world cup", "tell me a joke"])
+    assert result.unknown_ids == ("repair-prise",)
+    assert result.held_out is not None and result.folds >= 2
+    assert 0.0 <= result.held_out.decline_recall <= 1.0 and result.fitted.decline_recall >= result.held_out.decline_recall - 1
 
 
 def test_the_penalty_is_the_weighted_best_likeness_and_never_a_bonus() -> None:

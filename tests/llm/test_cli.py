@@ -78,3 +78,63 @@ def test_a_missing_path_or_a_malformed_file_is_a_clear_error(base: Path, store: 
     bad = kb(base, store, "ingest", str(base / "bad.json"))
     assert bad.returncode == 1 and "bad.json: expected a list of FAQ entries" in bad.stderr
     assert "phrasings" not in bad.stderr  # no empty progress bar before the refusal
+
+
+def test_kb_dir_is_a_base_of_its_own_and_data_dir_names_the_servers(base: Path, store: str) -> None:
+    (base / "other").mkdir()
+    (base / "other" / "faq.yaml").write_text(FAQ.replace("30 days", "14 days"))
+    env = {**os.environ, "MONGODB_URI": store, "SWITCHBOARD_SETTINGS": ""}
+    other = subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--kb-dir", str(base / "kb2"), "ingest",
+                            str(base / "other")], capture_output=True, text=True, env=env, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert kb(base, store, "list").stdout.splitlines()[0].startswith("faq.yaml\tfaq")  # the first base is intact
+    assert "repairs.md" in kb(base, store, "list").stdout
+    served = subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--data-dir", str(base / "var"), "ingest",
+                             str(base / "docs" / "faq.yaml")], capture_output=True, text=True, env=env, timeout=120)
+    assert served.returncode == 0, served.stderr
+    assert (base / "var" / "kb" / "meta.json").exists()  # the server's own base, in its data directory
+
+
+def test_a_folder_ingests_as_a_repository_of_documents_named_by_their_paths(base: Path, store: str) -> None:
+    repo = base / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    (repo / "README.md").write_text("# Shop\n\nWe sell bikes and repair them.\n")
+    (repo / "docs" / "README.md").write_text("# Docs\n\nHow our documentation is written.\n")
+    (repo / ".git" / "HEAD.md").write_text("# not a document\n")
+    done = kb(base, store, "ingest", str(repo))
+    assert done.returncode == 0, done.stderr
+    names = [line.split("\t")[0] for line in kb(base, store, "list").stdout.splitlines()]
+    assert {"README.md", "docs/README.md"} <= set(names) and not any(".git" in n for n in names)
+
+
+def test_list_loads_no_embedder(base: Path, store: str, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from switchboard import cli
+    from switchboard.llm import cli as kb_cli
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"kb list loaded the {name} embedder")
+
+    monkeypatch.setattr(kb_cli, "make_embedder", refuse)
+    monkeypatch.setattr("switchboard.llm.factory.make_embedder", refuse)
+    monkeypatch.setenv("MONGODB_URI", store)
+    monkeypatch.setenv("SWITCHBOARD_SETTINGS", "")
+    assert cli.main(["kb", "--kb-dir", str(base / "kb"), "list"]) == 0
+    out = capsys.readouterr()
+    assert "faq.yaml\tfaq\t2 entries" in out.out and "embedder hashing-v5" in out.err
+
+
+def test_ask_on_a_semantic_base_says_how_to_ask_a_running_server_before_loading_the_model(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from switchboard.llm.cli import _ask_hint
+    from switchboard.settings import BotSettings, ServerSettings
+
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "meta.json").write_text('{"signature": "semantic-all-MiniLM-L6-v2", "dim": 384}')
+    server = ServerSettings.from_mapping({"data_dir": str(tmp_path / "var")}, ServerSettings())
+    _ask_hint(server, tmp_path / "kb", BotSettings(), None)
+    assert "Test the bot" in capsys.readouterr().err
+    (tmp_path / "kb" / "meta.json").write_text('{"signature": "hashing-v5-d1024-w0.5", "dim": 1408}')
+    _ask_hint(server, tmp_path / "kb", BotSettings(), None)
+    assert capsys.readouterr().err == ""  # fast enough, and no server to ask

@@ -123,6 +123,9 @@ class _HashingV4:
     def embed_topical(self, texts: list[str]) -> np.ndarray:
         return _unit(self._v5.embed_topical(texts)[:, :1024])
 
+    def head_features(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors
+
 
 def _unit(m: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(m, axis=1, keepdims=True)

@@ -40,6 +40,7 @@ import orjson
 
 from switchboard.llm.bot import Bot, Reply, Turn
 from switchboard.llm.factory import open_bot
+from switchboard.llm.tuning import Tuner
 from switchboard.llm.policy import Decision
 from switchboard.settings import BotSettings, ServerSettings
 from switchboard.store import connection
@@ -245,6 +246,7 @@ async def _child(protocol: IO[bytes]) -> int:
         send({"error": f"{type(exc).__name__}: {exc}"})
         return 1
     send({"ready": True, "entries": len(bot.kb)})
+    tuner = Tuner(bot.kb).start()  # trains the base's head in the background (switchboard.llm.tuning)
     asked: set[asyncio.Task[None]] = set()
     while line := await reader.readline():
         message = orjson.loads(line)
@@ -255,6 +257,7 @@ async def _child(protocol: IO[bytes]) -> int:
         asked.add(task)
         task.add_done_callback(asked.discard)
     await asyncio.gather(*asked, return_exceptions=True)
+    await asyncio.to_thread(tuner.stop)
     if bot.generator is not None:
         await bot.generator.close()
     return 0

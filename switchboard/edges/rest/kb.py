@@ -8,6 +8,10 @@ shares its knowledge base with these routes; an edge process without the bot
 opens the same base on first use, and the bot picks up its changes by itself
 (:meth:`~switchboard.llm.kb.KnowledgeBase.refresh`).
 
+Documents are named by their paths (``docs/README.md`` and ``README.md`` are two documents). Demo content
+(``config/kb``, ingested on a first start) is marked demo; ``PUT /api/admin/kb/demo`` switches it on or off, and
+the admin's first own upload switches it off unless the admin chose (docs/bot.md, "Demo content").
+
 A document may name a skill group (``?group=`` on the upload, or ``PATCH`` with ``{"group"}``): when the bot
 hands a visitor off after matching that document, the visitor goes to that group rather than the default one
 (docs/bot.md, "Hand-off groups").
@@ -32,11 +36,13 @@ from switchboard.store.kb import set_document_group
 from switchboard.edges.rest.toolkit import ApiError, ApiPart, ORJSONResponse, admin, bad, errors, json_content, \
     make_routes, not_found, operation, read_json, read_raw, ref
 
-__all__ = ["kb_routes", "KB_API", "MAX_UPLOAD", "BOT_DISABLED"]
+__all__ = ["kb_routes", "KB_API", "MAX_UPLOAD", "BOT_DISABLED", "NO_DEMO"]
 
 MAX_UPLOAD = 5 * 1024 * 1024  # bytes per document
 BOT_DISABLED = "bot_disabled"
-_NAME = re.compile(r"^[\w][\w.\- ]{0,120}$")
+NO_DEMO = "no_demo"
+_SEGMENT = re.compile(r"^[\w][\w.\- ]{0,120}$")
+MAX_NAME = 240
 
 
 async def _kb(request: Request) -> KnowledgeBase:
@@ -62,11 +68,12 @@ async def _changed(request: Request) -> None:
 
 
 def _name(request: Request) -> str:
-    name = request.path_params["name"]
-    if not _NAME.fullmatch(name) or name in (".", ".."):
-        raise bad("a document name is a file name of letters, digits, '.', '-', '_' and spaces (at most 121 "
-                  "characters)")
-    return str(name)
+    name = str(request.path_params["name"])
+    segments = name.split("/")
+    if len(name) > MAX_NAME or not all(_SEGMENT.fullmatch(part) and part not in (".", "..") for part in segments):
+        raise bad("a document name is a path of file names (letters, digits, '.', '-', '_' and spaces, at most "
+                  f"121 characters each) separated by '/', at most {MAX_NAME} characters")
+    return name
 
 
 async def _group(value: object) -> str:
@@ -86,7 +93,25 @@ async def _list(request: Request) -> Response:
     documents = await run_in_threadpool(kb.documents)
     return ORJSONResponse({"documents": documents, "entries": len(kb), "vectors": len(kb.index),
                            "index": kb.index.kind, "embedder": kb.embedder.signature,
-                           "thresholds": kb.thresholds.as_dict()})
+                           "thresholds": kb.thresholds.as_dict(), "demo": kb.demo,
+                           "demo_entries": sum(d["entries"] for d in documents if d["demo"])})
+
+
+async def _demo(request: Request) -> Response:
+    """Switch the demo content on (ingested again from config/kb) or off (its documents removed): ``{"on"}``."""
+    await admin(request)
+    data = await read_json(request, ("on",), ("on",))
+    if not isinstance(data["on"], bool):
+        raise bad("on must be true or false")
+    kb = await _kb(request)
+    from switchboard.llm.factory import demo_sources
+
+    sources = await run_in_threadpool(demo_sources) if data["on"] else []
+    if data["on"] and not sources:
+        raise ApiError(409, NO_DEMO, "the demo content (config/kb) is not installed with this server")
+    entries = await run_in_threadpool(kb.set_demo, data["on"], sources)
+    await _changed(request)
+    return ORJSONResponse({"demo": kb.demo, "demo_entries": entries})
 
 
 async def _upload(request: Request) -> Response:
@@ -102,7 +127,7 @@ async def _upload(request: Request) -> Response:
         raise bad("the body is the document itself and must not be empty")
     kb = await _kb(request)
     try:
-        source = await run_in_threadpool(read_source, Path(name), data)  # parsing 5 MiB takes seconds
+        source = await run_in_threadpool(read_source, Path(name), data, name)  # parsing 5 MiB takes seconds
         report = await run_in_threadpool(kb.ingest_sources, [source])
     except (SourceError, KbError) as exc:
         raise bad(str(exc)) from None
@@ -144,15 +169,17 @@ async def _ask(request: Request) -> Response:
         raise bad("pass the question as ?q= (1 to 2000 characters)")
     kb = await _kb(request)
     matches = await run_in_threadpool(kb.search, question, 5)
-    return ORJSONResponse({"question": question, **decide(question, matches, kb.thresholds).as_json()})
+    decision = decide(question, matches, kb.thresholds)
+    return ORJSONResponse({"question": question, **decision.as_json(), "calibrated": kb.thresholds.calibrated})
 
 
 def kb_routes() -> list[BaseRoute]:
     return make_routes([
         ("GET", "/api/admin/kb/documents", _list),
-        ("PUT", "/api/admin/kb/documents/{name}", _upload),
-        ("PATCH", "/api/admin/kb/documents/{name}", _change),
-        ("DELETE", "/api/admin/kb/documents/{name}", _delete),
+        ("PUT", "/api/admin/kb/documents/{name:path}", _upload),
+        ("PATCH", "/api/admin/kb/documents/{name:path}", _change),
+        ("DELETE", "/api/admin/kb/documents/{name:path}", _delete),
+        ("PUT", "/api/admin/kb/demo", _demo),
         ("GET", "/api/admin/kb/ask", _ask),
     ])
 
@@ -161,7 +188,8 @@ _DOC = {"type": "object", "properties": {
     "name": {"type": "string"}, "kind": {"type": "string", "enum": ["markdown", "faq"]},
     "entries": {"type": "integer"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
     "added_at": {"type": "string", "nullable": True},
-    "group": {"type": "string", "description": "the hand-off group after a match (\"\": the default group)"}}}
+    "group": {"type": "string", "description": "the hand-off group after a match (\"\": the default group)"},
+    "demo": {"type": "boolean", "description": "shipped demo content, not the admin's own"}}}
 
 KB_API = ApiPart(
     paths={
@@ -186,6 +214,12 @@ KB_API = ApiPart(
             "delete": operation("Delete a document and its entries", {"204": {"description": "deleted"},
                                                                       **errors(401, 403, 404)}, params=("name",)),
         },
+        "/api/admin/kb/demo": {"put": operation(
+            "Switch the demo content (config/kb) on or off: {\"on\": bool}",
+            {"200": json_content({"type": "object", "properties": {
+                "demo": {"type": "string", "enum": ["on", "off", "auto"]}, "demo_entries": {"type": "integer"}}},
+                "the switch and the demo entries now in the base"), **errors(400, 401, 403, 409)},
+            body="KbDemo")},
         "/api/admin/kb/ask": {"get": {**operation("What the bot would decide for ?q= (no conversation, no LLM)",
                                                   {"200": json_content({"type": "object"}, "the decision"),
                                                    **errors(400, 401, 403)}),
@@ -193,11 +227,13 @@ KB_API = ApiPart(
                                                       "schema": {"type": "string"}}]}},
     },
     schemas={
+        "KbDemo": {"type": "object", "additionalProperties": False, "required": ["on"],
+                   "properties": {"on": {"type": "boolean"}}},
         "KbDocumentChange": {"type": "object", "additionalProperties": False, "required": ["group"],
                              "properties": {"group": {"type": "string", "maxLength": 64}}},
         "KbUpload": {"type": "object", "properties": {
             "name": {"type": "string"}, "kind": {"type": "string"}, "entries": {"type": "integer"},
             "status": {"type": "string", "enum": ["added", "replaced", "unchanged"]}}},
     },
-    error_codes=(BOT_DISABLED,),
+    error_codes=(BOT_DISABLED, NO_DEMO),
 )
