@@ -19,10 +19,19 @@ Figures, all over the evaluation questions:
 
 A baseline is measured in the same run: word-overlap retrieval (binary bag of
 words, cosine) on the same questions, which shows what the embedders add.
-The last line printed is one JSON object with every figure, the semantic
-embedder's prefixed ``semantic_``.
 
-    python load/eval_bot.py [--data DIR] [--embedders hashing,semantic]
+Then BANKING77 (load/banking77.py: a 60-entry few-shot FAQ of real online-banking questions, read from
+``../shared/data/banking77``): per embedder, the base is built, tuned (the head, as the server's tuner does)
+and calibrated on training questions only (GOOD: the FAQ intents' other training questions; BAD: the other
+17 intents' and the hand-written off-domain tuning questions), then every test question is asked and counted
+as the visitor saw it (:func:`~switchboard.llm.evaluation.visitor_figures`): in scope answered correctly,
+right entry shown (answered or suggested), answered wrongly, declined; near-domain (banking questions the FAQ
+cannot answer) answered wrongly; off-domain declined and answered; the ranking's top-1; p50/p99.
+
+The last line printed is one JSON object with every figure, the semantic embedder's prefixed ``semantic_``,
+BANKING77's ``banking_`` (semantic) and ``banking_default_`` (hashing).
+
+    python load/eval_bot.py [--data DIR] [--embedders hashing,semantic] [--no-banking]
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import argparse
 import importlib.util
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +50,23 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from switchboard.llm.evaluation import LabelledSet, evaluate, load_set  # noqa: E402
+import banking77  # noqa: E402  (load/banking77.py, beside this script)
+from switchboard.llm.calibrate import calibrate  # noqa: E402
+from switchboard.llm.embedders import make_embedder  # noqa: E402
+from switchboard.llm.evaluation import LabelledSet, evaluate, load_set, visitor_figures  # noqa: E402
+from switchboard.llm.kb import KnowledgeBase  # noqa: E402
+from switchboard.llm.tuning import tune  # noqa: E402
 from switchboard.store import kb as kb_store  # noqa: E402
 from switchboard.store.connection import connect, disconnect, ensure_indexes  # noqa: E402
 from switchboard.store.embedded import EmbeddedMongo  # noqa: E402
 
 TARGETS = {"top1": (0.70, 0.85), "decline_precision": (0.8, 0.8), "decline_recall": (0.8, 0.8)}
 P99_TARGET_MS = 50.0
+# BANKING77 (issue 21): (figure, at least / at most, hashing target or None, semantic target)
+BANKING_TARGETS = [("top1", ">=", 0.70, 0.85), ("in_correct", ">=", None, 0.70), ("in_shown", ">=", 0.85, 0.95),
+                   ("in_wrong", "<=", 0.05, 0.03), ("off_declined", ">=", None, 0.90), ("off_answered", "<=", None, 0.01),
+                   ("near_wrong", "<=", None, 0.15), ("p99_ms", "<", P99_TARGET_MS, P99_TARGET_MS)]
+BANKING_KEYS = ("top1", "in_correct", "in_shown", "in_wrong", "off_declined", "off_answered", "near_wrong", "p99_ms")
 
 
 def word_overlap_baseline(s: LabelledSet) -> float:
@@ -73,6 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(ROOT / "tests" / "data" / "bot"))
     parser.add_argument("--embedders", default=None, help="comma-separated (default: hashing, and semantic if installed)")
+    parser.add_argument("--no-banking", action="store_true", help="skip BANKING77 (../shared/data/banking77)")
     args = parser.parse_args()
     names = args.embedders.split(",") if args.embedders else (
         ["hashing"] + (["semantic"] if importlib.util.find_spec("sentence_transformers") else []))
@@ -81,6 +102,7 @@ def main() -> int:
           f"{len(s['good_eval'])} in-scope + {len(s['bad_eval'])} off-topic; calibration {len(s['good_cal'])} + "
           f"{len(s['bad_cal'])}", flush=True)
     results: dict[str, dict[str, float]] = {}
+    banking: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedMongo(tmp) as mongo:
         connect(mongo.start())
         ensure_indexes()
@@ -89,17 +111,69 @@ def main() -> int:
                 print(f"  {name}: ingesting, calibrating, asking ...", flush=True)
                 results[name] = evaluate(name, s, Path(tmp))
                 kb_store.forget_all()
+            if not args.no_banking:
+                bank = banking77.build()
+                print(f"\nBANKING77: {len(bank.faq)} FAQ entries of 5 phrasings; test {len(bank.in_test)} in scope, "
+                      f"{len(bank.near_test)} near-domain, {len(bank.off_test)} off-domain; tuning {len(bank.in_tune)} + "
+                      f"{len(bank.near_tune)} + {len(bank.off_tune)}", flush=True)
+                for name in names:
+                    print(f"  {name}: ingesting, tuning, calibrating, asking ...", flush=True)
+                    banking[name] = banking_figures(name, bank, Path(tmp))
+                    kb_store.forget_all()
         finally:
             disconnect()
     baseline = word_overlap_baseline(s)
     failed = report(results, baseline)
+    if banking:
+        failed += banking_report(banking)
     summary: dict[str, float | list[str]] = {"baseline_word_overlap_top1": round(baseline, 4)}
     for name, r in results.items():
         prefix = "" if name == "hashing" else f"{name}_"
         summary.update({f"{prefix}{k}": round(v, 4) if isinstance(v, float) else v for k, v in r.items()})
+    for name, r in banking.items():
+        prefix = "banking_default_" if name == "hashing" else "banking_"
+        summary.update({f"{prefix}{k}": round(float(v), 4) for k, v in r.items() if k in BANKING_KEYS})
+        summary.update({f"{prefix}{k}": round(float(v), 4) for k, v in r.items() if k not in BANKING_KEYS})
     summary["failed"] = failed
     print(orjson.dumps(summary).decode())
     return 0
+
+
+def banking_figures(name: str, bank: banking77.Banking77, work: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    kb = KnowledgeBase.open(work / f"banking-{name}", make_embedder(name), base=f"banking-{name}")
+    kb.ingest([bank.write_faq(work / "banking77-faq.yaml")])
+    tuned = time.perf_counter()
+    tune(kb)
+    tune_s = time.perf_counter() - tuned
+    cal = calibrate(kb, [(q, i) for q, i in bank.in_tune], bank.near_tune + bank.off_tune)
+    kb.set_thresholds(cal.thresholds, cal.off_topic)
+    build_s = time.perf_counter() - started
+    kb.search_many(["warm up"], 1)
+    figures = visitor_figures(kb, bank.in_test, bank.near_test, bank.off_test)
+    return {**figures, "tune_s": tune_s, "build_s": build_s, "threshold_suggest": cal.thresholds.suggest,
+            "threshold_confident": cal.thresholds.confident}
+
+
+def banking_report(banking: dict[str, dict[str, float]]) -> list[str]:
+    failed: list[str] = []
+    print(f"\n{'BANKING77 figure':<26}" + "".join(f"{n:>12}" for n in banking) + "   target (hashing / semantic)")
+    print("-" * (26 + 12 * len(banking) + 32))
+    targets = {key: (op, h, s) for key, op, h, s in BANKING_TARGETS}
+    for key in ("top1", "in_correct", "in_shown", "in_wrong", "in_declined", "near_wrong", "near_suggested",
+                "near_declined", "off_declined", "off_answered", "off_suggested", "p50_ms", "p99_ms", "tune_s",
+                "threshold_suggest", "threshold_confident"):
+        line = f"{key:<26}" + "".join(f"{r[key]:>12.3f}" for r in banking.values())
+        if key in targets:
+            op, h, s = targets[key]
+            line += "   " + " / ".join("-" if t is None else f"{op} {t:g}" for t in (h, s))
+            for name, r in banking.items():
+                target = h if name == "hashing" else s
+                if target is not None and not {">=": r[key] >= target, "<=": r[key] <= target,
+                                               "<": r[key] < target}[op]:
+                    failed.append(f"banking {name} {key}")
+        print(line)
+    return failed
 
 
 def report(results: dict[str, dict[str, float]], baseline: float) -> list[str]:

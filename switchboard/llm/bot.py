@@ -57,7 +57,7 @@ class Bot:
     async def answer(self, question: str, turns: list[Turn], low_streak: int = 0,
                      on_delta: OnDelta | None = None) -> Reply:
         decision = await asyncio.to_thread(self.decide, question, low_streak)
-        if decision.kind != "answer" or self.generator is None:
+        if decision.kind != "answer" or not decision.sources or self.generator is None:  # no source: a fixed reply
             return Reply(decision, decision.text)
         return await self._generate(question, turns, decision, on_delta)
 

@@ -11,7 +11,7 @@ answer starts needs to know which entry is right: when GOOD lines name their ent
 (``{"q": ..., "id": ...}``), it is the lowest value of the answer signal at which,
 among the questions engaged with, the first match is the right one at least
 :data:`ANSWER_PRECISION` of the time. The signal is the head's confidence when the
-base has a head (``confident``), else the first match's score (``answer``); without
+base has a head (the first match's :attr:`~.kb.Match.rank`, ``confident``), else its score (``answer``); without
 ids ``answer`` sits :data:`DEFAULT_GAP` above ``suggest`` and ``confident`` keeps
 its default. Ids that name no entry are reported (a typo would silently count as
 a wrong answer).
@@ -100,7 +100,7 @@ class _Scored:
     """Every calibration line searched once, ready for any choice of thresholds and examples."""
 
     topic: npt.NDArray[np.float64]  # best topic score without penalty, GOOD lines then BAD lines
-    signal: npt.NDArray[np.float64]  # the answer signal of the first match (head confidence, else score)
+    signal: npt.NDArray[np.float64]  # the answer signal: the first match's rank (its score when there is no head)
     right: npt.NDArray[np.bool_]  # the first match is the line's entry (GOOD lines with ids)
     labelled: npt.NDArray[np.bool_]  # GOOD lines with an id naming an entry
     good: npt.NDArray[np.bool_]
@@ -133,7 +133,7 @@ def _score(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Seque
     hits = kb.search_many(questions, TOP_K, off_topic=False)
     head = any(m.confidence is not None for h in hits for m in h)
     topic = np.array([_topic(h) for h in hits])
-    signal = np.array([(h[0].confidence if h[0].confidence is not None else h[0].score) if h else 0.0 for h in hits])
+    signal = np.array([h[0].rank if h else 0.0 for h in hits])
     wants = [want for _, want in good] + [None] * len(bad)
     labelled = np.array([w is not None and w in known for w in wants])
     right = np.array([bool(h) and w is not None and (h[0].entry.id.split("#", 1)[-1] == w or h[0].entry.id == w)

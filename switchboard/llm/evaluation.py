@@ -19,7 +19,7 @@ from switchboard.llm.kb import KnowledgeBase
 from switchboard.llm.policy import MAX_SUGGESTIONS, decide
 from switchboard.llm.tuning import tune
 
-__all__ = ["LabelledSet", "load_set", "evaluate"]
+__all__ = ["LabelledSet", "load_set", "evaluate", "VisitorFigures", "visitor_figures"]
 
 
 class LabelledSet(TypedDict):
@@ -84,3 +84,61 @@ def evaluate(embedder_name: str, s: LabelledSet, work: Path) -> dict[str, float]
         "threshold_answer": cal.thresholds.answer, "threshold_suggest": cal.thresholds.suggest,
         "build_s": build_s, "entries": len(kb), "vectors": len(kb.index),
     }
+
+
+class VisitorFigures(TypedDict):
+    """Shares of each kind of question by what the visitor saw (load/eval_bot.py's BANKING77 figures)."""
+
+    top1: float  # in scope: the ranking's first entry is the right one
+    in_correct: float  # in scope: answered with the right entry
+    in_shown: float  # in scope: answered right, or the right entry among the suggestions
+    in_wrong: float  # in scope: answered with a wrong entry
+    in_declined: float
+    near_wrong: float  # near-domain (questions the base cannot answer): answered (with some entry)
+    near_suggested: float
+    near_declined: float
+    off_declined: float  # off-domain
+    off_answered: float
+    off_suggested: float
+    p50_ms: float
+    p99_ms: float
+
+
+def visitor_figures(kb: KnowledgeBase, in_scope: list[tuple[str, str]], near: list[str], off: list[str]
+                    ) -> VisitorFigures:
+    """Ask every question one at a time as the server does (retrieval and the policy, no LLM) and count what the
+    visitor would have seen; `in_scope` pairs a question with its entry's key (the id after ``#``)."""
+    latencies: list[float] = []
+
+    def ask(question: str) -> str:
+        t0 = time.perf_counter()
+        kind = decide(question, kb.search(question, 5), kb.thresholds).kind
+        latencies.append((time.perf_counter() - t0) * 1000)
+        return kind
+
+    counts = dict.fromkeys(("top1", "in_correct", "in_shown", "in_wrong", "in_declined", "near_wrong",
+                            "near_suggested", "near_declined", "off_declined", "off_answered", "off_suggested"), 0)
+    for question, want in in_scope:
+        t0 = time.perf_counter()
+        matches = kb.search(question, 5)
+        d = decide(question, matches, kb.thresholds)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        first = matches[0].entry.id.split("#", 1)[1] if matches else None
+        counts["top1"] += first == want
+        if d.kind == "answer":
+            counts["in_correct" if first == want else "in_wrong"] += 1
+            counts["in_shown"] += first == want
+        elif d.kind == "suggest":
+            counts["in_shown"] += want in [s["id"].split("#", 1)[1] for s in d.suggestions]
+        else:
+            counts["in_declined"] += 1
+    for kind, questions in (("near", near), ("off", off)):
+        for question in questions:
+            decision = ask(question)
+            counts[{"answer": f"{kind}_{'wrong' if kind == 'near' else 'answered'}", "suggest": f"{kind}_suggested"}
+                   .get(decision, f"{kind}_declined")] += 1
+    sizes = {"top1": len(in_scope), "in": len(in_scope), "near": len(near), "off": len(off)}
+    shares = {k: v / max(sizes["top1" if k == "top1" else k.split("_", 1)[0]], 1) for k, v in counts.items()}
+    figures: VisitorFigures = {**shares, "p50_ms": statistics.median(latencies),  # type: ignore[typeddict-item]
+                               "p99_ms": float(np.percentile(latencies, 99))}
+    return figures

@@ -3,15 +3,16 @@
 Pure functions, no I/O: the scores come from :mod:`.kb`, the thresholds from
 calibration (:mod:`.calibrate`). Four decisions:
 
-* ``handoff``: the visitor asked for a person ("human", "real person", "转人工", ...),
-  or this is the N-th low-confidence question in a row (``low_streak_handoff``).
+* ``handoff``: the visitor asked for a person ("human", "talk to a real person", "转人工", ...;
+  :mod:`.intents`), or this is the N-th low-confidence question in a row (``low_streak_handoff``). A question
+  about the bot ("are you a real person?", "你是机器人吗") is answered with :data:`ABOUT_BOT_TEXT` instead.
 * ``decline``: no match is on topic (its topic score, :attr:`Match.topic_score`,
   is below ``thresholds.suggest``): off-topic chatter or a question the base
   does not cover. The bot says it does not know and offers a person, rather than
   guess (HuixiangDou's rejection idea: a wrong answer costs more than no answer).
-* ``answer``: otherwise, if the knowledge base's head (:mod:`.head`) is at least
-  ``thresholds.confident`` sure of the first match or, while the base has no head, if the first match
-  scores at least ``thresholds.answer``.
+* ``answer``: otherwise, if the first match ranks at least ``thresholds.confident`` (its
+  :attr:`~.kb.Match.rank`, which blends the knowledge base's head (:mod:`.head`) with the cosine score) or,
+  while the base has no head, scores at least ``thresholds.answer``.
 * ``suggest``: otherwise: "did you mean" with up to three entries the visitor can pick: the head's first
   three, or without a head the first three on-topic ones.
 
@@ -26,14 +27,14 @@ calibrated with (:func:`~.kb.off_topic_penalty`).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
+from switchboard.llm.intents import asks_about_bot, wants_person
 from switchboard.llm.kb import Match, Thresholds
 
-__all__ = ["Decision", "DecisionJson", "decide", "on_topic", "wants_person", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
+__all__ = ["Decision", "DecisionJson", "decide", "on_topic", "own_first", "MAX_SUGGESTIONS", "DECLINE_TEXT", "HANDOFF_TEXT",
+           "ABOUT_BOT_TEXT",
            "STREAK_HANDOFF_TEXT"]
 
 MAX_SUGGESTIONS = 3
@@ -43,26 +44,8 @@ HANDOFF_TEXT = "Of course: I'm connecting you to a person. Please stay on this p
 STREAK_HANDOFF_TEXT = ("I couldn't find answers to your last few questions, so I'm connecting you to a person. "
                        "Please stay on this page.")
 SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
-
-_PERSON = r"(?:human|person|agent|someone|somebody|representative|rep|operator|people|staff|employee)"
-_ASK_FOR_PERSON = [
-    re.compile(rf"\b(?:talk|speak|chat|connect|transfer|put)\w*\s+(?:me\s+)?(?:to|with|through to)\s+"
-               rf"(?:a|an|the|some|your|one of your)?\s*(?:real|live|actual)?\s*{_PERSON}\b"),
-    re.compile(rf"\b(?:real|live|actual)\s+{_PERSON}\b"),
-    re.compile(r"^\s*(?:a\s+)?(?:human|agent|operator|representative|person|real person)\s*(?:please|pls)?\s*[.!?]*\s*$"),
-    re.compile(r"\b(?:connect|transfer)\s+me\b"),
-    re.compile(r"\bi\s+(?:want|need|would like)\s+(?:a|an|to talk to a|to speak to a)\s*(?:human|person|agent)\b"),
-]
-_ASK_FOR_PERSON_CJK = ("转人工", "人工客服", "人工服务", "找人工", "真人", "接人工", "人工坐席")
-
-
-def wants_person(text: str) -> bool:
-    """True when the message asks for a person, not merely mentions one ("how are agents assigned?")."""
-    t = unicodedata.normalize("NFKC", text).lower().strip()
-    if t in ("人工", "人工!", "人工！") or any(p in t for p in _ASK_FOR_PERSON_CJK):
-        return True
-    return any(p.search(t) for p in _ASK_FOR_PERSON)
-
+ABOUT_BOT_TEXT = ("I'm the automated assistant: I answer from this service's help pages. A person can take over any "
+                  "time: just ask to talk to a person.")
 
 class MatchJson(TypedDict):
     id: str
@@ -70,7 +53,8 @@ class MatchJson(TypedDict):
     title: str
     score: float  # the cosine score; without a head it ranks and is compared with the answer threshold
     topic: float  # decides whether the bot engages; compared with the suggest threshold
-    confidence: float | None  # the head's probability (None: no head): ranks, compared with `confident`
+    confidence: float | None  # the head's probability (None: no head)
+    rank: float  # orders the matches; with a head, compared with `confident`
     demo: bool
 
 
@@ -106,6 +90,7 @@ class Decision:
                 "matches": [{"id": m.entry.id, "document": m.entry.document, "title": m.entry.title or m.entry.document,
                              "score": round(m.score, 4), "topic": round(m.topic_score, 4),
                              "confidence": None if m.confidence is None else round(m.confidence, 4),
+                             "rank": round(m.rank, 4),
                              "demo": m.entry.demo}
                             for m in self.matches],
                 "suggestions": self.suggestions, "sources": self.sources, "answer": self.text}
@@ -119,7 +104,7 @@ def decide(question: str, matches: list[Match], thresholds: Thresholds, *, low_s
     decision = replace(_decide(question, matches, thresholds, low_streak, streak_limit), thresholds=thresholds)
     if on_topic(matches, thresholds):
         best = max((m for m in matches if m.topic_score >= thresholds.suggest),
-                   key=lambda m: m.score if m.confidence is None else m.confidence)
+                   key=lambda m: m.rank)
         return replace(decision, document=best.entry.document)
     return decision
 
@@ -137,13 +122,16 @@ def _decide(question: str, matches: list[Match], thresholds: Thresholds, low_str
             streak_limit: int) -> Decision:
     if wants_person(question):
         return Decision("handoff", HANDOFF_TEXT, matches, why="the visitor asked for a person")
+    if asks_about_bot(question):  # "are you a real person?" is a question, not a request for one
+        return Decision("answer", ABOUT_BOT_TEXT, matches, why="the visitor asked about the bot itself")
     topic = max((m.topic_score for m in matches), default=0.0)
     if on_topic(matches, thresholds):
         engaged = f"on topic (best topic score {topic:.3f} >= suggest {thresholds.suggest:.3f})"
         first = matches[0]
         if first.confidence is not None:
-            sure, signal = first.confidence >= thresholds.confident, (
-                f"the head is {first.confidence:.3f} sure of the first match", "confident", thresholds.confident)
+            sure, signal = first.rank >= thresholds.confident, (
+                f"the first match ranks {first.rank:.3f} (head {first.confidence:.3f}, score {first.score:.3f})",
+                "confident", thresholds.confident)
         else:
             sure, signal = first.score >= thresholds.answer, (
                 f"the first match scores {first.score:.3f}", "answer", thresholds.answer)

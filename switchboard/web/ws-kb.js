@@ -48,11 +48,15 @@ export class KbSection {
     const box = $("#kb-ask-result", this.root);
     const t = r.thresholds || {};
     const label = {answer: "Answers", suggest: "Suggests", decline: "Declines", handoff: "Hands off to a person"}[r.decision] || r.decision;
+    const head = (r.matches || []).some((m) => m.confidence !== null && m.confidence !== undefined);
+    const cut = head ? t.confident : t.answer;  // what the first match is compared with for a direct answer
     const rows = (r.matches || []).map((m, i) => el("tr", {testid: "kb-ask-match"},
       el("td", {}, String(i + 1)),
       el("td", {}, el("span", {class: "strong"}, m.title), el("br"),
          el("span", {class: "muted small"}, m.document + (m.demo ? " · demo" : ""))),
-      el("td", {class: m.score >= t.answer ? "pass" : "miss", title: `answer threshold ${t.answer}`}, m.score.toFixed(3)),
+      el("td", {class: (head ? m.rank : m.score) >= cut ? "pass" : "miss", title: `answer at ${cut}`},
+         (head ? m.rank : m.score).toFixed(3)),
+      head ? el("td", {class: "muted"}, `${m.confidence.toFixed(3)} / ${m.score.toFixed(3)}`) : null,
       el("td", {class: m.topic >= t.suggest ? "pass" : "miss", title: `suggest threshold ${t.suggest}`}, m.topic.toFixed(3))));
     fill(box,
       el("p", {class: "kb-decision", testid: "kb-ask-decision", dataset: {decision: r.decision}},
@@ -62,8 +66,11 @@ export class KbSection {
         r.suggestions.map((s) => s.question).join(" · ")) : null,
       el("table", {class: "table small"},
          el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "Entry"),
-            el("th", {title: "Ranks the entries; the first answers at or above the answer threshold"}, `Score (answer ≥ ${t.answer})`),
-            el("th", {title: "Whether the bot engages at all"}, `Topic (suggest ≥ ${t.suggest})`))),
+            el("th", {title: "Orders the entries; the first is answered directly at or above the line"},
+               `${head ? "Rank" : "Score"} (answers ≥ ${cut})`),
+            head ? el("th", {title: "The rank blends the head trained on your phrasings with the cosine score"},
+                      "Head / cosine") : null,
+            el("th", {title: "Whether the bot engages at all"}, `Topic (engages ≥ ${t.suggest})`))),
          el("tbody", {}, ...rows)),
       r.calibrated ? null : el("p", {class: "muted small"},
         "These thresholds are the embedder's defaults: calibrate them on your own questions (switchboard kb calibrate)."));
@@ -141,7 +148,12 @@ export class KbSection {
       return;
     }
     summary.textContent = [plural(this.kb.documents.length, "document"),
-      this.kb.entries === 1 ? "1 entry" : `${this.kb.entries} entries`, `${this.kb.index} index`].join(" · ");
+      this.kb.entries === 1 ? "1 entry" : `${this.kb.entries} entries`, `${this.kb.index} index`,
+      tuningText(this.kb)].filter(Boolean).join(" · ");
+    clearTimeout(this.poll);
+    if (!this.kb.tuned && this.kb.entries >= 2 && this.kb.tuning.state !== "failed") {
+      this.poll = setTimeout(() => { if (this.root.isConnected && !this.root.closest("[hidden]")) this.load(); }, 2000);
+    }
     const demo = $("#kb-demo", this.root);
     const live = this.demoLive();
     $("#kb-demo-text", this.root).textContent = live
@@ -159,6 +171,15 @@ export class KbSection {
                        onclick: () => this.remove(d)}, "Delete")))
       : el("li", {class: "empty-note"}, "No documents yet."));
   }
+}
+
+// The head trained on the base's own phrasings (switchboard/llm/tuning.py): answering goes on while it trains.
+function tuningText(kb) {
+  const t = kb.tuning || {};
+  if (kb.tuned) return "tuned to your phrasings";
+  if (t.state === "failed") return `tuning failed: ${t.error || "see the server log"}`;
+  if (t.state === "running") return `tuning: ${t.stage} (${t.done}/${t.total})`;
+  return kb.entries >= 2 && kb.entries <= 2000 ? "tuning soon" : "";
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

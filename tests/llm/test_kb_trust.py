@@ -110,7 +110,7 @@ def test_every_decision_says_why_with_the_scores_and_thresholds_it_compared(kb: 
     thresholds = Thresholds(0.6, 0.3)
     answered = decide("When does the bakery open?", kb.search("When does the bakery open?"), thresholds).as_json()
     assert answered["decision"] == "answer" and ">= answer 0.600" in answered["why"]
-    assert answered["thresholds"] == {"answer": 0.6, "suggest": 0.3, "confident": 0.85}
+    assert answered["thresholds"] == {"answer": 0.6, "suggest": 0.3, "confident": 0.65}
     assert answered["matches"][0]["id"] == "bakery.yaml#hours" and answered["matches"][0]["demo"] is False
     declined = decide("who won the 1998 world cup?", kb.search("who won the 1998 world cup?"), thresholds).as_json()
     assert declined["decision"] == "decline" and "< suggest 0.300" in declined["why"]

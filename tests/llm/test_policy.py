@@ -6,7 +6,8 @@ import pytest
 
 from switchboard.llm.calibrate import _answer_cut, _best_cut, read_questions
 from switchboard.llm.kb import KnownEntry, Match, Thresholds
-from switchboard.llm.policy import decide, wants_person
+from switchboard.llm.intents import wants_person
+from switchboard.llm.policy import ABOUT_BOT_TEXT, decide
 from switchboard.llm.sources import SourceError, parse_faq
 
 T = Thresholds(answer=0.6, suggest=0.4)
@@ -97,3 +98,9 @@ def test_calibration_questions_may_be_plain_lines_or_json_lines_with_ids(tmp_pat
     path = tmp_path / "good.txt"
     path.write_text('# a comment\nhow do returns work\n{"q": "is shipping free", "id": "shipping"}\n\n')
     assert read_questions(path) == [("how do returns work", None), ("is shipping free", "shipping")]
+
+
+@pytest.mark.parametrize("question", ["Are you a real person?", "am I talking to a bot?", "你是真人吗", "你是机器人吗？"])
+def test_a_question_about_the_bot_is_answered_not_handed_off(question: str) -> None:
+    decision = decide(question, [], Thresholds(0.6, 0.3))
+    assert (decision.kind, decision.text, decision.sources) == ("answer", ABOUT_BOT_TEXT, [])

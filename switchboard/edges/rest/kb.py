@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from switchboard.llm.kb import KbError, KnowledgeBase
 from switchboard.llm.policy import decide
 from switchboard.llm.sources import SUFFIXES, SourceError, read_source
+from switchboard.llm.tuning import read_status
 from switchboard.settings import BotSettings
 from switchboard.store.groups import missing_groups
 from switchboard.store.kb import set_document_group
@@ -94,6 +95,7 @@ async def _list(request: Request) -> Response:
     return ORJSONResponse({"documents": documents, "entries": len(kb), "vectors": len(kb.index),
                            "index": kb.index.kind, "embedder": kb.embedder.signature,
                            "thresholds": kb.thresholds.as_dict(), "demo": kb.demo,
+                           "tuned": kb.head_current, "tuning": read_status(kb.dir),
                            "demo_entries": sum(d["entries"] for d in documents if d["demo"])})
 
 
