@@ -26,10 +26,10 @@ def test_every_rest_route_has_a_row_in_the_protocol_doc_and_in_the_openapi_descr
 
     routes = [r for r in [*rest_routes(), *workspace_routes(), *kb_routes()] if isinstance(r, Route)]
     rows = [line for line in PROTOCOL.splitlines() if line.startswith("| ")]
-    missing = [(method, r.path) for r in routes for method in sorted(set(r.methods or ()) - {"HEAD"})
-               if not any(f"| `{r.path}` |" in row and method in row.split("|")[1] for row in rows)]
+    missing = [(method, r.path_format) for r in routes for method in sorted(set(r.methods or ()) - {"HEAD"})
+               if not any(f"| `{r.path_format}` |" in row and method in row.split("|")[1] for row in rows)]
     assert missing == []
-    assert {r.path for r in routes} <= set(OPENAPI["paths"])
+    assert {r.path_format for r in routes} <= set(OPENAPI["paths"])
 
 
 # Settings that choose where and how the server runs rather than bound what a client can make it spend.

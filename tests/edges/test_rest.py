@@ -308,7 +308,7 @@ def test_openapi_json_lists_every_route(world: World) -> None:
     spec = response.json()
     assert spec == orjson.loads(orjson.dumps(OPENAPI)) and spec["openapi"].startswith("3.")
     routes = api_routes()
-    served = {(method.lower(), route.path) for route in routes if isinstance(route, Route)
+    served = {(method.lower(), route.path_format) for route in routes if isinstance(route, Route)
               for method in (route.methods or ()) if method != "HEAD"}
     described = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     assert served == described

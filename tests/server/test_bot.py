@@ -128,3 +128,28 @@ def test_bad_knowledge_uploads_get_clear_errors(bot_server: Server) -> None:
     assert deep.status_code == 400 and deep.json()["error"]["code"] == "invalid_argument"
     assert admin.put("/api/admin/kb/documents/faq.yaml%0A", content=b"- question: Q\n  answer: A\n").status_code == 400
     assert api(bot_server).get("/api/admin/kb/documents").status_code == 401
+
+
+def test_documents_are_named_by_path_and_the_list_shows_the_demo_switch_and_the_tuning(bot_server: Server) -> None:
+    admin = api(bot_server, admin_token(bot_server))
+    for name in ("README.md", "docs/README.md"):
+        assert admin.put(f"/api/admin/kb/documents/{name}", content=b"# Shop\n\nWe sell bikes.\n").status_code == 201
+    listed = admin.get("/api/admin/kb/documents").json()
+    assert {"README.md", "docs/README.md"} <= {d["name"] for d in listed["documents"]}
+    assert listed["demo"] == "off" and listed["demo_entries"] == 0  # no demo in this base: the admin's own only
+    assert listed["tuning"]["state"] in ("idle", "running", "done", "failed") and isinstance(listed["tuned"], bool)
+    assert admin.put("/api/admin/kb/documents/docs%2F%2E%2E%2Fetc.md", content=b"# x\n").status_code == 400
+    assert admin.delete("/api/admin/kb/documents/docs/README.md").status_code == 204
+    assert admin.delete("/api/admin/kb/documents/README.md").status_code == 204
+    assert admin.put("/api/admin/kb/demo", json={"on": "yes"}).status_code == 400
+
+
+def test_test_the_bot_explains_the_decision_and_a_visitor_asking_whether_it_is_a_person_is_answered(
+        bot_server: Server) -> None:
+    admin = api(bot_server, admin_token(bot_server))
+    explained = admin.get("/api/admin/kb/ask", params={"q": "what is your return policy?"}).json()
+    assert explained["decision"] == "answer" and explained["why"] and explained["thresholds"]["suggest"] > 0
+    assert explained["matches"][0]["id"] == "shop-faq.yaml#return-window"
+    assert {"score", "topic", "rank", "confidence", "demo"} <= set(explained["matches"][0])
+    _, reply = ask(bot_server, "are you a real person?")
+    assert reply["bot"]["decision"] == "answer" and "automated assistant" in reply["text"]

@@ -11,6 +11,7 @@ Real server, real store.
 
 from __future__ import annotations
 
+
 import io
 import uuid
 from collections.abc import Callable
@@ -129,6 +130,7 @@ ROUTES: dict[tuple[str, str], Call] = {
                                                     raw=b"# Scope\n\nA test document.\n"),
     ("DELETE", "/api/admin/kb/documents/{name}"): Call("admin", params=lambda w, g: {"name": "scope.md"}),
     ("GET", "/api/admin/kb/ask"): Call("admin", query={"q": "hello"}),
+    ("PUT", "/api/admin/kb/demo"): Call("admin", body=lambda w, g: {"on": False}),
     ("GET", "/api/directory"): Call("logged_in"),
     ("GET", "/api/visitors/{visitor}"): Call("admin", params=lambda w, g: {"visitor": "v-nobody"}),
     ("GET", "/api/setup"): Call("anyone"),
@@ -199,8 +201,9 @@ ROUTES: dict[tuple[str, str], Call] = {
 
 
 def _served() -> set[tuple[str, str]]:
-    return {(method, route.path) for route in api_routes() if isinstance(route, Route)
-            for method in (route.methods or ()) if method != "HEAD"}
+    """Every route as OpenAPI names it (`path_format`: a converter such as "{name:path}" is the plain "{name}")."""
+    return {(method, route.path_format) for route in api_routes()
+            if isinstance(route, Route) for method in (route.methods or ()) if method != "HEAD"}
 
 
 def test_the_table_says_who_may_call_every_route_the_server_serves() -> None:

@@ -71,7 +71,9 @@ async def _changed(request: Request) -> None:
 def _name(request: Request) -> str:
     name = str(request.path_params["name"])
     segments = name.split("/")
-    if len(name) > MAX_NAME or not all(_SEGMENT.fullmatch(part) and part not in (".", "..") for part in segments):
+    # Starlette's {name:path} stops before a trailing newline ("faq.yaml%0A" would store "faq.yaml"): the whole
+    # path must end with the name read.
+    if not str(request.scope["path"]).endswith(name) or len(name) > MAX_NAME or not all(_SEGMENT.fullmatch(part) and part not in (".", "..") for part in segments):
         raise bad("a document name is a path of file names (letters, digits, '.', '-', '_' and spaces, at most "
                   f"121 characters each) separated by '/', at most {MAX_NAME} characters")
     return name
