@@ -40,6 +40,7 @@ import orjson
 import numpy as np
 import numpy.typing as npt
 
+from switchboard.llm.head import Head, train_head
 from switchboard.llm.kb import KnowledgeBase, Match, Thresholds, off_topic_penalty
 
 __all__ = ["Calibration", "Figures", "calibrate", "read_questions", "ANSWER_PRECISION", "DEFAULT_GAP", "TOP_K", "FOLDS"]
@@ -72,6 +73,7 @@ class Calibration:
     off_topic: tuple[str, ...] = ()  # the distinct BAD questions, stored with the thresholds as examples
     unknown_ids: tuple[str, ...] = ()  # GOOD lines' ids that name no entry of the base
     folds: int = 0
+    learned: tuple[tuple[str, str], ...] = ()  # GOOD (question, entry id) pairs: stored, the head learns them
 
 
 def read_questions(path: Path) -> list[tuple[str, str | None]]:
@@ -104,48 +106,100 @@ class _Scored:
     right: npt.NDArray[np.bool_]  # the first match is the line's entry (GOOD lines with ids)
     labelled: npt.NDArray[np.bool_]  # GOOD lines with an id naming an entry
     good: npt.NDArray[np.bool_]
+    near: npt.NDArray[np.bool_]  # NEAR lines: never to be answered directly, but not to be declined either
     likeness: npt.NDArray[np.float64]  # (lines, examples) cosines, a BAD line's own example at -inf
     owner: npt.NDArray[np.int64]  # a BAD line's example index, -1 for GOOD lines
     head: bool
 
 
 def calibrate(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str],
-              folds: int = FOLDS) -> Calibration:
-    """Measure both sets' scores, choose thresholds on all of them and estimate held-out figures; stores nothing."""
+              folds: int = FOLDS, near: Sequence[str] = (), decline_share: float | None = None) -> Calibration:
+    """Measure the sets' scores, choose thresholds on all of them and estimate held-out figures; stores nothing.
+
+    `near` (optional) are questions on the base's subject that it cannot answer ("can I open a joint account?"
+    for a bank whose FAQ does not say): a direct answer to one is wrong, so they weigh against the answer line,
+    but a "did you mean" is fair, so they do not move the decline line, and they are not off-topic examples.
+    `decline_share` (0 to 1) puts the decline line as low as declines that share of the BAD questions, engaging
+    with as many GOOD ones as it can, instead of weighing precision and recall."""
     if not good or not bad:
         raise ValueError("calibration needs at least one GOOD and one BAD question")
     examples = _distinct(bad)
     known = {e.split("#", 1)[-1] for e in kb.entries} | set(kb.entries)
     unknown = tuple(dict.fromkeys(want for _, want in good if want is not None and want not in known))
-    scored = _score(kb, good, bad, examples, known)
-    everything = np.arange(len(good) + len(bad))
+    learned = _learned(kb, good)
+    scored = _score(kb, good, bad, examples, known, near, learned)
+    everything = np.arange(len(good) + len(bad) + len(near))
     all_examples = np.ones(len(examples), dtype=bool)
-    thresholds = _choose(scored, everything, all_examples, kb.thresholds)
+    thresholds = _choose(scored, everything, all_examples, kb.thresholds, decline_share)
     fitted = _measure(scored, everything, all_examples, thresholds)
-    held_out, n_folds = _cross_validate(scored, len(examples), kb.thresholds, folds)
+    held_out, n_folds = _cross_validate(scored, len(examples), kb.thresholds, folds, decline_share)
     return Calibration(thresholds=thresholds, fitted=fitted, held_out=held_out, good=len(good), bad=len(bad),
-                       off_topic=tuple(examples), unknown_ids=unknown, folds=n_folds)
+                       off_topic=tuple(examples), unknown_ids=unknown, folds=n_folds,
+                       learned=tuple((q, e) for _, q, e in learned))
+
+
+def _learned(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]]) -> list[tuple[int, str, str]]:
+    """(line, question, entry id) of each GOOD line whose id names an entry (its key or its whole id)."""
+    by_key: dict[str, str] = {}
+    for entry in sorted(kb.entries):
+        by_key.setdefault(entry.split("#", 1)[-1], entry)
+    found: list[tuple[int, str, str]] = []
+    for line, (question, want) in enumerate(good):
+        resolved = want if want is not None and want in kb.entries else by_key.get(want or "")
+        if resolved is not None:
+            found.append((line, question, resolved))
+    return found
+
+
+def _search(kb: KnowledgeBase, questions: list[str], learned: list[tuple[int, str, str]]) -> list[list[Match]]:
+    """Every line's matches, each GOOD line that the head learns ranked by a head trained without it.
+
+    With a head, the stored GOOD questions become training rows (:attr:`~.kb.KnowledgeBase.learned_questions`),
+    and a line's own head would be sure of it: its confidence would flatter the answer line. So the lines are
+    cross-fitted: :data:`FOLDS` heads, each trained on the entries' phrasings and the other folds' lines, score
+    their fold; the other lines (BAD, NEAR, GOOD without an entry) a head trained on all of them."""
+    base = kb.head_training_set(learned=False)
+    if base is None:
+        return kb.search_many(questions, TOP_K, off_topic=False)
+    features, labels, _ = base
+    own = kb.embedder.head_features(kb.embedder.embed([q for _, q, _ in learned])) if learned else features[:0]
+    rows = np.array([line for line, _, _ in learned], dtype=np.int64)
+    order = np.random.default_rng(0).permutation(len(learned))
+    folds = [order[f::FOLDS] for f in range(FOLDS)] if len(learned) >= FOLDS else []
+
+    def head_without(skip: npt.NDArray[np.int64]) -> Head:
+        keep = np.setdiff1d(np.arange(len(learned)), skip)
+        return train_head(np.vstack([features, own[keep]]), labels + [learned[i][2] for i in keep], "calibration")
+
+    hits = kb.search_many(questions, TOP_K, off_topic=False, head=head_without(np.zeros(0, dtype=np.int64)))
+    for fold in folds:
+        lines = rows[fold]
+        for line, found in zip(lines.tolist(), kb.search_many([questions[i] for i in lines], TOP_K, off_topic=False,
+                                                              head=head_without(fold)), strict=True):
+            hits[line] = found
+    return hits
 
 
 def _score(kb: KnowledgeBase, good: Sequence[tuple[str, str | None]], bad: Sequence[str], examples: list[str],
-           known: set[str]) -> _Scored:
-    questions = [q for q, _ in good] + list(bad)
-    hits = kb.search_many(questions, TOP_K, off_topic=False)
+           known: set[str], near: Sequence[str] = (), learned: list[tuple[int, str, str]] | None = None) -> _Scored:
+    questions = [q for q, _ in good] + list(bad) + list(near)
+    hits = _search(kb, questions, learned or [])
     head = any(m.confidence is not None for h in hits for m in h)
     topic = np.array([_topic(h) for h in hits])
     signal = np.array([h[0].rank if h else 0.0 for h in hits])
-    wants = [want for _, want in good] + [None] * len(bad)
+    wants = [want for _, want in good] + [None] * (len(bad) + len(near))
     labelled = np.array([w is not None and w in known for w in wants])
     right = np.array([bool(h) and w is not None and (h[0].entry.id.split("#", 1)[-1] == w or h[0].entry.id == w)
                       for h, w in zip(hits, wants, strict=True)])
     vectors = kb.embedder.embed(questions + examples)
     likeness = (vectors[:len(questions)] @ vectors[len(questions):].T).astype(np.float64)
     index = {_key(q): i for i, q in enumerate(examples)}
-    owner = np.array([-1] * len(good) + [index[_key(q)] for q in bad], dtype=np.int64)
+    owner = np.array([-1] * len(good) + [index[_key(q)] for q in bad] + [-1] * len(near), dtype=np.int64)
     for row in np.flatnonzero(owner >= 0):
         likeness[row, owner[row]] = -np.inf  # leave one out
-    return _Scored(topic, signal, right, labelled, np.array([True] * len(good) + [False] * len(bad)), likeness, owner,
-                   head)
+    good_rows = np.array([True] * len(good) + [False] * (len(bad) + len(near)))
+    near_rows = np.array([False] * (len(good) + len(bad)) + [True] * len(near))
+    return _Scored(topic, signal, right, labelled, good_rows, near_rows, likeness, owner, head)
 
 
 def _penalised(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -155,10 +209,12 @@ def _penalised(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np
     return s.topic[rows] - off_topic_penalty(s.likeness[np.ix_(rows, np.flatnonzero(examples))])
 
 
-def _choose(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], defaults: Thresholds) -> Thresholds:
+def _choose(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], defaults: Thresholds,
+            decline_share: float | None = None) -> Thresholds:
     topic = _penalised(s, rows, examples)
-    good = s.good[rows]
-    suggest = _best_cut(list(topic[good]), list(topic[~good]))
+    good, bad = s.good[rows], ~s.good[rows] & ~s.near[rows]
+    suggest = (_best_cut(list(topic[good]), list(topic[bad])) if decline_share is None
+               else _share_cut(topic[bad], decline_share))
     engaged = topic >= suggest
     labelled = s.labelled[rows] & engaged
     outcomes = [(float(v), bool(r)) for v, r in zip(s.signal[rows][labelled], s.right[rows][labelled], strict=True)]
@@ -173,13 +229,13 @@ def _choose(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bo
 
 def _measure(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], t: Thresholds) -> Figures:
     topic = _penalised(s, rows, examples)
-    good, engaged = s.good[rows], topic >= t.suggest
-    declined_bad, declined_good = int((~good & ~engaged).sum()), int((good & ~engaged).sum())
-    engaged_good, engaged_bad = int((good & engaged).sum()), int((~good & engaged).sum())
+    good, bad, engaged = s.good[rows], ~s.good[rows] & ~s.near[rows], topic >= t.suggest
+    declined_bad, declined_good = int((bad & ~engaged).sum()), int((good & ~engaged).sum())
+    engaged_good, engaged_bad = int((good & engaged).sum()), int((bad & engaged).sum())
     answered = engaged & s.labelled[rows] & (s.signal[rows] >= (t.confident if s.head else t.answer))
     n_labelled = int(s.labelled[rows].sum())
     return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
-                   decline_recall=_ratio(declined_bad, int((~good).sum())),
+                   decline_recall=_ratio(declined_bad, int(bad.sum())),
                    engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
                    engage_recall=_ratio(engaged_good, int(good.sum())),
                    answer_precision=_ratio(int((answered & s.right[rows]).sum()), int(answered.sum()))
@@ -187,24 +243,28 @@ def _measure(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.b
                    answered=int(answered.sum()) / n_labelled if n_labelled else None)
 
 
-def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: int) -> tuple[Figures | None, int]:
+def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: int,
+                    decline_share: float | None = None) -> tuple[Figures | None, int]:
     """Each line measured once under thresholds (and examples) chosen on the other folds; summed, then rated."""
     from sklearn.model_selection import StratifiedKFold
 
-    k = min(folds, int(s.good.sum()), int((~s.good).sum()))
+    k = min(folds, int(s.good.sum()), int((~s.good & ~s.near).sum()))
     if k < 2:
         return None, 0
     totals = np.zeros(8)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
-    for train, test in splitter.split(np.zeros(len(s.good)), s.good):
+    classes = np.where(s.good, 0, np.where(s.near, 2, 1))
+    if 0 < int(s.near.sum()) < k:
+        classes = np.where(s.near, 1, classes)  # too few NEAR lines to spread over the folds: fold them with BAD
+    for train, test in splitter.split(np.zeros(len(s.good)), classes):
         examples = np.zeros(n_examples, dtype=bool)
         examples[s.owner[train][s.owner[train] >= 0]] = True
-        t = _choose(s, train, examples, defaults)
+        t = _choose(s, train, examples, defaults, decline_share)
         topic = _penalised(s, test, examples)
-        good, engaged = s.good[test], topic >= t.suggest
+        good, bad, engaged = s.good[test], ~s.good[test] & ~s.near[test], topic >= t.suggest
         answered = engaged & s.labelled[test] & (s.signal[test] >= (t.confident if s.head else t.answer))
-        totals += [(~good & ~engaged).sum(), (good & ~engaged).sum(), (good & engaged).sum(), (~good & engaged).sum(),
-                   (~good).sum(), good.sum(), (answered & s.right[test]).sum(), answered.sum()]
+        totals += [(bad & ~engaged).sum(), (good & ~engaged).sum(), (good & engaged).sum(), (bad & engaged).sum(),
+                   bad.sum(), good.sum(), (answered & s.right[test]).sum(), answered.sum()]
     declined_bad, declined_good, engaged_good, engaged_bad, n_bad, n_good, right, answered_n = totals.tolist()
     n_labelled = int(s.labelled.sum())
     return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
@@ -226,6 +286,13 @@ def _distinct(questions: Sequence[str]) -> list[str]:
 
 def _key(question: str) -> str:
     return " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", question).casefold()))
+
+
+def _share_cut(negatives: npt.NDArray[np.float64], share: float) -> float:
+    """The lowest line below which at least `share` of `negatives` fall (midway to the next one up)."""
+    ordered = np.sort(negatives)
+    m = min(max(int(np.ceil(share * len(ordered))), 1), len(ordered))
+    return float(ordered[m - 1] + (ordered[m] - ordered[m - 1]) / 2 if m < len(ordered) else ordered[-1] + 1e-6)
 
 
 def _best_cut(positives: list[float], negatives: list[float]) -> float:

@@ -218,15 +218,18 @@ def _site(server: ServerSettings) -> str:
 def _calibrate(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     good = read_questions(Path(args.good))
     bad = [q for q, _ in read_questions(Path(args.bad))]
-    result = calibrate(kb, good, bad)
+    near = [q for q, _ in read_questions(Path(args.near))] if args.near else []
+    if args.decline_share is not None and not 0 < args.decline_share <= 1:
+        raise ValueError("--decline-share is a share of the BAD questions, above 0 and at most 1")
+    result = calibrate(kb, good, bad, near=near, decline_share=args.decline_share)
     if result.unknown_ids:
         shown = ", ".join(result.unknown_ids[:10]) + (" ..." if len(result.unknown_ids) > 10 else "")
         print(f"switchboard kb calibrate: warning: {len(result.unknown_ids)} ids in {args.good} match no entry of the "
               f"base (those lines count as engaged, never as answered right or wrong): {shown}", file=sys.stderr)
     if not args.dry_run:
-        kb.set_thresholds(result.thresholds, result.off_topic)
+        kb.set_thresholds(result.thresholds, result.off_topic, result.learned)
     print(_calibration_text(result, stored=not args.dry_run))
-    return 0
+    return 0 if args.dry_run else _tune_here(kb, args)
 
 
 def _figures_text(f: Figures) -> str:
@@ -284,6 +287,11 @@ def add_kb_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     cal = actions.add_parser("calibrate", help="set the thresholds from labelled questions")
     cal.add_argument("good", help="questions the bot should answer: one per line, or JSON lines {\"q\", \"id\"}")
     cal.add_argument("bad", help="questions the bot should decline, one per line")
+    cal.add_argument("--decline-share", type=float, default=None, metavar="SHARE",
+                     help="put the decline line as low as declines this share (0-1) of the BAD questions, engaging "
+                          "with as many GOOD ones as it can (default: the best precision + recall)")
+    cal.add_argument("--near", default=None, help="questions on the subject that the base cannot answer, one per "
+                                                  "line: never to be answered directly, but not declined either")
     cal.add_argument("--dry-run", action="store_true", help="report, do not store")
     actions.add_parser("rebuild", help="re-embed every entry (after changing the embedder)")
     actions.add_parser("tune", help="train the base's head now (ingest and remove do it; a running server's bot "

@@ -46,7 +46,8 @@ def evaluate(embedder_name: str, s: LabelledSet, work: Path) -> dict[str, float]
     kb.ingest([s["faq"]])
     tune(kb)  # the head, as the server's tuner trains it after an upload
     cal = calibrate(kb, s["good_cal"], s["bad_cal"])
-    kb.set_thresholds(cal.thresholds, cal.off_topic)
+    kb.set_thresholds(cal.thresholds, cal.off_topic, cal.learned)
+    tune(kb)
     build_s = time.perf_counter() - started
     kb.search_many(["warm up", "预热"], 1)  # first-use costs (model graphs, word lists) are paid at start-up
 

@@ -26,6 +26,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -159,6 +160,7 @@ class _Meta:
     thresholds: ThresholdsJson | None = None
     off_topic: list[str] = field(default_factory=list)  # the calibration's BAD questions, kept with its thresholds
     demo: str = "auto"  # on | off (the admin's choice) | auto (on until the admin's first own document)
+    learned: list[list[str]] = field(default_factory=list)  # the calibration's GOOD [question, entry id]: head rows
 
 
 class KnowledgeBase:
@@ -279,10 +281,12 @@ class KnowledgeBase:
         """The `k` best entries for `query`, best first; an entry scores its best phrasing."""
         return self.search_many([query], k)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 5, *, off_topic: bool = True) -> list[list[Match]]:
-        """The `k` best entries per query, ranked by plain score, each with its topical score when the embedder
-        has topical vectors (both searched in one call to the index) and, unless `off_topic` is False (as
-        calibration asks), the query's penalty for resembling a stored off-topic example."""
+    def search_many(self, queries: Sequence[str], k: int = 5, *, off_topic: bool = True,
+                    head: Head | None = None) -> list[list[Match]]:
+        """The `k` best entries per query, ranked by :attr:`Match.rank`, each with its topical score when the
+        embedder has topical vectors (both searched in one call to the index) and, unless `off_topic` is False (as
+        calibration asks), the query's penalty for resembling a stored off-topic example. `head` replaces the
+        base's own (calibration scores each GOOD question with a head that did not learn it)."""
         vectors = self.embedder.embed(list(queries))
         topical = self.embedder.embed_topical(list(queries))
         n = len(vectors)
@@ -295,7 +299,8 @@ class KnowledgeBase:
             plain = [self._entry_scores(s, v) for s, v in zip(scores[:n], vids[:n], strict=True)]
             weighted = ([self._entry_scores(s, v) for s, v in zip(scores[n:], vids[n:], strict=True)]
                         if topical is not None else [None] * n)
-            head = self.head if self.head is not None and self.head.fingerprint == self.fingerprint else None
+            if head is None:
+                head = self.head if self.head is not None and self.head.fingerprint == self.fingerprint else None
             if head is None:
                 return [[Match(self.entries[e], s, None if w is None else w[0].get(e, w[1]), float(penalty))
                          for e, s in _best(found, k)]
@@ -330,19 +335,37 @@ class KnowledgeBase:
 
     @property
     def fingerprint(self) -> str:
-        """Changes with every change of the index (an add raises next_vid, a removal shrinks the id map): a head
-        trained on another fingerprint is out of date."""
-        return f"{self.meta.signature}:{self.meta.next_vid}:{len(self.idmap)}"
+        """Changes with every change of what a head learns from (an add raises next_vid, a removal shrinks the id
+        map, a calibration changes the learned questions): a head trained on another fingerprint is out of date."""
+        learned = zlib.crc32(orjson.dumps(self.meta.learned)) if self.meta.learned else 0
+        return f"{self.meta.signature}:{self.meta.next_vid}:{len(self.idmap)}:{learned:08x}"
 
-    def head_training_set(self) -> tuple[npt.NDArray[np.float32], list[str], str] | None:
-        """The head's features of every phrasing in the index, their entries' ids and the fingerprint they were
-        read at; None when the base is too small or too large for a head. Reads the index, embeds nothing."""
+    @property
+    def can_have_head(self) -> bool:
+        return 2 <= len(self.entries) <= MAX_ENTRIES
+
+    def head_training_set(self, *, learned: bool = True) -> tuple[npt.NDArray[np.float32], list[str], str] | None:
+        """The head's features of every phrasing in the index and, if `learned`, of the calibration's GOOD
+        questions (:attr:`learned_questions`), with their entries' ids and the fingerprint they were read at; None
+        when the base is too small or too large for a head. The phrasings come from the index, not embedded again."""
         with self._mutex:
-            if not 2 <= len(self.entries) <= MAX_ENTRIES:
+            if not self.can_have_head:
                 return None
             vids = [vid for vid, entry in self.idmap.items() if entry in self.entries]
             vectors = self.index.reconstruct(np.array(vids, dtype=np.int64))
-            return self.embedder.head_features(vectors), [self.idmap[v] for v in vids], self.fingerprint
+            labels = [self.idmap[v] for v in vids]
+            fingerprint = self.fingerprint
+            extra = [(q, e) for q, e in self.learned_questions if e in self.entries] if learned else []
+        if extra:
+            vectors = np.vstack([vectors, self.embedder.embed([q for q, _ in extra])])
+            labels += [e for _, e in extra]
+        return self.embedder.head_features(vectors), labels, fingerprint
+
+    @property
+    def learned_questions(self) -> list[tuple[str, str]]:
+        """The last calibration's GOOD questions that named an entry, as (question, entry id): the head learns
+        from them as from the entries' own phrasings (BANKING77, decision 029: semantic top-1 0.835 -> 0.900)."""
+        return [(q, e) for q, e in self.meta.learned]
 
     def use_head(self, head: Head) -> bool:
         """Store and use `head` if it was trained on the index as it is now; False if the base changed since."""
@@ -477,18 +500,21 @@ class KnowledgeBase:
         """A new index of every known entry, thresholds forgotten (they were calibrated on the old vectors)."""
         self.index, self.idmap = VectorIndex(self.embedder.dim), {}
         self.meta = replace(self.meta, signature=self.embedder.signature, dim=self.embedder.dim, trained_at=0,
-                            thresholds=None, off_topic=[])
+                            thresholds=None, off_topic=[], learned=[])
         self._use_examples(())
         self._index_entries(list(self.entries.values()), progress)
         self._save()
 
-    def set_thresholds(self, thresholds: Thresholds, off_topic: Sequence[str] = ()) -> None:
-        """Store a calibration: its thresholds and the off-topic examples they were chosen with (none: no
-        penalty, for thresholds measured without one)."""
+    def set_thresholds(self, thresholds: Thresholds, off_topic: Sequence[str] = (),
+                       learned: Sequence[tuple[str, str]] = ()) -> None:
+        """Store a calibration: its thresholds, the off-topic examples they were chosen with (none: no
+        penalty, for thresholds measured without one) and the GOOD questions the head is to learn from (their
+        change makes the head stale: the tuner trains it again)."""
         with self._locked():
             self._load_if_changed()
             self.meta.thresholds = thresholds.as_dict()
             self.meta.off_topic = list(off_topic)
+            self.meta.learned = [[q, e] for q, e in learned]
             self._use_examples(self.meta.off_topic)
             self._save()
 

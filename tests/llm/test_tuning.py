@@ -72,7 +72,9 @@ def test_a_change_makes_the_head_stale_and_the_bot_falls_back_to_cosine_until_it
 
 
 def test_a_head_trained_while_the_base_changed_is_thrown_away(kb: KnowledgeBase, tmp_path: Path) -> None:
-    features, labels, fingerprint = kb.head_training_set()  # type: ignore[misc]
+    training = kb.head_training_set()
+    assert training is not None
+    features, labels, fingerprint = training
     (tmp_path / "more.yaml").write_text(MORE)
     kb.ingest([tmp_path / "more.yaml"])
     assert not kb.use_head(train_head(features, labels, fingerprint)) and not kb.head_current
