@@ -68,7 +68,7 @@ def test_a_change_makes_the_head_stale_and_the_bot_falls_back_to_cosine_until_it
     reopened = KnowledgeBase.open(tmp_path / "kb", HashingEmbedder())
     assert reopened.head is None  # the stored head belongs to the old index
     tune(kb)
-    assert kb.head_current and "more.yaml#exchange-rate" in kb.head.entries  # type: ignore[union-attr]
+    assert kb.head_current and "more.yaml#exchange-rate" in kb.head.entries
 
 
 def test_a_head_trained_while_the_base_changed_is_thrown_away(kb: KnowledgeBase, tmp_path: Path) -> None:
