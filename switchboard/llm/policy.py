@@ -13,8 +13,8 @@ calibration (:mod:`.calibrate`). Four decisions:
 * ``answer``: otherwise, if the first match ranks at least ``thresholds.confident`` (its
   :attr:`~.kb.Match.rank`, which blends the knowledge base's head (:mod:`.head`) with the cosine score) or,
   while the base has no head, scores at least ``thresholds.answer``.
-* ``suggest``: otherwise: "did you mean" with up to three entries the visitor can pick: the head's first
-  three, or without a head the first three on-topic ones.
+* ``suggest``: otherwise: "did you mean" with up to three on-topic entries the visitor can pick, in rank
+  order.
 
 The topic score is the match's plain score for the semantic embedder; the
 hashing embedder weighs the question's rare words more in it (see
@@ -141,7 +141,7 @@ def _decide(question: str, matches: list[Match], thresholds: Thresholds, low_str
             text = top.text if top.kind == "faq" else f"{top.text}\n\n(from: {top.title or top.document})"
             return Decision("answer", text, matches, sources=[{"id": top.id, "title": top.title or top.document}],
                             why=f"{engaged}, and {compared}: answered from {top.id}")
-        picks = _suggestions(matches, None if first.confidence is not None else thresholds.suggest)
+        picks = _suggestions(matches, thresholds.suggest)
         return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks,
                         why=f"{engaged}, but {compared}: suggested {len(picks)} entries")
     declined = (f"no match is on topic (best topic score {topic:.3f} < suggest {thresholds.suggest:.3f})"
@@ -157,16 +157,17 @@ def on_topic(matches: list[Match], thresholds: Thresholds) -> bool:
     return any(m.topic_score >= thresholds.suggest for m in matches)
 
 
-def _suggestions(matches: list[Match], floor: float | None) -> list[dict[str, str]]:
+def _suggestions(matches: list[Match], floor: float) -> list[dict[str, str]]:
     """Up to :data:`MAX_SUGGESTIONS` distinct entries, in order; those under `floor` (a topic score) left out.
 
-    With a head the first three are offered whatever their topic scores: the head ranks better than the topic
-    score filters (BANKING77's tuning questions: the filter cost two points of the right entry shown)."""
+    The head would rank well enough to offer its first three whatever their topic scores (BANKING77's tuning
+    questions: the filter cost 0.6-2 points of the right entry shown), but in a small FAQ that offers entries
+    plainly unrelated to the question ("shipping" -> "When are your stores open?"): the filter stays."""
     picks: list[dict[str, str]] = []
     seen: set[str] = set()
     for m in matches:
         question = m.entry.title if m.entry.kind == "faq" else (m.entry.title or m.entry.text[:80])
-        if (floor is not None and m.topic_score < floor) or question in seen:
+        if m.topic_score < floor or question in seen:
             continue
         seen.add(question)
         picks.append({"id": m.entry.id, "question": question})

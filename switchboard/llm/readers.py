@@ -7,7 +7,7 @@ sits in a code fence or has a ``#`` that starts a line escaped (``\\#``), so a s
 sample or a "# of items" line in a PDF does not start a section.
 
 - **PDF**: pypdf extracts the text page by page. A PDF with more than :data:`MAX_PDF_PAGES` pages, or more
-  than :data:`~switchboard.llm.sources.MAX_TEXT` characters of text, is refused before it is read to the
+  than :data:`MAX_TEXT` characters of text, is refused before it is read to the
   end; an encrypted one is read only if it opens without a password; one without text (scanned pages)
   is refused, as there is nothing to search. PDFs carry no reliable headings, so a PDF is cut by size only.
 - **HTML**: BeautifulSoup (Python's own ``html.parser``, no C extension; it honours a page's declared
@@ -22,7 +22,7 @@ sample or a "# of items" line in a PDF does not start a section.
   (Sphinx's ``:ref:``) keeps its raw text; only a severe error refuses the file.
 
 Every failure of a parser, whatever the library raises on a malformed file, is a :class:`SourceError`
-naming the file. Each library is imported when a file of its format is first read, so a process loads
+naming the file (defined here, below :mod:`.sources`, which reads every format through this module). Each library is imported when a file of its format is first read, so a process loads
 only what it is given to read (the edge, which parses an admin's uploads, starts without any of them).
 """
 
@@ -32,14 +32,18 @@ import io
 import re
 from typing import TYPE_CHECKING
 
-from switchboard.llm.sources import MAX_TEXT, SourceError
-
 if TYPE_CHECKING:
     from docutils import nodes
 
-__all__ = ["pdf_text", "html_markdown", "rst_markdown", "MAX_PDF_PAGES", "DROPPED_HTML"]
+__all__ = ["pdf_text", "html_markdown", "rst_markdown", "MAX_PDF_PAGES", "MAX_TEXT", "DROPPED_HTML", "SourceError"]
 
+MAX_TEXT = 10_000_000  # characters of text in one document, after conversion (a PDF's text can dwarf its bytes)
 MAX_PDF_PAGES = 2_000
+
+
+class SourceError(ValueError):
+    """A file cannot be read as a knowledge source; the message says which file and why."""
+
 DROPPED_HTML = ("script", "style", "nav", "noscript", "template", "head", "iframe", "svg")
 _HEADING_LIKE = re.compile(r"^(\s*)(?=#{1,3}(?:[ \t]|$))", re.MULTILINE)  # a line the splitter would take as a heading
 

@@ -36,13 +36,15 @@ from typing import Any
 import orjson
 import yaml
 
+from switchboard.llm import readers
+from switchboard.llm.readers import MAX_TEXT, SourceError
+
 __all__ = ["Entry", "Source", "SourceError", "read_source", "repository_files", "split_markdown", "parse_faq",
            "faq_phrasings", "CHUNK_SIZE", "CHUNK_OVERLAP", "MAX_FAQ_ANSWER", "MAX_TEXT", "SUFFIXES"]
 
 CHUNK_SIZE = 800  # characters; about 200 tokens, so a handful fit any prompt budget
 CHUNK_OVERLAP = 100
 MAX_FAQ_ANSWER = 3 * CHUNK_SIZE  # characters; a question heading over a longer body stays chunks
-MAX_TEXT = 10_000_000  # characters of text in one document, after conversion (a PDF's text can dwarf its bytes)
 MARKDOWN = (".md", ".markdown", ".txt")
 RST = (".rst",)
 HTML = (".html", ".htm")
@@ -51,10 +53,6 @@ FAQ = (".yaml", ".yml", ".json", ".csv")
 SUFFIXES = MARKDOWN + RST + HTML + PDF + FAQ  # every file type read_source accepts
 _SKIPPED_DIRS = {"node_modules"}  # besides hidden folders (.git, .venv...)
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3")]
-
-
-class SourceError(ValueError):
-    """A file cannot be read as a knowledge source; the message says which file and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +106,7 @@ def read_source(path: Path, data: bytes | None = None, name: str | None = None) 
     if suffix in MARKDOWN:
         text = _utf8(raw, name)
     else:
-        from switchboard.llm import readers  # their libraries load only for a file that needs them
-
-        if suffix in PDF:
+        if suffix in PDF:  # each reader imports its library only when a file needs it
             text = readers.pdf_text(raw, name)
         elif suffix in HTML:
             text = readers.html_markdown(raw, name)

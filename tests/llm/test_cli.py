@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from switchboard.store.connection import connect
 
 
 FAQ = """
@@ -23,10 +26,42 @@ FAQ = """
 """
 
 
-def kb(tmp_path: Path, mongo_uri: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kb_process(tmp_path: Path, mongo_uri: str, *args: str, stdin: str | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    """`switchboard kb --kb-dir <tmp>/kb ARGS` in a process of its own, exactly as an operator runs it."""
     env = {**os.environ, "MONGODB_URI": mongo_uri, "SWITCHBOARD_SETTINGS": ""}
     return subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--kb-dir", str(tmp_path / "kb"), *args],
                           input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+def kb(tmp_path: Path, mongo_uri: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The same command run in this process (the command line, its streams and its exit code; a process of its
+    own costs seconds of imports each time): the tests that need the real process use :func:`kb_process`."""
+    return switchboard(mongo_uri, "kb", "--kb-dir", str(tmp_path / "kb"), *args, stdin=stdin)
+
+
+def switchboard(mongo_uri: str, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    from switchboard import cli
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # `kb ask` writes bytes to sys.stdout.buffer
+    err = io.StringIO()
+    saved = {name: os.environ.get(name) for name in ("MONGODB_URI", "SWITCHBOARD_SETTINGS")}
+    os.environ.update({"MONGODB_URI": mongo_uri, "SWITCHBOARD_SETTINGS": ""})
+    old_streams = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin or ""), out, err
+    try:
+        code = cli.main(list(argv))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old_streams
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        connect(mongo_uri)  # the command disconnected the store when it finished; the test's own uses it again
+    out.flush()
+    return subprocess.CompletedProcess(["switchboard", *argv], code, out.buffer.getvalue().decode(),  # type: ignore[attr-defined]
+                                       err.getvalue())
 
 
 @pytest.fixture
@@ -41,7 +76,7 @@ def base(store: str, tmp_path: Path) -> Path:
 
 
 def test_ask_prints_one_json_line_per_question_with_the_decision_and_the_matches(base: Path, store: str) -> None:
-    out = kb(base, store, "ask", "what is your return policy?", "who painted the Mona Lisa?")
+    out = kb_process(base, store, "ask", "what is your return policy?", "who painted the Mona Lisa?")
     first, second = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert first["decision"] == "answer" and first["answer"] == "Within 30 days of delivery."
     assert first["matches"][0]["id"] == "faq.yaml#return-window" and first["matches"][0]["score"] > 0.7
@@ -83,14 +118,11 @@ def test_a_missing_path_or_a_malformed_file_is_a_clear_error(base: Path, store: 
 def test_kb_dir_is_a_base_of_its_own_and_data_dir_names_the_servers(base: Path, store: str) -> None:
     (base / "other").mkdir()
     (base / "other" / "faq.yaml").write_text(FAQ.replace("30 days", "14 days"))
-    env = {**os.environ, "MONGODB_URI": store, "SWITCHBOARD_SETTINGS": ""}
-    other = subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--kb-dir", str(base / "kb2"), "ingest",
-                            str(base / "other")], capture_output=True, text=True, env=env, timeout=120)
+    other = switchboard(store, "kb", "--kb-dir", str(base / "kb2"), "ingest", str(base / "other"))
     assert other.returncode == 0, other.stderr
     assert kb(base, store, "list").stdout.splitlines()[0].startswith("faq.yaml\tfaq")  # the first base is intact
     assert "repairs.md" in kb(base, store, "list").stdout
-    served = subprocess.run([sys.executable, "-m", "switchboard.cli", "kb", "--data-dir", str(base / "var"), "ingest",
-                             str(base / "docs" / "faq.yaml")], capture_output=True, text=True, env=env, timeout=120)
+    served = switchboard(store, "kb", "--data-dir", str(base / "var"), "ingest", str(base / "docs" / "faq.yaml"))
     assert served.returncode == 0, served.stderr
     assert (base / "var" / "kb" / "meta.json").exists()  # the server's own base, in its data directory
 
