@@ -60,7 +60,7 @@ def switchboard(mongo_uri: str, *argv: str, stdin: str | None = None) -> subproc
                 os.environ[name] = value
         connect(mongo_uri)  # the command disconnected the store when it finished; the test's own uses it again
     out.flush()
-    return subprocess.CompletedProcess(["switchboard", *argv], code, out.buffer.getvalue().decode(),  # type: ignore[attr-defined]
+    return subprocess.CompletedProcess(["switchboard", *argv], code, out.buffer.getvalue().decode(),
                                        err.getvalue())
 
 
