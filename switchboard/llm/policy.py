@@ -143,7 +143,8 @@ def _decide(question: str, matches: list[Match], thresholds: Thresholds, low_str
                             why=f"{engaged}, and {compared}: answered from {top.id}")
         picks = _suggestions(matches, thresholds.suggest)
         return Decision("suggest", SUGGEST_TEXT, matches, suggestions=picks,
-                        why=f"{engaged}, but {compared}: suggested {len(picks)} entries")
+                        why=f"{engaged}, but {compared}: suggested {len(picks)} "
+                            f"{'entry' if len(picks) == 1 else 'entries'}")
     declined = (f"no match is on topic (best topic score {topic:.3f} < suggest {thresholds.suggest:.3f})"
                 if matches else "the knowledge base has no entries")
     if streak_limit and low_streak + 1 >= streak_limit:
