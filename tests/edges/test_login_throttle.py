@@ -93,13 +93,13 @@ def test_the_right_password_waits_after_too_many_wrong_ones_and_works_once_the_w
 def test_the_waits_double_with_each_further_failure(ann: str, redis_url: str) -> None:
     async def body(client: httpx.AsyncClient) -> None:
         waits = []
-        for _ in range(4):
+        for _ in range(3):
             while (answer := await _login(client, ann, "wrong-password")).status_code == 401:
                 pass
             assert answer.status_code == 429
             waits.append(int(answer.headers["retry-after"]))
             await asyncio.sleep(waits[-1])
-        assert waits == sorted(waits) and waits[-1] >= 3  # 0.4, 0.8, 1.6, 3.2 s (less the time a try takes)
+        assert waits == sorted(waits) and waits[-1] >= 2  # 0.4, 0.8, 1.6 s (less the time a try takes), rounded up
 
     asyncio.run(_world(redis_url, CHEAP_PASSWORDS, body, login_free_failures=1, login_delay_s=0.4))
 
