@@ -473,7 +473,12 @@ class KnowledgeBase:
                 self._load_if_changed()
                 self.meta.demo = "on"
                 self._save()
-            self.ingest_sources(sources, progress, demo=True)
+                own = {d.name for d in store.documents(self.base) if not d.demo}
+            kept = [s for s in sources if s.name not in own]  # a demo file never replaces the admin's namesake
+            for s in sources:
+                if s.name in own:
+                    log.info("the demo document %s is left out: the admin has a document of that name", s.name)
+            self.ingest_sources(kept, progress, demo=True)
         else:
             with self._locked():
                 self._load_if_changed()

@@ -116,3 +116,12 @@ def test_every_decision_says_why_with_the_scores_and_thresholds_it_compared(kb: 
     assert declined["decision"] == "decline" and "< suggest 0.300" in declined["why"]
     person = decide("I want to talk to a person", [], thresholds).as_json()
     assert person["decision"] == "handoff" and person["why"] == "the visitor asked for a person"
+
+
+def test_switching_the_demo_on_never_replaces_the_admins_document_of_the_same_name(kb: KnowledgeBase,
+                                                                                  tmp_path: Path) -> None:
+    kb.ingest_sources([source(tmp_path, "faq.yaml", BAKERY)])
+    (tmp_path / "demo").mkdir()
+    kb.set_demo(True, [source(tmp_path / "demo", "faq.yaml", BIKES), source(tmp_path / "demo", "bikes.yaml", BIKES)])
+    assert {d["name"]: d["demo"] for d in kb.documents()} == {"faq.yaml": False, "bikes.yaml": True}
+    assert kb.search("do you bake gluten-free bread?")[0].entry.id == "faq.yaml#gluten"
