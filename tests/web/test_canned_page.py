@@ -53,7 +53,10 @@ def test_an_agent_inserts_a_canned_reply_with_slash_and_the_visitor_gets_it_with
     guest, conversation = ask_for_person(web, group, name="Ada Lovelace")
     item(page, conversation).click()
     reply = page.get_by_test_id("reply")
-    expect(reply).to_be_enabled()  # the conversation has opened in the composer
+    # The conversation has opened in the composer: visible, not merely enabled (a hidden box is enabled too, and a
+    # "/" typed into it before the switch is wiped when the composer shows the conversation's draft).
+    expect(reply).to_be_visible()
+    expect(reply).to_be_editable()
 
     reply.press_sequentially("/")
     expect(page.get_by_test_id("canned-picker")).to_be_visible(timeout=15000)  # the first / reads the set
@@ -86,7 +89,10 @@ def test_arrows_choose_escape_closes_and_a_value_nobody_knows_is_left_selected_f
     guest, conversation = ask_for_person(web, group)  # a visitor who gave no name
     item(page, conversation).click()
     reply = page.get_by_test_id("reply")
-    expect(reply).to_be_enabled()  # the conversation has opened in the composer
+    # The conversation has opened in the composer: visible, not merely enabled (a hidden box is enabled too, and a
+    # "/" typed into it before the switch is wiped when the composer shows the conversation's draft).
+    expect(reply).to_be_visible()
+    expect(reply).to_be_editable()
 
     reply.press_sequentially("See you /gre")
     expect(options(page)).to_have_count(1)
