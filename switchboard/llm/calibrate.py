@@ -227,20 +227,29 @@ def _choose(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bo
     return Thresholds(round(float(cut), 4), round(float(suggest), 4), calibrated=True, confident=defaults.confident)
 
 
-def _measure(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], t: Thresholds) -> Figures:
+def _counts(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], t: Thresholds
+            ) -> npt.NDArray[np.int64]:
+    """What `t` does with `rows`: BAD declined, GOOD declined, GOOD engaged, BAD engaged, BAD, GOOD, GOOD answered
+    right, GOOD answered (the sums :func:`_figures` rates; folds add up)."""
     topic = _penalised(s, rows, examples)
     good, bad, engaged = s.good[rows], ~s.good[rows] & ~s.near[rows], topic >= t.suggest
-    declined_bad, declined_good = int((bad & ~engaged).sum()), int((good & ~engaged).sum())
-    engaged_good, engaged_bad = int((good & engaged).sum()), int((bad & engaged).sum())
     answered = engaged & s.labelled[rows] & (s.signal[rows] >= (t.confident if s.head else t.answer))
-    n_labelled = int(s.labelled[rows].sum())
+    return np.array([(bad & ~engaged).sum(), (good & ~engaged).sum(), (good & engaged).sum(), (bad & engaged).sum(),
+                     bad.sum(), good.sum(), (answered & s.right[rows]).sum(), answered.sum()], dtype=np.int64)
+
+
+def _figures(counts: npt.NDArray[np.int64], n_labelled: int) -> Figures:
+    declined_bad, declined_good, engaged_good, engaged_bad, n_bad, n_good, right, answered = counts.tolist()
     return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
-                   decline_recall=_ratio(declined_bad, int(bad.sum())),
+                   decline_recall=_ratio(declined_bad, n_bad),
                    engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
-                   engage_recall=_ratio(engaged_good, int(good.sum())),
-                   answer_precision=_ratio(int((answered & s.right[rows]).sum()), int(answered.sum()))
-                   if n_labelled else None,
-                   answered=int(answered.sum()) / n_labelled if n_labelled else None)
+                   engage_recall=_ratio(engaged_good, n_good),
+                   answer_precision=_ratio(right, answered) if n_labelled else None,
+                   answered=answered / n_labelled if n_labelled else None)
+
+
+def _measure(s: _Scored, rows: npt.NDArray[np.int64], examples: npt.NDArray[np.bool_], t: Thresholds) -> Figures:
+    return _figures(_counts(s, rows, examples, t), int(s.labelled[rows].sum()))
 
 
 def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: int,
@@ -251,7 +260,7 @@ def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: in
     k = min(folds, int(s.good.sum()), int((~s.good & ~s.near).sum()))
     if k < 2:
         return None, 0
-    totals = np.zeros(8)
+    totals = np.zeros(8, dtype=np.int64)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
     classes = np.where(s.good, 0, np.where(s.near, 2, 1))
     if 0 < int(s.near.sum()) < k:
@@ -259,20 +268,8 @@ def _cross_validate(s: _Scored, n_examples: int, defaults: Thresholds, folds: in
     for train, test in splitter.split(np.zeros(len(s.good)), classes):
         examples = np.zeros(n_examples, dtype=bool)
         examples[s.owner[train][s.owner[train] >= 0]] = True
-        t = _choose(s, train, examples, defaults, decline_share)
-        topic = _penalised(s, test, examples)
-        good, bad, engaged = s.good[test], ~s.good[test] & ~s.near[test], topic >= t.suggest
-        answered = engaged & s.labelled[test] & (s.signal[test] >= (t.confident if s.head else t.answer))
-        totals += [(bad & ~engaged).sum(), (good & ~engaged).sum(), (good & engaged).sum(), (bad & engaged).sum(),
-                   bad.sum(), good.sum(), (answered & s.right[test]).sum(), answered.sum()]
-    declined_bad, declined_good, engaged_good, engaged_bad, n_bad, n_good, right, answered_n = totals.tolist()
-    n_labelled = int(s.labelled.sum())
-    return Figures(decline_precision=_ratio(declined_bad, declined_bad + declined_good),
-                   decline_recall=_ratio(declined_bad, n_bad),
-                   engage_precision=_ratio(engaged_good, engaged_good + engaged_bad),
-                   engage_recall=_ratio(engaged_good, n_good),
-                   answer_precision=_ratio(right, answered_n) if n_labelled else None,
-                   answered=answered_n / n_labelled if n_labelled else None), k
+        totals += _counts(s, test, examples, _choose(s, train, examples, defaults, decline_share))
+    return _figures(totals, int(s.labelled.sum())), k
 
 
 def _distinct(questions: Sequence[str]) -> list[str]:

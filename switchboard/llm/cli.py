@@ -199,12 +199,9 @@ def _ask(kb: KnowledgeBase, args: argparse.Namespace, bot_settings: BotSettings)
     return 0
 
 
-def _ask_hint(server: ServerSettings, directory: Path, bot: BotSettings, override: str | None) -> None:
+def _ask_hint(server: ServerSettings, directory: Path, bot: BotSettings, override: str | None, running: bool) -> None:
     """Before a slow start, say how to ask a running server instead (it has its model loaded already)."""
-    from switchboard.store.embedded import embedded_store_in_use
-
     slow = embedder_of(directory, bot, override) == "semantic"
-    running = not server.mongodb_uri and embedded_store_in_use(server.data_dir) is not None
     if slow or running:
         why = "loading the semantic model takes several seconds" if slow else "a server is running on this data"
         print(f"switchboard kb ask: {why}; a running server answers at once: the Knowledge page's \"Test the bot\" "
@@ -315,13 +312,13 @@ def run_kb(args: argparse.Namespace) -> int:
             server = ServerSettings.from_mapping({"data_dir": args.data_dir}, server)
         bot, base = _base(server, load_bot_settings(args.settings), args.kb_dir)
         directory = kb_dir_of(server, bot)
-        if args.kb_command == "ask":
-            _ask_hint(server, directory, bot, args.embedder)
         from switchboard.store.embedded import embedded_store_in_use
 
-        args.server_running = not server.mongodb_uri and embedded_store_in_use(server.data_dir) is not None
-        if args.kb_dir and base != DEFAULT_BASE:
-            args.server_running = False  # no server serves another base
+        # A server runs on this data directory's embedded store, and serves this base (never another one).
+        args.server_running = (base == DEFAULT_BASE and not server.mongodb_uri
+                               and embedded_store_in_use(server.data_dir) is not None)
+        if args.kb_command == "ask":
+            _ask_hint(server, directory, bot, args.embedder, args.server_running)
         with store_for(server):
             if args.kb_command == "list":
                 return _list(directory, base)

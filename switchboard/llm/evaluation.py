@@ -15,8 +15,8 @@ import numpy as np
 
 from switchboard.llm.calibrate import calibrate, read_questions
 from switchboard.llm.embedders import make_embedder
-from switchboard.llm.kb import KnowledgeBase
-from switchboard.llm.policy import MAX_SUGGESTIONS, decide
+from switchboard.llm.kb import KnowledgeBase, Match
+from switchboard.llm.policy import MAX_SUGGESTIONS, Decision, decide
 from switchboard.llm.tuning import tune
 
 __all__ = ["LabelledSet", "load_set", "evaluate", "VisitorFigures", "visitor_figures"]
@@ -111,19 +111,17 @@ def visitor_figures(kb: KnowledgeBase, in_scope: list[tuple[str, str]], near: li
     visitor would have seen; `in_scope` pairs a question with its entry's key (the id after ``#``)."""
     latencies: list[float] = []
 
-    def ask(question: str) -> str:
+    def ask(question: str) -> tuple[list[Match], Decision]:
         t0 = time.perf_counter()
-        kind = decide(question, kb.search(question, 5), kb.thresholds).kind
+        matches = kb.search(question, 5)
+        decision = decide(question, matches, kb.thresholds)
         latencies.append((time.perf_counter() - t0) * 1000)
-        return kind
+        return matches, decision
 
     counts = dict.fromkeys(("top1", "in_correct", "in_shown", "in_wrong", "in_declined", "near_wrong",
                             "near_suggested", "near_declined", "off_declined", "off_answered", "off_suggested"), 0)
     for question, want in in_scope:
-        t0 = time.perf_counter()
-        matches = kb.search(question, 5)
-        d = decide(question, matches, kb.thresholds)
-        latencies.append((time.perf_counter() - t0) * 1000)
+        matches, d = ask(question)
         first = matches[0].entry.id.split("#", 1)[1] if matches else None
         counts["top1"] += first == want
         if d.kind == "answer":
@@ -135,9 +133,9 @@ def visitor_figures(kb: KnowledgeBase, in_scope: list[tuple[str, str]], near: li
             counts["in_declined"] += 1
     for kind, questions in (("near", near), ("off", off)):
         for question in questions:
-            decision = ask(question)
+            _, d = ask(question)
             counts[{"answer": f"{kind}_{'wrong' if kind == 'near' else 'answered'}", "suggest": f"{kind}_suggested"}
-                   .get(decision, f"{kind}_declined")] += 1
+                   .get(d.kind, f"{kind}_declined")] += 1
     sizes = {"top1": len(in_scope), "in": len(in_scope), "near": len(near), "off": len(off)}
     shares = {k: v / max(sizes["top1" if k == "top1" else k.split("_", 1)[0]], 1) for k, v in counts.items()}
     figures: VisitorFigures = {**shares, "p50_ms": statistics.median(latencies),  # type: ignore[typeddict-item]

@@ -299,8 +299,8 @@ class KnowledgeBase:
             plain = [self._entry_scores(s, v) for s, v in zip(scores[:n], vids[:n], strict=True)]
             weighted = ([self._entry_scores(s, v) for s, v in zip(scores[n:], vids[n:], strict=True)]
                         if topical is not None else [None] * n)
-            if head is None:
-                head = self.head if self.head is not None and self.head.fingerprint == self.fingerprint else None
+            if head is None and self.head_current:
+                head = self.head
             if head is None:
                 return [[Match(self.entries[e], s, None if w is None else w[0].get(e, w[1]), float(penalty))
                          for e, s in _best(found, k)]
@@ -604,12 +604,8 @@ def stored_embedder(directory: str | Path) -> str | None:
 
     Read from ``meta.json`` alone, without loading any model: a base remembers its embedder, so commands that
     open it need not be told again (and ``kb list`` need not load one at all)."""
-    try:
-        raw = orjson.loads((Path(directory) / "meta.json").read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
-        return None
-    signature = str(raw.get("signature", ""))
-    return signature.split("-", 1)[0] if signature.split("-", 1)[0] in ("hashing", "semantic") else None
+    family = str(stored_meta(directory).get("signature", "")).split("-", 1)[0]
+    return family if family in ("hashing", "semantic") else None
 
 
 def stored_meta(directory: str | Path) -> dict[str, object]:

@@ -165,8 +165,8 @@ def test_ask_on_a_semantic_base_says_how_to_ask_a_running_server_before_loading_
     (tmp_path / "kb").mkdir()
     (tmp_path / "kb" / "meta.json").write_text('{"signature": "semantic-all-MiniLM-L6-v2", "dim": 384}')
     server = ServerSettings.from_mapping({"data_dir": str(tmp_path / "var")}, ServerSettings())
-    _ask_hint(server, tmp_path / "kb", BotSettings(), None)
+    _ask_hint(server, tmp_path / "kb", BotSettings(), None, running=False)
     assert "Test the bot" in capsys.readouterr().err
     (tmp_path / "kb" / "meta.json").write_text('{"signature": "hashing-v5-d1024-w0.5", "dim": 1408}')
-    _ask_hint(server, tmp_path / "kb", BotSettings(), None)
+    _ask_hint(server, tmp_path / "kb", BotSettings(), None, running=False)
     assert capsys.readouterr().err == ""  # fast enough, and no server to ask
